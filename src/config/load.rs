@@ -1,0 +1,313 @@
+//! Reading a TOML file into a checked configuration. Every unknown key and every invalid
+//! value is collected, so an operator fixes a file in one pass instead of one error a run.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::schema::{Config, SiteConfig};
+use super::site::Site;
+
+/// One thing wrong in a configuration: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted path of the key, such as `site[1].upstream`; empty for the file as a whole.
+    pub key: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            f.write_str(&self.reason)
+        } else {
+            write!(f, "{}: {}", self.key, self.reason)
+        }
+    }
+}
+
+/// A configuration that cannot be used, with every problem found in it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file was read but is not a valid configuration.
+    #[error("{}: {} problem(s):\n{}", origin, problems.len(), list(problems))]
+    Invalid {
+        /// The file name, or a description of the text's origin.
+        origin: String,
+        /// Everything wrong, in file order where known.
+        problems: Vec<Problem>,
+    },
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Reads and checks a configuration file.
+pub fn load_file(path: &Path) -> Result<(Config, Vec<Site>), ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&text, &path.display().to_string())
+}
+
+/// Checks configuration text; `origin` names it in errors.
+pub fn parse(text: &str, origin: &str) -> Result<(Config, Vec<Site>), ConfigError> {
+    let invalid = |problems| ConfigError::Invalid {
+        origin: origin.to_owned(),
+        problems,
+    };
+    let table: toml::Table = toml::from_str(text).map_err(|e| {
+        invalid(vec![Problem {
+            key: String::new(),
+            reason: e.to_string().trim().replace('\n', " "),
+        }])
+    })?;
+    let mut problems = Vec::new();
+
+    // Sections are deserialized one by one so that a bad value in one does not hide the
+    // problems of the others.
+    let mut config = Config {
+        server: Default::default(),
+        limits: Default::default(),
+        cache: Default::default(),
+        sites: Vec::new(),
+    };
+    for (key, value) in table {
+        match key.as_str() {
+            "server" => section(&key, value, &mut problems).map(|v| config.server = v),
+            "limits" => section(&key, value, &mut problems).map(|v| config.limits = v),
+            "cache" => section(&key, value, &mut problems).map(|v| config.cache = v),
+            "site" => match value {
+                toml::Value::Array(items) => {
+                    for (i, item) in items.into_iter().enumerate() {
+                        let key = format!("site[{i}]");
+                        if let Some(site) = section::<SiteConfig>(&key, item, &mut problems) {
+                            config.sites.push(site);
+                        }
+                    }
+                    Some(())
+                }
+                _ => {
+                    problems.push(problem("site", "must be an array of tables ([[site]])"));
+                    None
+                }
+            },
+            _ => {
+                problems.push(problem(&key, "unknown key"));
+                None
+            }
+        };
+    }
+    if config.sites.is_empty() && !problems.iter().any(|p| p.key.starts_with("site")) {
+        problems.push(problem("site", "no [[site]] is configured"));
+    }
+    check_global(&config, &mut problems);
+    let sites = check_sites(&config, &mut problems);
+    if problems.is_empty() {
+        Ok((config, sites))
+    } else {
+        Err(invalid(problems))
+    }
+}
+
+pub(super) fn problem(key: &str, reason: impl Into<String>) -> Problem {
+    Problem {
+        key: key.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Deserializes one table, recording unknown keys and the first bad value in it.
+fn section<T: for<'de> Deserialize<'de>>(
+    key: &str,
+    value: toml::Value,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
+    let mut unknown = Vec::new();
+    let result = serde_ignored::deserialize(value, |path| {
+        unknown.push(problem(&format!("{key}.{path}"), "unknown key"))
+    });
+    problems.append(&mut unknown);
+    match result {
+        Ok(parsed) => Some(parsed),
+        Err(e) => {
+            problems.push(problem(key, e.to_string().trim().replace('\n', " ")));
+            None
+        }
+    }
+}
+
+fn check_global(config: &Config, problems: &mut Vec<Problem>) {
+    let limits = &config.limits;
+    let positive = [
+        ("limits.max_upstream_bytes", limits.max_upstream_bytes),
+        ("limits.rewriter_memory", limits.rewriter_memory),
+        ("limits.upstream_concurrency", limits.upstream_concurrency),
+        ("limits.max_connections", limits.max_connections),
+        ("limits.max_request_header_bytes", limits.max_request_header_bytes),
+        ("limits.max_nesting", limits.max_nesting),
+    ];
+    for (key, value) in positive {
+        if value == 0 {
+            problems.push(problem(key, "must be greater than 0"));
+        }
+    }
+    if limits.max_request_header_bytes < 1024 {
+        problems.push(problem(
+            "limits.max_request_header_bytes",
+            "must be at least 1024",
+        ));
+    }
+    if limits.rewriter_memory < 64 << 10 {
+        problems.push(problem(
+            "limits.rewriter_memory",
+            "must be at least 65536 bytes",
+        ));
+    }
+    for (key, value) in [
+        ("limits.upstream_timeout", limits.upstream_timeout),
+        ("limits.connect_timeout", limits.connect_timeout),
+        ("limits.header_read_timeout", limits.header_read_timeout),
+    ] {
+        if value.is_zero() {
+            problems.push(problem(key, "must be longer than 0s"));
+        }
+    }
+}
+
+fn check_sites(config: &Config, problems: &mut Vec<Problem>) -> Vec<Site> {
+    let mut sites = Vec::new();
+    let mut owner: HashMap<String, String> = HashMap::new();
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    for (i, raw) in config.sites.iter().enumerate() {
+        let key = format!("site[{i}]");
+        if let Some(previous) = names.insert(&raw.name, i) {
+            problems.push(problem(
+                &format!("{key}.name"),
+                format!("\"{}\" is already the name of site[{previous}]", raw.name),
+            ));
+        }
+        let Some(site) = Site::check(raw, &key, problems) else {
+            continue;
+        };
+        for host in &site.hosts {
+            if let Some(other) = owner.insert(host.clone(), raw.name.clone()) {
+                problems.push(problem(
+                    &format!("{key}.hosts"),
+                    format!("host \"{host}\" is already served by site \"{other}\""),
+                ));
+            }
+        }
+        sites.push(site);
+    }
+    sites
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        [server]
+        listen = "127.0.0.1:9000"
+        [[site]]
+        name = "ledger"
+        upstream = "https://www.example.com"
+        hosts = ["light.example.com", "Mirror.Example.org:8443"]
+        content = ["article .story-body"]
+        remove = [".share"]
+        cache_ttl = "2m"
+        [[site.kind]]
+        path = "/tag/**"
+        kind = "listing"
+    "#;
+
+    #[test]
+    fn good_file_loads_with_defaults_filled() {
+        let (config, sites) = parse(GOOD, "good.toml").unwrap();
+        assert_eq!(config.server.listen.port(), 9000);
+        assert_eq!(config.limits.max_redirects, 5);
+        assert_eq!(sites[0].hosts, ["light.example.com", "mirror.example.org:8443"]);
+        assert_eq!(sites[0].label, "ledger Light");
+        assert_eq!(sites[0].cache_ttl.unwrap().as_secs(), 120);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = r#"
+            colour = "blue"
+            [server]
+            listen = "nowhere"
+            [limits]
+            max_redirect = 3
+            [[site]]
+            name = "a"
+            upstream = "ftp://example.com"
+            hosts = []
+            contnet = ["x"]
+            remove = ["[[["]
+            [[site]]
+            name = "a"
+            upstream = "https://example.org/path?q"
+            hosts = ["x.test"]
+        "#;
+        let Err(ConfigError::Invalid { origin, problems }) = parse(text, "bad.toml") else {
+            panic!("bad config accepted");
+        };
+        assert_eq!(origin, "bad.toml");
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        for expected in [
+            "colour",
+            "server",
+            "limits.max_redirect",
+            "site[0].contnet",
+            "site[0].upstream",
+            "site[0].hosts",
+            "site[0].remove",
+            "site[1].name",
+            "site[1].upstream",
+        ] {
+            assert!(keys.contains(&expected), "{expected} missing from {keys:?}");
+        }
+    }
+
+    #[test]
+    fn a_host_served_twice_is_rejected() {
+        let text = r#"
+            [[site]]
+            name = "a"
+            upstream = "https://a.example"
+            hosts = ["light.test"]
+            [[site]]
+            name = "b"
+            upstream = "https://b.example"
+            hosts = ["LIGHT.test"]
+        "#;
+        let err = parse(text, "t").unwrap_err().to_string();
+        assert!(err.contains("already served by site \"a\""), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line() {
+        let err = parse("[server\nlisten = 1", "t.toml").unwrap_err().to_string();
+        assert!(err.starts_with("t.toml: 1 problem"), "{err}");
+        assert!(err.contains("line 1"), "{err}");
+    }
+}

@@ -1,0 +1,11 @@
+//! Deployment configuration: the TOML schema with its defaults (`schema`), and loading
+//! with validation that reports every problem in a file at once (`load`). The rest of the
+//! program sees only the checked [`Site`] and [`Config`] values, never raw TOML.
+
+mod load;
+mod schema;
+mod site;
+
+pub use load::{load_file, parse, ConfigError, Problem};
+pub use schema::{CacheConfig, Config, KindRule, LimitsConfig, PageKind, ServerConfig, SiteConfig};
+pub use site::{PathGlob, Site};

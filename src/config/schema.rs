@@ -1,0 +1,257 @@
+//! The TOML schema: every setting an operator can write, with its default written down
+//! beside it. Parsing and validation live in `load.rs`; nothing here touches the disk.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A whole deployment: the server, its limits and cache, and the sites it serves.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// Where and how the server listens.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Bounds on every request, downstream and upstream.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// The cache of Light pages.
+    #[serde(default)]
+    pub cache: CacheConfig,
+    /// The upstream sites this instance serves, one `[[site]]` table each.
+    #[serde(default, rename = "site")]
+    pub sites: Vec<SiteConfig>,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    /// Socket address to listen on.
+    ///
+    /// ### Default
+    /// `127.0.0.1:8080`
+    pub listen: SocketAddr,
+    /// Log client IP addresses. Off so that readers in censored countries leave no trace.
+    ///
+    /// ### Default
+    /// `false`
+    pub log_client_ip: bool,
+    /// How long in-flight requests may run after SIGTERM/SIGINT before they are cut.
+    ///
+    /// ### Default
+    /// `10s`
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            log_client_ip: false,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LimitsConfig {
+    /// Longest wait for an upstream response, headers and body together; past it the
+    /// reader gets 504.
+    ///
+    /// ### Default
+    /// `15s`
+    #[serde(with = "humantime_serde")]
+    pub upstream_timeout: Duration,
+    /// Longest wait to connect to an upstream.
+    ///
+    /// ### Default
+    /// `5s`
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Largest upstream body accepted, counted after decompression (guards against
+    /// compression bombs); larger pages get 502.
+    ///
+    /// ### Default
+    /// `16777216` (16 MiB)
+    pub max_upstream_bytes: usize,
+    /// Memory the streaming rewriter may hold for one request.
+    ///
+    /// ### Default
+    /// `4194304` (4 MiB)
+    pub rewriter_memory: usize,
+    /// Redirects followed within a site's upstream before giving up.
+    ///
+    /// ### Default
+    /// `5`
+    pub max_redirects: usize,
+    /// Upstream fetches in flight at once for one site; further requests wait.
+    ///
+    /// ### Default
+    /// `32`
+    pub upstream_concurrency: usize,
+    /// Open client connections; further connections wait in the kernel's backlog.
+    ///
+    /// ### Default
+    /// `4096`
+    pub max_connections: usize,
+    /// Time a client has to send its request headers (guards against slowloris).
+    ///
+    /// ### Default
+    /// `10s`
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Largest request head (request line and headers) accepted.
+    ///
+    /// ### Default
+    /// `16384`
+    pub max_request_header_bytes: usize,
+    /// Deepest element nesting the article detector walks; deeper content is flattened.
+    ///
+    /// ### Default
+    /// `512`
+    pub max_nesting: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            upstream_timeout: Duration::from_secs(15),
+            connect_timeout: Duration::from_secs(5),
+            max_upstream_bytes: 16 << 20,
+            rewriter_memory: 4 << 20,
+            max_redirects: 5,
+            upstream_concurrency: 32,
+            max_connections: 4096,
+            header_read_timeout: Duration::from_secs(10),
+            max_request_header_bytes: 16 << 10,
+            max_nesting: 512,
+        }
+    }
+}
+
+/// `[cache]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CacheConfig {
+    /// Memory given to cached Light pages, in bytes; `0` turns the cache off.
+    ///
+    /// ### Default
+    /// `67108864` (64 MiB)
+    pub max_bytes: u64,
+    /// How long a page stays fresh when neither the site nor the upstream says otherwise.
+    ///
+    /// ### Default
+    /// `5m`
+    #[serde(with = "humantime_serde")]
+    pub ttl: Duration,
+    /// How long past freshness a page may still be served when the upstream fails.
+    ///
+    /// ### Default
+    /// `7days`
+    #[serde(with = "humantime_serde")]
+    pub stale_if_error: Duration,
+    /// Directory that keeps pages across restarts; unset keeps them in memory only.
+    ///
+    /// ### Default
+    /// unset
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: 64 << 20,
+            ttl: Duration::from_secs(300),
+            stale_if_error: Duration::from_secs(7 * 24 * 3600),
+            dir: None,
+        }
+    }
+}
+
+/// One `[[site]]`: an upstream origin and the rules that turn its pages into Light pages.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SiteConfig {
+    /// Short name used in logs and messages.
+    pub name: String,
+    /// Origin the pages are fetched from, such as `https://www.example.com`.
+    pub upstream: String,
+    /// Host names (with an optional `:port`) this Light site answers to.
+    pub hosts: Vec<String>,
+    /// Title shown in the Light page header.
+    ///
+    /// ### Default
+    /// `"<name> Light"`
+    pub label: Option<String>,
+    /// Allow an upstream on loopback, private or link-local addresses. For tests and demos.
+    ///
+    /// ### Default
+    /// `false`
+    #[serde(default)]
+    pub allow_private_upstream: bool,
+    /// Keep only these subtrees (CSS selectors); with it the page streams.
+    ///
+    /// ### Default
+    /// `[]` (the article is detected)
+    #[serde(default)]
+    pub content: Vec<String>,
+    /// Remove these subtrees (CSS selectors) before anything else.
+    ///
+    /// ### Default
+    /// `[]`
+    #[serde(default)]
+    pub remove: Vec<String>,
+    /// Selector of the headline, overriding detection.
+    pub title: Option<String>,
+    /// Selector of the byline, overriding detection.
+    pub byline: Option<String>,
+    /// Selector of the publication date (a `<time datetime>` or its text).
+    pub date: Option<String>,
+    /// Page kinds by path: the first rule whose pattern matches decides.
+    #[serde(default)]
+    pub kind: Vec<KindRule>,
+    /// Path prefixes that may be fetched; empty allows every path.
+    ///
+    /// ### Default
+    /// `[]`
+    #[serde(default)]
+    pub allow_paths: Vec<String>,
+    /// Path prefixes that are never fetched, checked after `allow_paths`.
+    ///
+    /// ### Default
+    /// `[]`
+    #[serde(default)]
+    pub deny_paths: Vec<String>,
+    /// Freshness of this site's pages, overriding `[cache] ttl`.
+    #[serde(default, with = "humantime_serde")]
+    pub cache_ttl: Option<Duration>,
+    /// Language of the site's pages when a page does not declare one (`fa`, `ar`, `en` ...).
+    pub lang: Option<String>,
+    /// Article URLs that `lightmirror check --sample` and operators test rules against.
+    #[serde(default)]
+    pub test_urls: Vec<String>,
+}
+
+/// `[[site.kind]]`: a path pattern and the page kind it implies.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindRule {
+    /// A path glob: `*` matches within one segment, `**` across segments.
+    pub path: String,
+    /// `article` or `listing`.
+    pub kind: PageKind,
+}
+
+/// What a page is, which decides how it is rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PageKind {
+    /// One story: rendered as its text.
+    Article,
+    /// Home, section, tag or search page: rendered as a list of headlines.
+    Listing,
+}

@@ -1,0 +1,279 @@
+//! A site as the rest of the program uses it: the raw `[[site]]` table checked and turned
+//! into parsed URLs, normalised host names, compiled path patterns and selectors known to
+//! parse in the engine that will run them.
+
+use std::time::Duration;
+
+use url::Url;
+
+use super::load::problem;
+use super::schema::{PageKind, SiteConfig};
+use super::Problem;
+
+/// A checked `[[site]]`.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// Short name for logs and messages.
+    pub name: String,
+    /// Title of the Light site shown in its page header.
+    pub label: String,
+    /// Upstream origin: scheme, host and port, path `/`.
+    pub upstream: Url,
+    /// Lower-case host names, each with a port when one was given.
+    pub hosts: Vec<String>,
+    /// Whether the upstream may live on a loopback, private or link-local address.
+    pub allow_private_upstream: bool,
+    /// Selectors (streaming engine) of the subtrees to keep.
+    pub content: Vec<String>,
+    /// Selectors (streaming engine) of the subtrees to drop.
+    pub remove: Vec<String>,
+    /// DOM selector of the headline.
+    pub title: Option<String>,
+    /// DOM selector of the byline.
+    pub byline: Option<String>,
+    /// DOM selector of the publication date.
+    pub date: Option<String>,
+    /// Page kinds by path, first match wins.
+    pub kinds: Vec<(PathGlob, PageKind)>,
+    /// Path prefixes that may be fetched; empty allows all.
+    pub allow_paths: Vec<String>,
+    /// Path prefixes never fetched.
+    pub deny_paths: Vec<String>,
+    /// Freshness of this site's pages, when set.
+    pub cache_ttl: Option<Duration>,
+    /// Language assumed when a page declares none.
+    pub lang: Option<String>,
+    /// Article URLs to test rules against.
+    pub test_urls: Vec<Url>,
+}
+
+/// A compiled path pattern from `[[site.kind]]`.
+#[derive(Debug, Clone)]
+pub struct PathGlob {
+    source: String,
+    matcher: globset::GlobMatcher,
+}
+
+impl PathGlob {
+    /// Compiles `pattern`: `*` stays within a path segment, `**` crosses segments.
+    pub fn new(pattern: &str) -> Result<Self, globset::Error> {
+        let glob = globset::GlobBuilder::new(pattern)
+            .literal_separator(true)
+            .build()?;
+        Ok(Self {
+            source: pattern.to_owned(),
+            matcher: glob.compile_matcher(),
+        })
+    }
+
+    /// Whether a URL path matches.
+    pub fn matches(&self, path: &str) -> bool {
+        self.matcher.is_match(path)
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+}
+
+impl Site {
+    /// Checks one raw site, pushing every problem found under `key`.
+    pub(super) fn check(raw: &SiteConfig, key: &str, problems: &mut Vec<Problem>) -> Option<Self> {
+        let before = problems.len();
+        let mut push = |field: &str, reason: String| {
+            problems.push(problem(&format!("{key}.{field}"), reason));
+        };
+        if raw.name.trim().is_empty() {
+            push("name", "must not be empty".into());
+        }
+        let upstream = match Url::parse(&raw.upstream) {
+            Ok(url) if !matches!(url.scheme(), "http" | "https") => {
+                push("upstream", format!("scheme \"{}\" is not http or https", url.scheme()));
+                None
+            }
+            Ok(url) if url.host_str().is_none() => {
+                push("upstream", "has no host".into());
+                None
+            }
+            Ok(url) if url.path() != "/" || url.query().is_some() || url.fragment().is_some() => {
+                push(
+                    "upstream",
+                    "must be an origin only (scheme://host[:port]), without path or query".into(),
+                );
+                None
+            }
+            Ok(url) if !url.username().is_empty() || url.password().is_some() => {
+                push("upstream", "must not carry credentials".into());
+                None
+            }
+            Ok(url) => Some(url),
+            Err(e) => {
+                push("upstream", format!("\"{}\" is not a URL: {e}", raw.upstream));
+                None
+            }
+        };
+        if raw.hosts.is_empty() {
+            push("hosts", "must list at least one host name".into());
+        }
+        let mut hosts = Vec::new();
+        for host in &raw.hosts {
+            match normalise_host(host) {
+                Some(h) => hosts.push(h),
+                None => push("hosts", format!("\"{host}\" is not a host name")),
+            }
+        }
+        for (field, selectors) in [("content", &raw.content), ("remove", &raw.remove)] {
+            for selector in selectors {
+                if let Err(e) = selector.parse::<lol_html::Selector>() {
+                    push(field, format!("selector \"{selector}\": {e}"));
+                }
+            }
+        }
+        for (field, selector) in [("title", &raw.title), ("byline", &raw.byline), ("date", &raw.date)] {
+            if let Some(selector) = selector {
+                if let Err(e) = scraper::Selector::parse(selector) {
+                    push(field, format!("selector \"{selector}\": {e}"));
+                }
+            }
+        }
+        let mut kinds = Vec::new();
+        for (i, rule) in raw.kind.iter().enumerate() {
+            if !rule.path.starts_with('/') {
+                push(&format!("kind[{i}].path"), format!("\"{}\" must start with /", rule.path));
+                continue;
+            }
+            match PathGlob::new(&rule.path) {
+                Ok(glob) => kinds.push((glob, rule.kind)),
+                Err(e) => push(&format!("kind[{i}].path"), e.to_string()),
+            }
+        }
+        for (field, prefixes) in [("allow_paths", &raw.allow_paths), ("deny_paths", &raw.deny_paths)] {
+            for prefix in prefixes {
+                if !prefix.starts_with('/') {
+                    push(field, format!("\"{prefix}\" must start with /"));
+                }
+            }
+        }
+        if let Some(lang) = &raw.lang {
+            let valid = !lang.is_empty()
+                && lang.len() <= 35
+                && lang.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if !valid {
+                push("lang", format!("\"{lang}\" is not a language tag such as \"fa\" or \"en-GB\""));
+            }
+        }
+        let mut test_urls = Vec::new();
+        for url in &raw.test_urls {
+            match (Url::parse(url), &upstream) {
+                (Ok(parsed), Some(up)) if parsed.origin() != up.origin() => {
+                    push("test_urls", format!("\"{url}\" is not on the upstream {}", up.origin().ascii_serialization()));
+                }
+                (Ok(parsed), _) => test_urls.push(parsed),
+                (Err(e), _) => push("test_urls", format!("\"{url}\" is not a URL: {e}")),
+            }
+        }
+        if problems.len() != before {
+            return None;
+        }
+        Some(Self {
+            name: raw.name.clone(),
+            label: raw.label.clone().unwrap_or_else(|| format!("{} Light", raw.name)),
+            upstream: upstream?,
+            hosts,
+            allow_private_upstream: raw.allow_private_upstream,
+            content: raw.content.clone(),
+            remove: raw.remove.clone(),
+            title: raw.title.clone(),
+            byline: raw.byline.clone(),
+            date: raw.date.clone(),
+            kinds,
+            allow_paths: raw.allow_paths.clone(),
+            deny_paths: raw.deny_paths.clone(),
+            cache_ttl: raw.cache_ttl,
+            lang: raw.lang.clone(),
+            test_urls,
+        })
+    }
+
+    /// The kind the operator's rules give a path, if any rule matches.
+    pub fn kind_for(&self, path: &str) -> Option<PageKind> {
+        self.kinds
+            .iter()
+            .find(|(glob, _)| glob.matches(path))
+            .map(|(_, kind)| *kind)
+    }
+
+    /// Whether the operator allows fetching this path.
+    pub fn path_allowed(&self, path: &str) -> bool {
+        let allowed = self.allow_paths.is_empty()
+            || self.allow_paths.iter().any(|p| path.starts_with(p.as_str()));
+        allowed && !self.deny_paths.iter().any(|p| path.starts_with(p.as_str()))
+    }
+
+    /// Whether `url` lies on this site's upstream origin.
+    pub fn is_upstream(&self, url: &Url) -> bool {
+        url.origin() == self.upstream.origin()
+    }
+
+    /// A site for converting one page with no configuration: detection only.
+    pub fn ad_hoc(url: &Url) -> Self {
+        let mut upstream = url.clone();
+        upstream.set_path("/");
+        upstream.set_query(None);
+        upstream.set_fragment(None);
+        let name = url.host_str().unwrap_or("page").to_owned();
+        Self {
+            label: format!("{name} Light"),
+            name,
+            upstream,
+            hosts: Vec::new(),
+            allow_private_upstream: false,
+            content: Vec::new(),
+            remove: Vec::new(),
+            title: None,
+            byline: None,
+            date: None,
+            kinds: Vec::new(),
+            allow_paths: Vec::new(),
+            deny_paths: Vec::new(),
+            cache_ttl: None,
+            lang: None,
+            test_urls: Vec::new(),
+        }
+    }
+}
+
+/// Lower-cases a `host[:port]` and checks it parses as one.
+fn normalise_host(host: &str) -> Option<String> {
+    let lower = host.trim().to_ascii_lowercase();
+    let url = Url::parse(&format!("http://{lower}/")).ok()?;
+    let parsed = url.host_str()?;
+    match url.port() {
+        Some(port) => (format!("{parsed}:{port}") == lower).then_some(lower),
+        None => (parsed == lower || format!("{parsed}:80") == lower).then(|| parsed.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_respect_segments() {
+        let one = PathGlob::new("/tag/*").unwrap();
+        assert!(one.matches("/tag/politics"));
+        assert!(!one.matches("/tag/politics/page/2"));
+        let deep = PathGlob::new("/tag/**").unwrap();
+        assert!(deep.matches("/tag/politics/page/2"));
+    }
+
+    #[test]
+    fn hosts_are_normalised_or_rejected() {
+        assert_eq!(normalise_host("Light.Example.COM").as_deref(), Some("light.example.com"));
+        assert_eq!(normalise_host("[::1]:8080").as_deref(), Some("[::1]:8080"));
+        assert_eq!(normalise_host("abc.onion").as_deref(), Some("abc.onion"));
+        assert_eq!(normalise_host("a/b"), None);
+        assert_eq!(normalise_host("a b"), None);
+    }
+}

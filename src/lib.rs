@@ -1,0 +1,9 @@
+//! lightmirror serves fast, safe, text-first Light versions of configured news and
+//! article sites. The pipeline runs in stages, one module each: `config` (what to serve),
+//! `route` (which site and upstream URL a request means), `upstream` (fetching within
+//! limits), `decode` (bytes to UTF-8), `rewrite` (the streaming Light pass and its
+//! allowlist), `extract` (finding the article when no rule says where it is), `page` (the
+//! Light page shell), `convert` (the stages joined), `cache` and `server`.
+#![forbid(unsafe_code)]
+
+pub mod config;
