@@ -1,0 +1,212 @@
+//! Bytes to UTF-8. Finds a page's character encoding the way browsers do (byte-order mark,
+//! then the HTTP `charset`, then a `<meta>` prescan of the first kilobyte, then a guess)
+//! and decodes the body as it streams, so that everything downstream sees only UTF-8.
+
+use encoding_rs::{Decoder, Encoding, UTF_8};
+
+/// How many leading bytes are examined before the encoding is decided.
+const SNIFF_BYTES: usize = 1024;
+
+/// A streaming decoder that decides the encoding from the first bytes it is given.
+pub struct BodyDecoder {
+    http_charset: Option<&'static Encoding>,
+    pending: Vec<u8>,
+    decoder: Option<Decoder>,
+}
+
+impl BodyDecoder {
+    /// `content_type` is the upstream's `Content-Type` header, if any.
+    pub fn new(content_type: Option<&str>) -> Self {
+        Self {
+            http_charset: content_type.and_then(charset_param),
+            pending: Vec::new(),
+            decoder: None,
+        }
+    }
+
+    /// The encoding in use, once decided.
+    pub fn encoding(&self) -> Option<&'static Encoding> {
+        self.decoder.as_ref().map(Decoder::encoding)
+    }
+
+    /// Decodes the next chunk; returns the UTF-8 text ready so far.
+    pub fn push(&mut self, chunk: &[u8]) -> String {
+        if self.decoder.is_none() {
+            self.pending.extend_from_slice(chunk);
+            if self.pending.len() < SNIFF_BYTES {
+                return String::new();
+            }
+            let head = std::mem::take(&mut self.pending);
+            return self.start(&head, false);
+        }
+        self.run(chunk, false)
+    }
+
+    /// Decodes whatever remains at the end of the body.
+    pub fn finish(&mut self) -> String {
+        if self.decoder.is_none() {
+            let head = std::mem::take(&mut self.pending);
+            return self.start(&head, true);
+        }
+        self.run(&[], true)
+    }
+
+    fn start(&mut self, head: &[u8], last: bool) -> String {
+        let (encoding, bom) = match Encoding::for_bom(head) {
+            Some(found) => found,
+            None => (self.http_charset.unwrap_or_else(|| sniff(head, last)), 0),
+        };
+        self.decoder = Some(encoding.new_decoder_without_bom_handling());
+        self.run(&head[bom..], last)
+    }
+
+    fn run(&mut self, input: &[u8], last: bool) -> String {
+        let Some(decoder) = self.decoder.as_mut() else {
+            return String::new();
+        };
+        let capacity = decoder
+            .max_utf8_buffer_length(input.len())
+            .unwrap_or(input.len() * 3 + 16);
+        let mut out = String::with_capacity(capacity);
+        let (_, _, _) = decoder.decode_to_string(input, &mut out, last);
+        out
+    }
+}
+
+/// Decodes a whole body held in memory.
+pub fn decode_all(content_type: Option<&str>, body: &[u8]) -> String {
+    let mut decoder = BodyDecoder::new(content_type);
+    let mut text = decoder.push(body);
+    text.push_str(&decoder.finish());
+    text
+}
+
+/// The encoding named by a `charset=` parameter of a `Content-Type` value.
+pub fn charset_param(content_type: &str) -> Option<&'static Encoding> {
+    content_type.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        if !name.trim().eq_ignore_ascii_case("charset") {
+            return None;
+        }
+        Encoding::for_label(value.trim().trim_matches(['"', '\'']).as_bytes()).map(utf16_as_utf8)
+    })
+}
+
+/// A label met inside bytes already read as ASCII cannot mean UTF-16, so browsers read it
+/// as UTF-8; doing the same keeps a lying label from garbling the page.
+fn utf16_as_utf8(encoding: &'static Encoding) -> &'static Encoding {
+    if encoding == encoding_rs::UTF_16LE || encoding == encoding_rs::UTF_16BE {
+        UTF_8
+    } else {
+        encoding
+    }
+}
+
+/// Without a BOM or HTTP label: a `<meta>` declaration, else UTF-8 when the bytes are valid
+/// UTF-8, else the statistical guess browsers make.
+fn sniff(head: &[u8], last: bool) -> &'static Encoding {
+    if let Some(declared) = meta_charset(head) {
+        return declared;
+    }
+    let valid = match std::str::from_utf8(head) {
+        Ok(_) => true,
+        // A multi-byte sequence cut by the sniff window is still UTF-8.
+        Err(e) => e.error_len().is_none() && !last,
+    };
+    if valid {
+        return UTF_8;
+    }
+    let mut detector = chardetng::EncodingDetector::new();
+    detector.feed(head, last);
+    detector.guess(None, true)
+}
+
+/// A simplified form of the HTML prescan: the first `<meta charset=…>` or
+/// `<meta http-equiv=content-type content="…charset=…">` in the bytes.
+fn meta_charset(head: &[u8]) -> Option<&'static Encoding> {
+    let lower: Vec<u8> = head.iter().map(u8::to_ascii_lowercase).collect();
+    let mut rest = &lower[..];
+    while let Some(at) = find(rest, b"<meta") {
+        rest = &rest[at + 5..];
+        let end = rest.iter().position(|&b| b == b'>').unwrap_or(rest.len());
+        let tag = &rest[..end];
+        if let Some(pos) = find(tag, b"charset") {
+            let value = tag[pos + 7..]
+                .iter()
+                .skip_while(|b| b.is_ascii_whitespace())
+                .skip_while(|&&b| b == b'=')
+                .skip_while(|b| b.is_ascii_whitespace() || **b == b'"' || **b == b'\'')
+                .take_while(|b| !(b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b';' | b'/' | b'>')))
+                .copied()
+                .collect::<Vec<u8>>();
+            if let Some(encoding) = Encoding::for_label(&value) {
+                return Some(utf16_as_utf8(encoding));
+            }
+        }
+    }
+    None
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(encoding: &'static Encoding, text: &str) -> Vec<u8> {
+        encoding.encode(text).0.into_owned()
+    }
+
+    #[test]
+    fn http_charset_wins_over_guessing() {
+        let bytes = encode(encoding_rs::WINDOWS_1256, "<p>سلام دنیا</p>");
+        let text = decode_all(Some("text/html; charset=windows-1256"), &bytes);
+        assert_eq!(text, "<p>سلام دنیا</p>");
+    }
+
+    #[test]
+    fn meta_charset_is_found_in_the_first_kilobyte() {
+        let mut bytes = b"<html><head><meta charset=\"windows-1251\"><title>".to_vec();
+        bytes.extend(encode(encoding_rs::WINDOWS_1251, "Новости дня</title>"));
+        assert!(decode_all(Some("text/html"), &bytes).contains("Новости дня"));
+        let mut equiv =
+            b"<meta http-equiv=Content-Type content='text/html; charset=koi8-r'>".to_vec();
+        equiv.extend(encode(encoding_rs::KOI8_R, "Привет"));
+        assert!(decode_all(None, &equiv).ends_with("Привет"));
+    }
+
+    #[test]
+    fn bom_overrides_a_wrong_label() {
+        let mut bytes = vec![0xEF, 0xBB, 0xBF];
+        bytes.extend("héllo".as_bytes());
+        assert_eq!(decode_all(Some("text/html; charset=iso-8859-1"), &bytes), "héllo");
+    }
+
+    #[test]
+    fn decoding_in_small_chunks_matches_decoding_at_once() {
+        let text = "<p>".repeat(400) + "قیمت نفت امروز افزایش یافت";
+        let bytes = encode(encoding_rs::WINDOWS_1256, &text);
+        let mut decoder = BodyDecoder::new(Some("text/html;charset=\"windows-1256\""));
+        let mut out = String::new();
+        for chunk in bytes.chunks(7) {
+            out.push_str(&decoder.push(chunk));
+        }
+        out.push_str(&decoder.finish());
+        assert_eq!(out, text);
+    }
+
+    #[test]
+    fn unlabelled_utf8_split_at_the_window_stays_utf8() {
+        let text = "a".repeat(SNIFF_BYTES - 1) + "é and more";
+        assert_eq!(decode_all(None, text.as_bytes()), text);
+    }
+
+    #[test]
+    fn unlabelled_legacy_bytes_are_guessed() {
+        let text = "Съешь же ещё этих мягких французских булок, да выпей чаю. ".repeat(20);
+        let bytes = encode(encoding_rs::WINDOWS_1251, &text);
+        assert_eq!(decode_all(None, &bytes), text);
+    }
+}

@@ -1,0 +1,464 @@
+//! The Light rewriter: one lol_html pass with the site's rules and the allowlist. Handler
+//! state (base URL, open figures, depth inside links and kept subtrees) is shared through
+//! one mutex, uncontended because a rewriter runs on one task at a time.
+
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use lol_html::html_content::{ContentType, EndTag};
+use lol_html::send::{DocumentContentHandlers, ElementContentHandlers, Element, HtmlRewriter, Settings};
+use lol_html::{MemorySettings, Selector};
+use url::Url;
+
+use super::links::{decode_attribute, escape_attribute, LinkContext};
+use super::media::{embed_placeholder, image_placeholder, replace_with};
+use super::policy::{action, attribute_allowed, clean_value, Action, Media};
+use super::RewriteError;
+
+/// What a Light pass needs to know about the page.
+#[derive(Debug, Clone)]
+pub struct LightOptions<'a> {
+    /// The URL the page was fetched from: the base for relative URLs.
+    pub page_url: &'a Url,
+    /// The site's upstream origin: links there stay inside the Light site.
+    pub upstream: &'a Url,
+    /// Selectors of the subtrees to keep; empty keeps the whole body.
+    pub content: &'a [String],
+    /// Selectors of the subtrees to drop.
+    pub remove: &'a [String],
+    /// Most memory the rewriter may use.
+    pub memory_limit: usize,
+}
+
+struct Figure {
+    has_caption: bool,
+    image: Option<String>,
+}
+
+struct State {
+    links: LinkContext,
+    base_seen: bool,
+    body_offset: Option<usize>,
+    figures: Vec<Figure>,
+    link_depth: usize,
+    content_rule: bool,
+    content_depth: usize,
+}
+
+type Shared<T> = Arc<Mutex<T>>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A handler that panicked mid-update has already failed the request; the state is
+    // plain data, so reading it afterwards is harmless.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A streaming Light pass: write upstream chunks in, take Light body bytes out.
+pub struct LightRewriter {
+    rewriter: HtmlRewriter<'static, Box<dyn FnMut(&[u8]) + Send>>,
+    output: Shared<Vec<u8>>,
+    state: Shared<State>,
+}
+
+impl LightRewriter {
+    /// Builds the pass; selectors must already be checked (the config loader does).
+    pub fn new(options: &LightOptions<'_>) -> Result<Self, RewriteError> {
+        let state = Arc::new(Mutex::new(State {
+            links: LinkContext {
+                base: options.page_url.clone(),
+                upstream: options.upstream.clone(),
+            },
+            base_seen: false,
+            body_offset: None,
+            figures: Vec::new(),
+            link_depth: 0,
+            content_rule: !options.content.is_empty(),
+            content_depth: 0,
+        }));
+        let mut handlers: Vec<(Cow<'static, Selector>, ElementContentHandlers<'static>)> =
+            Vec::new();
+        for selector in options.remove {
+            handlers.push((
+                parse(selector)?,
+                ElementContentHandlers::default().element(|el: &mut Element| {
+                    el.remove();
+                    Ok(())
+                }),
+            ));
+        }
+        for selector in options.content {
+            let state = state.clone();
+            handlers.push((
+                parse(selector)?,
+                ElementContentHandlers::default().element(move |el: &mut Element| {
+                    if el.can_have_content() && !el.removed() {
+                        lock(&state).content_depth += 1;
+                        let state = state.clone();
+                        el.on_end_tag(Box::new(move |_| {
+                            let mut st = lock(&state);
+                            st.content_depth = st.content_depth.saturating_sub(1);
+                            Ok(())
+                        }))?;
+                    }
+                    Ok(())
+                }),
+            ));
+        }
+        let base_state = state.clone();
+        handlers.push((
+            parse("base[href]")?,
+            ElementContentHandlers::default().element(move |el: &mut Element| {
+                let mut st = lock(&base_state);
+                if !st.base_seen {
+                    st.base_seen = true;
+                    let href = el.get_attribute("href").unwrap_or_default();
+                    if let Ok(base) = st.links.base.join(decode_attribute(&href).trim()) {
+                        if matches!(base.scheme(), "http" | "https") {
+                            st.links.base = base;
+                        }
+                    }
+                }
+                Ok(())
+            }),
+        ));
+        let body_state = state.clone();
+        handlers.push((
+            parse("body")?,
+            ElementContentHandlers::default().element(move |el: &mut Element| {
+                let mut st = lock(&body_state);
+                st.body_offset.get_or_insert(el.source_location().bytes().start);
+                Ok(())
+            }),
+        ));
+        let policy_state = state.clone();
+        handlers.push((
+            parse("*")?,
+            ElementContentHandlers::default()
+                .element(move |el: &mut Element| apply_policy(el, &policy_state)),
+        ));
+
+        let text_state = state.clone();
+        let document = DocumentContentHandlers::default()
+            .doctype(|d: &mut lol_html::html_content::Doctype| {
+                d.remove();
+                Ok(())
+            })
+            .comments(|c: &mut lol_html::html_content::Comment| {
+                c.remove();
+                Ok(())
+            })
+            .text(move |t: &mut lol_html::html_content::TextChunk| {
+                let st = lock(&text_state);
+                if st.content_rule && st.content_depth == 0 {
+                    t.remove();
+                }
+                Ok(())
+            });
+
+        let output: Shared<Vec<u8>> = Arc::new(Mutex::new(Vec::new()));
+        let sink_output = output.clone();
+        let sink: Box<dyn FnMut(&[u8]) + Send> =
+            Box::new(move |bytes: &[u8]| lock(&sink_output).extend_from_slice(bytes));
+        let settings = Settings {
+            element_content_handlers: handlers,
+            document_content_handlers: vec![document],
+            memory_settings: MemorySettings {
+                max_allowed_memory_usage: options.memory_limit,
+                preallocated_parsing_buffer_size: 4096.min(options.memory_limit),
+            },
+            strict: true,
+            ..Settings::new_send()
+        };
+        Ok(Self {
+            rewriter: HtmlRewriter::new(settings, sink),
+            output,
+            state,
+        })
+    }
+
+    /// Feeds the next chunk of (UTF-8) upstream HTML.
+    pub fn write(&mut self, chunk: &[u8]) -> Result<(), RewriteError> {
+        self.rewriter.write(chunk).map_err(RewriteError::from)
+    }
+
+    /// Takes the Light body bytes produced so far.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut *lock(&self.output))
+    }
+
+    /// Byte offset of the `<body>` start tag in the input, once it has been seen.
+    pub fn body_offset(&self) -> Option<usize> {
+        lock(&self.state).body_offset
+    }
+
+    /// Finishes the pass and returns the remaining output.
+    pub fn end(self) -> Result<Vec<u8>, RewriteError> {
+        self.rewriter.end()?;
+        Ok(std::mem::take(&mut *lock(&self.output)))
+    }
+}
+
+fn parse(selector: &str) -> Result<Cow<'static, Selector>, RewriteError> {
+    selector
+        .parse::<Selector>()
+        .map(Cow::Owned)
+        .map_err(|e| RewriteError::Handler(format!("selector \"{selector}\": {e}")))
+}
+
+type HandlerResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+fn apply_policy(el: &mut Element<'_, '_>, state: &Shared<State>) -> HandlerResult {
+    if el.removed() {
+        return Ok(());
+    }
+    let tag = el.tag_name();
+    let policy = action(&tag);
+    let mut st = lock(state);
+    if st.content_rule && st.content_depth == 0 {
+        match policy {
+            Action::Remove | Action::Placeholder(_) => el.remove(),
+            _ => el.remove_and_keep_content(),
+        }
+        return Ok(());
+    }
+    match policy {
+        Action::Keep(extra) => {
+            keep_attributes(el, extra, &st.links);
+            drop(st);
+            track_end(el, &tag, state)?;
+        }
+        Action::Unwrap { block } => {
+            if block {
+                el.before("\n", ContentType::Text);
+                el.after("\n", ContentType::Text);
+            }
+            el.remove_and_keep_content();
+        }
+        Action::Remove => el.remove(),
+        Action::Placeholder(Media::Image) => {
+            let placeholder = image_placeholder(el, &st.links, st.link_depth > 0);
+            match st.figures.last_mut() {
+                Some(figure) => {
+                    if figure.image.is_none() {
+                        figure.image = placeholder;
+                    }
+                    el.remove();
+                }
+                None => replace_with(el, placeholder),
+            }
+        }
+        Action::Placeholder(Media::Embed) => {
+            let placeholder = embed_placeholder(el, &st.links, st.link_depth > 0);
+            replace_with(el, placeholder);
+        }
+    }
+    Ok(())
+}
+
+/// Keeps only allowlisted attributes with checked values. Every attribute is removed and
+/// the kept ones written anew, so duplicates and odd quoting in the source cannot survive.
+fn keep_attributes(el: &mut Element<'_, '_>, extra: &[&str], links: &LinkContext) {
+    let mut kept: Vec<(String, String)> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for attribute in el.attributes() {
+        let name = attribute.name();
+        if attribute_allowed(extra, &name) && !kept.iter().any(|(n, _)| *n == name) {
+            let value = if name == "href" {
+                links.href(&attribute.value())
+            } else {
+                clean_value(&name, &decode_attribute(&attribute.value()))
+                    .map(|v| escape_attribute(&v))
+            };
+            if let Some(value) = value {
+                kept.push((name.clone(), value));
+            }
+        }
+        names.push(name);
+    }
+    for name in names {
+        el.remove_attribute(&name);
+    }
+    for (name, value) in kept {
+        // Names come from the allowlist, so they are always valid.
+        let _ = el.set_attribute(&name, &value);
+    }
+}
+
+/// Rewrites the end tag from its name alone (so no attribute written on an end tag
+/// survives) and closes the figure and link bookkeeping.
+fn track_end(el: &mut Element<'_, '_>, tag: &str, state: &Shared<State>) -> HandlerResult {
+    if !el.can_have_content() {
+        return Ok(());
+    }
+    {
+        let mut st = lock(state);
+        match tag {
+            "figure" => st.figures.push(Figure {
+                has_caption: false,
+                image: None,
+            }),
+            "figcaption" => {
+                if let Some(figure) = st.figures.last_mut() {
+                    figure.has_caption = true;
+                }
+            }
+            "a" => st.link_depth += 1,
+            _ => {}
+        }
+    }
+    let state = state.clone();
+    let name = tag.to_owned();
+    el.on_end_tag(Box::new(move |end: &mut EndTag| {
+        let mut st = lock(&state);
+        match name.as_str() {
+            "figure" => {
+                if let Some(Figure { has_caption: false, image: Some(image) }) = st.figures.pop() {
+                    end.before(&image, ContentType::Html);
+                }
+            }
+            "a" => st.link_depth = st.link_depth.saturating_sub(1),
+            _ => {}
+        }
+        end.set_name_str(name);
+        Ok(())
+    }))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn light(html: &str, content: &[&str], remove: &[&str]) -> String {
+        let page = Url::parse("https://www.example.com/news/story.html").unwrap();
+        let upstream = Url::parse("https://www.example.com/").unwrap();
+        let content: Vec<String> = content.iter().map(|s| s.to_string()).collect();
+        let remove: Vec<String> = remove.iter().map(|s| s.to_string()).collect();
+        let options = LightOptions {
+            page_url: &page,
+            upstream: &upstream,
+            content: &content,
+            remove: &remove,
+            memory_limit: 1 << 20,
+        };
+        crate::rewrite::sanitize(html, &options).unwrap()
+    }
+
+    #[test]
+    fn keeps_structure_and_drops_code() {
+        let out = light(
+            "<!doctype html><html><head><title>T</title><style>p{}</style><script>x()</script></head>\
+             <body class=b><div id=d><h2 style='color:red'>Sub</h2><p onclick='x()'>One <b>two</b></p>\
+             <!-- c --><noscript><img src=x></noscript><svg><text>s</text></svg></div></body></html>",
+            &[],
+            &[],
+        );
+        assert_eq!(out.trim(), "<h2>Sub</h2><p>One <b>two</b></p>");
+    }
+
+    #[test]
+    fn end_tags_lose_their_attributes() {
+        let out = light("<p>x</p onclick=\"alert(1)\"><table><tr><td colspan=2 width=9>c</td foo></tr></table>", &[], &[]);
+        assert_eq!(out, "<p>x</p><table><tr><td colspan=\"2\">c</td></tr></table>");
+    }
+
+    #[test]
+    fn duplicate_and_encoded_hrefs_are_cleaned() {
+        let out = light(
+            "<a href=\"/ok?a=1&amp;b=2\" href=\"javascript:alert(1)\">a</a>\
+             <a href=\"&#106;avascript:alert(1)\">b</a><a href='//other.org/x'>c</a>",
+            &[],
+            &[],
+        );
+        assert_eq!(
+            out,
+            "<a href=\"/ok?a=1&amp;b=2\">a</a><a>b</a><a href=\"https://other.org/x\">c</a>"
+        );
+    }
+
+    #[test]
+    fn base_href_changes_resolution() {
+        let out = light("<head><base href=\"https://www.example.com/deep/\"></head><a href=x>x</a>", &[], &[]);
+        assert_eq!(out, "<a href=\"/deep/x\">x</a>");
+    }
+
+    #[test]
+    fn images_become_placeholders() {
+        let out = light(
+            "<p><img alt=\"A &amp; B\" src=\"/i.jpg\"><img src=t.gif width=1 height=1 alt=px><img alt=\"\" src=e.jpg></p>\
+             <a href=/x><img alt=Inside src=/y.jpg></a>",
+            &[],
+            &[],
+        );
+        assert_eq!(
+            out,
+            "<p><a href=\"https://www.example.com/i.jpg\">[Image: A &amp; B]</a></p><a href=\"/x\">[Image: Inside]</a>"
+        );
+    }
+
+    #[test]
+    fn figures_prefer_their_caption() {
+        let out = light(
+            "<figure><img alt=Alt src=a.jpg><figcaption>Caption</figcaption></figure>\
+             <figure><img alt=Lonely src=b.jpg></figure>",
+            &[],
+            &[],
+        );
+        assert_eq!(
+            out,
+            "<figure><figcaption>Caption</figcaption></figure>\
+             <figure><a href=\"https://www.example.com/news/b.jpg\">[Image: Lonely]</a></figure>"
+        );
+    }
+
+    #[test]
+    fn embeds_with_titles_become_links() {
+        let out = light(
+            "<iframe title=\"Launch &quot;day&quot;\" src=\"https://video.example.net/e/1\"><p>x</p></iframe>\
+             <iframe src=\"https://ads.example.net\"></iframe><video src=\"javascript:x\" title=Clip></video>",
+            &[],
+            &[],
+        );
+        assert_eq!(
+            out,
+            "<a href=\"https://video.example.net/e/1\">[Video: Launch \"day\"]</a>[Video: Clip]"
+        );
+    }
+
+    #[test]
+    fn content_rule_keeps_only_its_subtrees() {
+        let out = light(
+            "<body><nav><a href=/>Home</a></nav><article class=story><p>Kept <i>text</i></p>\
+             <div class=share>Share</div></article><footer>Foot</footer></body>",
+            &["article.story"],
+            &[".share"],
+        );
+        assert_eq!(out.trim(), "<p>Kept <i>text</i></p>");
+    }
+
+    #[test]
+    fn raw_text_stays_text() {
+        let out = light("<textarea><script>alert(1)</script></textarea><title><img src=x onerror=alert(1)></title><xmp><b>x</b></xmp>", &[], &[]);
+        assert_eq!(out, "");
+    }
+
+    #[test]
+    fn ambiguous_markup_is_an_error() {
+        let page = Url::parse("https://www.example.com/").unwrap();
+        let options = LightOptions {
+            page_url: &page,
+            upstream: &page,
+            content: &[],
+            remove: &[],
+            memory_limit: 1 << 20,
+        };
+        let err = crate::rewrite::sanitize("<select><xmp><script>alert(1)</script>", &options);
+        assert!(matches!(err, Err(RewriteError::Ambiguous(_))), "{err:?}");
+    }
+
+    #[test]
+    fn lang_and_dir_survive_checked() {
+        let out = light("<p dir=RTL lang=fa>سلام</p><p dir=evil lang='x\"y'>b</p>", &[], &[]);
+        assert_eq!(out, "<p dir=\"rtl\" lang=\"fa\">سلام</p><p>b</p>");
+    }
+}

@@ -1,0 +1,244 @@
+//! URLs in a Light page. Every URL an upstream writes is decoded, cleaned, checked against
+//! the allowlisted schemes and serialised anew; links to the upstream site become
+//! root-relative links into the Light site, so a page works under whatever host name,
+//! address or onion name it is reached by.
+
+use url::Url;
+
+use super::policy::URL_SCHEMES;
+
+/// Where a page's URLs are resolved from and which origin counts as "the site".
+#[derive(Debug, Clone)]
+pub struct LinkContext {
+    /// The document's base URL: the page URL, or its `<base href>`.
+    pub base: Url,
+    /// The site's upstream origin.
+    pub upstream: Url,
+}
+
+impl LinkContext {
+    /// The `href` to write for a raw attribute value, already escaped for a double-quoted
+    /// attribute; `None` when the URL is unusable or its scheme is not allowed.
+    pub fn href(&self, raw: &str) -> Option<String> {
+        self.resolve(raw).map(|url| escape_attribute(&self.light_url(&url)))
+    }
+
+    /// The absolute URL a raw attribute value points to, if its scheme is allowed.
+    pub fn resolve(&self, raw: &str) -> Option<Url> {
+        let decoded = decode_attribute(raw);
+        let squeezed: String = decoded
+            .chars()
+            .filter(|c| !c.is_control() && !c.is_whitespace())
+            .collect();
+        if squeezed.is_empty() {
+            return None;
+        }
+        if let Some(scheme) = explicit_scheme(&squeezed) {
+            if !URL_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) {
+                return None;
+            }
+        }
+        let url = self.base.join(decoded.trim()).ok()?;
+        URL_SCHEMES.contains(&url.scheme()).then_some(url)
+    }
+
+    /// Root-relative for URLs on the upstream site, absolute for everything else.
+    pub fn light_url(&self, url: &Url) -> String {
+        if !is_same_site(url, &self.upstream) {
+            return url.as_str().to_owned();
+        }
+        let mut out = url.path().to_owned();
+        if let Some(query) = url.query() {
+            out.push('?');
+            out.push_str(query);
+        }
+        if let Some(fragment) = url.fragment() {
+            out.push('#');
+            out.push_str(fragment);
+        }
+        out
+    }
+}
+
+/// Whether `url` is on the upstream site: the same host, ignoring `www.` and whether it
+/// is reached over http or https, and the same port.
+pub fn is_same_site(url: &Url, upstream: &Url) -> bool {
+    if !matches!(url.scheme(), "http" | "https") {
+        return false;
+    }
+    let bare = |u: &Url| {
+        let host = u.host_str().unwrap_or_default().to_ascii_lowercase();
+        host.strip_prefix("www.").map(str::to_owned).unwrap_or(host)
+    };
+    let port = |u: &Url| u.port();
+    bare(url) == bare(upstream) && port(url) == port(upstream)
+}
+
+/// The scheme a URL string names, if it names one.
+fn explicit_scheme(s: &str) -> Option<&str> {
+    let colon = s.find(':')?;
+    let scheme = &s[..colon];
+    let valid = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    (valid && !s[..colon].contains('/')).then_some(scheme)
+}
+
+/// Attribute values arrive with their character references still encoded. Numeric
+/// references are decoded with or without their semicolon, as browsers do; named ones
+/// when terminated.
+pub fn decode_attribute(raw: &str) -> String {
+    if !raw.contains('&') {
+        return raw.to_owned();
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let consumed = numeric_reference(rest, &mut out).or_else(|| named_reference(rest, &mut out));
+        match consumed {
+            Some(n) => rest = &rest[n..],
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Decodes `&#123;` or `&#x7B;` (semicolon optional) at the start of `s`.
+fn numeric_reference(s: &str, out: &mut String) -> Option<usize> {
+    let body = s.strip_prefix("&#")?;
+    let (hex, digits) = match body.strip_prefix(['x', 'X']) {
+        Some(h) => (true, h),
+        None => (false, body),
+    };
+    let len = digits
+        .bytes()
+        .take_while(|b| if hex { b.is_ascii_hexdigit() } else { b.is_ascii_digit() })
+        .count();
+    if len == 0 {
+        return None;
+    }
+    let value = u32::from_str_radix(&digits[..len.min(8)], if hex { 16 } else { 10 }).unwrap_or(0xFFFD);
+    out.push(char::from_u32(value).filter(|&c| c != '\0').unwrap_or('\u{FFFD}'));
+    let semicolon = usize::from(digits[len..].starts_with(';'));
+    Some(2 + usize::from(hex) + len + semicolon)
+}
+
+/// Decodes a terminated named reference such as `&amp;` or `&NewLine;` at the start of `s`.
+fn named_reference(s: &str, out: &mut String) -> Option<usize> {
+    let len = s[1..].bytes().take(40).take_while(u8::is_ascii_alphanumeric).count();
+    if len == 0 || !s[1 + len..].starts_with(';') {
+        return None;
+    }
+    let reference = &s[..len + 2];
+    let decoded = html_escape::decode_html_entities(reference);
+    if decoded == reference {
+        return None;
+    }
+    out.push_str(&decoded);
+    Some(len + 2)
+}
+
+/// Escapes text for a double-quoted attribute value.
+pub fn escape_attribute(value: &str) -> String {
+    html_escape::encode_double_quoted_attribute(value).into_owned()
+}
+
+/// Picks the smallest candidate of a `srcset`: the cheapest image for a reader who asks
+/// for it.
+pub fn smallest_srcset(srcset: &str) -> Option<&str> {
+    srcset
+        .split(',')
+        .filter_map(|candidate| {
+            let mut parts = candidate.split_whitespace();
+            let url = parts.next()?;
+            let size = parts
+                .next()
+                .and_then(|d| d.get(..d.len().saturating_sub(1))?.parse::<f64>().ok())
+                .unwrap_or(1.0);
+            Some((url, size))
+        })
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(url, _)| url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> LinkContext {
+        LinkContext {
+            base: Url::parse("https://www.example.com/news/2024/story.html").unwrap(),
+            upstream: Url::parse("https://www.example.com/").unwrap(),
+        }
+    }
+
+    #[test]
+    fn site_links_become_root_relative() {
+        let c = ctx();
+        assert_eq!(c.href("other.html").as_deref(), Some("/news/2024/other.html"));
+        assert_eq!(c.href("/a?b=1&amp;c=2").as_deref(), Some("/a?b=1&amp;c=2"));
+        assert_eq!(c.href("//example.com/x#y").as_deref(), Some("/x#y"));
+        assert_eq!(c.href("http://www.example.com/z").as_deref(), Some("/z"));
+        assert_eq!(c.href("../../up").as_deref(), Some("/up"));
+    }
+
+    #[test]
+    fn other_sites_stay_absolute() {
+        let c = ctx();
+        assert_eq!(c.href("//cdn.other.net/a b").as_deref(), Some("https://cdn.other.net/a%20b"));
+        assert_eq!(c.href("mailto:desk@example.com").as_deref(), Some("mailto:desk@example.com"));
+        assert_eq!(
+            c.href("https://www.example.com:8443/x").as_deref(),
+            Some("https://www.example.com:8443/x")
+        );
+    }
+
+    #[test]
+    fn dangerous_schemes_never_survive() {
+        let c = ctx();
+        for raw in [
+            "javascript:alert(1)",
+            " JaVaScRiPt:alert(1)",
+            "java\tscript:alert(1)",
+            "java&#x09;script:alert(1)",
+            "&#106;avascript:alert(1)",
+            "&#x6A&#x61&#x76&#x61script:alert(1)",
+            "\u{1}javascript:alert(1)",
+            "vbscript:msgbox",
+            "data:text/html,<script>alert(1)</script>",
+            "jav&NewLine;ascript:alert(1)",
+            "file:///etc/passwd",
+            "",
+        ] {
+            assert_eq!(c.href(raw), None, "{raw:?} survived");
+        }
+    }
+
+    #[test]
+    fn references_decode_like_a_browser() {
+        assert_eq!(decode_attribute("a&amp;b&#x3C;&#60&lt;&NewLine;&bogus;&"), "a&b<<<\n&bogus;&");
+        assert_eq!(decode_attribute("&#0;&#xFFFFFFFFF;"), "\u{FFFD}\u{FFFD}");
+    }
+
+    #[test]
+    fn output_is_attribute_safe() {
+        let c = ctx();
+        let href = c.href("mailto:a@b.c?subject=\"><script>").unwrap();
+        assert!(!href.contains('"') && !href.contains('<'), "{href}");
+    }
+
+    #[test]
+    fn srcset_smallest_candidate() {
+        assert_eq!(smallest_srcset("a.jpg 800w, b.jpg 320w, c.jpg 1200w"), Some("b.jpg"));
+        assert_eq!(smallest_srcset("x.jpg 2x, y.jpg 1x"), Some("y.jpg"));
+        assert_eq!(smallest_srcset(" only.jpg"), Some("only.jpg"));
+        assert_eq!(smallest_srcset(""), None);
+    }
+}
