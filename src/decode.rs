@@ -136,7 +136,9 @@ fn meta_charset(head: &[u8]) -> Option<&'static Encoding> {
                 .skip_while(|b| b.is_ascii_whitespace())
                 .skip_while(|&&b| b == b'=')
                 .skip_while(|b| b.is_ascii_whitespace() || **b == b'"' || **b == b'\'')
-                .take_while(|b| !(b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b';' | b'/' | b'>')))
+                .take_while(|b| {
+                    !(b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b';' | b'/' | b'>'))
+                })
                 .copied()
                 .collect::<Vec<u8>>();
             if let Some(encoding) = Encoding::for_label(&value) {
@@ -181,7 +183,10 @@ mod tests {
     fn bom_overrides_a_wrong_label() {
         let mut bytes = vec![0xEF, 0xBB, 0xBF];
         bytes.extend("héllo".as_bytes());
-        assert_eq!(decode_all(Some("text/html; charset=iso-8859-1"), &bytes), "héllo");
+        assert_eq!(
+            decode_all(Some("text/html; charset=iso-8859-1"), &bytes),
+            "héllo"
+        );
     }
 
     #[test]

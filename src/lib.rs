@@ -7,5 +7,10 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod convert;
 pub mod decode;
+pub mod extract;
+pub mod page;
 pub mod rewrite;
+pub mod route;
+pub mod upstream;

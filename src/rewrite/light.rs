@@ -6,7 +6,9 @@ use std::borrow::Cow;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use lol_html::html_content::{ContentType, EndTag};
-use lol_html::send::{DocumentContentHandlers, ElementContentHandlers, Element, HtmlRewriter, Settings};
+use lol_html::send::{
+    DocumentContentHandlers, Element, ElementContentHandlers, HtmlRewriter, Settings,
+};
 use lol_html::{MemorySettings, Selector};
 use url::Url;
 
@@ -126,7 +128,8 @@ impl LightRewriter {
             parse("body")?,
             ElementContentHandlers::default().element(move |el: &mut Element| {
                 let mut st = lock(&body_state);
-                st.body_offset.get_or_insert(el.source_location().bytes().start);
+                st.body_offset
+                    .get_or_insert(el.source_location().bytes().start);
                 Ok(())
             }),
         ));
@@ -312,7 +315,11 @@ fn track_end(el: &mut Element<'_, '_>, tag: &str, state: &Shared<State>) -> Hand
         let mut st = lock(&state);
         match name.as_str() {
             "figure" => {
-                if let Some(Figure { has_caption: false, image: Some(image) }) = st.figures.pop() {
+                if let Some(Figure {
+                    has_caption: false,
+                    image: Some(image),
+                }) = st.figures.pop()
+                {
                     end.before(&image, ContentType::Html);
                 }
             }
@@ -358,8 +365,15 @@ mod tests {
 
     #[test]
     fn end_tags_lose_their_attributes() {
-        let out = light("<p>x</p onclick=\"alert(1)\"><table><tr><td colspan=2 width=9>c</td foo></tr></table>", &[], &[]);
-        assert_eq!(out, "<p>x</p><table><tr><td colspan=\"2\">c</td></tr></table>");
+        let out = light(
+            "<p>x</p onclick=\"alert(1)\"><table><tr><td colspan=2 width=9>c</td foo></tr></table>",
+            &[],
+            &[],
+        );
+        assert_eq!(
+            out,
+            "<p>x</p><table><tr><td colspan=\"2\">c</td></tr></table>"
+        );
     }
 
     #[test]
@@ -378,7 +392,11 @@ mod tests {
 
     #[test]
     fn base_href_changes_resolution() {
-        let out = light("<head><base href=\"https://www.example.com/deep/\"></head><a href=x>x</a>", &[], &[]);
+        let out = light(
+            "<head><base href=\"https://www.example.com/deep/\"></head><a href=x>x</a>",
+            &[],
+            &[],
+        );
         assert_eq!(out, "<a href=\"/deep/x\">x</a>");
     }
 
@@ -458,7 +476,11 @@ mod tests {
 
     #[test]
     fn lang_and_dir_survive_checked() {
-        let out = light("<p dir=RTL lang=fa>سلام</p><p dir=evil lang='x\"y'>b</p>", &[], &[]);
+        let out = light(
+            "<p dir=RTL lang=fa>سلام</p><p dir=evil lang='x\"y'>b</p>",
+            &[],
+            &[],
+        );
         assert_eq!(out, "<p dir=\"rtl\" lang=\"fa\">سلام</p><p>b</p>");
     }
 }

@@ -20,7 +20,8 @@ impl LinkContext {
     /// The `href` to write for a raw attribute value, already escaped for a double-quoted
     /// attribute; `None` when the URL is unusable or its scheme is not allowed.
     pub fn href(&self, raw: &str) -> Option<String> {
-        self.resolve(raw).map(|url| escape_attribute(&self.light_url(&url)))
+        self.resolve(raw)
+            .map(|url| escape_attribute(&self.light_url(&url)))
     }
 
     /// The absolute URL a raw attribute value points to, if its scheme is allowed.
@@ -97,7 +98,8 @@ pub fn decode_attribute(raw: &str) -> String {
     while let Some(at) = rest.find('&') {
         out.push_str(&rest[..at]);
         rest = &rest[at..];
-        let consumed = numeric_reference(rest, &mut out).or_else(|| named_reference(rest, &mut out));
+        let consumed =
+            numeric_reference(rest, &mut out).or_else(|| named_reference(rest, &mut out));
         match consumed {
             Some(n) => rest = &rest[n..],
             None => {
@@ -119,20 +121,35 @@ fn numeric_reference(s: &str, out: &mut String) -> Option<usize> {
     };
     let len = digits
         .bytes()
-        .take_while(|b| if hex { b.is_ascii_hexdigit() } else { b.is_ascii_digit() })
+        .take_while(|b| {
+            if hex {
+                b.is_ascii_hexdigit()
+            } else {
+                b.is_ascii_digit()
+            }
+        })
         .count();
     if len == 0 {
         return None;
     }
-    let value = u32::from_str_radix(&digits[..len.min(8)], if hex { 16 } else { 10 }).unwrap_or(0xFFFD);
-    out.push(char::from_u32(value).filter(|&c| c != '\0').unwrap_or('\u{FFFD}'));
+    let value =
+        u32::from_str_radix(&digits[..len.min(8)], if hex { 16 } else { 10 }).unwrap_or(0xFFFD);
+    out.push(
+        char::from_u32(value)
+            .filter(|&c| c != '\0')
+            .unwrap_or('\u{FFFD}'),
+    );
     let semicolon = usize::from(digits[len..].starts_with(';'));
     Some(2 + usize::from(hex) + len + semicolon)
 }
 
 /// Decodes a terminated named reference such as `&amp;` or `&NewLine;` at the start of `s`.
 fn named_reference(s: &str, out: &mut String) -> Option<usize> {
-    let len = s[1..].bytes().take(40).take_while(u8::is_ascii_alphanumeric).count();
+    let len = s[1..]
+        .bytes()
+        .take(40)
+        .take_while(u8::is_ascii_alphanumeric)
+        .count();
     if len == 0 || !s[1 + len..].starts_with(';') {
         return None;
     }
@@ -182,7 +199,10 @@ mod tests {
     #[test]
     fn site_links_become_root_relative() {
         let c = ctx();
-        assert_eq!(c.href("other.html").as_deref(), Some("/news/2024/other.html"));
+        assert_eq!(
+            c.href("other.html").as_deref(),
+            Some("/news/2024/other.html")
+        );
         assert_eq!(c.href("/a?b=1&amp;c=2").as_deref(), Some("/a?b=1&amp;c=2"));
         assert_eq!(c.href("//example.com/x#y").as_deref(), Some("/x#y"));
         assert_eq!(c.href("http://www.example.com/z").as_deref(), Some("/z"));
@@ -192,8 +212,14 @@ mod tests {
     #[test]
     fn other_sites_stay_absolute() {
         let c = ctx();
-        assert_eq!(c.href("//cdn.other.net/a b").as_deref(), Some("https://cdn.other.net/a%20b"));
-        assert_eq!(c.href("mailto:desk@example.com").as_deref(), Some("mailto:desk@example.com"));
+        assert_eq!(
+            c.href("//cdn.other.net/a b").as_deref(),
+            Some("https://cdn.other.net/a%20b")
+        );
+        assert_eq!(
+            c.href("mailto:desk@example.com").as_deref(),
+            Some("mailto:desk@example.com")
+        );
         assert_eq!(
             c.href("https://www.example.com:8443/x").as_deref(),
             Some("https://www.example.com:8443/x")
@@ -223,7 +249,10 @@ mod tests {
 
     #[test]
     fn references_decode_like_a_browser() {
-        assert_eq!(decode_attribute("a&amp;b&#x3C;&#60&lt;&NewLine;&bogus;&"), "a&b<<<\n&bogus;&");
+        assert_eq!(
+            decode_attribute("a&amp;b&#x3C;&#60&lt;&NewLine;&bogus;&"),
+            "a&b<<<\n&bogus;&"
+        );
         assert_eq!(decode_attribute("&#0;&#xFFFFFFFFF;"), "\u{FFFD}\u{FFFD}");
     }
 
@@ -236,7 +265,10 @@ mod tests {
 
     #[test]
     fn srcset_smallest_candidate() {
-        assert_eq!(smallest_srcset("a.jpg 800w, b.jpg 320w, c.jpg 1200w"), Some("b.jpg"));
+        assert_eq!(
+            smallest_srcset("a.jpg 800w, b.jpg 320w, c.jpg 1200w"),
+            Some("b.jpg")
+        );
         assert_eq!(smallest_srcset("x.jpg 2x, y.jpg 1x"), Some("y.jpg"));
         assert_eq!(smallest_srcset(" only.jpg"), Some("only.jpg"));
         assert_eq!(smallest_srcset(""), None);

@@ -11,14 +11,21 @@ use super::links::{decode_attribute, escape_attribute, smallest_srcset, LinkCont
 const MAX_LABEL_CHARS: usize = 160;
 
 /// The placeholder for an `<img>`, or `None` when it should leave no trace.
-pub fn image_placeholder(el: &Element<'_, '_>, links: &LinkContext, in_link: bool) -> Option<String> {
+pub fn image_placeholder(
+    el: &Element<'_, '_>,
+    links: &LinkContext,
+    in_link: bool,
+) -> Option<String> {
     if is_tracking_pixel(el) {
         return None;
     }
     let alt = label(el.get_attribute("alt").as_deref()?)?;
     let source = ["srcset", "data-srcset"]
         .iter()
-        .find_map(|a| el.get_attribute(a).and_then(|s| smallest_srcset(&s).map(str::to_owned)))
+        .find_map(|a| {
+            el.get_attribute(a)
+                .and_then(|s| smallest_srcset(&s).map(str::to_owned))
+        })
         .or_else(|| el.get_attribute("data-src"))
         .or_else(|| el.get_attribute("src"));
     let text = format!("[Image: {alt}]");
@@ -26,13 +33,28 @@ pub fn image_placeholder(el: &Element<'_, '_>, links: &LinkContext, in_link: boo
 }
 
 /// The placeholder for a video, audio or embed, or `None` when it has no title.
-pub fn embed_placeholder(el: &Element<'_, '_>, links: &LinkContext, in_link: bool) -> Option<String> {
+pub fn embed_placeholder(
+    el: &Element<'_, '_>,
+    links: &LinkContext,
+    in_link: bool,
+) -> Option<String> {
     let title = ["title", "aria-label"]
         .iter()
         .find_map(|a| el.get_attribute(a).and_then(|t| label(&t)))?;
-    let kind = if el.tag_name() == "audio" { "Audio" } else { "Video" };
-    let source = ["src", "data-src", "data"].iter().find_map(|a| el.get_attribute(a));
-    Some(linked(&format!("[{kind}: {title}]"), source.as_deref(), links, in_link))
+    let kind = if el.tag_name() == "audio" {
+        "Audio"
+    } else {
+        "Video"
+    };
+    let source = ["src", "data-src", "data"]
+        .iter()
+        .find_map(|a| el.get_attribute(a));
+    Some(linked(
+        &format!("[{kind}: {title}]"),
+        source.as_deref(),
+        links,
+        in_link,
+    ))
 }
 
 /// Inserts `html` (already escaped) in place of an element.

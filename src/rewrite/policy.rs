@@ -39,12 +39,12 @@ pub fn action(tag: &str) -> Action {
         "td" | "th" => Action::Keep(&["colspan", "rowspan"]),
         "time" => Action::Keep(&["datetime"]),
         "ol" => Action::Keep(&["start", "reversed"]),
-        "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "p" | "br" | "hr" | "ul" | "li" | "dl"
-        | "dt" | "dd" | "blockquote" | "q" | "pre" | "code" | "kbd" | "samp" | "var"
-        | "table" | "caption" | "thead" | "tbody" | "tfoot" | "tr" | "figure"
-        | "figcaption" | "em" | "strong" | "b" | "i" | "u" | "s" | "small" | "sub" | "sup"
-        | "mark" | "abbr" | "cite" | "dfn" | "del" | "ins" | "bdi" | "bdo" | "ruby" | "rt"
-        | "rp" | "wbr" | "details" | "summary" => Action::Keep(NONE),
+        "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "p" | "br" | "hr" | "ul" | "li" | "dl" | "dt"
+        | "dd" | "blockquote" | "q" | "pre" | "code" | "kbd" | "samp" | "var" | "table"
+        | "caption" | "thead" | "tbody" | "tfoot" | "tr" | "figure" | "figcaption" | "em"
+        | "strong" | "b" | "i" | "u" | "s" | "small" | "sub" | "sup" | "mark" | "abbr" | "cite"
+        | "dfn" | "del" | "ins" | "bdi" | "bdo" | "ruby" | "rt" | "rp" | "wbr" | "details"
+        | "summary" => Action::Keep(NONE),
 
         "img" => Action::Placeholder(Media::Image),
         "iframe" | "embed" | "object" | "video" | "audio" => Action::Placeholder(Media::Embed),
@@ -52,12 +52,11 @@ pub fn action(tag: &str) -> Action {
         // Code, styling, raw text and everything that loads or submits something. Raw-text
         // elements (script, style, textarea, title, xmp, noembed, noframes, noscript,
         // plaintext) must never be unwrapped: their text is markup once the tag is gone.
-        "script" | "style" | "noscript" | "template" | "frame" | "frameset" | "svg"
-        | "math" | "canvas" | "input" | "button" | "select" | "textarea" | "option"
-        | "optgroup" | "datalist" | "output" | "progress" | "meter" | "dialog" | "title"
-        | "link" | "meta" | "base" | "xmp" | "noembed" | "noframes" | "plaintext"
-        | "applet" | "param" | "source" | "track" | "map" | "area" | "portal" | "head"
-        | "menu" | "search" => Action::Remove,
+        "script" | "style" | "noscript" | "template" | "frame" | "frameset" | "svg" | "math"
+        | "canvas" | "input" | "button" | "select" | "textarea" | "option" | "optgroup"
+        | "datalist" | "output" | "progress" | "meter" | "dialog" | "title" | "link" | "meta"
+        | "base" | "xmp" | "noembed" | "noframes" | "plaintext" | "applet" | "param" | "source"
+        | "track" | "map" | "area" | "portal" | "head" | "menu" | "search" => Action::Remove,
 
         "div" | "section" | "article" | "main" | "header" | "footer" | "aside" | "nav"
         | "address" | "center" | "form" | "fieldset" | "hgroup" | "legend" | "listing" => {
@@ -111,8 +110,16 @@ mod tests {
     #[test]
     fn raw_text_elements_are_never_unwrapped() {
         for tag in [
-            "script", "style", "textarea", "title", "xmp", "noembed", "noframes", "noscript",
-            "plaintext", "iframe",
+            "script",
+            "style",
+            "textarea",
+            "title",
+            "xmp",
+            "noembed",
+            "noframes",
+            "noscript",
+            "plaintext",
+            "iframe",
         ] {
             assert!(
                 !matches!(action(tag), Action::Unwrap { .. } | Action::Keep(_)),

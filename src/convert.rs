@@ -1,0 +1,318 @@
+//! The stages joined: raw upstream bytes in, a Light page out. A site with `content` rules
+//! streams (decode, Light pass, shell around it, bytes out as they are ready); any other
+//! page is reduced as it arrives and handed to detection at the end, whose article then
+//! takes the Light pass. Used alike by the server and by `lightmirror convert`.
+
+use url::Url;
+
+use crate::config::{LimitsConfig, PageKind, Site};
+use crate::decode::BodyDecoder;
+use crate::extract::{self, Metadata, Reducer, Rules};
+use crate::page::Shell;
+use crate::rewrite::{self, LightOptions, LightRewriter, RewriteError};
+
+/// How much of a page's start is kept to read its metadata from in streaming mode.
+const HEAD_CAPTURE_BYTES: usize = 256 << 10;
+
+/// Why a page could not be converted.
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    /// The Light pass failed (memory limit, ambiguous markup).
+    #[error(transparent)]
+    Rewrite(#[from] RewriteError),
+    /// Detection failed.
+    #[error(transparent)]
+    Extract(#[from] extract::ExtractError),
+    /// The page is larger than the limit.
+    #[error("page larger than {0} bytes")]
+    TooLarge(usize),
+}
+
+/// The end of a conversion: the last bytes, and what was learnt about the page.
+#[derive(Debug)]
+pub struct Finished {
+    /// The remaining output, tail of the page included.
+    pub tail: Vec<u8>,
+    /// The page's metadata.
+    pub meta: Metadata,
+    /// Article or listing.
+    pub kind: PageKind,
+    /// The Light body alone, without the shell.
+    pub body: String,
+}
+
+/// One page being converted.
+pub struct Conversion {
+    site: Site,
+    page_url: Url,
+    limits: LimitsConfig,
+    decoder: BodyDecoder,
+    original_bytes: usize,
+    emitted: usize,
+    mode: Mode,
+}
+
+enum Mode {
+    Streaming(Box<Streaming>),
+    Detecting(Box<Detecting>),
+}
+
+struct Streaming {
+    light: Option<LightRewriter>,
+    body_offset: Option<usize>,
+    head: Vec<u8>,
+    shell_sent: Option<(Metadata, PageKind)>,
+    pending: Vec<u8>,
+    body: String,
+}
+
+struct Detecting {
+    reducer: Option<Reducer>,
+    raw: String,
+}
+
+impl Conversion {
+    /// Starts converting the page at `page_url` of `site`; `content_type` is the upstream's
+    /// header, which may name the charset.
+    pub fn new(
+        site: &Site,
+        page_url: &Url,
+        limits: &LimitsConfig,
+        content_type: Option<&str>,
+    ) -> Result<Self, ConvertError> {
+        let mode = if site.content.is_empty() {
+            let rules = rules_for(site, page_url, limits);
+            Mode::Detecting(Box::new(Detecting {
+                reducer: Some(Reducer::new(&rules, limits.rewriter_memory)),
+                raw: String::new(),
+            }))
+        } else {
+            Mode::Streaming(Box::new(Streaming {
+                light: Some(LightRewriter::new(&light_options(site, page_url, limits))?),
+                body_offset: None,
+                head: Vec::new(),
+                shell_sent: None,
+                pending: Vec::new(),
+                body: String::new(),
+            }))
+        };
+        Ok(Self {
+            site: site.clone(),
+            page_url: page_url.clone(),
+            limits: limits.clone(),
+            decoder: BodyDecoder::new(content_type),
+            original_bytes: 0,
+            emitted: 0,
+            mode,
+        })
+    }
+
+    /// Whether the output streams as the input arrives.
+    pub fn streams(&self) -> bool {
+        matches!(self.mode, Mode::Streaming(_))
+    }
+
+    /// Whether any output has been handed out (after which failures can only close the
+    /// page with a notice, not replace it).
+    pub fn started(&self) -> bool {
+        self.emitted > 0
+    }
+
+    /// Feeds raw upstream bytes; returns the output ready so far.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<u8>, ConvertError> {
+        self.original_bytes += bytes.len();
+        if self.original_bytes > self.limits.max_upstream_bytes {
+            return Err(ConvertError::TooLarge(self.limits.max_upstream_bytes));
+        }
+        let text = self.decoder.push(bytes);
+        self.feed(&text)
+    }
+
+    fn feed(&mut self, text: &str) -> Result<Vec<u8>, ConvertError> {
+        match &mut self.mode {
+            Mode::Detecting(d) => {
+                if let Some(reducer) = d.reducer.as_mut() {
+                    if reducer.write(text.as_bytes()).is_err() {
+                        // Detection falls back to the whole page (see `finish`).
+                        d.reducer = None;
+                    }
+                }
+                d.raw.push_str(text);
+                Ok(Vec::new())
+            }
+            Mode::Streaming(s) => {
+                if s.head.len() < HEAD_CAPTURE_BYTES && s.shell_sent.is_none() {
+                    s.head.extend_from_slice(text.as_bytes());
+                }
+                if let Some(light) = s.light.as_mut() {
+                    light.write(text.as_bytes())?;
+                    let body = light.take_output();
+                    s.body.push_str(&String::from_utf8_lossy(&body));
+                    s.pending.extend_from_slice(&body);
+                    s.body_offset = light.body_offset();
+                }
+                let ready = s.body_offset.is_some() || s.head.len() >= HEAD_CAPTURE_BYTES;
+                let out = if ready {
+                    self.flush_streaming()
+                } else {
+                    Vec::new()
+                };
+                self.emitted += out.len();
+                Ok(out)
+            }
+        }
+    }
+
+    fn flush_streaming(&mut self) -> Vec<u8> {
+        let Mode::Streaming(s) = &mut self.mode else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if s.shell_sent.is_none() {
+            let cut = s.body_offset.unwrap_or(s.head.len()).min(s.head.len());
+            let head_html = String::from_utf8_lossy(&s.head[..cut]);
+            let meta = extract::read_metadata(&head_html, &self.page_url);
+            let kind = self
+                .site
+                .kind_for(self.page_url.path())
+                .unwrap_or(PageKind::Article);
+            out.extend_from_slice(
+                shell(&self.site, &meta, &self.page_url, kind)
+                    .head()
+                    .as_bytes(),
+            );
+            s.head = Vec::new();
+            s.shell_sent = Some((meta, kind));
+        }
+        out.append(&mut s.pending);
+        out
+    }
+
+    /// Ends the page: the remaining output with the page's tail.
+    pub fn finish(mut self) -> Result<Finished, ConvertError> {
+        let rest = self.decoder.finish();
+        let mut out = self.feed(&rest)?;
+        let mode = std::mem::replace(
+            &mut self.mode,
+            Mode::Detecting(Box::new(Detecting {
+                reducer: None,
+                raw: String::new(),
+            })),
+        );
+        match mode {
+            Mode::Streaming(mut s) => {
+                if let Some(light) = s.light.take() {
+                    let last = light.end()?;
+                    s.body.push_str(&String::from_utf8_lossy(&last));
+                    s.pending.extend_from_slice(&last);
+                }
+                self.mode = Mode::Streaming(s);
+                out.extend(self.flush_streaming());
+                let Mode::Streaming(s) = self.mode else {
+                    unreachable!("mode was just restored")
+                };
+                let (meta, kind) = s
+                    .shell_sent
+                    .unwrap_or_else(|| (Metadata::default(), PageKind::Article));
+                let emitted = self.emitted + out.len();
+                let tail = shell(&self.site, &meta, &self.page_url, kind).tail(
+                    emitted,
+                    self.original_bytes,
+                    None,
+                );
+                out.extend_from_slice(tail.as_bytes());
+                Ok(Finished {
+                    tail: out,
+                    meta,
+                    kind,
+                    body: s.body,
+                })
+            }
+            Mode::Detecting(d) => {
+                let rules = rules_for(&self.site, &self.page_url, &self.limits);
+                let reduced = d.reducer.map(Reducer::finish).and_then(Result::ok);
+                let found = match reduced {
+                    Some(reduced) => extract::extract_reduced(&reduced, &self.page_url, &rules),
+                    None => extract::extract(&d.raw, &self.page_url, &rules)?,
+                };
+                let body = rewrite::sanitize(
+                    &found.body_html,
+                    &light_options(&self.site, &self.page_url, &self.limits),
+                )?;
+                let shell = shell(&self.site, &found.meta, &self.page_url, found.kind);
+                let mut page = shell.head();
+                page.push_str(&body);
+                let tail = shell.tail(page.len(), self.original_bytes, None);
+                page.push_str(&tail);
+                Ok(Finished {
+                    tail: page.into_bytes(),
+                    meta: found.meta,
+                    kind: found.kind,
+                    body,
+                })
+            }
+        }
+    }
+
+    /// Closes a page whose output has started but whose input failed: the rest of the shell
+    /// with a notice and a link to the original. `None` when nothing was sent yet, so the
+    /// caller can answer with an error page instead.
+    pub fn close_with_notice(self, notice: &str) -> Option<Vec<u8>> {
+        let Mode::Streaming(s) = &self.mode else {
+            return None;
+        };
+        let (meta, kind) = s.shell_sent.as_ref()?;
+        let tail = shell(&self.site, meta, &self.page_url, *kind).tail(
+            self.emitted,
+            self.original_bytes,
+            Some(notice),
+        );
+        Some(tail.into_bytes())
+    }
+}
+
+fn shell<'a>(site: &'a Site, meta: &'a Metadata, page_url: &'a Url, kind: PageKind) -> Shell<'a> {
+    Shell {
+        site_label: &site.label,
+        meta,
+        original: page_url,
+        kind,
+        default_lang: site.lang.as_deref(),
+    }
+}
+
+fn light_options<'a>(site: &'a Site, page_url: &'a Url, limits: &LimitsConfig) -> LightOptions<'a> {
+    LightOptions {
+        page_url,
+        upstream: &site.upstream,
+        content: &site.content,
+        remove: &site.remove,
+        memory_limit: limits.rewriter_memory,
+    }
+}
+
+fn rules_for<'a>(site: &'a Site, page_url: &Url, limits: &LimitsConfig) -> Rules<'a> {
+    Rules {
+        title: site.title.as_deref(),
+        byline: site.byline.as_deref(),
+        date: site.date.as_deref(),
+        remove: &site.remove,
+        kind: site.kind_for(page_url.path()),
+        max_nesting: limits.max_nesting,
+    }
+}
+
+/// Converts a whole page held in memory.
+pub fn convert_document(
+    site: &Site,
+    page_url: &Url,
+    limits: &LimitsConfig,
+    content_type: Option<&str>,
+    bytes: &[u8],
+) -> Result<(Vec<u8>, Finished), ConvertError> {
+    let mut conversion = Conversion::new(site, page_url, limits, content_type)?;
+    let mut page = conversion.push(bytes)?;
+    let finished = conversion.finish()?;
+    page.extend_from_slice(&finished.tail);
+    Ok((page, finished))
+}

@@ -1,0 +1,383 @@
+//! Fetching from an upstream site within limits: addresses checked after DNS resolution on
+//! every connection (no loopback, private, link-local or translated forms unless a site
+//! allows it), redirects followed only within the site, bodies capped after
+//! decompression, every wait bounded. The body is handed out chunk by chunk.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::StatusCode;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use tokio::time::Instant;
+use url::Url;
+
+use crate::config::{LimitsConfig, Site};
+use crate::rewrite::links::is_same_site;
+
+/// What the proxy says it is to upstreams.
+const USER_AGENT: &str = concat!(
+    "lightmirror/",
+    env!("CARGO_PKG_VERSION"),
+    " (Light version proxy)"
+);
+
+/// Why a fetch failed; each kind maps to the HTTP status a reader gets.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// No connection could be made, or it broke.
+    #[error("upstream unreachable: {0}")]
+    Unreachable(String),
+    /// The upstream took longer than the limit.
+    #[error("upstream took longer than {0:?}")]
+    Timeout(Duration),
+    /// The body grew past the limit (counted after decompression).
+    #[error("upstream body larger than {0} bytes")]
+    TooLarge(usize),
+    /// The upstream resolves to an address the site may not reach.
+    #[error("upstream address {0} is not public")]
+    Forbidden(String),
+    /// Redirects went on past the limit or in a loop.
+    #[error("more than {0} redirects")]
+    TooManyRedirects(usize),
+}
+
+impl UpstreamError {
+    /// The status a reader gets for this failure.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+}
+
+/// The upstream's answer: its status and headers, the final URL, and the body to read.
+pub struct Response {
+    /// Upstream status.
+    pub status: StatusCode,
+    /// The URL that answered, after redirects within the site.
+    pub url: Url,
+    /// `Content-Type`, if sent.
+    pub content_type: Option<String>,
+    /// `Cache-Control`, if sent.
+    pub cache_control: Option<String>,
+    /// `Last-Modified`, if sent.
+    pub last_modified: Option<String>,
+    body: reqwest::Response,
+    received: usize,
+    max_bytes: usize,
+    deadline: Instant,
+    timeout: Duration,
+}
+
+impl Response {
+    /// The next body chunk, `None` at the end.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, UpstreamError> {
+        let next = tokio::time::timeout_at(self.deadline, self.body.chunk())
+            .await
+            .map_err(|_| UpstreamError::Timeout(self.timeout))?
+            .map_err(|e| UpstreamError::Unreachable(describe(&e)))?;
+        if let Some(chunk) = &next {
+            self.received += chunk.len();
+            if self.received > self.max_bytes {
+                return Err(UpstreamError::TooLarge(self.max_bytes));
+            }
+        }
+        Ok(next)
+    }
+
+    /// Bytes of body received so far.
+    pub fn received(&self) -> usize {
+        self.received
+    }
+
+    /// Whether the content is HTML (or unlabelled, which upstreams mean as HTML).
+    pub fn is_html(&self) -> bool {
+        self.content_type.as_deref().is_none_or(|ct| {
+            let mime = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            matches!(mime.as_str(), "text/html" | "application/xhtml+xml" | "")
+        })
+    }
+}
+
+/// What a fetch led to.
+pub enum Outcome {
+    /// A response from the site (any status).
+    Page(Response),
+    /// The site redirected to a URL off the site, or to a path the site does not serve.
+    Elsewhere(Url),
+}
+
+/// HTTP clients for upstream sites: one that refuses non-public addresses and one for
+/// sites that allow them.
+#[derive(Clone)]
+pub struct Fetcher {
+    guarded: reqwest::Client,
+    open: reqwest::Client,
+    limits: LimitsConfig,
+}
+
+impl Fetcher {
+    /// Builds the clients.
+    pub fn new(limits: &LimitsConfig) -> Result<Self, UpstreamError> {
+        let build = |guard: bool| {
+            let mut builder = reqwest::Client::builder()
+                .user_agent(USER_AGENT)
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(limits.connect_timeout)
+                .pool_idle_timeout(Duration::from_secs(60))
+                .http1_title_case_headers()
+                .gzip(true)
+                .brotli(true)
+                .deflate(true)
+                .no_proxy();
+            if guard {
+                builder = builder.dns_resolver(Arc::new(PublicOnly));
+            }
+            builder
+                .build()
+                .map_err(|e| UpstreamError::Unreachable(format!("HTTP client: {e}")))
+        };
+        Ok(Self {
+            guarded: build(true)?,
+            open: build(false)?,
+            limits: limits.clone(),
+        })
+    }
+
+    /// Fetches `url` for `site`, following redirects that stay on the site.
+    pub async fn fetch(&self, site: &Site, url: Url) -> Result<Outcome, UpstreamError> {
+        let timeout = self.limits.upstream_timeout;
+        let deadline = Instant::now() + timeout;
+        let client = if site.allow_private_upstream {
+            &self.open
+        } else {
+            &self.guarded
+        };
+        let mut url = url;
+        for _ in 0..=self.limits.max_redirects {
+            if !site.allow_private_upstream {
+                check_literal_host(&url)?;
+            }
+            let request = client.get(url.clone()).header(
+                http::header::ACCEPT,
+                "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
+            );
+            let response = tokio::time::timeout_at(deadline, request.send())
+                .await
+                .map_err(|_| UpstreamError::Timeout(timeout))?
+                .map_err(|e| classify(&e))?;
+            let status = response.status();
+            if status.is_redirection() {
+                let target = response
+                    .headers()
+                    .get(http::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|loc| url.join(loc).ok());
+                if let Some(target) = target {
+                    if !is_same_site(&target, &site.upstream) || !site.path_allowed(target.path()) {
+                        return Ok(Outcome::Elsewhere(target));
+                    }
+                    url = target;
+                    continue;
+                }
+            }
+            let header = |name: http::HeaderName| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            return Ok(Outcome::Page(Response {
+                status,
+                content_type: header(http::header::CONTENT_TYPE),
+                cache_control: header(http::header::CACHE_CONTROL),
+                last_modified: header(http::header::LAST_MODIFIED),
+                url,
+                body: response,
+                received: 0,
+                max_bytes: self.limits.max_upstream_bytes,
+                deadline,
+                timeout,
+            }));
+        }
+        Err(UpstreamError::TooManyRedirects(self.limits.max_redirects))
+    }
+}
+
+fn classify(e: &reqwest::Error) -> UpstreamError {
+    let text = describe(e);
+    if text.contains("not public") {
+        return UpstreamError::Forbidden(text);
+    }
+    if e.is_timeout() {
+        return UpstreamError::Unreachable(format!("connect timeout: {text}"));
+    }
+    UpstreamError::Unreachable(text)
+}
+
+/// reqwest's top-level message hides the cause; the chain names it.
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// URLs naming an IP address skip the resolver, so they are checked here.
+fn check_literal_host(url: &Url) -> Result<(), UpstreamError> {
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
+        _ => return Ok(()),
+    };
+    if is_public(ip) {
+        Ok(())
+    } else {
+        Err(UpstreamError::Forbidden(ip.to_string()))
+    }
+}
+
+/// A resolver that drops every non-public address and fails when none is left. reqwest
+/// asks it for every new connection, so a name that later re-resolves to an internal
+/// address (DNS rebinding) is refused too.
+struct PublicOnly;
+
+impl Resolve for PublicOnly {
+    fn resolve(&self, name: Name) -> Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public: Vec<SocketAddr> = found
+                .iter()
+                .copied()
+                .filter(|a| is_public(a.ip()))
+                .collect();
+            if public.is_empty() {
+                let shown = found
+                    .first()
+                    .map_or_else(|| host.clone(), |a| a.ip().to_string());
+                return Err(format!("{host} resolves to {shown}, which is not public").into());
+            }
+            Ok(Box::new(public.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// Whether an address is on the public internet.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => is_public_v6(v6),
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_multicast()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        || a == 0
+        || a >= 240
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 198 && (18..20).contains(&b)))
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let s = ip.segments();
+    let translated = (s[0] == 0
+        && s[1] == 0
+        && s[2] == 0
+        && s[3] == 0
+        && s[4] == 0
+        && (s[5] == 0xffff || s[5] == 0))
+        || (s[0] == 0x64 && s[1] == 0xff9b)
+        || s[0] == 0x2002
+        || (s[0] == 0x2001 && s[1] == 0);
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_multicast()
+        || translated
+        || (s[0] & 0xfe00) == 0xfc00
+        || (s[0] & 0xffc0) == 0xfe80
+        || (s[0] & 0xffc0) == 0xfec0
+        || (s[0] == 0x2001 && s[1] == 0xdb8)
+        || (s[0] == 0x100 && s[1] == 0 && s[2] == 0 && s[3] == 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_addresses_are_not_public() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fe80::1",
+            "fc00::1",
+            "fd12::1",
+            "::ffff:127.0.0.1",
+            "::ffff:8.8.8.8",
+            "::127.0.0.1",
+            "64:ff9b::7f00:1",
+            "2002:7f00:1::",
+            "2001::1",
+            "ff02::1",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip} counted as public");
+        }
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "2a00:1450:4001::200e",
+        ] {
+            assert!(is_public(ip.parse().unwrap()), "{ip} counted as internal");
+        }
+    }
+
+    #[tokio::test]
+    async fn resolver_refuses_names_of_internal_hosts() {
+        let name: Name = "localhost".parse().unwrap();
+        let err = match PublicOnly.resolve(name).await {
+            Ok(_) => panic!("localhost resolved"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("not public"), "{err}");
+    }
+
+    #[test]
+    fn literal_addresses_are_checked() {
+        assert!(check_literal_host(&Url::parse("http://127.0.0.1:8080/").unwrap()).is_err());
+        assert!(check_literal_host(&Url::parse("http://[::ffff:10.0.0.1]/").unwrap()).is_err());
+        assert!(check_literal_host(&Url::parse("http://8.8.8.8/").unwrap()).is_ok());
+    }
+}
