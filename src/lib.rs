@@ -6,6 +6,7 @@
 //! Light page shell), `convert` (the stages joined), `cache` and `server`.
 #![forbid(unsafe_code)]
 
+pub mod compress;
 pub mod config;
 pub mod convert;
 pub mod decode;
@@ -13,4 +14,5 @@ pub mod extract;
 pub mod page;
 pub mod rewrite;
 pub mod route;
+pub mod server;
 pub mod upstream;

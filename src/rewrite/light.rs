@@ -45,6 +45,7 @@ struct State {
     link_depth: usize,
     content_rule: bool,
     content_depth: usize,
+    headline_dropped: bool,
 }
 
 type Shared<T> = Arc<Mutex<T>>;
@@ -76,6 +77,7 @@ impl LightRewriter {
             link_depth: 0,
             content_rule: !options.content.is_empty(),
             content_depth: 0,
+            headline_dropped: false,
         }));
         let mut handlers: Vec<(Cow<'static, Selector>, ElementContentHandlers<'static>)> =
             Vec::new();
@@ -222,6 +224,13 @@ fn apply_policy(el: &mut Element<'_, '_>, state: &Shared<State>) -> HandlerResul
             Action::Remove | Action::Placeholder(_) => el.remove(),
             _ => el.remove_and_keep_content(),
         }
+        return Ok(());
+    }
+    // Under a content rule the shell prints the headline from the page's metadata, so the
+    // kept subtree's own first h1 would repeat it.
+    if st.content_rule && tag == "h1" && !st.headline_dropped {
+        st.headline_dropped = true;
+        el.remove();
         return Ok(());
     }
     match policy {
@@ -446,7 +455,7 @@ mod tests {
     #[test]
     fn content_rule_keeps_only_its_subtrees() {
         let out = light(
-            "<body><nav><a href=/>Home</a></nav><article class=story><p>Kept <i>text</i></p>\
+            "<body><nav><a href=/>Home</a></nav><article class=story><h1>Head</h1><p>Kept <i>text</i></p>\
              <div class=share>Share</div></article><footer>Foot</footer></body>",
             &["article.story"],
             &[".share"],
