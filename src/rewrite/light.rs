@@ -14,7 +14,7 @@ use url::Url;
 
 use super::links::{decode_attribute, escape_attribute, LinkContext};
 use super::media::{embed_placeholder, image_placeholder, replace_with};
-use super::policy::{action, attribute_allowed, clean_value, Action, Media};
+use super::policy::{action, attribute_allowed, clean_value, Action, Media, GLOBAL_ATTRIBUTES};
 use super::RewriteError;
 
 /// What a Light pass needs to know about the page.
@@ -113,7 +113,9 @@ impl LightRewriter {
             parse("base[href]")?,
             ElementContentHandlers::default().element(move |el: &mut Element| {
                 let mut st = lock(&base_state);
-                if !st.base_seen {
+                // Only a base in the head counts: a late one would re-target links already
+                // written with the page URL.
+                if !st.base_seen && st.body_offset.is_none() {
                     st.base_seen = true;
                     let href = el.get_attribute("href").unwrap_or_default();
                     if let Ok(base) = st.links.base.join(decode_attribute(&href).trim()) {
@@ -217,7 +219,13 @@ fn apply_policy(el: &mut Element<'_, '_>, state: &Shared<State>) -> HandlerResul
         return Ok(());
     }
     let tag = el.tag_name();
-    let policy = action(&tag);
+    let policy = match action(&tag) {
+        Action::KeepIfAttributed if GLOBAL_ATTRIBUTES.iter().any(|a| el.has_attribute(a)) => {
+            Action::Keep(&[])
+        }
+        Action::KeepIfAttributed => Action::Unwrap { block: false },
+        other => other,
+    };
     let mut st = lock(state);
     if st.content_rule && st.content_depth == 0 {
         match policy {
@@ -239,11 +247,10 @@ fn apply_policy(el: &mut Element<'_, '_>, state: &Shared<State>) -> HandlerResul
             drop(st);
             track_end(el, &tag, state)?;
         }
-        Action::Unwrap { block } => {
-            if block {
-                el.before("\n", ContentType::Text);
-                el.after("\n", ContentType::Text);
-            }
+        Action::KeepIfAttributed | Action::Unwrap { block: false } => el.remove_and_keep_content(),
+        Action::Unwrap { block: true } => {
+            el.before("\n", ContentType::Text);
+            el.after("\n", ContentType::Text);
             el.remove_and_keep_content();
         }
         Action::Remove => el.remove(),
