@@ -34,8 +34,9 @@ pub use flight::{Flight, FlightFollower, FlightLeader};
 pub use page::StoredPage;
 pub use policy::{freshness, not_modified};
 
-/// What can go wrong with the cache directory. Only [`PageCache::new`] returns these; once
-/// running, disk failures are logged and the page stays in memory.
+/// What can go wrong with the cache directory. [`PageCache::new`] fails only with `Io`, when
+/// the directory cannot be created or listed; the other variants concern single files and
+/// are logged (a damaged file is deleted, a page that cannot be written stays in memory).
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
     /// A file or directory could not be created, read, written or renamed.
