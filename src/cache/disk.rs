@@ -15,7 +15,7 @@
 //! | 32    | SHA-256 of the payload                                        |
 //! | rest  | payload: metadata length (4), metadata JSON, body, gzip, brotli |
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -147,7 +147,7 @@ impl DiskStore {
             index: Mutex::new(Index::default()),
             temp_serial: AtomicU64::new(0),
         };
-        let evicted = store.evict(&mut index, now);
+        let evicted: HashSet<String> = store.evict(&mut index, now).into_iter().collect();
         pages.retain(|(key, _)| !evicted.contains(&file_name(key)));
         pages.sort_by_key(|(_, page)| page.created);
         *store.index.lock().unwrap_or_else(PoisonError::into_inner) = index;
