@@ -6,6 +6,7 @@
 //! Light page shell), `convert` (the stages joined), `cache` and `server`.
 #![forbid(unsafe_code)]
 
+pub mod cache;
 pub mod compress;
 pub mod config;
 pub mod convert;
