@@ -293,7 +293,7 @@ async fn fetch_and_convert(
         None => None,
     };
     let upstream = match runtime.fetcher.fetch(site, url.clone()).await {
-        Ok(Outcome::Page(response)) => response,
+        Ok(Outcome::Page(response)) => *response,
         Ok(Outcome::Elsewhere(target)) => {
             return Ok(reply.message(
                 StatusCode::OK,
