@@ -161,7 +161,10 @@ fn check_global(config: &Config, problems: &mut Vec<Problem>) {
         ("limits.rewriter_memory", limits.rewriter_memory),
         ("limits.upstream_concurrency", limits.upstream_concurrency),
         ("limits.max_connections", limits.max_connections),
-        ("limits.max_request_header_bytes", limits.max_request_header_bytes),
+        (
+            "limits.max_request_header_bytes",
+            limits.max_request_header_bytes,
+        ),
         ("limits.max_nesting", limits.max_nesting),
     ];
     for (key, value) in positive {
@@ -244,7 +247,10 @@ mod tests {
         let (config, sites) = parse(GOOD, "good.toml").unwrap();
         assert_eq!(config.server.listen.port(), 9000);
         assert_eq!(config.limits.max_redirects, 5);
-        assert_eq!(sites[0].hosts, ["light.example.com", "mirror.example.org:8443"]);
+        assert_eq!(
+            sites[0].hosts,
+            ["light.example.com", "mirror.example.org:8443"]
+        );
         assert_eq!(sites[0].label, "ledger Light");
         assert_eq!(sites[0].cache_ttl.unwrap().as_secs(), 120);
     }
@@ -306,7 +312,9 @@ mod tests {
 
     #[test]
     fn syntax_errors_name_the_line() {
-        let err = parse("[server\nlisten = 1", "t.toml").unwrap_err().to_string();
+        let err = parse("[server\nlisten = 1", "t.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("t.toml: 1 problem"), "{err}");
         assert!(err.contains("line 1"), "{err}");
     }

@@ -89,7 +89,10 @@ impl Site {
         }
         let upstream = match Url::parse(&raw.upstream) {
             Ok(url) if !matches!(url.scheme(), "http" | "https") => {
-                push("upstream", format!("scheme \"{}\" is not http or https", url.scheme()));
+                push(
+                    "upstream",
+                    format!("scheme \"{}\" is not http or https", url.scheme()),
+                );
                 None
             }
             Ok(url) if url.host_str().is_none() => {
@@ -109,7 +112,10 @@ impl Site {
             }
             Ok(url) => Some(url),
             Err(e) => {
-                push("upstream", format!("\"{}\" is not a URL: {e}", raw.upstream));
+                push(
+                    "upstream",
+                    format!("\"{}\" is not a URL: {e}", raw.upstream),
+                );
                 None
             }
         };
@@ -130,7 +136,11 @@ impl Site {
                 }
             }
         }
-        for (field, selector) in [("title", &raw.title), ("byline", &raw.byline), ("date", &raw.date)] {
+        for (field, selector) in [
+            ("title", &raw.title),
+            ("byline", &raw.byline),
+            ("date", &raw.date),
+        ] {
             if let Some(selector) = selector {
                 if let Err(e) = scraper::Selector::parse(selector) {
                     push(field, format!("selector \"{selector}\": {e}"));
@@ -140,7 +150,10 @@ impl Site {
         let mut kinds = Vec::new();
         for (i, rule) in raw.kind.iter().enumerate() {
             if !rule.path.starts_with('/') {
-                push(&format!("kind[{i}].path"), format!("\"{}\" must start with /", rule.path));
+                push(
+                    &format!("kind[{i}].path"),
+                    format!("\"{}\" must start with /", rule.path),
+                );
                 continue;
             }
             match PathGlob::new(&rule.path) {
@@ -148,7 +161,10 @@ impl Site {
                 Err(e) => push(&format!("kind[{i}].path"), e.to_string()),
             }
         }
-        for (field, prefixes) in [("allow_paths", &raw.allow_paths), ("deny_paths", &raw.deny_paths)] {
+        for (field, prefixes) in [
+            ("allow_paths", &raw.allow_paths),
+            ("deny_paths", &raw.deny_paths),
+        ] {
             for prefix in prefixes {
                 if !prefix.starts_with('/') {
                     push(field, format!("\"{prefix}\" must start with /"));
@@ -160,14 +176,23 @@ impl Site {
                 && lang.len() <= 35
                 && lang.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
             if !valid {
-                push("lang", format!("\"{lang}\" is not a language tag such as \"fa\" or \"en-GB\""));
+                push(
+                    "lang",
+                    format!("\"{lang}\" is not a language tag such as \"fa\" or \"en-GB\""),
+                );
             }
         }
         let mut test_urls = Vec::new();
         for url in &raw.test_urls {
             match (Url::parse(url), &upstream) {
                 (Ok(parsed), Some(up)) if parsed.origin() != up.origin() => {
-                    push("test_urls", format!("\"{url}\" is not on the upstream {}", up.origin().ascii_serialization()));
+                    push(
+                        "test_urls",
+                        format!(
+                            "\"{url}\" is not on the upstream {}",
+                            up.origin().ascii_serialization()
+                        ),
+                    );
                 }
                 (Ok(parsed), _) => test_urls.push(parsed),
                 (Err(e), _) => push("test_urls", format!("\"{url}\" is not a URL: {e}")),
@@ -178,7 +203,10 @@ impl Site {
         }
         Some(Self {
             name: raw.name.clone(),
-            label: raw.label.clone().unwrap_or_else(|| format!("{} Light", raw.name)),
+            label: raw
+                .label
+                .clone()
+                .unwrap_or_else(|| format!("{} Light", raw.name)),
             upstream: upstream?,
             hosts,
             allow_private_upstream: raw.allow_private_upstream,
@@ -207,7 +235,10 @@ impl Site {
     /// Whether the operator allows fetching this path.
     pub fn path_allowed(&self, path: &str) -> bool {
         let allowed = self.allow_paths.is_empty()
-            || self.allow_paths.iter().any(|p| path.starts_with(p.as_str()));
+            || self
+                .allow_paths
+                .iter()
+                .any(|p| path.starts_with(p.as_str()));
         allowed && !self.deny_paths.iter().any(|p| path.starts_with(p.as_str()))
     }
 
@@ -270,7 +301,10 @@ mod tests {
 
     #[test]
     fn hosts_are_normalised_or_rejected() {
-        assert_eq!(normalise_host("Light.Example.COM").as_deref(), Some("light.example.com"));
+        assert_eq!(
+            normalise_host("Light.Example.COM").as_deref(),
+            Some("light.example.com")
+        );
         assert_eq!(normalise_host("[::1]:8080").as_deref(), Some("[::1]:8080"));
         assert_eq!(normalise_host("abc.onion").as_deref(), Some("abc.onion"));
         assert_eq!(normalise_host("a/b"), None);
