@@ -2,6 +2,8 @@
 //! rendering them as a lean list of headline links with short standfirsts. Article bodies
 //! are `readable`'s.
 
+use std::collections::HashMap;
+
 use super::dom::{Dom, Id};
 use super::meta::{self, ld_articles};
 use super::readable::{link_density, text_len};
@@ -9,6 +11,9 @@ use crate::config::PageKind;
 
 /// Headline links a listing has at least.
 const MIN_HEADLINES: usize = 8;
+
+/// Characters of running text in one container that make a page an article.
+const MIN_ARTICLE_PROSE: usize = 800;
 
 /// A headline link's text: long enough to be a sentence-like title, short enough not to be
 /// a paragraph.
@@ -66,15 +71,19 @@ pub(crate) fn kind(dom: &Dom, url: &url::Url) -> PageKind {
     if headlines(dom, url).len() < MIN_HEADLINES {
         return PageKind::Article;
     }
-    // Running text: paragraphs of some length that are not mostly links.
-    let prose: usize = dom
-        .find_all(body, &["p"])
-        .into_iter()
-        .map(|p| (p, text_len(dom, p)))
-        .filter(|&(p, len)| len >= 150 && link_density(dom, p) < 0.2)
-        .map(|(_, len)| len)
-        .sum();
-    if link_density(dom, body) > 0.4 && prose < 1500 {
+    // Articles keep their running text together in one container; listings scatter short
+    // standfirsts over one card each.
+    let mut prose: HashMap<Id, usize> = HashMap::new();
+    for p in dom.find_all(body, &["p"]) {
+        let len = text_len(dom, p);
+        if len >= 80 && link_density(dom, p) < 0.2 {
+            if let Some(parent) = dom.nodes[p].parent {
+                *prose.entry(parent).or_default() += len;
+            }
+        }
+    }
+    let densest = prose.values().copied().max().unwrap_or(0);
+    if link_density(dom, body) > 0.35 && densest < MIN_ARTICLE_PROSE {
         PageKind::Listing
     } else {
         PageKind::Article

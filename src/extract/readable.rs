@@ -182,8 +182,11 @@ fn prepare(dom: &mut Dom) {
     };
     let all: Vec<Id> = dom.descendants(body).collect();
     for &id in &all {
-        if dom.is(id, &["font"]) {
-            dom.rename(id, "span");
+        match dom.name(id) {
+            "font" => dom.rename(id, "span"),
+            // Structured data was read before detection; as text it is not article.
+            "script" => dom.detach(id),
+            _ => {}
         }
     }
     for &id in &all {
