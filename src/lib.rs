@@ -11,6 +11,7 @@ pub mod compress;
 pub mod config;
 pub mod convert;
 pub mod decode;
+pub mod eval;
 pub mod extract;
 pub mod page;
 pub mod rewrite;
