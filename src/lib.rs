@@ -17,4 +17,5 @@ pub mod page;
 pub mod rewrite;
 pub mod route;
 pub mod server;
+pub mod snippet;
 pub mod upstream;

@@ -12,6 +12,7 @@ use lightmirror::config::{self, Config, LimitsConfig, Site};
 use lightmirror::convert::convert_document;
 use lightmirror::eval::{self, EvalArgs};
 use lightmirror::server::ServerHandle;
+use lightmirror::snippet::Snippet;
 
 /// Serves fast, safe, text-first Light versions of news and article sites.
 #[derive(Parser)]
@@ -53,6 +54,18 @@ enum Command {
         /// the URL is on. Repeatable.
         #[arg(long = "sample", value_name = "URL=FILE")]
         samples: Vec<String>,
+    },
+    /// Print the "Switch to Light" banner for a publisher to place in the full site.
+    Snippet {
+        /// Root URL of the Light site, as readers reach it.
+        #[arg(long)]
+        light_url: Url,
+        /// The name in the link ("Switch to NAME").
+        #[arg(long, default_value = "the Light version")]
+        label: String,
+        /// Seconds the full page may take before the banner shows.
+        #[arg(long, default_value_t = 8)]
+        after: u32,
     },
     /// Score article extraction on a corpus laid out as `<case>/source.html`,
     /// `expected.html` and `expected-metadata.json`.
@@ -97,6 +110,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             file,
         } => convert(&url, format, config, file),
         Command::Check { config, samples } => check(&config, &samples),
+        Command::Snippet {
+            light_url,
+            label,
+            after,
+        } => {
+            let snippet = Snippet {
+                light_root: &light_url,
+                label: &label,
+                after_secs: after,
+            };
+            print!("{}", snippet.html());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Eval { corpus, floor } => {
             let report = eval::run(&EvalArgs { corpus, floor })?;
             println!("{report}");
