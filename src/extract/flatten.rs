@@ -62,9 +62,9 @@ pub(crate) fn flatten_deep(html: &str, max_depth: usize) -> Cow<'_, str> {
     let mut out: Option<String> = None;
     let mut copied = 0;
     let mut depth = 0usize;
-    let mut raw: Option<String> = None;
+    let mut raw: Option<&str> = None;
     let mut i = 0;
-    while let Some(off) = b[i..].iter().position(|&c| c == b'<') {
+    while let Some(off) = html[i..].find('<') {
         let start = i + off;
         let closing = b.get(start + 1) == Some(&b'/');
         let name_start = start + 1 + usize::from(closing);
@@ -76,9 +76,17 @@ pub(crate) fn flatten_deep(html: &str, max_depth: usize) -> Cow<'_, str> {
             i = start + 1;
             continue;
         }
-        let name = html[name_start..name_start + name_len].to_ascii_lowercase();
-        if let Some(r) = &raw {
-            if !(closing && *r == name) {
+        // Tag names are matched lower-case; a short stack buffer avoids allocating each.
+        let mut buf = [0u8; 16];
+        let name = if name_len <= buf.len() {
+            buf[..name_len].copy_from_slice(&b[name_start..name_start + name_len]);
+            buf[..name_len].make_ascii_lowercase();
+            std::str::from_utf8(&buf[..name_len]).unwrap_or("")
+        } else {
+            ""
+        };
+        if let Some(r) = raw {
+            if !(closing && r == name) {
                 i = name_start;
                 continue;
             }
@@ -87,15 +95,15 @@ pub(crate) fn flatten_deep(html: &str, max_depth: usize) -> Cow<'_, str> {
         let mut drop = false;
         if closing {
             raw = None;
-            if closes_explicitly(&name) {
+            if closes_explicitly(name) {
                 drop = depth > max_depth;
                 depth = depth.saturating_sub(1);
             }
         } else {
-            if RAW_TEXT.contains(&name.as_str()) {
-                raw = Some(name.clone());
+            if let Some(r) = RAW_TEXT.iter().find(|r| **r == name) {
+                raw = Some(*r);
             }
-            if closes_explicitly(&name) {
+            if closes_explicitly(name) {
                 depth += 1;
                 drop = depth > max_depth;
             }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::dom::{Dom, Id};
-use super::meta::{self, ld_articles};
+use super::meta;
 use super::readable::{link_density, text_len};
 use crate::config::PageKind;
 
@@ -55,8 +55,9 @@ fn headlines(dom: &Dom, url: &url::Url) -> Vec<(Id, String, String)> {
 }
 
 /// Article or listing, from structured data first, then the shape of the page.
-pub(crate) fn kind(dom: &Dom, url: &url::Url) -> PageKind {
-    if !ld_articles(dom).is_empty() {
+/// `ld_article` says whether JSON-LD describes the page as an article.
+pub(crate) fn kind(dom: &Dom, url: &url::Url, ld_article: bool) -> PageKind {
+    if ld_article {
         return PageKind::Article;
     }
     let og_type = dom.find_all(0, &["meta"]).into_iter().find_map(|m| {
@@ -147,7 +148,7 @@ mod tests {
         html.push_str("</main></body></html>");
         let url = url::Url::parse("http://example.com/").unwrap();
         let dom = Dom::from_html(&scraper::Html::parse_document(&html), &[], 512);
-        assert_eq!(kind(&dom, &url), PageKind::Listing);
+        assert_eq!(kind(&dom, &url, false), PageKind::Listing);
         let mut out = String::new();
         render(&dom, &url, &mut out);
         assert!(out.starts_with(

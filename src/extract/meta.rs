@@ -28,9 +28,9 @@ struct JsonLd {
 }
 
 /// Reads everything but the excerpt fallback and visible byline, which need the body.
-pub(crate) fn read(dom: &Dom) -> Metadata {
+pub(crate) fn read(dom: &Dom, ld_articles: &[Value]) -> Metadata {
     let doc_title = document_title(dom);
-    let ld = json_ld(dom, &doc_title);
+    let ld = json_ld(dom, ld_articles, &doc_title);
     let values = meta_values(dom);
     let get = |keys: &[&str]| {
         keys.iter()
@@ -325,8 +325,7 @@ fn str_field(v: &Value, key: &str) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-fn json_ld(dom: &Dom, doc_title: &str) -> JsonLd {
-    let articles = ld_articles(dom);
+fn json_ld(dom: &Dom, articles: &[Value], doc_title: &str) -> JsonLd {
     let Some(a) = articles.first() else {
         return JsonLd::default();
     };
@@ -370,11 +369,8 @@ mod tests {
     use super::*;
 
     fn meta(html: &str) -> Metadata {
-        read(&Dom::from_html(
-            &scraper::Html::parse_document(html),
-            &[],
-            512,
-        ))
+        let dom = Dom::from_html(&scraper::Html::parse_document(html), &[], 512);
+        read(&dom, &ld_articles(&dom))
     }
 
     #[test]

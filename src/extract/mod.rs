@@ -125,8 +125,10 @@ pub fn extract_reduced(html: &str, url: &url::Url, rules: &Rules<'_>) -> Extract
         .iter()
         .filter_map(|s| Selector::parse(s).ok())
         .collect();
-    let mut dom = Dom::from_html(&doc, &remove, rules.depth());
-    let mut meta = meta::read(&dom);
+    let fresh = || Dom::from_html(&doc, &remove, rules.depth());
+    let dom = fresh();
+    let ld = meta::ld_articles(&dom);
+    let mut meta = meta::read(&dom, &ld);
     if let Some(t) = rules.title.and_then(|s| select(&doc, s, &[])) {
         meta.title = Some(t);
     }
@@ -139,20 +141,21 @@ pub fn extract_reduced(html: &str, url: &url::Url, rules: &Rules<'_>) -> Extract
     {
         meta.published = Some(d);
     }
-    drop(doc);
-    let kind = rules.kind.unwrap_or_else(|| listing::kind(&dom, url));
+    let kind = rules
+        .kind
+        .unwrap_or_else(|| listing::kind(&dom, url, !ld.is_empty()));
     let mut body_html = String::new();
     match kind {
         PageKind::Listing => listing::render(&dom, url, &mut body_html),
         PageKind::Article => {
-            let embedded = embedded::text(&dom);
+            let embedded = embedded::text(&dom, &ld);
             let title = meta.title.clone().unwrap_or_default();
-            let found = readable::grab(&mut dom, &title);
-            let found_len = found.as_ref().map_or(0, |f| f.text_len);
+            let found = readable::grab(dom, fresh, &title);
+            let found_len = found.as_ref().map_or(0, |(_, f)| f.text_len);
             let embedded = embedded.filter(|e| e.chars().count() > 2 * found_len + 200);
             if let Some(e) = embedded {
                 embedded::render(&e, &mut body_html);
-            } else if let Some(f) = found {
+            } else if let Some((dom, f)) = found {
                 if meta.byline.is_none() {
                     meta.byline = f.byline.filter(|b| !b.is_empty());
                 }
@@ -204,8 +207,9 @@ pub fn extract(html: &str, url: &url::Url, rules: &Rules<'_>) -> Result<Extracte
 /// Metadata only, from a page's `<head>` (or a whole page): for the streaming path that
 /// never builds a full DOM.
 pub fn read_metadata(html: &str, _url: &url::Url) -> Metadata {
-    let doc = Html::parse_document(html);
-    meta::read(&Dom::from_html(&doc, &[], DEFAULT_MAX_NESTING))
+    let doc = Html::parse_document(&flatten::flatten_deep(html, DEFAULT_MAX_NESTING));
+    let dom = Dom::from_html(&doc, &[], DEFAULT_MAX_NESTING);
+    meta::read(&dom, &meta::ld_articles(&dom))
 }
 
 #[cfg(test)]
