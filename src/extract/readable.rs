@@ -1189,8 +1189,12 @@ impl Pass<'_> {
         if !self.flags.clean_conditionally {
             return;
         }
+        let nodes = self.dom.find_all(root, &[tag]);
+        if nodes.is_empty() {
+            return;
+        }
         let mut stats = Stats::compute(self.dom, root);
-        for node in self.dom.find_all(root, &[tag]).into_iter().rev() {
+        for node in nodes.into_iter().rev() {
             if self.should_remove(node, tag, &stats) {
                 let parent = self.dom.nodes[node].parent;
                 self.dom.detach(node);
