@@ -34,7 +34,7 @@ pub(crate) fn read(dom: &Dom, ld_articles: &[Value]) -> Metadata {
     let values = meta_values(dom);
     let get = |keys: &[&str]| {
         keys.iter()
-            .find_map(|k| values.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+            .find_map(|k| values.iter().rfind(|(n, _)| n == k).map(|(_, v)| v.clone()))
             .filter(|v| !v.trim().is_empty())
             .map(|v| v.trim().to_string())
     };
@@ -142,13 +142,15 @@ fn document_title(dom: &Dom) -> String {
         .unwrap_or_default()
 }
 
-/// Meta tag values keyed by normalised property or name, in document order.
+/// Meta tag values keyed by normalised property or name, in document order (a later tag
+/// overrides an earlier one; a tag's known `property` overrides its `name`).
 fn meta_values(dom: &Dom) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for m in dom.find_all(0, &["meta"]) {
         let Some(content) = dom.attr(m, "content") else {
             continue;
         };
+        let mut by_property = false;
         if let Some(prop) = dom.attr(m, "property") {
             for p in prop.split_whitespace() {
                 let p = p.to_ascii_lowercase();
@@ -167,11 +169,12 @@ fn meta_values(dom: &Dom) -> Vec<(String, String)> {
                     );
                     if known_prefix && known_key {
                         out.push((p.clone(), content.to_string()));
+                        by_property = true;
                     }
                 }
             }
         }
-        if let Some(name) = dom.attr(m, "name") {
+        if let Some(name) = dom.attr(m, "name").filter(|_| !by_property) {
             let n: String = name
                 .to_ascii_lowercase()
                 .chars()
@@ -342,17 +345,23 @@ fn json_ld(dom: &Dom, articles: &[Value], doc_title: &str) -> JsonLd {
         }
         (n, h) => n.or(h),
     };
+    // schema.org allows a Person, a name, or a list of either.
+    let name_of = |v: &Value| match v {
+        Value::String(s) => Some(collapse(s)),
+        Value::Object(o) => o.get("name").and_then(Value::as_str).map(collapse),
+        _ => None,
+    };
     let byline = match a.get("author") {
-        Some(Value::Object(o)) => o.get("name").and_then(Value::as_str).map(collapse),
         Some(Value::Array(list)) => {
             let names: Vec<String> = list
                 .iter()
-                .filter_map(|x| x.get("name").and_then(Value::as_str))
-                .map(collapse)
+                .filter_map(name_of)
+                .filter(|n| !n.is_empty())
                 .collect();
             (!names.is_empty()).then(|| names.join(", "))
         }
-        _ => None,
+        Some(v) => name_of(v).filter(|n| !n.is_empty()),
+        None => None,
     };
     JsonLd {
         title,
