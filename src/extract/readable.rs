@@ -444,18 +444,6 @@ fn has_ancestor(dom: &Dom, id: Id, tag: &str) -> bool {
     dom.ancestors(id).any(|a| dom.name(a) == tag)
 }
 
-/// Whether a node is hidden from readers (kept: images with a fallback class).
-fn is_visible(dom: &Dom, id: Id) -> bool {
-    if dom.attr(id, "hidden").is_some() {
-        return false;
-    }
-    let aria_hidden = dom.attr(id, "aria-hidden").is_some_and(|v| v == "true");
-    !aria_hidden
-        || dom
-            .attr(id, "class")
-            .is_some_and(|c| c.contains("fallback-image"))
-}
-
 /// Next element in document order; with `skip_kids`, not below `id`.
 fn next_node(dom: &Dom, id: Id, skip_kids: bool) -> Option<Id> {
     if !skip_kids {
@@ -772,9 +760,8 @@ impl Pass<'_> {
         let mut node = self.dom.find(0, "html");
         while let Some(id) = node {
             let ms = match_string(self.dom, id);
-            if !is_visible(self.dom, id)
-                || (self.dom.attr(id, "aria-modal") == Some("true")
-                    && self.dom.attr(id, "role") == Some("dialog"))
+            if self.dom.attr(id, "aria-modal") == Some("true")
+                && self.dom.attr(id, "role") == Some("dialog")
             {
                 node = remove_and_next(self.dom, id);
                 continue;

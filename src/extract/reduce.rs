@@ -9,7 +9,7 @@ use lol_html::html_content::ContentType;
 use lol_html::send::{EndTagHandler, HtmlRewriter, Settings};
 use lol_html::{doc_comments, doc_text, element, MemorySettings};
 
-use super::dom::{is_dropped, keeps_attr, style_hides};
+use super::dom::{is_dropped, is_hidden, keeps_attr};
 use super::{ExtractError, Rules};
 
 /// Collects the rewriter's output, counting against the output limit.
@@ -33,23 +33,25 @@ fn collapse_blanks(text: &str) -> Option<String> {
         return None;
     }
     let mut out = String::with_capacity(text.len() / 2);
-    let mut run: Option<char> = None;
-    for c in text.chars() {
-        if c.is_ascii_whitespace() {
-            run = Some(match run {
-                Some('\n') => '\n',
-                _ if c == '\n' => '\n',
-                _ => ' ',
-            });
-        } else {
-            if let Some(r) = run.take() {
-                out.push(r);
-            }
-            out.push(c);
+    let mut i = 0;
+    while i < b.len() {
+        let start = i;
+        while i < b.len() && !b[i].is_ascii_whitespace() {
+            i += 1;
         }
-    }
-    if let Some(r) = run {
-        out.push(r);
+        // Runs start and end at ASCII bytes, so these slices fall on char boundaries.
+        out.push_str(&text[start..i]);
+        let run = i;
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i > run {
+            out.push(if b[run..i].contains(&b'\n') {
+                '\n'
+            } else {
+                ' '
+            });
+        }
     }
     Some(out)
 }
@@ -92,7 +94,8 @@ impl Reducer {
             }),
             element!("*", |el| {
                 let name = el.tag_name();
-                if is_dropped(&name, |a| el.get_attribute(a)) {
+                if is_dropped(&name, |a| el.get_attribute(a)) || is_hidden(|a| el.get_attribute(a))
+                {
                     el.remove();
                     return Ok(());
                 }
@@ -103,10 +106,6 @@ impl Reducer {
                     .filter(|a| !keeps_attr(&name, a))
                     .collect();
                 for attr in &drop {
-                    if attr == "style" && el.get_attribute("style").is_some_and(|s| style_hides(&s))
-                    {
-                        el.set_attribute("hidden", "")?;
-                    }
                     el.remove_attribute(attr);
                 }
                 Ok(())
@@ -204,13 +203,13 @@ mod tests {
     #[test]
     fn keeps_only_what_detection_reads() {
         let out = reduce(
-            "<div class=a onclick=x style='display: none'>  <!-- c -->\n\n   <p data-x=1>Hi</p>\
+            "<div class=a onclick=x>  <!-- c -->\n\n   <p data-x=1>Hi</p><p style='display: none'>x</p>\
              <script>alert(1)</script><script type=application/ld+json>{\"a\":1}</script>\
              <style>p{}</style><pre>a\n    b</pre><noscript><img src=i.png alt=I></noscript></div>",
         );
         assert_eq!(
             out,
-            "<div class=a hidden=\"\"> \n<p>Hi</p><script type=application/ld+json>{\"a\":1}</script>\
+            "<div class=a> \n<p>Hi</p><script type=application/ld+json>{\"a\":1}</script>\
              <pre>a\n    b</pre><lm-noscript><img src=i.png alt=I></lm-noscript></div>"
         );
     }
