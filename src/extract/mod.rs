@@ -261,6 +261,64 @@ mod tests {
     }
 
     #[test]
+    fn reducer_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Reducer>();
+    }
+
+    fn long_text() -> String {
+        "Running text of the story, long enough to count as a paragraph of an article. ".repeat(4)
+    }
+
+    #[test]
+    fn lazy_images_survive_as_images() {
+        let p = long_text();
+        let html = format!(
+            "<html><body><article><p>{p}</p><figure><img class=lazy src=data:image/gif;base64,R0              alt=Lazy data-src=/real.jpg><noscript><img src=/real.jpg alt=\"A dog\"></noscript>\
+             <figcaption>A caption</figcaption></figure><p>{p}</p><p>{p}</p></article></body></html>"
+        );
+        let out = extract(&html, &url(), &Rules::default()).unwrap();
+        assert!(
+            out.body_html
+                .contains("<img alt=\"A dog\" src=\"/real.jpg\">"),
+            "{}",
+            out.body_html
+        );
+        assert!(!out.body_html.contains("noscript"), "{}", out.body_html);
+        assert!(out.body_html.contains("<figcaption>A caption</figcaption>"));
+    }
+
+    #[test]
+    fn empty_shell_uses_embedded_article_body() {
+        let body = long_text().repeat(3);
+        let html = format!(
+            r#"<html lang="en"><head><title>Shell</title><script type="application/ld+json">
+            {{"@context":"https://schema.org","@type":"NewsArticle","headline":"Embedded story",
+            "articleBody":"{body}\nSecond paragraph."}}</script></head>
+            <body><div id="app"></div></body></html>"#
+        );
+        let out = extract(&html, &url(), &Rules::default()).unwrap();
+        assert_eq!(out.kind, PageKind::Article);
+        assert_eq!(out.meta.title.as_deref(), Some("Embedded story"));
+        assert!(to_text(&out.body_html).ends_with("Second paragraph."));
+    }
+
+    #[test]
+    fn hidden_ui_goes_and_paywalled_text_stays() {
+        let p = long_text();
+        let html = format!(
+            "<html><body><article><p>{p}</p><div hidden>Hidden menu</div>\
+             <div aria-hidden=true>Icon label</div><div style='display:none'>Modal</div>\
+             <div class=paywall><p>Subscriber text, {p}</p></div></article></body></html>"
+        );
+        let text = to_text(&extract(&html, &url(), &Rules::default()).unwrap().body_html);
+        assert!(text.contains("Subscriber text"), "{text}");
+        for hidden in ["Hidden menu", "Icon label", "Modal"] {
+            assert!(!text.contains(hidden), "{text}");
+        }
+    }
+
+    #[test]
     fn never_panics_on_odd_input() {
         for html in [
             "",
