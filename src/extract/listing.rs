@@ -12,6 +12,9 @@ use crate::config::PageKind;
 /// Headline links a listing has at least.
 const MIN_HEADLINES: usize = 8;
 
+/// Share of a listing's text that sits in links, at least.
+const MIN_LINK_DENSITY: f64 = 0.35;
+
 /// Characters of running text in one container that make a page an article.
 const MIN_ARTICLE_PROSE: usize = 800;
 
@@ -69,7 +72,7 @@ pub(crate) fn kind(dom: &Dom, url: &url::Url, ld_article: bool) -> PageKind {
     let Some(body) = dom.find(0, "body") else {
         return PageKind::Article;
     };
-    if headlines(dom, url).len() < MIN_HEADLINES {
+    if link_density(dom, body) <= MIN_LINK_DENSITY {
         return PageKind::Article;
     }
     // Articles keep their running text together in one container; listings scatter short
@@ -84,7 +87,7 @@ pub(crate) fn kind(dom: &Dom, url: &url::Url, ld_article: bool) -> PageKind {
         }
     }
     let densest = prose.values().copied().max().unwrap_or(0);
-    if link_density(dom, body) > 0.35 && densest < MIN_ARTICLE_PROSE {
+    if densest < MIN_ARTICLE_PROSE && headlines(dom, url).len() >= MIN_HEADLINES {
         PageKind::Listing
     } else {
         PageKind::Article

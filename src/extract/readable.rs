@@ -708,7 +708,8 @@ impl Pass<'_> {
             .dom
             .attr(id, "itemprop")
             .is_some_and(|p| p.contains("author"));
-        if !(rel_author || itemprop_author || BYLINE.is_match(match_string)) {
+        let hinted = match_string.len() > 1 && BYLINE.is_match(match_string);
+        if !(rel_author || itemprop_author || hinted) {
             return false;
         }
         let len = text_len(self.dom, id);
@@ -780,7 +781,9 @@ impl Pass<'_> {
             }
             let name = self.dom.name(id).to_string();
             if self.flags.strip_unlikely {
-                if UNLIKELY.is_match(&ms)
+                // A bare element (match string " ") carries no class or id hint.
+                if ms.len() > 1
+                    && UNLIKELY.is_match(&ms)
                     && !MAYBE.is_match(&ms)
                     && !has_ancestor(self.dom, id, "table")
                     && !has_ancestor(self.dom, id, "code")
