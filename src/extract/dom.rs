@@ -52,7 +52,7 @@ pub(crate) struct Dom {
 const DROPPED: &[&str] = &[
     "style", "svg", "template", "iframe", "object", "embed", "canvas", "input", "select",
     "textarea", "button", "option", "applet", "frame", "frameset", "audio", "video", "map",
-    "dialog", "link",
+    "dialog", "link", "source", "track",
 ];
 
 /// Whether an element is never kept, with its content.
@@ -75,8 +75,9 @@ pub(crate) fn keeps_attr(element: &str, attr: &str) -> bool {
         "class" | "id" | "itemprop" | "itemtype" | "itemscope" | "rel" | "role" | "aria-modal"
         | "lang" | "dir" | "href" | "datetime" | "colspan" | "rowspan" | "type" => true,
         "content" | "name" | "property" | "charset" => element == "meta",
-        "alt" | "src" | "srcset" | "data-src" | "data-srcset" | "data-original"
-        | "data-lazy-src" | "width" | "height" => element == "img" || element == "source",
+        "alt" | "src" | "data-src" | "data-original" | "data-lazy-src" | "width" | "height" => {
+            element == "img"
+        }
         "title" => element == "img" || element == "abbr",
         "summary" => element == "table",
         _ => false,

@@ -242,7 +242,7 @@ fn unwrap_noscript_image(dom: &mut Dom, ns: Id) {
             Some(p)
         } else {
             let inner = dom.find_all(p, &["img"]);
-            (inner.len() == 1 && text_len_of(dom, p) == 0).then(|| inner[0])
+            (inner.len() == 1 && text_len(dom, p) == 0).then(|| inner[0])
         };
         if let Some(pi) = prev_img {
             if dom.attr(img, "alt").is_none() {
@@ -256,10 +256,6 @@ fn unwrap_noscript_image(dom: &mut Dom, ns: Id) {
         }
     }
     dom.replace(ns, img);
-}
-
-fn text_len_of(dom: &Dom, id: Id) -> usize {
-    text_len(dom, id)
 }
 
 fn prev_element(dom: &Dom, id: Id) -> Option<Id> {
