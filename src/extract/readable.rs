@@ -230,8 +230,7 @@ fn prepare(dom: &mut Dom) {
 /// or the noscript itself.
 fn unwrap_noscript_image(dom: &mut Dom, ns: Id) {
     let imgs = dom.find_all(ns, &["img"]);
-    let text_len = text_len(dom, ns);
-    if imgs.len() != 1 || text_len > 0 {
+    if imgs.len() != 1 || text_len(dom, ns) > 0 {
         dom.detach(ns);
         return;
     }
