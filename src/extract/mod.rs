@@ -119,7 +119,7 @@ impl Rules<'_> {
 /// Detection on a reduced page (or any HTML): metadata, kind, and the main content as an
 /// HTML fragment.
 pub fn extract_reduced(html: &str, url: &url::Url, rules: &Rules<'_>) -> Extracted {
-    let doc = Html::parse_document(&flatten::flatten_deep(html, rules.depth()));
+    let doc = Html::parse_document(&flatten::normalize(html, rules.depth()));
     let remove: Vec<Selector> = rules
         .remove
         .iter()
@@ -207,7 +207,7 @@ pub fn extract(html: &str, url: &url::Url, rules: &Rules<'_>) -> Result<Extracte
 /// Metadata only, from a page's `<head>` (or a whole page): for the streaming path that
 /// never builds a full DOM.
 pub fn read_metadata(html: &str, _url: &url::Url) -> Metadata {
-    let doc = Html::parse_document(&flatten::flatten_deep(html, DEFAULT_MAX_NESTING));
+    let doc = Html::parse_document(&flatten::normalize(html, DEFAULT_MAX_NESTING));
     let dom = Dom::from_html(&doc, &[], DEFAULT_MAX_NESTING);
     meta::read(&dom, &meta::ld_articles(&dom))
 }

@@ -2,12 +2,10 @@
 //! what detection reads (elements, text, and the attributes named by [`keeps_attr`]), so
 //! the DOM built afterwards is a fraction of the page. It does no detection itself.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use lol_html::html_content::ContentType;
-use lol_html::send::{EndTagHandler, HtmlRewriter, Settings};
-use lol_html::{doc_comments, doc_text, element, MemorySettings};
+use lol_html::send::{HtmlRewriter, Settings};
+use lol_html::{doc_comments, element, MemorySettings};
 
 use super::dom::{is_dropped, is_hidden, keeps_attr};
 use super::{ExtractError, Rules};
@@ -20,40 +18,6 @@ impl lol_html::OutputSink for Sink {
     fn handle_chunk(&mut self, chunk: &[u8]) {
         lock(&self.0).extend_from_slice(chunk);
     }
-}
-
-/// The text with each run of two or more blanks cut to one (a newline when the run had
-/// one), or `None` when there is nothing to cut.
-fn collapse_blanks(text: &str) -> Option<String> {
-    let b = text.as_bytes();
-    let has_run = b
-        .windows(2)
-        .any(|w| w[0].is_ascii_whitespace() && w[1].is_ascii_whitespace());
-    if !has_run {
-        return None;
-    }
-    let mut out = String::with_capacity(text.len() / 2);
-    let mut i = 0;
-    while i < b.len() {
-        let start = i;
-        while i < b.len() && !b[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        // Runs start and end at ASCII bytes, so these slices fall on char boundaries.
-        out.push_str(&text[start..i]);
-        let run = i;
-        while i < b.len() && b[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        if i > run {
-            out.push(if b[run..i].contains(&b'\n') {
-                '\n'
-            } else {
-                ' '
-            });
-        }
-    }
-    Some(out)
 }
 
 /// The output buffer; a panic elsewhere cannot leave it half-written, so a poisoned lock
@@ -75,23 +39,7 @@ impl Reducer {
     /// Operator `remove` selectors that lol_html understands are applied here already.
     pub fn new(rules: &Rules<'_>, memory_limit: usize) -> Self {
         let out = Arc::new(Mutex::new(Vec::with_capacity(64 * 1024)));
-        let in_pre = Arc::new(AtomicUsize::new(0));
-        let pre_end = in_pre.clone();
-        let in_pre_text = in_pre.clone();
         let mut handlers = vec![
-            element!("pre", move |el| {
-                in_pre.fetch_add(1, Ordering::Relaxed);
-                let pre_end = pre_end.clone();
-                let on_end: EndTagHandler<'static> = Box::new(move |_| {
-                    let _ = pre_end
-                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| d.checked_sub(1));
-                    Ok(())
-                });
-                if let Some(handlers) = el.end_tag_handlers() {
-                    handlers.push(on_end);
-                }
-                Ok(())
-            }),
             element!("*", |el| {
                 let name = el.tag_name();
                 if is_dropped(&name, |a| el.get_attribute(a)) || is_hidden(|a| el.get_attribute(a))
@@ -132,22 +80,10 @@ impl Reducer {
         }
         let settings = Settings {
             element_content_handlers: handlers,
-            document_content_handlers: vec![
-                doc_comments!(|c| {
-                    c.remove();
-                    Ok(())
-                }),
-                doc_text!(move |t| {
-                    // Indentation is most of a page's bytes; outside <pre> a run of blanks
-                    // reads as one, so keeping one shrinks the parse without changing text.
-                    if in_pre_text.load(Ordering::Relaxed) == 0 {
-                        if let Some(collapsed) = collapse_blanks(t.as_str()) {
-                            t.replace(&collapsed, ContentType::Html);
-                        }
-                    }
-                    Ok(())
-                }),
-            ],
+            document_content_handlers: vec![doc_comments!(|c| {
+                c.remove();
+                Ok(())
+            })],
             memory_settings: MemorySettings {
                 max_allowed_memory_usage: memory_limit,
                 ..MemorySettings::default()
@@ -209,7 +145,7 @@ mod tests {
         );
         assert_eq!(
             out,
-            "<div class=a> \n<p>Hi</p><script type=application/ld+json>{\"a\":1}</script>\
+            "<div class=a>  \n\n   <p>Hi</p><script type=application/ld+json>{\"a\":1}</script>\
              <pre>a\n    b</pre><lm-noscript><img src=i.png alt=I></lm-noscript></div>"
         );
     }

@@ -114,7 +114,7 @@ impl Writer {
 
 /// Plain text of a (sanitized) body fragment; see the module docs.
 pub fn to_text(html_fragment: &str) -> String {
-    let flat = super::flatten::flatten_deep(html_fragment, super::DEFAULT_MAX_NESTING);
+    let flat = super::flatten::normalize(html_fragment, super::DEFAULT_MAX_NESTING);
     let html = Html::parse_fragment(&flat);
     dom_text(&Dom::from_html(&html, &[], usize::MAX), 0)
 }
