@@ -363,7 +363,8 @@ pub fn score(preds: &[Prediction], floor: Option<f64>) -> EvalReport {
 mod tests {
     use super::*;
 
-    /// Overall F1 the corpus run must keep reaching.
+    /// Overall F1 the corpus run must keep reaching: the measured 0.994 less a small margin
+    /// for heuristic changes that trade a little on this corpus for unseen pages.
     const FLOOR: f64 = 0.99;
 
     fn corpus() -> Option<PathBuf> {
