@@ -7,6 +7,7 @@
 //! sample news site that the demo, the tests and the benchmarks run against.
 #![forbid(unsafe_code)]
 
+pub mod compress;
 pub mod config;
 pub mod convert;
 pub mod decode;
@@ -15,4 +16,5 @@ pub mod extract;
 pub mod page;
 pub mod rewrite;
 pub mod route;
+pub mod server;
 pub mod upstream;

@@ -14,7 +14,7 @@ use url::Url;
 
 use super::links::{decode_attribute, escape_attribute, LinkContext};
 use super::media::{embed_placeholder, image_placeholder, replace_with};
-use super::policy::{action, attribute_allowed, clean_value, Action, Media};
+use super::policy::{action, attribute_allowed, clean_value, Action, Media, GLOBAL_ATTRIBUTES};
 use super::RewriteError;
 
 /// What a Light pass needs to know about the page.
@@ -45,6 +45,7 @@ struct State {
     link_depth: usize,
     content_rule: bool,
     content_depth: usize,
+    headline_dropped: bool,
 }
 
 type Shared<T> = Arc<Mutex<T>>;
@@ -76,6 +77,7 @@ impl LightRewriter {
             link_depth: 0,
             content_rule: !options.content.is_empty(),
             content_depth: 0,
+            headline_dropped: false,
         }));
         let mut handlers: Vec<(Cow<'static, Selector>, ElementContentHandlers<'static>)> =
             Vec::new();
@@ -111,7 +113,9 @@ impl LightRewriter {
             parse("base[href]")?,
             ElementContentHandlers::default().element(move |el: &mut Element| {
                 let mut st = lock(&base_state);
-                if !st.base_seen {
+                // Only a base in the head counts: a late one would re-target links already
+                // written with the page URL.
+                if !st.base_seen && st.body_offset.is_none() {
                     st.base_seen = true;
                     let href = el.get_attribute("href").unwrap_or_default();
                     if let Ok(base) = st.links.base.join(decode_attribute(&href).trim()) {
@@ -215,7 +219,13 @@ fn apply_policy(el: &mut Element<'_, '_>, state: &Shared<State>) -> HandlerResul
         return Ok(());
     }
     let tag = el.tag_name();
-    let policy = action(&tag);
+    let policy = match action(&tag) {
+        Action::KeepIfAttributed if GLOBAL_ATTRIBUTES.iter().any(|a| el.has_attribute(a)) => {
+            Action::Keep(&[])
+        }
+        Action::KeepIfAttributed => Action::Unwrap { block: false },
+        other => other,
+    };
     let mut st = lock(state);
     if st.content_rule && st.content_depth == 0 {
         match policy {
@@ -224,17 +234,23 @@ fn apply_policy(el: &mut Element<'_, '_>, state: &Shared<State>) -> HandlerResul
         }
         return Ok(());
     }
+    // Under a content rule the shell prints the headline from the page's metadata, so the
+    // kept subtree's own first h1 would repeat it.
+    if st.content_rule && tag == "h1" && !st.headline_dropped {
+        st.headline_dropped = true;
+        el.remove();
+        return Ok(());
+    }
     match policy {
         Action::Keep(extra) => {
             keep_attributes(el, extra, &st.links);
             drop(st);
             track_end(el, &tag, state)?;
         }
-        Action::Unwrap { block } => {
-            if block {
-                el.before("\n", ContentType::Text);
-                el.after("\n", ContentType::Text);
-            }
+        Action::KeepIfAttributed | Action::Unwrap { block: false } => el.remove_and_keep_content(),
+        Action::Unwrap { block: true } => {
+            el.before("\n", ContentType::Text);
+            el.after("\n", ContentType::Text);
             el.remove_and_keep_content();
         }
         Action::Remove => el.remove(),
@@ -446,7 +462,7 @@ mod tests {
     #[test]
     fn content_rule_keeps_only_its_subtrees() {
         let out = light(
-            "<body><nav><a href=/>Home</a></nav><article class=story><p>Kept <i>text</i></p>\
+            "<body><nav><a href=/>Home</a></nav><article class=story><h1>Head</h1><p>Kept <i>text</i></p>\
              <div class=share>Share</div></article><footer>Foot</footer></body>",
             &["article.story"],
             &[".share"],
