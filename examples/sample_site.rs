@@ -22,7 +22,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
     println!("sample site:     {}", site.url("/"));
     println!("article:         {}", site.url(ARTICLE_PATH));
     println!("Persian article: {}", site.url(PERSIAN_ARTICLE_PATH));
-    println!("slow article:    {}", site.url(&format!("{SLOW_PREFIX}{ARTICLE_PATH}")));
+    println!(
+        "slow article:    {}",
+        site.url(&format!("{SLOW_PREFIX}{ARTICLE_PATH}"))
+    );
     tokio::signal::ctrl_c().await?;
     Ok(())
 }

@@ -91,7 +91,7 @@ async fn the_article_carries_every_part_of_a_news_page() {
         "class=\"inline-photo\"",
         "data-src=\"/assets/img/sea-level-chart-720.png\"",
         "<iframe src=",
-        "title=\"Video: the first full test closure",
+        "title=\"The first full test closure",
         "class=\"share-bar",
         "class=\"related\"",
         "class=\"cookie-banner\"",
