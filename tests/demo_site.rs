@@ -5,7 +5,7 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use encoding_rs::WINDOWS_1256;
-use lightmirror::demo::{self, SampleSite, ARTICLE_PATH, PERSIAN_ARTICLE_PATH, SLOW_PREFIX};
+use lightmirror::demo::{self, Pages, SampleSite, ARTICLE_PATH, PERSIAN_ARTICLE_PATH, SLOW_PREFIX};
 
 async fn site() -> SampleSite {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -26,6 +26,15 @@ async fn get(site: &SampleSite, path: &str) -> reqwest::Response {
     client().get(site.url(path)).send().await.unwrap()
 }
 
+/// Whether the page declares UTF-8 within its first kilobyte, where browsers and the
+/// proxy's decoder look for a `<meta charset>`.
+fn html_has_utf8_meta(bytes: &[u8]) -> bool {
+    bytes
+        .windows(22)
+        .take(1024)
+        .any(|w| w == b"<meta charset=\"utf-8\">")
+}
+
 fn content_type(response: &reqwest::Response) -> String {
     response.headers()[reqwest::header::CONTENT_TYPE]
         .to_str()
@@ -37,23 +46,32 @@ fn content_type(response: &reqwest::Response) -> String {
 async fn every_page_is_served_heavy_with_its_links_on_the_site() {
     let site = site().await;
     let origin = site.url("");
-    let mut paths = vec!["/".to_owned(), ARTICLE_PATH.to_owned()];
-    paths.extend(demo::SECTIONS.iter().map(|s| format!("/{s}/")));
-    for path in &paths {
+    let pages = Pages::render(&origin);
+    let mut paths: Vec<&str> = pages.paths().collect();
+    paths.sort_unstable();
+    assert!(paths.len() >= 20, "{paths:?}");
+    for path in paths {
         let response = get(&site, path).await;
         assert_eq!(response.status(), 200, "{path}");
-        assert_eq!(
-            content_type(&response),
-            "text/html; charset=utf-8",
-            "{path}"
-        );
-        let html = response.text().await.unwrap();
+        let expected = pages.get(path).unwrap();
+        assert_eq!(content_type(&response), expected.content_type, "{path}");
+        let bytes = response.bytes().await.unwrap();
+        assert_eq!(bytes, expected.body, "{path}");
+        let html = if path == PERSIAN_ARTICLE_PATH {
+            WINDOWS_1256
+                .decode_without_bom_handling(&bytes)
+                .0
+                .into_owned()
+        } else {
+            assert_eq!(expected.content_type, "text/html; charset=utf-8", "{path}");
+            assert!(html_has_utf8_meta(&bytes), "{path}");
+            String::from_utf8(bytes.to_vec()).unwrap()
+        };
         assert!(
             html.len() > 250_000,
             "{path} weighs only {} bytes",
             html.len()
         );
-        assert!(html.contains("<meta charset=\"utf-8\">"), "{path}");
         assert!(html.contains("application/ld+json"), "{path}");
         assert!(html.contains("property=\"og:title\""), "{path}");
         assert!(html.matches("<script").count() >= 10, "{path}");

@@ -88,18 +88,16 @@ impl Pages {
             );
         }
         for story in &chrome.stories {
-            let page = match story.path {
-                ARTICLE_PATH => Page::new(html, chrome.article(story, Lang::En).into()),
-                PERSIAN_ARTICLE_PATH => {
-                    // Persian sites in windows-1256 wrote FARSI YEH as ARABIC YEH, the only
-                    // one the encoding has; the rest of the page encodes as it is.
-                    let text = chrome
-                        .article(story, Lang::Fa)
-                        .replace('\u{06CC}', "\u{064A}");
-                    let (bytes, _, _) = WINDOWS_1256.encode(&text);
-                    Page::new("text/html; charset=windows-1256", bytes.into_owned())
-                }
-                _ => Page::new(html, chrome.article(story, Lang::En).into()),
+            let page = if story.path == PERSIAN_ARTICLE_PATH {
+                // Persian sites in windows-1256 wrote FARSI YEH as ARABIC YEH, the only one
+                // the encoding has; the rest of the page encodes as it is.
+                let text = chrome
+                    .article(story, Lang::Fa)
+                    .replace('\u{06CC}', "\u{064A}");
+                let (bytes, _, _) = WINDOWS_1256.encode(&text);
+                Page::new("text/html; charset=windows-1256", bytes.into_owned())
+            } else {
+                Page::new(html, chrome.article(story, Lang::En).into())
             };
             by_path.insert(story.path.to_owned(), page);
         }
