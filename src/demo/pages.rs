@@ -579,7 +579,8 @@ fn capitalise(word: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The text of an HTML fragment with its tags dropped and white space collapsed.
+/// The text of an HTML fragment with its tags dropped and white space collapsed: the
+/// site's own crude reading, kept apart from the extraction it is test input for.
 fn visible_text(html: &str) -> String {
     let mut text = String::with_capacity(html.len() / 2);
     let mut in_tag = false;
