@@ -50,6 +50,9 @@ struct State {
 
 type Shared<T> = Arc<Mutex<T>>;
 
+/// Where the rewriter writes: a closure that appends to the shared output buffer.
+type Sink = Box<dyn FnMut(&[u8]) + Send>;
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A handler that panicked mid-update has already failed the request; the state is
     // plain data, so reading it afterwards is harmless.
@@ -58,7 +61,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// A streaming Light pass: write upstream chunks in, take Light body bytes out.
 pub struct LightRewriter {
-    rewriter: HtmlRewriter<'static, Box<dyn FnMut(&[u8]) + Send>>,
+    rewriter: HtmlRewriter<'static, Sink>,
     output: Shared<Vec<u8>>,
     state: Shared<State>,
 }
@@ -164,7 +167,7 @@ impl LightRewriter {
 
         let output: Shared<Vec<u8>> = Arc::new(Mutex::new(Vec::new()));
         let sink_output = output.clone();
-        let sink: Box<dyn FnMut(&[u8]) + Send> =
+        let sink: Sink =
             Box::new(move |bytes: &[u8]| lock(&sink_output).extend_from_slice(bytes));
         let settings = Settings {
             element_content_handlers: handlers,

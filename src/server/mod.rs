@@ -18,6 +18,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::cache::{CacheError, PageCache};
 use crate::config::{Config, Site};
 use crate::upstream::{Fetcher, UpstreamError};
 
@@ -35,6 +36,9 @@ pub enum ServerError {
     /// The upstream HTTP client could not be built.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// The cache directory could not be opened.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
 }
 
 /// Everything a request needs, swapped whole on reload.
@@ -44,10 +48,12 @@ pub(crate) struct Runtime {
     pub fetcher: Fetcher,
     /// Per-site bound on upstream fetches in flight.
     pub permits: HashMap<String, Arc<Semaphore>>,
+    /// Light pages; one cache for the server's life, kept across reloads.
+    pub cache: PageCache,
 }
 
 impl Runtime {
-    fn new(config: Config, sites: Vec<Site>) -> Result<Self, ServerError> {
+    fn new(config: Config, sites: Vec<Site>, cache: PageCache) -> Result<Self, ServerError> {
         let fetcher = Fetcher::new(&config.limits)?;
         let permits = sites
             .iter()
@@ -63,6 +69,7 @@ impl Runtime {
             sites,
             fetcher,
             permits,
+            cache,
         })
     }
 }
@@ -74,17 +81,20 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
-    /// Builds the state for a checked configuration.
+    /// Builds the state for a checked configuration, opening the cache (and loading what
+    /// its directory holds).
     pub fn new(config: Config, sites: Vec<Site>) -> Result<Self, ServerError> {
+        let cache = PageCache::new(&config.cache)?;
         Ok(Self {
-            runtime: Arc::new(RwLock::new(Arc::new(Runtime::new(config, sites)?))),
+            runtime: Arc::new(RwLock::new(Arc::new(Runtime::new(config, sites, cache)?))),
         })
     }
 
     /// Swaps in a new configuration; requests in flight finish on the old one. Server
-    /// limits (listen address, connection count) keep their start-up values.
+    /// limits (listen address, connection count) and the cache keep their start-up values.
     pub fn reload(&self, config: Config, sites: Vec<Site>) -> Result<(), ServerError> {
-        let next = Arc::new(Runtime::new(config, sites)?);
+        let cache = self.current().cache.clone();
+        let next = Arc::new(Runtime::new(config, sites, cache)?);
         *self.runtime.write().unwrap_or_else(|p| p.into_inner()) = next;
         Ok(())
     }
@@ -126,7 +136,7 @@ impl ServerHandle {
                 },
                 () = &mut shutdown => break,
             };
-            let (stream, _peer) = tokio::select! {
+            let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(pair) => pair,
                     Err(e) => {
@@ -138,7 +148,6 @@ impl ServerHandle {
                 },
                 () = &mut shutdown => break,
             };
-            let peer = _peer;
             let handle = self.clone();
             let service = service_fn(move |request| {
                 let runtime = handle.current();
@@ -160,5 +169,6 @@ impl ServerHandle {
             () = graceful.shutdown() => tracing::info!("all connections closed"),
             () = tokio::time::sleep(grace) => tracing::warn!(?grace, "grace period over; closing remaining connections"),
         }
+        self.current().cache.flush().await;
     }
 }

@@ -86,6 +86,13 @@ pub fn streamed(
     (tx, secure(response))
 }
 
+/// 304 Not Modified, with the security headers but no body.
+pub fn not_modified() -> Response<Body> {
+    let mut response = Response::new(empty());
+    *response.status_mut() = StatusCode::NOT_MODIFIED;
+    secure(response)
+}
+
 /// A short Light page with a message.
 pub fn message(
     status: StatusCode,
