@@ -494,7 +494,7 @@ impl Chrome<'_> {
         let listed: Vec<&Story> = self
             .stories
             .iter()
-            .filter(|s| section.map_or(true, |wanted| s.section == wanted))
+            .filter(|s| section.is_none_or(|wanted| s.section == wanted))
             .collect();
         for (i, story) in listed.iter().enumerate() {
             // Alternate absolute links on the site's origin with relative ones, as

@@ -167,8 +167,7 @@ impl LightRewriter {
 
         let output: Shared<Vec<u8>> = Arc::new(Mutex::new(Vec::new()));
         let sink_output = output.clone();
-        let sink: Sink =
-            Box::new(move |bytes: &[u8]| lock(&sink_output).extend_from_slice(bytes));
+        let sink: Sink = Box::new(move |bytes: &[u8]| lock(&sink_output).extend_from_slice(bytes));
         let settings = Settings {
             element_content_handlers: handlers,
             document_content_handlers: vec![document],
