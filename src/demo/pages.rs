@@ -121,6 +121,29 @@ enum Lang {
     Fa,
 }
 
+impl Lang {
+    fn tag(self) -> &'static str {
+        match self {
+            Self::En => "en-GB",
+            Self::Fa => "fa",
+        }
+    }
+
+    fn dir(self) -> &'static str {
+        match self {
+            Self::En => "ltr",
+            Self::Fa => "rtl",
+        }
+    }
+
+    fn locale(self) -> &'static str {
+        match self {
+            Self::En => "en_GB",
+            Self::Fa => "fa_IR",
+        }
+    }
+}
+
 struct Story {
     section: &'static str,
     path: &'static str,
@@ -146,8 +169,26 @@ impl Story {
     }
 
     fn human_date(&self) -> String {
-        let (_, _, d) = self.date();
-        format!("{} November 2026", d.trim_start_matches('0'))
+        const MONTHS: [&str; 12] = [
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ];
+        let (y, m, d) = self.date();
+        let month = m
+            .parse::<usize>()
+            .ok()
+            .and_then(|m| MONTHS.get(m.checked_sub(1)?));
+        format!("{} {} {y}", d.trim_start_matches('0'), month.unwrap_or(&m))
     }
 
     fn id(&self) -> String {
@@ -218,10 +259,7 @@ fn fill(template: &str, values: &[(String, String)]) -> String {
 
 /// Words of visible text in an HTML fragment, as the analytics snippet reports them.
 fn word_count(html: &str) -> usize {
-    visible_text(html)
-        .split(' ')
-        .filter(|w| !w.is_empty())
-        .count()
+    visible_text(html).split_whitespace().count()
 }
 
 /// JSON for a `<script>` element: `<` escaped so that no string can close the element.
@@ -258,28 +296,9 @@ impl Chrome<'_> {
         let mut values: Vec<(String, String)> = vec![
             ("origin".into(), self.origin.to_owned()),
             ("site_name".into(), SITE_NAME.to_owned()),
-            (
-                "lang".into(),
-                if frame.lang == Lang::Fa {
-                    "fa"
-                } else {
-                    "en-GB"
-                }
-                .to_owned(),
-            ),
-            (
-                "dir".into(),
-                if frame.lang == Lang::Fa { "rtl" } else { "ltr" }.to_owned(),
-            ),
-            (
-                "locale".into(),
-                if frame.lang == Lang::Fa {
-                    "fa_IR"
-                } else {
-                    "en_GB"
-                }
-                .to_owned(),
-            ),
+            ("lang".into(), frame.lang.tag().to_owned()),
+            ("dir".into(), frame.lang.dir().to_owned()),
+            ("locale".into(), frame.lang.locale().to_owned()),
             // The Persian page names its charset only in the HTTP header.
             (
                 "charset_meta".into(),
@@ -393,7 +412,7 @@ impl Chrome<'_> {
             "description": description,
             "datePublished": published,
             "dateModified": published,
-            "inLanguage": if lang == Lang::Fa { "fa" } else { "en-GB" },
+            "inLanguage": lang.tag(),
             "articleSection": story.section,
             "wordCount": word_count(&body),
             "isAccessibleForFree": true,
