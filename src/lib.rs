@@ -19,4 +19,5 @@ pub mod page;
 pub mod rewrite;
 pub mod route;
 pub mod server;
+pub mod snippet;
 pub mod upstream;
