@@ -9,10 +9,10 @@ use crate::config::{LimitsConfig, PageKind, Site};
 use crate::decode::BodyDecoder;
 use crate::extract::{self, Metadata, Reducer, Rules};
 use crate::page::Shell;
-use crate::rewrite::{self, LightOptions, LightRewriter, RewriteError};
+use crate::rewrite::{self, HeadCollector, LightOptions, LightRewriter, RewriteError};
 
-/// How much of a page's start is kept to read its metadata from in streaming mode.
-const HEAD_CAPTURE_BYTES: usize = 256 << 10;
+/// Input read before a streamed page's shell goes out even when no `<body>` tag came.
+const HEAD_WAIT_BYTES: usize = 256 << 10;
 
 /// Why a page could not be converted.
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +63,8 @@ enum Mode {
 struct Streaming {
     light: Option<LightRewriter>,
     body_offset: Option<usize>,
-    head: Vec<u8>,
+    head: Option<HeadCollector>,
+    seen: usize,
     shell_sent: Option<(Metadata, PageKind)>,
     pending: Vec<u8>,
     body: String,
@@ -93,7 +94,8 @@ impl Conversion {
             Mode::Streaming(Box::new(Streaming {
                 light: Some(LightRewriter::new(&light_options(site, page_url, limits))?),
                 body_offset: None,
-                head: Vec::new(),
+                head: Some(HeadCollector::new(limits.rewriter_memory)),
+                seen: 0,
                 shell_sent: None,
                 pending: Vec::new(),
                 body: String::new(),
@@ -144,8 +146,9 @@ impl Conversion {
                 Ok(Vec::new())
             }
             Mode::Streaming(s) => {
-                if s.head.len() < HEAD_CAPTURE_BYTES && s.shell_sent.is_none() {
-                    s.head.extend_from_slice(text.as_bytes());
+                s.seen += text.len();
+                if let Some(head) = s.head.as_mut() {
+                    head.write(text.as_bytes());
                 }
                 if let Some(light) = s.light.as_mut() {
                     light.write(text.as_bytes())?;
@@ -154,7 +157,7 @@ impl Conversion {
                     s.pending.extend_from_slice(&body);
                     s.body_offset = light.body_offset();
                 }
-                let ready = s.body_offset.is_some() || s.head.len() >= HEAD_CAPTURE_BYTES;
+                let ready = s.body_offset.is_some() || s.seen >= HEAD_WAIT_BYTES;
                 let out = if ready {
                     self.flush_streaming()
                 } else {
@@ -172,8 +175,7 @@ impl Conversion {
         };
         let mut out = Vec::new();
         if s.shell_sent.is_none() {
-            let cut = s.body_offset.unwrap_or(s.head.len()).min(s.head.len());
-            let head_html = String::from_utf8_lossy(&s.head[..cut]);
+            let head_html = s.head.take().map(|h| h.document()).unwrap_or_default();
             let meta = extract::read_metadata(&head_html, &self.page_url);
             let kind = self
                 .site
@@ -184,7 +186,6 @@ impl Conversion {
                     .head()
                     .as_bytes(),
             );
-            s.head = Vec::new();
             s.shell_sent = Some((meta, kind));
         }
         out.append(&mut s.pending);

@@ -3,11 +3,13 @@
 //! `policy.rs`, link rewriting (`links.rs`) and media placeholders (`media.rs`). Every byte
 //! of body a reader receives has passed through here; the page shell is `page.rs`'s.
 
+mod head;
 mod light;
 pub mod links;
 mod media;
 pub mod policy;
 
+pub use head::HeadCollector;
 pub use light::{LightOptions, LightRewriter};
 
 /// Why the Light pass stopped.
