@@ -45,7 +45,17 @@ struct State {
     link_depth: usize,
     content_rule: bool,
     content_depth: usize,
+    /// Input offset where `TAG_CLOSER` begins, once `end` has written it.
+    closer_at: Option<usize>,
 }
+
+/// Written after the last upstream byte. lol_html passes a tag left unfinished at the end
+/// of input through raw, and whatever follows the body (the page's tail) would then finish
+/// it: as attribute text, or as attributes the allowlist never saw. These characters close
+/// every state a tag can stop in (tag name, attribute name, before a value, inside a
+/// double-, single- or unquoted value), so the tag reaches the allowlist like any other;
+/// what is left of them is text, which the text handler drops.
+const TAG_CLOSER: &str = "'\">'\">";
 
 type Shared<T> = Arc<Mutex<T>>;
 
@@ -60,6 +70,7 @@ pub struct LightRewriter {
     rewriter: HtmlRewriter<'static, Box<dyn FnMut(&[u8]) + Send>>,
     output: Shared<Vec<u8>>,
     state: Shared<State>,
+    written: usize,
 }
 
 impl LightRewriter {
@@ -76,6 +87,7 @@ impl LightRewriter {
             link_depth: 0,
             content_rule: !options.content.is_empty(),
             content_depth: 0,
+            closer_at: None,
         }));
         let mut handlers: Vec<(Cow<'static, Selector>, ElementContentHandlers<'static>)> =
             Vec::new();
@@ -152,6 +164,14 @@ impl LightRewriter {
             })
             .text(move |t: &mut lol_html::html_content::TextChunk| {
                 let st = lock(&text_state);
+                let closer = st
+                    .closer_at
+                    .filter(|&at| t.source_location().bytes().end > at);
+                if let Some(at) = closer {
+                    let upstream = at.saturating_sub(t.source_location().bytes().start);
+                    let kept = t.as_str().get(..upstream).unwrap_or_default().to_owned();
+                    t.replace(&kept, ContentType::Html);
+                }
                 if st.content_rule && st.content_depth == 0 {
                     t.remove();
                 }
@@ -176,11 +196,13 @@ impl LightRewriter {
             rewriter: HtmlRewriter::new(settings, sink),
             output,
             state,
+            written: 0,
         })
     }
 
     /// Feeds the next chunk of (UTF-8) upstream HTML.
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), RewriteError> {
+        self.written += chunk.len();
         self.rewriter.write(chunk).map_err(RewriteError::from)
     }
 
@@ -195,7 +217,9 @@ impl LightRewriter {
     }
 
     /// Finishes the pass and returns the remaining output.
-    pub fn end(self) -> Result<Vec<u8>, RewriteError> {
+    pub fn end(mut self) -> Result<Vec<u8>, RewriteError> {
+        lock(&self.state).closer_at = Some(self.written);
+        self.rewriter.write(TAG_CLOSER.as_bytes())?;
         self.rewriter.end()?;
         Ok(std::mem::take(&mut *lock(&self.output)))
     }
@@ -472,6 +496,27 @@ mod tests {
         };
         let err = crate::rewrite::sanitize("<select><xmp><script>alert(1)</script>", &options);
         assert!(matches!(err, Err(RewriteError::Ambiguous(_))), "{err:?}");
+    }
+
+    #[test]
+    fn a_tag_cut_off_by_the_end_of_input_is_closed_and_filtered() {
+        for (input, expected) in [
+            (
+                "<p>x</p><p title=\"x>y<img src=x onerror=alert(1)>",
+                "<p>x</p><p>",
+            ),
+            ("<p>x</p><p title='y", "<p>x</p><p>"),
+            ("<p>x</p><img src=x onerror=alert(1)", "<p>x</p>"),
+            (
+                "<p>x</p><a href=/y onclick=alert(1)",
+                "<p>x</p><a href=\"/y\">",
+            ),
+            ("<p>x</p><b", "<p>x</p>"),
+            ("<p>kept text</p>tail", "<p>kept text</p>tail"),
+            ("<p>x &amp", "<p>x &amp"),
+        ] {
+            assert_eq!(light(input, &[], &[]), expected, "{input}");
+        }
     }
 
     #[test]
