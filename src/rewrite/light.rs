@@ -164,16 +164,22 @@ impl LightRewriter {
             })
             .text(move |t: &mut lol_html::html_content::TextChunk| {
                 let st = lock(&text_state);
-                let closer = st
-                    .closer_at
-                    .filter(|&at| t.source_location().bytes().end > at);
-                if let Some(at) = closer {
-                    let upstream = at.saturating_sub(t.source_location().bytes().start);
-                    let kept = t.as_str().get(..upstream).unwrap_or_default().to_owned();
-                    t.replace(&kept, ContentType::Html);
-                }
                 if st.content_rule && st.content_depth == 0 {
                     t.remove();
+                    return Ok(());
+                }
+                let upstream = match st.closer_at {
+                    Some(at) => at.saturating_sub(t.source_location().bytes().start),
+                    None => usize::MAX,
+                };
+                let text = t.as_str();
+                let kept = text.get(..upstream.min(text.len())).unwrap_or_default();
+                // Text is passed on as written. A "<" in it is text only because no tag
+                // name follows it in the source; once the element or comment after it is
+                // dropped, the next word may follow, and "<" + "img ..." is a tag.
+                if kept.len() != text.len() || kept.contains('<') {
+                    let escaped = kept.replace('<', "&lt;");
+                    t.replace(&escaped, ContentType::Html);
                 }
                 Ok(())
             });
@@ -517,6 +523,20 @@ mod tests {
         ] {
             assert_eq!(light(input, &[], &[]), expected, "{input}");
         }
+    }
+
+    #[test]
+    fn a_less_than_sign_cannot_join_the_text_after_a_dropped_element() {
+        let out = light(
+            "<p>a < b</p><<span>img src=x onerror=alert(1)><<!---->svg onload=alert(1)>\
+             <<script>x</script>iframe>",
+            &[],
+            &[],
+        );
+        assert_eq!(
+            out,
+            "<p>a &lt; b</p>&lt;img src=x onerror=alert(1)>&lt;svg onload=alert(1)>&lt;iframe>"
+        );
     }
 
     #[test]
