@@ -84,6 +84,14 @@ pub const IN_ARTICLE: &[(&str, &str)] = &[
     ("bogus comment", "<!x><img src=x onerror=alert(1)>"),
     ("CDATA in HTML", "<![CDATA[<img src=x onerror=alert(1)>]]>"),
     ("CDATA in SVG", "<svg><![CDATA[</svg><img src=x onerror=alert(1)>]]></svg>"),
+    // A "<" read as text, then an element or comment the Light pass drops: the "<" must
+    // not meet the next word and become a tag.
+    ("split by an unwrapped element", "<<span>img src=x onerror=alert(1)>"),
+    ("split by an unknown element", "<<x-y></x-y>img src=x onerror=alert(1)>"),
+    ("split by a removed element", "<<script></script>img src=x onerror=alert(1)>"),
+    ("split by a comment", "<<!---->img src=x onerror=alert(1)>"),
+    ("split end tag", "<p><<b></b>/p><</span>script>alert(1)<<i></i>/script>"),
+    ("split by an image without alt", "<<img src=x>svg onload=alert(1)>"),
     // Elements the allowlist does not know, and attribute spellings.
     ("custom element", "<x-widget onclick=\"alert(1)\" style=\"color:red\">hi</x-widget>"),
     ("custom element with is", "<p is=\"x-p\" onfocus=alert(1) autofocus tabindex=0>x</p>"),
