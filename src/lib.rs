@@ -6,11 +6,15 @@
 //! Light page shell), `convert` (the stages joined), `cache` and `server`.
 #![forbid(unsafe_code)]
 
+pub mod cache;
+pub mod compress;
 pub mod config;
 pub mod convert;
 pub mod decode;
+pub mod eval;
 pub mod extract;
 pub mod page;
 pub mod rewrite;
 pub mod route;
+pub mod server;
 pub mod upstream;

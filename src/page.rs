@@ -86,7 +86,7 @@ impl Shell<'_> {
         if self.kind == PageKind::Article {
             out.push_str("<article>");
         }
-        let _ = write!(out, "<h1>{}</h1>\n", text(title));
+        let _ = writeln!(out, "<h1>{}</h1>", text(title));
         let byline = self.meta.byline.as_deref().filter(|b| !b.trim().is_empty());
         let date = self
             .meta

@@ -55,7 +55,7 @@ pub fn site_for_host<'a>(sites: &'a [Site], host: &str) -> Result<&'a Site, Rout
     let bare = strip_port(&host);
     sites
         .iter()
-        .find(|s| s.hosts.iter().any(|h| *h == host))
+        .find(|s| s.hosts.contains(&host))
         .or_else(|| sites.iter().find(|s| s.hosts.iter().any(|h| h == bare)))
         .ok_or(RouteError::UnknownHost(host))
 }

@@ -110,7 +110,7 @@ impl Response {
 /// What a fetch led to.
 pub enum Outcome {
     /// A response from the site (any status).
-    Page(Response),
+    Page(Box<Response>),
     /// The site redirected to a URL off the site, or to a path the site does not serve.
     Elsewhere(Url),
 }
@@ -196,7 +196,7 @@ impl Fetcher {
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned)
             };
-            return Ok(Outcome::Page(Response {
+            return Ok(Outcome::Page(Box::new(Response {
                 status,
                 content_type: header(http::header::CONTENT_TYPE),
                 cache_control: header(http::header::CACHE_CONTROL),
@@ -207,7 +207,7 @@ impl Fetcher {
                 max_bytes: self.limits.max_upstream_bytes,
                 deadline,
                 timeout,
-            }));
+            })));
         }
         Err(UpstreamError::TooManyRedirects(self.limits.max_redirects))
     }

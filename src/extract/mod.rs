@@ -1,95 +1,274 @@
-//! Article detection and metadata (interim: whole body, head metadata).
+//! Article extraction for pages no rule describes: a streaming [`Reducer`] that shrinks the
+//! page as it arrives, then detection on the small DOM that follows: metadata, whether the
+//! page is an article or a listing, and the main content as an unsanitized HTML fragment.
+//! Making that fragment safe, rewriting its links and rendering the Light page belong to
+//! later stages.
+
+mod dom;
+mod embedded;
+mod flatten;
+mod listing;
+mod meta;
+mod readable;
+mod reduce;
+mod text;
+
+use scraper::{Html, Selector};
+
+pub use reduce::Reducer;
+pub use text::to_text;
 
 use crate::config::PageKind;
-use url::Url;
+use dom::Dom;
 
+/// Metadata of a page.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Metadata {
+    /// Headline, from structured data or the document title.
     pub title: Option<String>,
+    /// Author names, e.g. "Jane Doe, John Roe".
     pub byline: Option<String>,
+    /// Publication date: ISO 8601 when the source gives one, else as found.
     pub published: Option<String>,
+    /// BCP 47 language tag from `<html lang>`, `og:locale` or JSON-LD `inLanguage`.
     pub lang: Option<String>,
+    /// "rtl" or "ltr": `<html dir>`, else derived from the language.
     pub dir: Option<String>,
+    /// Name of the site.
     pub site_name: Option<String>,
+    /// Description, else the article's first paragraph.
     pub excerpt: Option<String>,
 }
 
+/// What extraction found.
 #[derive(Debug, Clone)]
 pub struct Extracted {
+    /// Metadata of the page.
     pub meta: Metadata,
+    /// Article or listing.
     pub kind: PageKind,
+    /// Unsanitized main content: the article without its headline and byline, or for a
+    /// listing a `<ul>` of headline links.
     pub body_html: String,
 }
 
+/// Operator overrides, from the site config (all optional).
 #[derive(Debug, Clone, Default)]
 pub struct Rules<'a> {
+    /// Selector of the headline.
     pub title: Option<&'a str>,
+    /// Selector of the author line.
     pub byline: Option<&'a str>,
+    /// Selector of the publication date (its `datetime` or `content` wins over its text).
     pub date: Option<&'a str>,
+    /// Selectors of elements removed before detection.
     pub remove: &'a [String],
+    /// Page kind, when the operator knows it.
     pub kind: Option<PageKind>,
+    /// How deep detection looks into nested elements; 0 means [`DEFAULT_MAX_NESTING`].
     pub max_nesting: usize,
 }
 
+/// Nesting depth detection looks into when [`Rules::max_nesting`] is 0.
+pub const DEFAULT_MAX_NESTING: usize = 256;
+
+/// Memory allowed to the reducer when [`extract`] runs it on a page held in memory.
+const EXTRACT_MEMORY_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Why extraction failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExtractError {
-    #[error("too large")]
-    TooLarge,
+    /// The reduced page grew past the memory limit given to the reducer.
+    #[error("reduced page exceeds the {limit} byte limit")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The streaming parser needed more buffer memory than allowed.
+    #[error("parser memory limit exceeded")]
+    MemoryLimit,
+    /// The markup is ambiguous to a streaming parser; a full parse of the page is needed.
+    #[error("ambiguous markup: {0}")]
+    Ambiguous(String),
+    /// Any other failure of the streaming rewriter.
+    #[error("rewriting failed: {0}")]
+    Rewrite(String),
 }
 
-pub struct Reducer {
-    buf: Vec<u8>,
-}
-
-impl Reducer {
-    pub fn new(_rules: &Rules<'_>, _memory_limit: usize) -> Self {
-        Self { buf: Vec::new() }
-    }
-    pub fn write(&mut self, chunk: &[u8]) -> Result<(), ExtractError> {
-        self.buf.extend_from_slice(chunk);
-        Ok(())
-    }
-    pub fn finish(self) -> Result<String, ExtractError> {
-        Ok(String::from_utf8_lossy(&self.buf).into_owned())
+impl From<lol_html::errors::RewritingError> for ExtractError {
+    fn from(e: lol_html::errors::RewritingError) -> Self {
+        use lol_html::errors::RewritingError as R;
+        match e {
+            R::MemoryLimitExceeded(_) => ExtractError::MemoryLimit,
+            R::ParsingAmbiguity(a) => ExtractError::Ambiguous(a.to_string()),
+            other => ExtractError::Rewrite(other.to_string()),
+        }
     }
 }
 
-pub fn extract_reduced(html: &str, url: &Url, rules: &Rules<'_>) -> Extracted {
-    let doc = scraper::Html::parse_document(html);
-    let body = scraper::Selector::parse("body").unwrap();
-    let body_html = doc
-        .select(&body)
-        .next()
-        .map(|b| b.inner_html())
-        .unwrap_or_default();
+impl Rules<'_> {
+    fn depth(&self) -> usize {
+        if self.max_nesting == 0 {
+            DEFAULT_MAX_NESTING
+        } else {
+            self.max_nesting
+        }
+    }
+}
+
+/// Detection on a reduced page (or any HTML): metadata, kind, and the main content as an
+/// HTML fragment.
+pub fn extract_reduced(html: &str, url: &url::Url, rules: &Rules<'_>) -> Extracted {
+    let doc = Html::parse_document(&flatten::flatten_deep(html, rules.depth()));
+    let remove: Vec<Selector> = rules
+        .remove
+        .iter()
+        .filter_map(|s| Selector::parse(s).ok())
+        .collect();
+    let mut dom = Dom::from_html(&doc, &remove, rules.depth());
+    let mut meta = meta::read(&dom);
+    if let Some(t) = rules.title.and_then(|s| select(&doc, s, &[])) {
+        meta.title = Some(t);
+    }
+    if let Some(b) = rules.byline.and_then(|s| select(&doc, s, &[])) {
+        meta.byline = Some(b);
+    }
+    if let Some(d) = rules
+        .date
+        .and_then(|s| select(&doc, s, &["datetime", "content"]))
+    {
+        meta.published = Some(d);
+    }
+    drop(doc);
+    let kind = rules.kind.unwrap_or_else(|| listing::kind(&dom, url));
+    let mut body_html = String::new();
+    match kind {
+        PageKind::Listing => listing::render(&dom, url, &mut body_html),
+        PageKind::Article => {
+            let embedded = embedded::text(&dom);
+            let title = meta.title.clone().unwrap_or_default();
+            let found = readable::grab(&mut dom, &title);
+            let found_len = found.as_ref().map_or(0, |f| f.text_len);
+            let embedded = embedded.filter(|e| e.chars().count() > 2 * found_len + 200);
+            if let Some(e) = embedded {
+                embedded::render(&e, &mut body_html);
+            } else if let Some(f) = found {
+                if meta.byline.is_none() {
+                    meta.byline = f.byline.filter(|b| !b.is_empty());
+                }
+                if meta.excerpt.is_none() {
+                    meta.excerpt = dom
+                        .find_all(f.article, &["p"])
+                        .into_iter()
+                        .map(|p| readable::inner_text(&dom, p))
+                        .find(|t| !t.is_empty());
+                }
+                dom.html(f.article, true, &mut body_html);
+            }
+        }
+    }
     Extracted {
-        meta: read_metadata(html, url),
-        kind: rules.kind.unwrap_or(PageKind::Article),
+        meta,
+        kind,
         body_html,
     }
 }
 
-pub fn extract(html: &str, url: &Url, rules: &Rules<'_>) -> Result<Extracted, ExtractError> {
-    Ok(extract_reduced(html, url, rules))
+/// Text (or the first of `attrs` present) of the first element matching an operator
+/// selector; invalid selectors select nothing.
+fn select(doc: &Html, selector: &str, attrs: &[&str]) -> Option<String> {
+    let sel = Selector::parse(selector).ok()?;
+    let el = doc.select(&sel).next()?;
+    let value = attrs
+        .iter()
+        .find_map(|a| el.value().attr(a).map(str::to_string))
+        .unwrap_or_else(|| el.text().collect());
+    let value = meta::collapse(&value);
+    (!value.is_empty()).then_some(value)
 }
 
-pub fn read_metadata(html: &str, _url: &Url) -> Metadata {
-    let doc = scraper::Html::parse_document(html);
-    let title = scraper::Selector::parse("title").unwrap();
-    let html_sel = scraper::Selector::parse("html").unwrap();
-    let root = doc.select(&html_sel).next();
-    Metadata {
-        title: doc
-            .select(&title)
-            .next()
-            .map(|t| t.text().collect::<String>().trim().to_owned()),
-        lang: root.and_then(|r| r.value().attr("lang")).map(str::to_owned),
-        dir: root.and_then(|r| r.value().attr("dir")).map(str::to_owned),
-        ..Default::default()
+/// Convenience: reduce and extract a whole page held in memory. Markup the streaming
+/// parser calls ambiguous is parsed whole instead.
+pub fn extract(html: &str, url: &url::Url, rules: &Rules<'_>) -> Result<Extracted, ExtractError> {
+    let mut reducer = Reducer::new(rules, EXTRACT_MEMORY_LIMIT);
+    let reduced = reducer
+        .write(html.as_bytes())
+        .and_then(|()| reducer.finish());
+    match reduced {
+        Ok(r) => Ok(extract_reduced(&r, url, rules)),
+        Err(ExtractError::Ambiguous(_)) => Ok(extract_reduced(html, url, rules)),
+        Err(e) => Err(e),
     }
 }
 
-pub fn to_text(html_fragment: &str) -> String {
-    let doc = scraper::Html::parse_fragment(html_fragment);
-    doc.root_element().text().collect::<Vec<_>>().join(" ")
+/// Metadata only, from a page's `<head>` (or a whole page): for the streaming path that
+/// never builds a full DOM.
+pub fn read_metadata(html: &str, _url: &url::Url) -> Metadata {
+    let doc = Html::parse_document(html);
+    meta::read(&Dom::from_html(&doc, &[], DEFAULT_MAX_NESTING))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url() -> url::Url {
+        url::Url::parse("http://example.com/news/story").unwrap()
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded() {
+        let depth = 100_000;
+        let mut html = String::with_capacity(depth * 11 + 64);
+        html.push_str("<html><body>");
+        for _ in 0..depth {
+            html.push_str("<div>");
+        }
+        html.push_str("deep text");
+        for _ in 0..depth {
+            html.push_str("</div>");
+        }
+        let start = std::time::Instant::now();
+        let out = extract(&html, &url(), &Rules::default()).unwrap();
+        assert!(start.elapsed() < std::time::Duration::from_secs(30));
+        assert!(to_text(&out.body_html).contains("deep text"));
+    }
+
+    #[test]
+    fn operator_rules_win() {
+        let html = "<html><head><title>Page title here and more</title></head><body>\
+            <h1 class=hl>Operator headline</h1><span class=by>Ann Author</span>\
+            <time class=d datetime=2021-02-03>Feb 3</time><div class=junk>junk</div>\
+            <p>Body text that is long enough to matter, with commas, many words and more.</p>\
+            </body></html>";
+        let remove = vec![".junk".to_string()];
+        let rules = Rules {
+            title: Some("h1.hl"),
+            byline: Some(".by"),
+            date: Some("time.d"),
+            remove: &remove,
+            ..Rules::default()
+        };
+        let out = extract(html, &url(), &rules).unwrap();
+        assert_eq!(out.meta.title.as_deref(), Some("Operator headline"));
+        assert_eq!(out.meta.byline.as_deref(), Some("Ann Author"));
+        assert_eq!(out.meta.published.as_deref(), Some("2021-02-03"));
+        assert!(!out.body_html.contains("junk"));
+    }
+
+    #[test]
+    fn never_panics_on_odd_input() {
+        for html in [
+            "",
+            "<",
+            "<html",
+            "</div></div>",
+            "<table><td><p><li>x",
+            "\u{0}\u{feff}<a",
+        ] {
+            let _ = extract(html, &url(), &Rules::default());
+            let _ = to_text(html);
+            let _ = read_metadata(html, &url());
+        }
+    }
 }

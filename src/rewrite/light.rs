@@ -14,7 +14,7 @@ use url::Url;
 
 use super::links::{decode_attribute, escape_attribute, LinkContext};
 use super::media::{embed_placeholder, image_placeholder, replace_with};
-use super::policy::{action, attribute_allowed, clean_value, Action, Media};
+use super::policy::{action, attribute_allowed, clean_value, Action, Media, GLOBAL_ATTRIBUTES};
 use super::RewriteError;
 
 /// What a Light pass needs to know about the page.
@@ -45,6 +45,7 @@ struct State {
     link_depth: usize,
     content_rule: bool,
     content_depth: usize,
+    headline_dropped: bool,
     /// Input offset where `TAG_CLOSER` begins, once `end` has written it.
     closer_at: Option<usize>,
 }
@@ -59,6 +60,9 @@ const TAG_CLOSER: &str = "'\">'\">";
 
 type Shared<T> = Arc<Mutex<T>>;
 
+/// Where the rewriter writes: a closure that appends to the shared output buffer.
+type Sink = Box<dyn FnMut(&[u8]) + Send>;
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A handler that panicked mid-update has already failed the request; the state is
     // plain data, so reading it afterwards is harmless.
@@ -67,7 +71,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// A streaming Light pass: write upstream chunks in, take Light body bytes out.
 pub struct LightRewriter {
-    rewriter: HtmlRewriter<'static, Box<dyn FnMut(&[u8]) + Send>>,
+    rewriter: HtmlRewriter<'static, Sink>,
     output: Shared<Vec<u8>>,
     state: Shared<State>,
     written: usize,
@@ -87,6 +91,7 @@ impl LightRewriter {
             link_depth: 0,
             content_rule: !options.content.is_empty(),
             content_depth: 0,
+            headline_dropped: false,
             closer_at: None,
         }));
         let mut handlers: Vec<(Cow<'static, Selector>, ElementContentHandlers<'static>)> =
@@ -123,7 +128,9 @@ impl LightRewriter {
             parse("base[href]")?,
             ElementContentHandlers::default().element(move |el: &mut Element| {
                 let mut st = lock(&base_state);
-                if !st.base_seen {
+                // Only a base in the head counts: a late one would re-target links already
+                // written with the page URL.
+                if !st.base_seen && st.body_offset.is_none() {
                     st.base_seen = true;
                     let href = el.get_attribute("href").unwrap_or_default();
                     if let Ok(base) = st.links.base.join(decode_attribute(&href).trim()) {
@@ -186,8 +193,7 @@ impl LightRewriter {
 
         let output: Shared<Vec<u8>> = Arc::new(Mutex::new(Vec::new()));
         let sink_output = output.clone();
-        let sink: Box<dyn FnMut(&[u8]) + Send> =
-            Box::new(move |bytes: &[u8]| lock(&sink_output).extend_from_slice(bytes));
+        let sink: Sink = Box::new(move |bytes: &[u8]| lock(&sink_output).extend_from_slice(bytes));
         let settings = Settings {
             element_content_handlers: handlers,
             document_content_handlers: vec![document],
@@ -245,7 +251,13 @@ fn apply_policy(el: &mut Element<'_, '_>, state: &Shared<State>) -> HandlerResul
         return Ok(());
     }
     let tag = el.tag_name();
-    let policy = action(&tag);
+    let policy = match action(&tag) {
+        Action::KeepIfAttributed if GLOBAL_ATTRIBUTES.iter().any(|a| el.has_attribute(a)) => {
+            Action::Keep(&[])
+        }
+        Action::KeepIfAttributed => Action::Unwrap { block: false },
+        other => other,
+    };
     let mut st = lock(state);
     if st.content_rule && st.content_depth == 0 {
         match policy {
@@ -254,17 +266,23 @@ fn apply_policy(el: &mut Element<'_, '_>, state: &Shared<State>) -> HandlerResul
         }
         return Ok(());
     }
+    // Under a content rule the shell prints the headline from the page's metadata, so the
+    // kept subtree's own first h1 would repeat it.
+    if st.content_rule && tag == "h1" && !st.headline_dropped {
+        st.headline_dropped = true;
+        el.remove();
+        return Ok(());
+    }
     match policy {
         Action::Keep(extra) => {
             keep_attributes(el, extra, &st.links);
             drop(st);
             track_end(el, &tag, state)?;
         }
-        Action::Unwrap { block } => {
-            if block {
-                el.before("\n", ContentType::Text);
-                el.after("\n", ContentType::Text);
-            }
+        Action::KeepIfAttributed | Action::Unwrap { block: false } => el.remove_and_keep_content(),
+        Action::Unwrap { block: true } => {
+            el.before("\n", ContentType::Text);
+            el.after("\n", ContentType::Text);
             el.remove_and_keep_content();
         }
         Action::Remove => el.remove(),
@@ -476,7 +494,7 @@ mod tests {
     #[test]
     fn content_rule_keeps_only_its_subtrees() {
         let out = light(
-            "<body><nav><a href=/>Home</a></nav><article class=story><p>Kept <i>text</i></p>\
+            "<body><nav><a href=/>Home</a></nav><article class=story><h1>Head</h1><p>Kept <i>text</i></p>\
              <div class=share>Share</div></article><footer>Foot</footer></body>",
             &["article.story"],
             &[".share"],

@@ -7,6 +7,9 @@
 pub enum Action {
     /// Keep the tag with only the global attributes and those listed.
     Keep(&'static [&'static str]),
+    /// Keep the tag when it carries a global attribute (a `span` marking a change of
+    /// language or direction), else unwrap it.
+    KeepIfAttributed,
     /// Drop the tag, keep its content. Block containers get a line break around them so
     /// the words of neighbouring blocks do not run together.
     Unwrap { block: bool },
@@ -46,6 +49,7 @@ pub fn action(tag: &str) -> Action {
         | "dfn" | "del" | "ins" | "bdi" | "bdo" | "ruby" | "rt" | "rp" | "wbr" | "details"
         | "summary" => Action::Keep(NONE),
 
+        "span" => Action::KeepIfAttributed,
         "img" => Action::Placeholder(Media::Image),
         "iframe" | "embed" | "object" | "video" | "audio" => Action::Placeholder(Media::Embed),
 

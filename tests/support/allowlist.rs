@@ -129,6 +129,7 @@ pub fn violations(page: &str) -> Vec<Violation> {
                 .chain(extra)
                 .copied()
                 .collect(),
+            (None, Action::KeepIfAttributed) => policy::GLOBAL_ATTRIBUTES.to_vec(),
             (None, _) if SHELL_LANDMARKS.contains(&name) => Vec::new(),
             (None, _) => {
                 let rule = if name == "base" {

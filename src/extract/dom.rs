@@ -1,0 +1,528 @@
+//! The small arena DOM that detection works on: built once from html5ever's parse (through
+//! `scraper`), holding only elements, their kept attributes and text. Every walk over it is
+//! iterative (parent and sibling links, no call stack), so a page nested 100,000 levels deep
+//! costs time in proportion to its size and never overflows the stack. Parsing itself,
+//! scoring and serialisation live elsewhere; this module owns the tree and its edits.
+
+use scraper::Html;
+
+/// Index of a node in [`Dom::nodes`].
+pub(crate) type Id = usize;
+
+/// What a node holds.
+#[derive(Debug, Clone)]
+pub(crate) enum Data {
+    /// The document itself: the root, with no tag.
+    Root,
+    /// An element with its lower-case tag name and kept attributes.
+    Element {
+        name: String,
+        attrs: Vec<(String, String)>,
+    },
+    /// A run of text.
+    Text(String),
+}
+
+/// One node and its links.
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    pub parent: Option<Id>,
+    pub first: Option<Id>,
+    pub last: Option<Id>,
+    pub prev: Option<Id>,
+    pub next: Option<Id>,
+    pub data: Data,
+}
+
+/// One step of a walk: entering a node, or leaving it after its children.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    Enter(Id),
+    Leave(Id),
+}
+
+/// The tree. Node 0 is the root.
+#[derive(Debug, Clone)]
+pub(crate) struct Dom {
+    pub nodes: Vec<Node>,
+}
+
+/// Elements whose whole subtree never helps detection; the reducer drops them too, this list
+/// covers pages parsed without it.
+const DROPPED: &[&str] = &[
+    "style", "svg", "template", "iframe", "object", "embed", "canvas", "input", "select",
+    "textarea", "button", "option", "applet", "frame", "frameset", "audio", "video", "map",
+    "dialog", "link",
+];
+
+/// Whether an element is never kept, with its content.
+pub(crate) fn is_dropped(name: &str, attr: impl Fn(&str) -> Option<String>) -> bool {
+    if name == "script" {
+        let ty = attr("type").unwrap_or_default();
+        let ty = ty.trim();
+        let ld = ty.eq_ignore_ascii_case("application/ld+json");
+        let state = ty.eq_ignore_ascii_case("application/json")
+            && attr("id").is_some_and(|id| super::embedded::STATE_IDS.contains(&id.as_str()));
+        return !(ld || state);
+    }
+    DROPPED.contains(&name)
+}
+
+/// Whether an attribute is worth keeping on an element: the ones scoring, metadata and the
+/// later Light pass read.
+pub(crate) fn keeps_attr(element: &str, attr: &str) -> bool {
+    match attr {
+        "class" | "id" | "itemprop" | "itemtype" | "itemscope" | "rel" | "role" | "hidden"
+        | "aria-hidden" | "aria-modal" | "lang" | "dir" | "href" | "datetime" | "colspan"
+        | "rowspan" | "type" => true,
+        "content" | "name" | "property" | "charset" => element == "meta",
+        "alt" | "src" | "srcset" | "data-src" | "data-srcset" | "data-original"
+        | "data-lazy-src" | "width" | "height" => element == "img" || element == "source",
+        "title" => element == "img" || element == "abbr",
+        "summary" => element == "table",
+        _ => false,
+    }
+}
+
+/// Whether an inline style hides its element; the reducer turns such styles into `hidden`.
+pub(crate) fn style_hides(style: &str) -> bool {
+    let s = style.to_ascii_lowercase();
+    let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    compact.contains("display:none") || compact.contains("visibility:hidden")
+}
+
+impl Dom {
+    /// Builds the arena from an html5ever parse, dropping comments, everything
+    /// [`is_dropped`] names and elements matching `remove`, and keeping only [`keeps_attr`]
+    /// attributes. Elements nested deeper than `max_depth` are left out, their text kept in
+    /// the deepest ancestor allowed, so later walks over ancestors stay bounded.
+    pub fn from_html(html: &Html, remove: &[scraper::Selector], max_depth: usize) -> Dom {
+        let mut dom = Dom {
+            nodes: Vec::with_capacity(1024),
+        };
+        dom.nodes.push(Node::new(Data::Root));
+        // Open kept elements: the parse's node id and ours, so leaving one pops it.
+        let mut stack = Vec::new();
+        let mut cur = html.tree.root();
+        loop {
+            let parent: Id = stack.last().map_or(0, |&(_, id)| id);
+            let descend = match cur.value() {
+                scraper::Node::Document | scraper::Node::Fragment => true,
+                scraper::Node::Element(el) => {
+                    let name = el.name();
+                    let removed = !remove.is_empty()
+                        && scraper::ElementRef::wrap(cur)
+                            .is_some_and(|e| remove.iter().any(|s| s.matches(&e)));
+                    if removed || is_dropped(name, |a| el.attr(a).map(str::to_string)) {
+                        false
+                    } else if stack.len() >= max_depth {
+                        true
+                    } else {
+                        let mut attrs = Vec::new();
+                        let mut hidden = false;
+                        for (k, v) in el.attrs() {
+                            if keeps_attr(name, k) {
+                                attrs.push((k.to_string(), v.to_string()));
+                            } else if k == "style" && style_hides(v) {
+                                hidden = true;
+                            }
+                        }
+                        if hidden && !attrs.iter().any(|(k, _)| k == "hidden") {
+                            attrs.push(("hidden".into(), String::new()));
+                        }
+                        let id = dom.push(Data::Element {
+                            name: name.to_string(),
+                            attrs,
+                        });
+                        dom.append(parent, id);
+                        stack.push((cur.id(), id));
+                        true
+                    }
+                }
+                scraper::Node::Text(t) => {
+                    dom.append_text(parent, &t.text);
+                    false
+                }
+                _ => false,
+            };
+            if descend {
+                if let Some(child) = cur.first_child() {
+                    cur = child;
+                    continue;
+                }
+            }
+            loop {
+                if stack.last().is_some_and(|&(e, _)| e == cur.id()) {
+                    stack.pop();
+                }
+                if let Some(next) = cur.next_sibling() {
+                    cur = next;
+                    break;
+                }
+                match cur.parent() {
+                    Some(p) => cur = p,
+                    None => return dom,
+                }
+            }
+        }
+    }
+
+    fn push(&mut self, data: Data) -> Id {
+        self.nodes.push(Node::new(data));
+        self.nodes.len() - 1
+    }
+
+    /// A new element, not yet in the tree.
+    pub fn create(&mut self, name: &str) -> Id {
+        self.push(Data::Element {
+            name: name.to_string(),
+            attrs: Vec::new(),
+        })
+    }
+
+    /// Appends text to `parent`, merging with a trailing text node.
+    pub fn append_text(&mut self, parent: Id, text: &str) {
+        if let Some(last) = self.nodes[parent].last {
+            if let Data::Text(t) = &mut self.nodes[last].data {
+                t.push_str(text);
+                return;
+            }
+        }
+        let id = self.push(Data::Text(text.to_string()));
+        self.append(parent, id);
+    }
+
+    /// Unlinks a node (with its subtree) from its parent.
+    pub fn detach(&mut self, id: Id) {
+        let (parent, prev, next) = {
+            let n = &self.nodes[id];
+            (n.parent, n.prev, n.next)
+        };
+        if let Some(p) = prev {
+            self.nodes[p].next = next;
+        } else if let Some(par) = parent {
+            self.nodes[par].first = next;
+        }
+        if let Some(n) = next {
+            self.nodes[n].prev = prev;
+        } else if let Some(par) = parent {
+            self.nodes[par].last = prev;
+        }
+        let n = &mut self.nodes[id];
+        n.parent = None;
+        n.prev = None;
+        n.next = None;
+    }
+
+    /// Moves `child` to the end of `parent`'s children.
+    pub fn append(&mut self, parent: Id, child: Id) {
+        self.detach(child);
+        let last = self.nodes[parent].last;
+        self.nodes[child].parent = Some(parent);
+        self.nodes[child].prev = last;
+        match last {
+            Some(l) => self.nodes[l].next = Some(child),
+            None => self.nodes[parent].first = Some(child),
+        }
+        self.nodes[parent].last = Some(child);
+    }
+
+    /// Moves `new` just before `reference`.
+    pub fn insert_before(&mut self, reference: Id, new: Id) {
+        self.detach(new);
+        let Some(parent) = self.nodes[reference].parent else {
+            return;
+        };
+        let prev = self.nodes[reference].prev;
+        self.nodes[new].parent = Some(parent);
+        self.nodes[new].prev = prev;
+        self.nodes[new].next = Some(reference);
+        self.nodes[reference].prev = Some(new);
+        match prev {
+            Some(p) => self.nodes[p].next = Some(new),
+            None => self.nodes[parent].first = Some(new),
+        }
+    }
+
+    /// Puts `new` where `old` was; `old` leaves the tree.
+    pub fn replace(&mut self, old: Id, new: Id) {
+        if new == old {
+            return;
+        }
+        self.insert_before(old, new);
+        self.detach(old);
+    }
+
+    /// Children of a node, in order.
+    pub fn children(&self, id: Id) -> Children<'_> {
+        Children {
+            dom: self,
+            next: self.nodes[id].first,
+        }
+    }
+
+    /// Element children of a node, in order.
+    pub fn element_children(&self, id: Id) -> impl Iterator<Item = Id> + '_ {
+        self.children(id).filter(|&c| self.is_element(c))
+    }
+
+    /// Enter and leave steps over the subtree of `root`, `root` included.
+    pub fn walk(&self, root: Id) -> Walk<'_> {
+        Walk {
+            dom: self,
+            root,
+            next: Some(Step::Enter(root)),
+        }
+    }
+
+    /// The nodes under `root` in document order, `root` excluded.
+    pub fn descendants(&self, root: Id) -> impl Iterator<Item = Id> + '_ {
+        self.walk(root).filter_map(move |s| match s {
+            Step::Enter(id) if id != root => Some(id),
+            _ => None,
+        })
+    }
+
+    /// Ancestors of a node, nearest first, up to and including the root.
+    pub fn ancestors(&self, id: Id) -> impl Iterator<Item = Id> + '_ {
+        std::iter::successors(self.nodes[id].parent, move |&p| self.nodes[p].parent)
+    }
+
+    pub fn is_element(&self, id: Id) -> bool {
+        matches!(self.nodes[id].data, Data::Element { .. })
+    }
+
+    /// Tag name, or "" for text and the root.
+    pub fn name(&self, id: Id) -> &str {
+        match &self.nodes[id].data {
+            Data::Element { name, .. } => name,
+            _ => "",
+        }
+    }
+
+    /// Whether the node is an element with one of these names.
+    pub fn is(&self, id: Id, names: &[&str]) -> bool {
+        let n = self.name(id);
+        !n.is_empty() && names.contains(&n)
+    }
+
+    pub fn rename(&mut self, id: Id, new: &str) {
+        if let Data::Element { name, .. } = &mut self.nodes[id].data {
+            *name = new.to_string();
+        }
+    }
+
+    pub fn attr(&self, id: Id, key: &str) -> Option<&str> {
+        match &self.nodes[id].data {
+            Data::Element { attrs, .. } => attrs
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str()),
+            _ => None,
+        }
+    }
+
+    pub fn set_attr(&mut self, id: Id, key: &str, value: &str) {
+        if let Data::Element { attrs, .. } = &mut self.nodes[id].data {
+            match attrs.iter_mut().find(|(k, _)| k == key) {
+                Some(slot) => slot.1 = value.to_string(),
+                None => attrs.push((key.to_string(), value.to_string())),
+            }
+        }
+    }
+
+    pub fn text(&self, id: Id) -> Option<&str> {
+        match &self.nodes[id].data {
+            Data::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// All text under a node, as found (no whitespace changes).
+    pub fn text_content(&self, id: Id) -> String {
+        let mut out = String::new();
+        for d in self.walk(id) {
+            if let Step::Enter(n) = d {
+                if let Data::Text(t) = &self.nodes[n].data {
+                    out.push_str(t);
+                }
+            }
+        }
+        out
+    }
+
+    /// The first element under `root` (inclusive) with this name.
+    pub fn find(&self, root: Id, name: &str) -> Option<Id> {
+        self.walk(root).find_map(|s| match s {
+            Step::Enter(id) if self.name(id) == name => Some(id),
+            _ => None,
+        })
+    }
+
+    /// Elements under `root` (exclusive) with one of these names, in document order.
+    pub fn find_all(&self, root: Id, names: &[&str]) -> Vec<Id> {
+        self.descendants(root)
+            .filter(|&id| self.is(id, names))
+            .collect()
+    }
+
+    /// Serialises the subtree under `id` (its children only when `inner`) as HTML.
+    pub fn html(&self, id: Id, inner: bool, out: &mut String) {
+        for step in self.walk(id) {
+            match step {
+                Step::Enter(n) if inner && n == id => {}
+                Step::Leave(n) if inner && n == id => {}
+                Step::Enter(n) => match &self.nodes[n].data {
+                    Data::Element { name, attrs } => {
+                        out.push('<');
+                        out.push_str(name);
+                        for (k, v) in attrs {
+                            out.push(' ');
+                            out.push_str(k);
+                            out.push_str("=\"");
+                            escape(v, true, out);
+                            out.push('"');
+                        }
+                        out.push('>');
+                    }
+                    Data::Text(t) => escape(t, false, out),
+                    Data::Root => {}
+                },
+                Step::Leave(n) => {
+                    if let Data::Element { name, .. } = &self.nodes[n].data {
+                        if !is_void(name) {
+                            out.push_str("</");
+                            out.push_str(name);
+                            out.push('>');
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Node {
+    fn new(data: Data) -> Node {
+        Node {
+            parent: None,
+            first: None,
+            last: None,
+            prev: None,
+            next: None,
+            data,
+        }
+    }
+}
+
+/// Iterator over a node's children.
+pub(crate) struct Children<'a> {
+    dom: &'a Dom,
+    next: Option<Id>,
+}
+
+impl Iterator for Children<'_> {
+    type Item = Id;
+    fn next(&mut self) -> Option<Id> {
+        let id = self.next?;
+        self.next = self.dom.nodes[id].next;
+        Some(id)
+    }
+}
+
+/// Iterator of [`Step`]s over a subtree, following links only.
+pub(crate) struct Walk<'a> {
+    dom: &'a Dom,
+    root: Id,
+    next: Option<Step>,
+}
+
+impl Iterator for Walk<'_> {
+    type Item = Step;
+    fn next(&mut self) -> Option<Step> {
+        let step = self.next?;
+        let nodes = &self.dom.nodes;
+        self.next = match step {
+            Step::Enter(id) => Some(match nodes[id].first {
+                Some(c) => Step::Enter(c),
+                None => Step::Leave(id),
+            }),
+            Step::Leave(id) if id == self.root => None,
+            Step::Leave(id) => match (nodes[id].next, nodes[id].parent) {
+                (Some(n), _) => Some(Step::Enter(n)),
+                (None, Some(p)) => Some(Step::Leave(p)),
+                (None, None) => None,
+            },
+        };
+        Some(step)
+    }
+}
+
+/// Elements without content or end tag.
+pub(crate) fn is_void(name: &str) -> bool {
+    matches!(
+        name,
+        "area"
+            | "base"
+            | "br"
+            | "col"
+            | "embed"
+            | "hr"
+            | "img"
+            | "input"
+            | "link"
+            | "meta"
+            | "source"
+            | "track"
+            | "wbr"
+    )
+}
+
+fn escape(s: &str, attr: bool, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' if !attr => out.push_str("&lt;"),
+            '>' if !attr => out.push_str("&gt;"),
+            '"' if attr => out.push_str("&quot;"),
+            '\u{a0}' => out.push_str("&nbsp;"),
+            _ => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_and_serialises() {
+        let html = Html::parse_document(
+            "<html><body><div class=a style='x'><p>Hi &amp; <b>there</b></p><script>x</script>\
+             <img alt='A \"q\"'></div></body></html>",
+        );
+        let dom = Dom::from_html(&html, &[], 512);
+        let body = dom.find(0, "body").unwrap();
+        let mut out = String::new();
+        dom.html(body, true, &mut out);
+        assert_eq!(
+            out,
+            "<div class=\"a\"><p>Hi &amp; <b>there</b></p><img alt=\"A &quot;q&quot;\"></div>"
+        );
+    }
+
+    #[test]
+    fn edits_keep_links_consistent() {
+        let html = Html::parse_document("<body><p>1</p><p>2</p><p>3</p></body>");
+        let mut dom = Dom::from_html(&html, &[], 512);
+        let body = dom.find(0, "body").unwrap();
+        let ps = dom.find_all(body, &["p"]);
+        dom.append(body, ps[0]);
+        let div = dom.create("div");
+        dom.replace(ps[1], div);
+        dom.append(div, ps[1]);
+        let mut out = String::new();
+        dom.html(body, true, &mut out);
+        assert_eq!(out, "<div><p>2</p></div><p>3</p><p>1</p>");
+    }
+}

@@ -1,0 +1,159 @@
+//! Listing pages (home, section, tag and search pages): telling them from articles, and
+//! rendering them as a lean list of headline links with short standfirsts. Article bodies
+//! are `readable`'s.
+
+use std::collections::HashMap;
+
+use super::dom::{Dom, Id};
+use super::meta::{self, ld_articles};
+use super::readable::{link_density, text_len};
+use crate::config::PageKind;
+
+/// Headline links a listing has at least.
+const MIN_HEADLINES: usize = 8;
+
+/// Characters of running text in one container that make a page an article.
+const MIN_ARTICLE_PROSE: usize = 800;
+
+/// A headline link's text: long enough to be a sentence-like title, short enough not to be
+/// a paragraph.
+fn is_headline_text(text: &str) -> bool {
+    let words = text.split_whitespace().count();
+    let chars = text.chars().count();
+    words >= 3 && (20..=200).contains(&chars)
+}
+
+/// Links on the page that look like headlines, one per target, in document order.
+fn headlines(dom: &Dom, url: &url::Url) -> Vec<(Id, String, String)> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let Some(body) = dom.find(0, "body") else {
+        return out;
+    };
+    for a in dom.find_all(body, &["a"]) {
+        let Some(href) = dom.attr(a, "href") else {
+            continue;
+        };
+        let Ok(target) = url.join(href) else {
+            continue;
+        };
+        if target.host_str() != url.host_str() || target.path() == url.path() {
+            continue;
+        }
+        if dom
+            .ancestors(a)
+            .any(|p| dom.is(p, &["nav", "footer", "header", "aside"]))
+        {
+            continue;
+        }
+        let text = meta::collapse(&dom.text_content(a));
+        if is_headline_text(&text) && seen.insert(target.path().to_string()) {
+            out.push((a, href.to_string(), text));
+        }
+    }
+    out
+}
+
+/// Article or listing, from structured data first, then the shape of the page.
+pub(crate) fn kind(dom: &Dom, url: &url::Url) -> PageKind {
+    if !ld_articles(dom).is_empty() {
+        return PageKind::Article;
+    }
+    let og_type = dom.find_all(0, &["meta"]).into_iter().find_map(|m| {
+        (dom.attr(m, "property") == Some("og:type")).then(|| dom.attr(m, "content").unwrap_or(""))
+    });
+    if og_type.is_some_and(|t| t.eq_ignore_ascii_case("article")) {
+        return PageKind::Article;
+    }
+    let Some(body) = dom.find(0, "body") else {
+        return PageKind::Article;
+    };
+    if headlines(dom, url).len() < MIN_HEADLINES {
+        return PageKind::Article;
+    }
+    // Articles keep their running text together in one container; listings scatter short
+    // standfirsts over one card each.
+    let mut prose: HashMap<Id, usize> = HashMap::new();
+    for p in dom.find_all(body, &["p"]) {
+        let len = text_len(dom, p);
+        if len >= 80 && link_density(dom, p) < 0.2 {
+            if let Some(parent) = dom.nodes[p].parent {
+                *prose.entry(parent).or_default() += len;
+            }
+        }
+    }
+    let densest = prose.values().copied().max().unwrap_or(0);
+    if link_density(dom, body) > 0.35 && densest < MIN_ARTICLE_PROSE {
+        PageKind::Listing
+    } else {
+        PageKind::Article
+    }
+}
+
+/// A standfirst near a headline link: the first short paragraph in its card.
+fn standfirst(dom: &Dom, link: Id) -> Option<String> {
+    let card = dom.ancestors(link).take(3).last()?;
+    dom.find_all(card, &["p"])
+        .into_iter()
+        .filter(|&p| !dom.ancestors(link).any(|a| a == p))
+        .map(|p| meta::collapse(&dom.text_content(p)))
+        .find(|t| (30..=400).contains(&t.chars().count()))
+}
+
+fn escape(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            _ => out.push(c),
+        }
+    }
+}
+
+/// Writes the listing as `<ul>` of `<li><a href>Headline</a> <p>standfirst</p></li>`.
+pub(crate) fn render(dom: &Dom, url: &url::Url, out: &mut String) {
+    out.push_str("<ul>");
+    for (a, href, text) in headlines(dom, url) {
+        out.push_str("<li><a href=\"");
+        escape(&href, out);
+        out.push_str("\">");
+        escape(&text, out);
+        out.push_str("</a>");
+        if let Some(s) = standfirst(dom, a).filter(|s| *s != text) {
+            out.push_str(" <p>");
+            escape(&s, out);
+            out.push_str("</p>");
+        }
+        out.push_str("</li>");
+    }
+    out.push_str("</ul>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn front_page_is_a_listing() {
+        let mut html = String::from("<html><body><nav><a href=/>Home</a></nav><main>");
+        for i in 0..12 {
+            html.push_str(&format!(
+                "<div class=card><h3><a href=\"/news/{i}\">Headline number {i} about the news</a></h3>\
+                 <p>A short standfirst for story {i}, in one line.</p></div>"
+            ));
+        }
+        html.push_str("</main></body></html>");
+        let url = url::Url::parse("http://example.com/").unwrap();
+        let dom = Dom::from_html(&scraper::Html::parse_document(&html), &[], 512);
+        assert_eq!(kind(&dom, &url), PageKind::Listing);
+        let mut out = String::new();
+        render(&dom, &url, &mut out);
+        assert!(out.starts_with(
+            "<ul><li><a href=\"/news/0\">Headline number 0 about the news</a> \
+             <p>A short standfirst for story 0, in one line.</p></li>"
+        ));
+        assert_eq!(out.matches("<li>").count(), 12);
+    }
+}

@@ -1,0 +1,1157 @@
+//! Main-content detection for article pages: the scoring of browser reader views (class and
+//! id hints, paragraph text and commas propagated to ancestors, link density, sibling
+//! merging, conditional cleaning of boilerplate) on the arena DOM, followed by retries with
+//! looser rules when too little text survives. It edits the DOM it is given and returns the
+//! node holding the article; metadata and page kind are decided elsewhere.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::dom::{Data, Dom, Id, Step};
+
+fn re(pattern: &str) -> Regex {
+    Regex::new(pattern).unwrap_or_else(|_| Regex::new("$^").expect("empty regex"))
+}
+
+static UNLIKELY: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i)-ad-|ai2html|banner|breadcrumbs|combx|comment|community|cover-wrap|disqus|extra|footer|gdpr|header|legends|menu|related|remark|replies|rss|shoutbox|sidebar|skyscraper|social|sponsor|supplemental|ad-break|agegate|pagination|pager|popup|yom-remote|cookie|newsletter|subscribe",
+    )
+});
+static MAYBE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?i)and|article|body|column|content|main|mathjax|shadow"));
+static POSITIVE: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)article|body|content|entry|hentry|h-entry|main|page|pagination|post|text|blog|story")
+});
+static NEGATIVE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i)-ad-|hidden|^hid$| hid$| hid |^hid |banner|combx|comment|com-|contact|footer|gdpr|masthead|media|meta|outbrain|promo|related|scroll|share|shoutbox|sidebar|skyscraper|sponsor|shopping|tags|widget|cookie|newsletter|subscribe",
+    )
+});
+static BYLINE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?i)byline|author|dateline|writtenby|p-author"));
+static SHARE: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)(\b|_)(share|sharedaddy)(\b|_)"));
+static AD_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?iu)^(ad(vertising|vertisement)?|pub(licité)?|werb(ung)?|广告|Реклама|Anuncio)$")
+});
+static LOADING_WORDS: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?iu)^((loading|正在加载|Загрузка|chargement|cargando)(…|\.\.\.)?)$"));
+static SENTENCE_END: LazyLock<Regex> = LazyLock::new(|| re(r"\.( |$)"));
+
+const UNLIKELY_ROLES: &[&str] = &[
+    "menu",
+    "menubar",
+    "complementary",
+    "navigation",
+    "alert",
+    "alertdialog",
+    "dialog",
+];
+const DIV_TO_P: &[&str] = &[
+    "blockquote",
+    "dl",
+    "div",
+    "img",
+    "ol",
+    "p",
+    "pre",
+    "table",
+    "ul",
+];
+const PHRASING: &[&str] = &[
+    "abbr",
+    "audio",
+    "b",
+    "bdo",
+    "br",
+    "button",
+    "cite",
+    "code",
+    "data",
+    "datalist",
+    "dfn",
+    "em",
+    "embed",
+    "i",
+    "img",
+    "input",
+    "kbd",
+    "label",
+    "mark",
+    "math",
+    "meter",
+    "noscript",
+    "object",
+    "output",
+    "progress",
+    "q",
+    "ruby",
+    "samp",
+    "script",
+    "select",
+    "small",
+    "span",
+    "strong",
+    "sub",
+    "sup",
+    "textarea",
+    "time",
+    "var",
+    "wbr",
+    "lm-noscript",
+    "font",
+    "picture",
+    "source",
+];
+const TAGS_TO_SCORE: &[&str] = &["section", "h2", "h3", "h4", "h5", "h6", "p", "td", "pre"];
+const KEEP_TAG: &[&str] = &["div", "article", "section", "p", "ol", "ul"];
+const HEADINGS: &[&str] = &["h1", "h2", "h3", "h4", "h5", "h6"];
+
+/// Below this many characters an attempt is retried with looser rules.
+const CHAR_THRESHOLD: usize = 500;
+
+/// Which rules an attempt applies; each retry drops the next one.
+#[derive(Clone, Copy)]
+struct Flags {
+    strip_unlikely: bool,
+    weight_classes: bool,
+    clean_conditionally: bool,
+}
+
+/// What detection found.
+pub(crate) struct Found {
+    /// The element holding the article, detached from the page.
+    pub article: Id,
+    /// A byline found in the page text and removed from it.
+    pub byline: Option<String>,
+    /// Text length of the article.
+    pub text_len: usize,
+}
+
+/// Finds the article in `dom`; `title` is the headline, whose copy in the body is removed.
+pub(crate) fn grab(dom: &mut Dom, title: &str) -> Option<Found> {
+    prepare(dom);
+    let body = dom.find(0, "body")?;
+    let original = dom.clone();
+    let mut flags = Flags {
+        strip_unlikely: true,
+        weight_classes: true,
+        clean_conditionally: true,
+    };
+    let mut best: Option<(Dom, Found)> = None;
+    loop {
+        let mut pass = Pass {
+            dom: &mut *dom,
+            flags,
+            scores: Vec::new(),
+            data_tables: Vec::new(),
+            byline: None,
+        };
+        let found = pass.run(body, title);
+        if found.text_len >= CHAR_THRESHOLD {
+            return Some(found);
+        }
+        if best
+            .as_ref()
+            .map_or(true, |(_, b)| found.text_len > b.text_len)
+        {
+            best = Some((dom.clone(), found));
+        }
+        if flags.strip_unlikely {
+            flags.strip_unlikely = false;
+        } else if flags.weight_classes {
+            flags.weight_classes = false;
+        } else if flags.clean_conditionally {
+            flags.clean_conditionally = false;
+        } else {
+            break;
+        }
+        *dom = original.clone();
+    }
+    let (kept, found) = best?;
+    *dom = kept;
+    (found.text_len > 0).then_some(found)
+}
+
+/// Document-wide preparation done once: `<br><br>` runs become paragraphs, `<font>` becomes
+/// `<span>`, and `<noscript>` image fallbacks replace their lazy placeholders.
+fn prepare(dom: &mut Dom) {
+    let Some(body) = dom.find(0, "body") else {
+        return;
+    };
+    let all: Vec<Id> = dom.descendants(body).collect();
+    for &id in &all {
+        match dom.name(id) {
+            "font" => dom.rename(id, "span"),
+            // Structured data was read before detection; as text it is not article.
+            "script" => dom.detach(id),
+            _ => {}
+        }
+    }
+    for &id in &all {
+        if dom.is(id, &["lm-noscript"]) {
+            unwrap_noscript_image(dom, id);
+        }
+    }
+    for &br in &all {
+        if dom.is(br, &["br"]) && dom.nodes[br].parent.is_some() {
+            replace_brs(dom, br);
+        }
+    }
+}
+
+/// A `<noscript>` holding just an image: the image replaces a lazy image right before it,
+/// or the noscript itself.
+fn unwrap_noscript_image(dom: &mut Dom, ns: Id) {
+    let imgs = dom.find_all(ns, &["img"]);
+    let text_len = text_len(dom, ns);
+    if imgs.len() != 1 || text_len > 0 {
+        dom.detach(ns);
+        return;
+    }
+    let img = imgs[0];
+    let prev = prev_element(dom, ns);
+    if let Some(p) = prev {
+        let prev_img = if dom.is(p, &["img"]) {
+            Some(p)
+        } else {
+            let inner = dom.find_all(p, &["img"]);
+            (inner.len() == 1 && text_len_of(dom, p) == 0).then(|| inner[0])
+        };
+        if let Some(pi) = prev_img {
+            if dom.attr(img, "alt").is_none() {
+                if let Some(alt) = dom.attr(pi, "alt").map(str::to_string) {
+                    dom.set_attr(img, "alt", &alt);
+                }
+            }
+            dom.replace(pi, img);
+            dom.detach(ns);
+            return;
+        }
+    }
+    dom.replace(ns, img);
+}
+
+fn text_len_of(dom: &Dom, id: Id) -> usize {
+    text_len(dom, id)
+}
+
+fn prev_element(dom: &Dom, id: Id) -> Option<Id> {
+    let mut p = dom.nodes[id].prev;
+    while let Some(n) = p {
+        if dom.is_element(n) {
+            return Some(n);
+        }
+        if dom.text(n).is_some_and(|t| !t.trim().is_empty()) {
+            return None;
+        }
+        p = dom.nodes[n].prev;
+    }
+    None
+}
+
+/// Next sibling, skipping whitespace-only text.
+fn next_significant(dom: &Dom, mut n: Option<Id>) -> Option<Id> {
+    while let Some(id) = n {
+        match dom.text(id) {
+            Some(t) if t.trim().is_empty() => n = dom.nodes[id].next,
+            _ => return Some(id),
+        }
+    }
+    None
+}
+
+fn is_whitespace(dom: &Dom, id: Id) -> bool {
+    match &dom.nodes[id].data {
+        Data::Text(t) => t.trim().is_empty(),
+        Data::Element { name, .. } => name == "br",
+        Data::Root => false,
+    }
+}
+
+fn is_phrasing(dom: &Dom, id: Id) -> bool {
+    match &dom.nodes[id].data {
+        Data::Text(_) => true,
+        Data::Element { name, .. } => {
+            PHRASING.contains(&name.as_str())
+                || (matches!(name.as_str(), "a" | "del" | "ins")
+                    && dom.children(id).all(|c| is_phrasing(dom, c)))
+        }
+        Data::Root => false,
+    }
+}
+
+/// Two or more `<br>` in a row end a paragraph: what follows, up to the next block or
+/// `<br><br>`, goes into a new `<p>`.
+fn replace_brs(dom: &mut Dom, br: Id) {
+    let mut next = dom.nodes[br].next;
+    let mut replaced = false;
+    while let Some(n) = next_significant(dom, next) {
+        if !dom.is(n, &["br"]) {
+            break;
+        }
+        replaced = true;
+        next = dom.nodes[n].next;
+        dom.detach(n);
+    }
+    if !replaced {
+        return;
+    }
+    let p = dom.create("p");
+    dom.replace(br, p);
+    let mut next = dom.nodes[p].next;
+    while let Some(n) = next {
+        if dom.is(n, &["br"]) {
+            if let Some(after) = next_significant(dom, dom.nodes[n].next) {
+                if dom.is(after, &["br"]) {
+                    break;
+                }
+            }
+        }
+        if !is_phrasing(dom, n) {
+            break;
+        }
+        next = dom.nodes[n].next;
+        dom.append(p, n);
+    }
+    while let Some(last) = dom.nodes[p].last {
+        if !is_whitespace(dom, last) {
+            break;
+        }
+        dom.detach(last);
+    }
+    if let Some(parent) = dom.nodes[p].parent {
+        if dom.is(parent, &["p"]) {
+            dom.rename(parent, "div");
+        }
+    }
+}
+
+/// Length of the text under a node with ends trimmed and whitespace runs counted as one
+/// character, computed without building the string.
+pub(crate) fn text_len(dom: &Dom, id: Id) -> usize {
+    let mut len = 0;
+    let mut pending_ws = false;
+    for step in dom.walk(id) {
+        if let Step::Enter(n) = step {
+            if let Data::Text(t) = &dom.nodes[n].data {
+                for c in t.chars() {
+                    if c.is_whitespace() {
+                        pending_ws = len > 0;
+                    } else {
+                        if pending_ws {
+                            len += 1;
+                            pending_ws = false;
+                        }
+                        len += 1;
+                    }
+                }
+            }
+        }
+    }
+    len
+}
+
+/// The text under a node, trimmed, whitespace runs collapsed.
+pub(crate) fn inner_text(dom: &Dom, id: Id) -> String {
+    super::meta::collapse(&dom.text_content(id))
+}
+
+fn count_commas(dom: &Dom, id: Id) -> usize {
+    let mut n = 0;
+    for step in dom.walk(id) {
+        if let Step::Enter(t) = step {
+            if let Some(text) = dom.text(t) {
+                n += text
+                    .chars()
+                    .filter(|c| {
+                        matches!(
+                            c,
+                            ',' | '\u{060C}'
+                                | '\u{FE50}'
+                                | '\u{FE10}'
+                                | '\u{FE11}'
+                                | '\u{2E41}'
+                                | '\u{2E34}'
+                                | '\u{2E32}'
+                                | '\u{FF0C}'
+                        )
+                    })
+                    .count();
+            }
+        }
+    }
+    n
+}
+
+/// Share of a node's text that sits in links; in-page anchors count for less.
+pub(crate) fn link_density(dom: &Dom, id: Id) -> f64 {
+    let total = text_len(dom, id);
+    if total == 0 {
+        return 0.0;
+    }
+    let mut links = 0.0;
+    for a in dom.descendants(id) {
+        if dom.is(a, &["a"]) {
+            let coefficient = if dom.attr(a, "href").is_some_and(|h| h.starts_with('#')) {
+                0.3
+            } else {
+                1.0
+            };
+            links += text_len(dom, a) as f64 * coefficient;
+        }
+    }
+    links / total as f64
+}
+
+fn text_density(dom: &Dom, id: Id, tags: &[&str]) -> f64 {
+    let total = text_len(dom, id);
+    if total == 0 {
+        return 0.0;
+    }
+    let inner: usize = dom
+        .find_all(id, tags)
+        .into_iter()
+        .map(|c| text_len(dom, c))
+        .sum();
+    inner as f64 / total as f64
+}
+
+fn match_string(dom: &Dom, id: Id) -> String {
+    let mut s = String::new();
+    s.push_str(dom.attr(id, "class").unwrap_or(""));
+    s.push(' ');
+    s.push_str(dom.attr(id, "id").unwrap_or(""));
+    s
+}
+
+fn has_ancestor(dom: &Dom, id: Id, tag: &str) -> bool {
+    dom.ancestors(id).any(|a| dom.name(a) == tag)
+}
+
+/// Whether a node is hidden from readers (kept: images with a fallback class).
+fn is_visible(dom: &Dom, id: Id) -> bool {
+    if dom.attr(id, "hidden").is_some() {
+        return false;
+    }
+    let aria_hidden = dom.attr(id, "aria-hidden").is_some_and(|v| v == "true");
+    !aria_hidden
+        || dom
+            .attr(id, "class")
+            .is_some_and(|c| c.contains("fallback-image"))
+}
+
+/// Next element in document order; with `skip_kids`, not below `id`.
+fn next_node(dom: &Dom, id: Id, skip_kids: bool) -> Option<Id> {
+    if !skip_kids {
+        if let Some(c) = dom.element_children(id).next() {
+            return Some(c);
+        }
+    }
+    let mut n = id;
+    loop {
+        let mut s = dom.nodes[n].next;
+        while let Some(x) = s {
+            if dom.is_element(x) {
+                return Some(x);
+            }
+            s = dom.nodes[x].next;
+        }
+        n = dom.nodes[n].parent?;
+    }
+}
+
+fn remove_and_next(dom: &mut Dom, id: Id) -> Option<Id> {
+    let next = next_node(dom, id, true);
+    dom.detach(id);
+    next
+}
+
+/// Share of `b`'s words missing from `a`, turned into a similarity in [0, 1].
+pub(crate) fn similarity(a: &str, b: &str) -> f64 {
+    let toks = |s: &str| -> Vec<String> {
+        s.to_lowercase()
+            .split(|c: char| !c.is_alphanumeric() && c != '_')
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let ta = toks(a);
+    let tb = toks(b);
+    let all = tb.join(" ").chars().count();
+    if all == 0 {
+        return 0.0;
+    }
+    let uniq: Vec<&str> = tb
+        .iter()
+        .filter(|t| !ta.contains(t))
+        .map(String::as_str)
+        .collect();
+    1.0 - uniq.join(" ").chars().count() as f64 / all as f64
+}
+
+/// One attempt of detection under a set of flags.
+struct Pass<'d> {
+    dom: &'d mut Dom,
+    flags: Flags,
+    scores: Vec<Option<f64>>,
+    data_tables: Vec<bool>,
+    byline: Option<String>,
+}
+
+impl Pass<'_> {
+    fn score(&self, id: Id) -> Option<f64> {
+        self.scores.get(id).copied().flatten()
+    }
+
+    fn set_score(&mut self, id: Id, s: f64) {
+        if self.scores.len() <= id {
+            self.scores.resize(self.dom.nodes.len().max(id + 1), None);
+        }
+        self.scores[id] = Some(s);
+    }
+
+    fn class_weight(&self, id: Id) -> f64 {
+        if !self.flags.weight_classes {
+            return 0.0;
+        }
+        let mut w = 0.0;
+        for key in ["class", "id"] {
+            if let Some(v) = self.dom.attr(id, key).filter(|v| !v.is_empty()) {
+                if NEGATIVE.is_match(v) {
+                    w -= 25.0;
+                }
+                if POSITIVE.is_match(v) {
+                    w += 25.0;
+                }
+            }
+        }
+        w
+    }
+
+    fn initialize(&mut self, id: Id) {
+        let base = match self.dom.name(id) {
+            "div" => 5.0,
+            "pre" | "td" | "blockquote" => 3.0,
+            "address" | "ol" | "ul" | "dl" | "dd" | "dt" | "li" | "form" => -3.0,
+            "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "th" => -5.0,
+            _ => 0.0,
+        };
+        let w = self.class_weight(id);
+        self.set_score(id, base + w);
+    }
+
+    fn check_byline(&mut self, id: Id, match_string: &str) -> bool {
+        if self.byline.is_some() {
+            return false;
+        }
+        let rel_author = self.dom.attr(id, "rel") == Some("author");
+        let itemprop_author = self
+            .dom
+            .attr(id, "itemprop")
+            .is_some_and(|p| p.contains("author"));
+        if !(rel_author || itemprop_author || BYLINE.is_match(match_string)) {
+            return false;
+        }
+        let len = text_len(self.dom, id);
+        if len == 0 || len >= 100 {
+            return false;
+        }
+        let name_node = self.dom.descendants(id).find(|&d| {
+            self.dom
+                .attr(d, "itemprop")
+                .is_some_and(|p| p.contains("name"))
+        });
+        let text = inner_text(self.dom, name_node.unwrap_or(id));
+        self.byline = Some(text);
+        true
+    }
+
+    fn without_content(&self, id: Id) -> bool {
+        if text_len(self.dom, id) > 0 {
+            return false;
+        }
+        let kids: Vec<Id> = self.dom.element_children(id).collect();
+        kids.is_empty() || kids.iter().all(|&k| self.dom.is(k, &["br", "hr"]))
+    }
+
+    fn has_block_child(&self, id: Id) -> bool {
+        self.dom.descendants(id).any(|d| self.dom.is(d, DIV_TO_P))
+    }
+
+    fn single_p_inside(&self, id: Id) -> bool {
+        let mut kids = self.dom.element_children(id);
+        let (Some(only), None) = (kids.next(), kids.next()) else {
+            return false;
+        };
+        self.dom.is(only, &["p"])
+            && !self
+                .dom
+                .children(id)
+                .any(|c| self.dom.text(c).is_some_and(|t| !t.trim().is_empty()))
+    }
+
+    /// Removes noise, turns text-bearing divs into paragraphs and returns what to score.
+    fn collect(&mut self, title: &str) -> Vec<Id> {
+        let mut to_score = Vec::new();
+        let mut title_header_left = !title.is_empty();
+        let mut node = self.dom.find(0, "html");
+        while let Some(id) = node {
+            let ms = match_string(self.dom, id);
+            if !is_visible(self.dom, id)
+                || (self.dom.attr(id, "aria-modal") == Some("true")
+                    && self.dom.attr(id, "role") == Some("dialog"))
+            {
+                node = remove_and_next(self.dom, id);
+                continue;
+            }
+            if self.check_byline(id, &ms) {
+                node = remove_and_next(self.dom, id);
+                continue;
+            }
+            if title_header_left
+                && self.dom.is(id, &["h1", "h2"])
+                && similarity(title, &inner_text(self.dom, id)) > 0.75
+            {
+                title_header_left = false;
+                node = remove_and_next(self.dom, id);
+                continue;
+            }
+            let name = self.dom.name(id).to_string();
+            if self.flags.strip_unlikely {
+                if UNLIKELY.is_match(&ms)
+                    && !MAYBE.is_match(&ms)
+                    && !has_ancestor(self.dom, id, "table")
+                    && !has_ancestor(self.dom, id, "code")
+                    && name != "body"
+                    && name != "a"
+                {
+                    node = remove_and_next(self.dom, id);
+                    continue;
+                }
+                if self
+                    .dom
+                    .attr(id, "role")
+                    .is_some_and(|r| UNLIKELY_ROLES.contains(&r))
+                {
+                    node = remove_and_next(self.dom, id);
+                    continue;
+                }
+            }
+            if matches!(
+                name.as_str(),
+                "div" | "section" | "header" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
+            ) && self.without_content(id)
+            {
+                node = remove_and_next(self.dom, id);
+                continue;
+            }
+            if TAGS_TO_SCORE.contains(&name.as_str()) {
+                to_score.push(id);
+            }
+            let mut id = id;
+            if name == "div" {
+                self.wrap_phrasing(id);
+                if self.single_p_inside(id) && link_density(self.dom, id) < 0.25 {
+                    let only = self.dom.element_children(id).next();
+                    if let Some(p) = only {
+                        self.dom.replace(id, p);
+                        id = p;
+                        to_score.push(id);
+                    }
+                } else if !self.has_block_child(id) {
+                    self.dom.rename(id, "p");
+                    to_score.push(id);
+                }
+            }
+            node = next_node(self.dom, id, false);
+        }
+        to_score
+    }
+
+    /// Runs of phrasing content directly in a div become paragraphs.
+    fn wrap_phrasing(&mut self, div: Id) {
+        let mut p: Option<Id> = None;
+        let mut child = self.dom.nodes[div].first;
+        while let Some(c) = child {
+            let next = self.dom.nodes[c].next;
+            if is_phrasing(self.dom, c) {
+                if let Some(p) = p {
+                    self.dom.append(p, c);
+                } else if !is_whitespace(self.dom, c) {
+                    let np = self.dom.create("p");
+                    self.dom.replace(c, np);
+                    self.dom.append(np, c);
+                    p = Some(np);
+                }
+            } else if let Some(pp) = p.take() {
+                self.trim_trailing_whitespace(pp);
+            }
+            child = next;
+        }
+        if let Some(pp) = p {
+            self.trim_trailing_whitespace(pp);
+        }
+    }
+
+    fn trim_trailing_whitespace(&mut self, p: Id) {
+        while let Some(last) = self.dom.nodes[p].last {
+            if !is_whitespace(self.dom, last) {
+                break;
+            }
+            self.dom.detach(last);
+        }
+    }
+
+    fn run(&mut self, body: Id, title: &str) -> Found {
+        let to_score = self.collect(title);
+        let mut candidates = Vec::new();
+        for el in to_score {
+            let Some(parent) = self.dom.nodes[el].parent else {
+                continue;
+            };
+            if !self.dom.is_element(parent) {
+                continue;
+            }
+            let len = text_len(self.dom, el);
+            if len < 25 {
+                continue;
+            }
+            let content = 1.0 + (count_commas(self.dom, el) + 1) as f64 + (len / 100).min(3) as f64;
+            let ancestors: Vec<Id> = self.dom.ancestors(el).take(5).collect();
+            for (level, anc) in ancestors.into_iter().enumerate() {
+                let parent_is_element = self.dom.nodes[anc]
+                    .parent
+                    .is_some_and(|p| self.dom.is_element(p));
+                if !self.dom.is_element(anc) || !parent_is_element {
+                    continue;
+                }
+                if self.score(anc).is_none() {
+                    self.initialize(anc);
+                    candidates.push(anc);
+                }
+                let divider = match level {
+                    0 => 1.0,
+                    1 => 2.0,
+                    l => l as f64 * 3.0,
+                };
+                let s = self.score(anc).unwrap_or(0.0) + content / divider;
+                self.set_score(anc, s);
+            }
+        }
+        let mut top: Vec<Id> = Vec::new();
+        for c in candidates {
+            let s = self.score(c).unwrap_or(0.0) * (1.0 - link_density(self.dom, c));
+            self.set_score(c, s);
+            let pos = top
+                .iter()
+                .position(|&t| s > self.score(t).unwrap_or(0.0))
+                .unwrap_or(top.len());
+            if pos < 5 {
+                top.insert(pos, c);
+                top.truncate(5);
+            }
+        }
+        let top_candidate = match top.first() {
+            Some(&t) if t != body => self.refine(t, &top, body),
+            _ => {
+                let div = self.dom.create("div");
+                while let Some(c) = self.dom.nodes[body].first {
+                    self.dom.append(div, c);
+                }
+                self.dom.append(body, div);
+                self.initialize(div);
+                div
+            }
+        };
+        let article = self.merge_siblings(top_candidate);
+        self.prep_article(article);
+        Found {
+            article,
+            byline: self.byline.take(),
+            text_len: text_len(self.dom, article),
+        }
+    }
+
+    /// Moves from the best-scoring node up to the container that holds the whole article.
+    fn refine(&mut self, first: Id, top: &[Id], body: Id) -> Id {
+        let mut top_candidate = first;
+        let top_score = self.score(first).unwrap_or(0.0);
+        let alternatives: Vec<Vec<Id>> = top[1..]
+            .iter()
+            .filter(|&&t| top_score > 0.0 && self.score(t).unwrap_or(0.0) / top_score >= 0.75)
+            .map(|&t| self.dom.ancestors(t).collect())
+            .collect();
+        if alternatives.len() >= 3 {
+            let mut parent = self.dom.nodes[top_candidate].parent;
+            while let Some(p) = parent.filter(|&p| p != body && p != 0) {
+                let lists = alternatives.iter().filter(|a| a.contains(&p)).count();
+                if lists >= 3 {
+                    top_candidate = p;
+                    break;
+                }
+                parent = self.dom.nodes[p].parent;
+            }
+        }
+        if self.score(top_candidate).is_none() {
+            self.initialize(top_candidate);
+        }
+        let mut last = self.score(top_candidate).unwrap_or(0.0);
+        let threshold = last / 3.0;
+        let mut parent = self.dom.nodes[top_candidate].parent;
+        while let Some(p) = parent.filter(|&p| p != body && p != 0) {
+            let Some(ps) = self.score(p) else {
+                parent = self.dom.nodes[p].parent;
+                continue;
+            };
+            if ps < threshold {
+                break;
+            }
+            if ps > last {
+                top_candidate = p;
+                break;
+            }
+            last = ps;
+            parent = self.dom.nodes[p].parent;
+        }
+        while let Some(p) = self.dom.nodes[top_candidate]
+            .parent
+            .filter(|&p| p != body && p != 0)
+        {
+            if self.dom.element_children(p).count() != 1 {
+                break;
+            }
+            top_candidate = p;
+        }
+        if self.score(top_candidate).is_none() {
+            self.initialize(top_candidate);
+        }
+        top_candidate
+    }
+
+    /// Gathers the top candidate and the siblings that look like part of the same article.
+    fn merge_siblings(&mut self, top: Id) -> Id {
+        let article = self.dom.create("div");
+        let Some(parent) = self.dom.nodes[top].parent else {
+            self.dom.append(article, top);
+            return article;
+        };
+        let top_score = self.score(top).unwrap_or(0.0);
+        let threshold = (top_score * 0.2).max(10.0);
+        let top_class = self.dom.attr(top, "class").unwrap_or("").to_string();
+        let siblings: Vec<Id> = self.dom.element_children(parent).collect();
+        for sib in siblings {
+            let append = if sib == top {
+                true
+            } else {
+                let bonus = if !top_class.is_empty()
+                    && self.dom.attr(sib, "class").unwrap_or("") == top_class
+                {
+                    top_score * 0.2
+                } else {
+                    0.0
+                };
+                if self.score(sib).is_some_and(|s| s + bonus >= threshold) {
+                    true
+                } else if self.dom.is(sib, &["p"]) {
+                    let density = link_density(self.dom, sib);
+                    let text = inner_text(self.dom, sib);
+                    let len = text.chars().count();
+                    (len > 80 && density < 0.25)
+                        || (len < 80 && len > 0 && density == 0.0 && SENTENCE_END.is_match(&text))
+                } else {
+                    false
+                }
+            };
+            if append {
+                if !self.dom.is(sib, KEEP_TAG) {
+                    self.dom.rename(sib, "div");
+                }
+                self.dom.append(article, sib);
+            }
+        }
+        article
+    }
+
+    fn prep_article(&mut self, article: Id) {
+        self.mark_data_tables(article);
+        self.fix_lazy_images(article);
+        self.clean_conditionally(article, "form");
+        self.clean_conditionally(article, "fieldset");
+        for tag in ["object", "embed", "footer", "link", "aside", "nav"] {
+            self.clean(article, tag);
+        }
+        let tops: Vec<Id> = self.dom.element_children(article).collect();
+        for t in tops {
+            let mut node = next_node(self.dom, t, false);
+            let end = next_node(self.dom, t, true);
+            while let Some(n) = node.filter(|&n| Some(n) != end) {
+                let ms = match_string(self.dom, n);
+                if SHARE.is_match(&ms) && self.dom.text_content(n).chars().count() < CHAR_THRESHOLD
+                {
+                    node = remove_and_next(self.dom, n);
+                } else {
+                    node = next_node(self.dom, n, false);
+                }
+            }
+        }
+        for tag in ["iframe", "input", "textarea", "select", "button"] {
+            self.clean(article, tag);
+        }
+        for h in self.dom.find_all(article, &["h1", "h2"]) {
+            if self.class_weight(h) < 0.0 {
+                self.dom.detach(h);
+            }
+        }
+        self.clean_conditionally(article, "table");
+        self.clean_conditionally(article, "ul");
+        self.clean_conditionally(article, "div");
+        for h in self.dom.find_all(article, &["h1"]) {
+            self.dom.rename(h, "h2");
+        }
+        for p in self.dom.find_all(article, &["p"]).into_iter().rev() {
+            let media = self
+                .dom
+                .find_all(p, &["img", "embed", "object", "iframe"])
+                .len();
+            if media == 0 && self.dom.text_content(p).trim().is_empty() {
+                self.dom.detach(p);
+            }
+        }
+        for br in self.dom.find_all(article, &["br"]) {
+            let next = next_significant(self.dom, self.dom.nodes[br].next);
+            if next.is_some_and(|n| self.dom.is(n, &["p"])) {
+                self.dom.detach(br);
+            }
+        }
+    }
+
+    fn clean(&mut self, root: Id, tag: &str) {
+        for n in self.dom.find_all(root, &[tag]) {
+            self.dom.detach(n);
+        }
+    }
+
+    fn fix_lazy_images(&mut self, root: Id) {
+        for img in self.dom.find_all(root, &["img"]) {
+            let has_src = self
+                .dom
+                .attr(img, "src")
+                .is_some_and(|s| !s.is_empty() && !s.starts_with("data:"));
+            if has_src {
+                continue;
+            }
+            let lazy = ["data-src", "data-original", "data-lazy-src"]
+                .iter()
+                .find_map(|k| self.dom.attr(img, k).map(str::to_string));
+            if let Some(src) = lazy {
+                self.dom.set_attr(img, "src", &src);
+            }
+        }
+    }
+
+    fn mark_data_tables(&mut self, root: Id) {
+        for table in self.dom.find_all(root, &["table"]) {
+            let is_data = self.is_data_table(table);
+            if self.data_tables.len() <= table {
+                self.data_tables
+                    .resize(self.dom.nodes.len().max(table + 1), false);
+            }
+            self.data_tables[table] = is_data;
+        }
+    }
+
+    fn is_data_table(&self, table: Id) -> bool {
+        let dom = &*self.dom;
+        if dom.attr(table, "role") == Some("presentation")
+            || dom.attr(table, "datatable") == Some("0")
+        {
+            return false;
+        }
+        if dom.attr(table, "summary").is_some() {
+            return true;
+        }
+        if let Some(caption) = dom.find_all(table, &["caption"]).first() {
+            if dom.children(*caption).next().is_some() {
+                return true;
+            }
+        }
+        if !dom
+            .find_all(table, &["col", "colgroup", "tfoot", "thead", "th"])
+            .is_empty()
+        {
+            return true;
+        }
+        if !dom.find_all(table, &["table"]).is_empty() {
+            return false;
+        }
+        let mut rows = 0usize;
+        let mut cols = 0usize;
+        for tr in dom.find_all(table, &["tr"]) {
+            let span = |id: Id, k: &str| {
+                dom.attr(id, k)
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(1)
+                    .clamp(1, 1000)
+            };
+            rows += span(tr, "rowspan");
+            let c: usize = dom
+                .element_children(tr)
+                .filter(|&td| dom.is(td, &["td"]))
+                .map(|td| span(td, "colspan"))
+                .sum();
+            cols = cols.max(c);
+        }
+        rows >= 10 || cols > 4 || rows * cols > 10
+    }
+
+    fn is_data(&self, id: Id) -> bool {
+        self.data_tables.get(id).copied().unwrap_or(false)
+    }
+
+    /// Removes `tag` elements under `root` that look like boilerplate rather than article.
+    fn clean_conditionally(&mut self, root: Id, tag: &str) {
+        if !self.flags.clean_conditionally {
+            return;
+        }
+        for node in self.dom.find_all(root, &[tag]).into_iter().rev() {
+            if self.should_remove(node, tag) {
+                self.dom.detach(node);
+            }
+        }
+    }
+
+    fn should_remove(&self, node: Id, tag: &str) -> bool {
+        let dom = &*self.dom;
+        let total = text_len(dom, node);
+        let mut is_list = tag == "ul" || tag == "ol";
+        if !is_list && total > 0 {
+            let list_len: usize = dom
+                .find_all(node, &["ul", "ol"])
+                .into_iter()
+                .map(|l| text_len(dom, l))
+                .sum();
+            is_list = list_len as f64 / total as f64 > 0.9;
+        }
+        if tag == "table" && self.is_data(node) {
+            return false;
+        }
+        if dom
+            .ancestors(node)
+            .any(|a| dom.is(a, &["table"]) && self.is_data(a))
+        {
+            return false;
+        }
+        if has_ancestor(dom, node, "code") {
+            return false;
+        }
+        if dom
+            .find_all(node, &["table"])
+            .into_iter()
+            .any(|t| self.is_data(t))
+        {
+            return false;
+        }
+        let weight = self.class_weight(node);
+        if weight < 0.0 {
+            return true;
+        }
+        if count_commas(dom, node) >= 10 {
+            return false;
+        }
+        let mut p = 0usize;
+        let mut img = 0usize;
+        let mut li = 0usize;
+        let mut input = 0usize;
+        let mut embeds = 0usize;
+        for d in dom.descendants(node) {
+            match dom.name(d) {
+                "p" => p += 1,
+                "img" => img += 1,
+                "li" => li += 1,
+                "input" => input += 1,
+                "object" | "embed" | "iframe" => embeds += 1,
+                _ => {}
+            }
+        }
+        let inner = inner_text(dom, node);
+        if AD_WORDS.is_match(&inner) || LOADING_WORDS.is_match(&inner) {
+            return true;
+        }
+        let heading_density = text_density(dom, node, HEADINGS);
+        let content_len = total;
+        let density = link_density(dom, node);
+        let textish: Vec<&str> = ["span", "li", "td"]
+            .iter()
+            .chain(DIV_TO_P.iter())
+            .copied()
+            .collect();
+        let text_dens = text_density(dom, node, &textish);
+        let in_figure = has_ancestor(dom, node, "figure");
+        let li_excess = li as f64 - 100.0;
+        let remove = (!in_figure && img > 1 && (p as f64 / img as f64) < 0.5)
+            || (!is_list && li_excess > p as f64)
+            || (input > p / 3)
+            || (!is_list
+                && !in_figure
+                && heading_density < 0.9
+                && content_len < 25
+                && (img == 0 || img > 2)
+                && density > 0.0)
+            || (!is_list && weight < 25.0 && density > 0.2)
+            || (weight >= 25.0 && density > 0.5)
+            || ((embeds == 1 && content_len < 75) || embeds > 1)
+            || (img == 0 && text_dens == 0.0);
+        if is_list && remove {
+            if dom
+                .element_children(node)
+                .any(|c| dom.element_children(c).count() > 1)
+            {
+                return true;
+            }
+            if img == li {
+                return false;
+            }
+        }
+        remove
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scraper::Html;
+
+    fn article(html: &str) -> String {
+        let mut dom = Dom::from_html(&Html::parse_document(html), &[], 512);
+        let found = grab(&mut dom, "The headline of the story").expect("article");
+        super::super::text::dom_text(&dom, found.article)
+    }
+
+    #[test]
+    fn picks_the_article_over_boilerplate() {
+        let para = "This is a long paragraph of article text, with commas, and more words to make \
+                    it count as real content for the scorer. ";
+        let html = format!(
+            "<html><body><nav><a href=/>Home</a> <a href=/x>Section</a></nav>\
+             <div class=sidebar><p>Sidebar promo text that should not be kept anywhere.</p></div>\
+             <article><h1>The headline of the story</h1><p class=byline>By Jane Doe</p>\
+             <p>{para}{para}</p><p>{para}</p><p>{para}{para}{para}</p></article>\
+             <div class=comments><p>{para}</p></div><footer>Copyright</footer></body></html>"
+        );
+        let text = article(&html);
+        assert!(text.starts_with("This is a long paragraph"), "{text}");
+        assert!(!text.contains("headline"));
+        assert!(!text.contains("Jane Doe"));
+        assert!(!text.contains("Sidebar"));
+        assert!(!text.contains("Copyright"));
+    }
+
+    #[test]
+    fn text_len_collapses_whitespace() {
+        let dom = Dom::from_html(&Html::parse_document("<p>  a  b\n<b>c</b>  </p>"), &[], 512);
+        let p = dom.find(0, "p").unwrap();
+        assert_eq!(text_len(&dom, p), 5);
+    }
+}

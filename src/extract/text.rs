@@ -1,0 +1,190 @@
+//! Plain text of an HTML fragment: block elements become paragraphs separated by one blank
+//! line, inline whitespace collapses, `<br>` becomes a line break and table cells are joined
+//! with " | ". Used for scoring the extractor and for text-only output; it decides nothing
+//! about what is content.
+
+use scraper::Html;
+
+use super::dom::{Data, Dom, Step};
+
+/// Elements that start and end a paragraph of text.
+pub(crate) fn is_block(name: &str) -> bool {
+    matches!(
+        name,
+        "p" | "div"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "li"
+            | "ul"
+            | "ol"
+            | "dl"
+            | "dt"
+            | "dd"
+            | "blockquote"
+            | "pre"
+            | "tr"
+            | "table"
+            | "thead"
+            | "tbody"
+            | "tfoot"
+            | "caption"
+            | "figure"
+            | "figcaption"
+            | "section"
+            | "article"
+            | "aside"
+            | "header"
+            | "footer"
+            | "nav"
+            | "main"
+            | "hr"
+            | "address"
+            | "details"
+            | "summary"
+            | "form"
+            | "fieldset"
+            | "center"
+            | "body"
+            | "html"
+    )
+}
+
+/// Separator owed before the next text, strongest wins.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Gap {
+    None,
+    Space,
+    Cell,
+    Line,
+    Paragraph,
+}
+
+struct Writer {
+    out: String,
+    gap: Gap,
+}
+
+impl Writer {
+    fn gap(&mut self, gap: Gap) {
+        self.gap = self.gap.max(gap);
+    }
+
+    fn word(&mut self, word: &str) {
+        if !self.out.is_empty() {
+            self.out.push_str(match self.gap {
+                Gap::None => "",
+                Gap::Space => " ",
+                Gap::Cell => " | ",
+                Gap::Line => "\n",
+                Gap::Paragraph => "\n\n",
+            });
+        }
+        self.gap = Gap::None;
+        self.out.push_str(word);
+    }
+
+    fn text(&mut self, text: &str, preformatted: bool) {
+        if preformatted {
+            for (i, line) in text.split('\n').enumerate() {
+                if i > 0 {
+                    self.gap(Gap::Line);
+                }
+                if !line.is_empty() {
+                    self.word(line);
+                }
+            }
+            return;
+        }
+        if text.starts_with(char::is_whitespace) {
+            self.gap(Gap::Space);
+        }
+        for w in text.split_whitespace() {
+            self.word(w);
+            self.gap = Gap::Space;
+        }
+        if !text.ends_with(char::is_whitespace) && !text.is_empty() {
+            self.gap = Gap::None;
+        }
+    }
+}
+
+/// Plain text of a (sanitized) body fragment; see the module docs.
+pub fn to_text(html_fragment: &str) -> String {
+    let html = Html::parse_fragment(html_fragment);
+    dom_text(&Dom::from_html(&html, &[], usize::MAX), 0)
+}
+
+/// Plain text of a subtree of an arena DOM.
+pub(crate) fn dom_text(dom: &Dom, root: usize) -> String {
+    let mut w = Writer {
+        out: String::new(),
+        gap: Gap::None,
+    };
+    let mut pre = 0usize;
+    // Depth inside elements whose text is not page text.
+    let mut silent = 0usize;
+    for step in dom.walk(root) {
+        match step {
+            Step::Enter(id) if is_silent(dom.name(id)) => silent += 1,
+            Step::Leave(id) if is_silent(dom.name(id)) => silent -= 1,
+            _ if silent > 0 => {}
+            Step::Enter(id) => match &dom.nodes[id].data {
+                Data::Text(t) => w.text(t, pre > 0),
+                Data::Element { name, .. } => match name.as_str() {
+                    "br" => w.gap(Gap::Line),
+                    "td" | "th" => w.gap(Gap::Cell),
+                    "pre" => {
+                        pre += 1;
+                        w.gap(Gap::Paragraph);
+                    }
+                    n if is_block(n) => w.gap(Gap::Paragraph),
+                    _ => {}
+                },
+                Data::Root => {}
+            },
+            Step::Leave(id) => {
+                let name = dom.name(id);
+                if name == "pre" {
+                    pre = pre.saturating_sub(1);
+                }
+                if is_block(name) {
+                    w.gap(Gap::Paragraph);
+                }
+            }
+        }
+    }
+    w.out
+}
+
+fn is_silent(name: &str) -> bool {
+    matches!(
+        name,
+        "head" | "title" | "script" | "noscript" | "lm-noscript"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_breaks_and_cells() {
+        let t = to_text(
+            "<h2>Head</h2><p>One  <b>two</b>\n three<br>four</p><ul><li>a</li><li>b</li></ul>\
+             <table><tr><td>x</td><td>y</td></tr></table><pre>a  b\nc</pre>",
+        );
+        assert_eq!(
+            t,
+            "Head\n\nOne two three\nfour\n\na\n\nb\n\nx | y\n\na  b\nc"
+        );
+    }
+
+    #[test]
+    fn inline_joins_without_space() {
+        assert_eq!(to_text("<p>foo<b>bar</b> baz</p>"), "foobar baz");
+    }
+}

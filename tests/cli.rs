@@ -1,0 +1,357 @@
+//! The `lightmirror` binary, run as a user would: convert, check, serve with reload and
+//! graceful shutdown.
+
+#[path = "support/harness.rs"]
+mod harness;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use harness::{Reply, Upstream};
+
+fn lightmirror() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lightmirror"))
+}
+
+const PAGE: &str = r#"<html lang="en"><head><title>Ferry timetable changes</title>
+<meta name="author" content="Ada Lovelace"><script>x()</script></head><body>
+<nav><a href="/">Home</a></nav>
+<div class="story"><h1>Ferry timetable changes</h1>
+<p>The winter timetable starts on Monday, with fewer crossings at night and more in the morning rush.</p>
+<p>Commuters welcomed the <a href="/news/ferry-survey">survey</a> that led to the change.</p>
+<p class="note">Operators said the night service would return in spring if demand recovers.</p></div>
+<div class="share">Share this</div></body></html>"#;
+
+#[test]
+fn convert_prints_html_text_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("page.html");
+    std::fs::write(&file, PAGE).unwrap();
+    let url = "https://www.example.com/news/ferry";
+    let html = lightmirror()
+        .args(["convert", "--url", url])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        html.status.success(),
+        "{}",
+        String::from_utf8_lossy(&html.stderr)
+    );
+    let html = String::from_utf8(html.stdout).unwrap();
+    assert!(html.starts_with("<!doctype html>"), "{html}");
+    assert!(
+        html.contains("winter timetable") && !html.contains("x()"),
+        "{html}"
+    );
+
+    let mut child = lightmirror()
+        .args(["convert", "--url", url, "--format", "json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(PAGE.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "title",
+        "byline",
+        "published",
+        "lang",
+        "dir",
+        "site_name",
+        "excerpt",
+        "kind",
+        "text",
+        "html",
+    ] {
+        assert!(json.get(key).is_some(), "{key} missing from {json}");
+    }
+    assert_eq!(json["title"], "Ferry timetable changes");
+    assert_eq!(json["kind"], "article");
+    let text = json["text"].as_str().unwrap();
+    assert!(
+        text.contains("The winter timetable starts on Monday"),
+        "{text}"
+    );
+    assert!(
+        json["html"]
+            .as_str()
+            .unwrap()
+            .contains("href=\"/news/ferry-survey\""),
+        "{json}"
+    );
+
+    let plain = lightmirror()
+        .args(["convert", "--url", url, "--format", "text"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let plain = String::from_utf8(plain.stdout).unwrap();
+    assert!(
+        plain.contains("Operators said the night service") && !plain.contains('<'),
+        "{plain}"
+    );
+}
+
+#[test]
+fn convert_applies_the_rules_of_the_configured_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sites.toml");
+    std::fs::write(
+        &config,
+        r#"
+[[site]]
+name = "ledger"
+upstream = "https://www.example.com"
+hosts = ["light.example.com"]
+content = [".story"]
+remove = [".story .note"]
+"#,
+    )
+    .unwrap();
+    let page = dir.path().join("page.html");
+    std::fs::write(&page, PAGE).unwrap();
+    let out = lightmirror()
+        .args([
+            "convert",
+            "--url",
+            "https://www.example.com/news/ferry",
+            "--format",
+            "text",
+            "--config",
+        ])
+        .arg(&config)
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("winter timetable"), "{text}");
+    assert!(
+        !text.contains("night service would return"),
+        "remove rule ignored: {text}"
+    );
+    assert!(
+        !text.contains("Share this") && !text.contains("Home"),
+        "content rule ignored: {text}"
+    );
+
+    let other = lightmirror()
+        .args([
+            "convert",
+            "--url",
+            "https://elsewhere.example/x",
+            "--config",
+        ])
+        .arg(&config)
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert!(!other.status.success());
+    assert!(String::from_utf8_lossy(&other.stderr).contains("no site in"));
+}
+
+#[test]
+fn check_lists_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        r#"
+[server]
+listen = "not an address"
+[[site]]
+name = "x"
+upstream = "gopher://example.com"
+hosts = ["ok.test"]
+colour = "red"
+"#,
+    )
+    .unwrap();
+    let out = lightmirror()
+        .args(["check", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("bad.toml"), "{err}");
+    assert!(err.contains("server"), "{err}");
+    assert!(err.contains("site[0].upstream"), "{err}");
+    assert!(err.contains("site[0].colour: unknown key"), "{err}");
+
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        "[[site]]\nname = \"x\"\nupstream = \"https://example.com\"\nhosts = [\"x.test\"]\n",
+    )
+    .unwrap();
+    let out = lightmirror()
+        .args(["check", "--config"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn serve_config(port: u16, upstream: &Upstream, hosts: &str) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\nshutdown_grace = \"5s\"\n[[site]]\nname = \"ledger\"\nupstream = \"http://{}\"\nhosts = [{hosts}]\nallow_private_upstream = true\n",
+        upstream.addr
+    )
+}
+
+async fn status_for(port: u16, host: &str) -> Option<u16> {
+    let response = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/a"))
+        .header("host", host)
+        .send()
+        .await
+        .ok()?;
+    Some(response.status().as_u16())
+}
+
+async fn wait_until_serving(port: u16) {
+    for _ in 0..100 {
+        if status_for(port, "light.test").await.is_some() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("server did not start");
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn sighup_reloads_and_an_invalid_config_keeps_the_old_one() {
+    let upstream = Upstream::start().await;
+    upstream.route("/a", Reply::html(PAGE));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("serve.toml");
+    let port = free_port();
+    std::fs::write(&path, serve_config(port, &upstream, "\"light.test\"")).unwrap();
+    let mut child = lightmirror()
+        .args(["serve", "--config"])
+        .arg(&path)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until_serving(port).await;
+    assert_eq!(status_for(port, "mirror.test").await, Some(404));
+
+    std::fs::write(
+        &path,
+        serve_config(port, &upstream, "\"light.test\", \"mirror.test\""),
+    )
+    .unwrap();
+    signal(&child, "HUP");
+    let mut reloaded = false;
+    for _ in 0..50 {
+        if status_for(port, "mirror.test").await == Some(200) {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(reloaded, "SIGHUP did not load the new host");
+
+    std::fs::write(&path, "[[site]]\nname = 1\n").unwrap();
+    signal(&child, "HUP");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        status_for(port, "mirror.test").await,
+        Some(200),
+        "invalid config replaced the old one"
+    );
+
+    signal(&child, "TERM");
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit after SIGTERM: {status}");
+}
+
+#[tokio::test]
+async fn sigterm_lets_requests_in_flight_finish() {
+    let upstream = Upstream::start().await;
+    upstream.route(
+        "/a",
+        Reply::Chunks {
+            status: 200,
+            headers: vec![("content-type".into(), "text/html".into())],
+            chunks: vec![(Duration::from_millis(800), PAGE.into())],
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("serve.toml");
+    let port = free_port();
+    std::fs::write(&path, serve_config(port, &upstream, "\"light.test\"")).unwrap();
+    let mut child = lightmirror()
+        .args(["serve", "--config"])
+        .arg(&path)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let in_flight = tokio::spawn(status_for(port, "light.test"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal(&child, "TERM");
+    assert_eq!(
+        in_flight.await.unwrap(),
+        Some(200),
+        "the request in flight was cut"
+    );
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err(),
+        "still listening after shutdown"
+    );
+}
