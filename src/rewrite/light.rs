@@ -193,7 +193,7 @@ impl LightRewriter {
 
         let output: Shared<Vec<u8>> = Arc::new(Mutex::new(Vec::new()));
         let sink_output = output.clone();
-        let sink: Sink = Box::new(move |bytes: &[u8]| lock(&sink_output).extend_from_slice(bytes));
+        let sink: Sink = Box::new(move |bytes: &[u8]| guard_markup(&mut lock(&sink_output), bytes));
         let settings = Settings {
             element_content_handlers: handlers,
             document_content_handlers: vec![document],
@@ -235,6 +235,24 @@ impl LightRewriter {
         self.rewriter.end()?;
         Ok(std::mem::take(&mut *lock(&self.output)))
     }
+}
+
+/// Appends output, writing "<!" and "<?" as text. Comments and doctypes are removed and
+/// text has its "<" escaped, so these reach the output only where lol_html passed markup
+/// through raw: it keeps treating input as SVG or MathML after an HTML end tag such as
+/// `</article>` has closed them for a browser, and then writes `<![CDATA[` untouched,
+/// which a browser reads as the start of a comment.
+fn guard_markup(out: &mut Vec<u8>, bytes: &[u8]) {
+    let mut rest = bytes;
+    while let Some(at) = rest
+        .windows(2)
+        .position(|w| w[0] == b'<' && matches!(w[1], b'!' | b'?'))
+    {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(b"&lt;");
+        rest = &rest[at + 1..];
+    }
+    out.extend_from_slice(rest);
 }
 
 fn parse(selector: &str) -> Result<Cow<'static, Selector>, RewriteError> {
@@ -555,6 +573,16 @@ mod tests {
             out,
             "<p>a &lt; b</p>&lt;img src=x onerror=alert(1)>&lt;svg onload=alert(1)>&lt;iframe>"
         );
+    }
+
+    #[test]
+    fn cdata_after_foreign_content_closed_by_an_html_end_tag_stays_text() {
+        let out = light(
+            "<article><p><svg></article><![CDATA[ x> <img src=x onerror=alert(1)> ]]>",
+            &[],
+            &[],
+        );
+        assert!(!out.contains("<!") && !out.contains("<img"), "{out}");
     }
 
     #[test]
