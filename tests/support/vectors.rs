@@ -61,6 +61,8 @@ pub const IN_ARTICLE: &[(&str, &str)] = &[
     ("math mglyph comment", "<math><mtext><table><mglyph><style><!--</style><img title=\"--&gt;&lt;/mglyph&gt;&lt;img&Tab;src=1&Tab;onerror=alert(1)&gt;\">"),
     ("math nested forms", "<form><math><mtext></form><form><mglyph><style></math><img src onerror=alert(1)>"),
     ("math annotation-xml", "<math><annotation-xml encoding=\"text/html\"><style><img src=x onerror=alert(1)></style></annotation-xml></math>"),
+    ("CDATA after SVG closed by an HTML end tag", "<article><p><svg></article><![CDATA[ x> <img src=x onerror=alert(1)> ]]>"),
+    ("CDATA after MathML closed by an HTML end tag", "<div><math></div><![CDATA[ x> <svg onload=alert(1)> ]]>"),
     // Raw text and the parser states around it.
     ("noscript title", "<noscript><p title=\"</noscript><img src=x onerror=alert(1)>\">"),
     ("select xmp", "<select><xmp><script>alert(1)</script></xmp></select>"),
