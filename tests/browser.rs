@@ -1,57 +1,43 @@
-//! A real browser as the last judge: the hostile pages of `xss.rs`, converted, are served
-//! from a hyper server on 127.0.0.1 with the response headers every Light page carries, and
-//! headless Chromium loads them all (`tests/browser/check_pages.mjs`). No page may open a
-//! dialog, request anything but itself, trip its Content-Security-Policy, log a console
-//! error, or leave a handler, a foreign element or an odd link in the DOM Chromium built.
-//! Two control pages, one of them without the CSP, show that the check does catch each of
-//! those things.
+//! A real browser as the last judge: the hostile pages of `xss.rs` are served by a test
+//! upstream on 127.0.0.1 and fetched through two real lightmirror servers in front of it,
+//! one per conversion route, so Chromium gets each Light page exactly as a reader would,
+//! response headers included. Headless Chromium loads them all
+//! (`tests/browser/check_pages.mjs`). No page may open a dialog, request anything but
+//! itself, trip its Content-Security-Policy, log a console error, or leave a handler, a
+//! foreign element or an odd link in the DOM Chromium built. Two control pages straight
+//! from the upstream, one of them with the Light CSP, show that the check does catch each
+//! of those things.
 //!
 //! Without Chromium or `tests/browser/node_modules` (see `.ci/browser-setup.sh`) the test
 //! prints a note and passes, unless `LIGHTMIRROR_REQUIRE_BROWSER=1`.
 
 #[path = "support/corpus.rs"]
 mod corpus;
+#[path = "support/harness.rs"]
+mod harness;
 #[path = "support/light.rs"]
 mod light;
 #[path = "support/vectors.rs"]
 mod vectors;
 
-use std::collections::{BTreeMap, HashMap};
-use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::header::{
-    CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
-};
-use http::{Request, Response, StatusCode};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use harness::{Light, Reply, Upstream};
 use light::{article, convert, Route};
 use lightmirror::page::content_security_policy;
-use tokio::net::TcpListener;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// The whole browser run, launch to last page.
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// A page to serve, and whether it gets a Light page's headers.
-struct Served {
-    html: String,
-    light_headers: bool,
-}
-
 /// A page that must fail the check, with the problems the report must name.
 struct Control {
     path: &'static str,
     html: &'static str,
-    light_headers: bool,
+    light_csp: bool,
     expected: &'static [&'static str],
 }
 
@@ -59,13 +45,13 @@ const CONTROLS: &[Control] = &[
     Control {
         path: "/control/without-csp",
         html: "<!doctype html><title>c</title><p>x</p><script>alert('control')</script><img src=/pixel.gif>",
-        light_headers: false,
+        light_csp: false,
         expected: &["dialog alert", "request GET", "<img> in the DOM"],
     },
     Control {
         path: "/control/with-csp",
         html: "<!doctype html><title>c</title><p onclick=\"x()\">x</p><script>alert('control')</script>",
-        light_headers: true,
+        light_csp: true,
         expected: &[
             "securitypolicyviolation: script-src-elem",
             "console error",
@@ -73,6 +59,24 @@ const CONTROLS: &[Control] = &[
         ],
     },
 ];
+
+/// A lightmirror site for the test upstream, reached under the server's own address.
+fn site(route: Route) -> String {
+    let content = match route {
+        Route::Detection => "",
+        Route::Streaming => r#"content = ["body"]"#,
+    };
+    format!(
+        r#"
+[[site]]
+name = "news"
+upstream = "{{upstream}}"
+hosts = ["{{light}}"]
+allow_private_upstream = true
+{content}
+"#
+    )
+}
 
 fn browser_missing(dir: &std::path::Path) -> Option<String> {
     if !std::path::Path::new(CHROMIUM).exists() {
@@ -87,87 +91,34 @@ fn browser_missing(dir: &std::path::Path) -> Option<String> {
     None
 }
 
-async fn serve(pages: Arc<HashMap<String, Served>>) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("local address");
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let pages = pages.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |request: Request<Incoming>| {
-                    let pages = pages.clone();
-                    async move { Ok::<_, Infallible>(respond(&pages, request.uri().path())) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    addr
-}
-
-fn respond(pages: &HashMap<String, Served>, path: &str) -> Response<Full<Bytes>> {
-    let Some(page) = pages.get(path) else {
-        return Response::builder()
-            .status(StatusCode::NOT_FOUND)
-            .body(Full::new(Bytes::new()))
-            .expect("static response");
-    };
-    let mut response = Response::builder().header(CONTENT_TYPE, "text/html; charset=utf-8");
-    if page.light_headers {
-        response = response
-            .header(CONTENT_SECURITY_POLICY, content_security_policy())
-            .header(REFERRER_POLICY, "no-referrer")
-            .header(X_CONTENT_TYPE_OPTIONS, "nosniff");
-    }
-    response
-        .body(Full::new(Bytes::from(page.html.clone())))
-        .expect("valid headers")
-}
-
-/// A converted hostile page: what it was made from, and the Light page.
-struct LightPage {
-    source: String,
+/// A hostile upstream page: where it lives, what it is, and its markup.
+struct Source {
+    path: String,
+    name: String,
     html: String,
 }
 
-/// Every hostile page both routes convert, by path; refusals are counted, not served.
-fn light_pages() -> (BTreeMap<String, LightPage>, usize) {
-    let mut sources: Vec<(String, String, String)> = Vec::new();
+/// Every hostile page of `xss.rs`.
+fn sources() -> Vec<Source> {
+    let mut sources = Vec::new();
+    let mut add =
+        |path: String, name: String, html: String| sources.push(Source { path, name, html });
     if let Some(payloads) = corpus::dompurify_payloads() {
         for (i, p) in payloads.iter().enumerate() {
             let name = format!("DOMPurify #{i} {}", p.title);
-            sources.push((format!("dompurify/{i}"), name, article(&p.payload)));
+            add(format!("/dompurify/{i}"), name, article(&p.payload));
         }
         let all: Vec<&str> = payloads.iter().map(|p| p.payload.as_str()).collect();
         let name = "DOMPurify, all payloads".to_owned();
-        sources.push(("dompurify/all".into(), name, article(&all.join("\n"))));
+        add("/dompurify/all".into(), name, article(&all.join("\n")));
     }
     for (i, (name, markup)) in vectors::IN_ARTICLE.iter().enumerate() {
-        sources.push((format!("vector/{i}"), (*name).to_owned(), article(markup)));
+        add(format!("/vector/{i}"), (*name).to_owned(), article(markup));
     }
     for (i, (name, page)) in vectors::WHOLE_PAGES.iter().enumerate() {
-        sources.push((format!("page/{i}"), (*name).to_owned(), (*page).to_owned()));
+        add(format!("/page/{i}"), (*name).to_owned(), (*page).to_owned());
     }
-    let mut pages = BTreeMap::new();
-    let mut refused = 0;
-    for (path, name, html) in &sources {
-        for route in Route::ALL {
-            match convert(route, html) {
-                Ok(html) => {
-                    let source = format!("{name} ({route:?})");
-                    let path = format!("/{route:?}/{path}").to_lowercase();
-                    pages.insert(path, LightPage { source, html });
-                }
-                Err(_) => refused += 1,
-            }
-        }
-    }
-    (pages, refused)
+    sources
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,27 +134,39 @@ async fn chromium_runs_and_fetches_nothing() {
         return;
     }
 
-    let (light, refused) = light_pages();
-    let mut pages: HashMap<String, Served> = light
-        .iter()
-        .map(|(path, page)| {
-            let served = Served {
-                html: page.html.clone(),
-                light_headers: true,
-            };
-            (path.clone(), served)
-        })
-        .collect();
-    for control in CONTROLS {
-        let served = Served {
-            html: control.html.to_owned(),
-            light_headers: control.light_headers,
-        };
-        pages.insert(control.path.to_owned(), served);
+    let upstream = Upstream::start().await;
+    let sources = sources();
+    for source in &sources {
+        upstream.route(&source.path, Reply::html(source.html.clone()));
     }
-    let addr = serve(Arc::new(pages)).await;
-    let mut urls: Vec<String> = light.keys().map(|p| format!("http://{addr}{p}")).collect();
-    urls.extend(CONTROLS.iter().map(|c| format!("http://{addr}{}", c.path)));
+    for control in CONTROLS {
+        let csp = content_security_policy();
+        let mut headers = vec![("content-type", "text/html; charset=utf-8")];
+        if control.light_csp {
+            headers.push(("content-security-policy", csp));
+        }
+        upstream.route(control.path, Reply::with(200, &headers, control.html));
+    }
+    // Pages a route refuses to convert get an error page instead; they are counted, and
+    // the Light pages the route does produce are loaded.
+    let mut pages: BTreeMap<String, String> = BTreeMap::new();
+    let mut refused = 0;
+    let mut servers = Vec::new();
+    for route in Route::ALL {
+        let server = Light::start(&site(route), &upstream).await;
+        for source in &sources {
+            match convert(route, &source.html) {
+                Ok(_) => {
+                    let name = format!("{} ({route:?})", source.name);
+                    pages.insert(server.url(&source.path), name);
+                }
+                Err(_) => refused += 1,
+            }
+        }
+        servers.push(server);
+    }
+    let controls: Vec<String> = CONTROLS.iter().map(|c| upstream.url(c.path)).collect();
+    let urls: Vec<&String> = pages.keys().chain(&controls).collect();
 
     let started = Instant::now();
     let child = tokio::process::Command::new("node")
@@ -229,18 +192,14 @@ async fn chromium_runs_and_fetches_nothing() {
     });
     assert_eq!(report["pages"].as_u64(), Some(urls.len() as u64));
 
-    let mut by_path: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut by_url: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for failure in report["failures"].as_array().expect("a failure list") {
-        let url = failure["url"].as_str().expect("a URL");
-        let path = url.trim_start_matches(&format!("http://{addr}")).to_owned();
+        let url = failure["url"].as_str().expect("a URL").to_owned();
         let problem = failure["problem"].as_str().expect("a problem").to_owned();
-        by_path.entry(path).or_default().push(problem);
+        by_url.entry(url).or_default().push(problem);
     }
-    for control in CONTROLS {
-        let problems = by_path
-            .get(control.path)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+    for (control, url) in CONTROLS.iter().zip(&controls) {
+        let problems = by_url.remove(url).unwrap_or_default();
         for expected in control.expected {
             assert!(
                 problems.iter().any(|p| p.starts_with(expected)),
@@ -249,20 +208,22 @@ async fn chromium_runs_and_fetches_nothing() {
             );
         }
     }
-    by_path.retain(|path, _| !path.starts_with("/control/"));
-    let objections: Vec<String> = by_path
+    let objections: Vec<String> = by_url
         .iter()
-        .map(|(path, problems)| {
-            let source = light.get(path).map_or(path.as_str(), |p| p.source.as_str());
-            format!("{source}, {path}:\n  {}", problems.join("\n  "))
+        .map(|(url, problems)| {
+            let name = pages.get(url).map_or("?", String::as_str);
+            format!("{name}, {url}:\n  {}", problems.join("\n  "))
         })
         .collect();
     println!(
         "browser: {} Light pages loaded in Chromium in {:.1} s ({refused} conversions refused), {} with problems",
-        light.len(),
+        pages.len(),
         started.elapsed().as_secs_f64(),
         objections.len()
     );
+    for server in servers {
+        server.stop().await;
+    }
     assert!(
         objections.is_empty(),
         "Light pages Chromium objected to:\n{}",
