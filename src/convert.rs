@@ -39,6 +39,9 @@ pub struct Finished {
     pub kind: PageKind,
     /// The Light body alone, without the shell.
     pub body: String,
+    /// The article as plain text: blocks apart by blank lines, no headline, byline or
+    /// media placeholders.
+    pub text: String,
 }
 
 /// One page being converted.
@@ -225,6 +228,7 @@ impl Conversion {
                     tail: out,
                     meta,
                     kind,
+                    text: extract::to_text(&s.body),
                     body: s.body,
                 })
             }
@@ -248,6 +252,9 @@ impl Conversion {
                     tail: page.into_bytes(),
                     meta: found.meta,
                     kind: found.kind,
+                    // From the article itself: the Light body's media placeholders are not
+                    // part of its text.
+                    text: extract::to_text(&found.body_html),
                     body,
                 })
             }

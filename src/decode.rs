@@ -102,17 +102,22 @@ fn utf16_as_utf8(encoding: &'static Encoding) -> &'static Encoding {
     }
 }
 
-/// Without a BOM or HTTP label: a `<meta>` declaration, else UTF-8 when the bytes are valid
-/// UTF-8, else the statistical guess browsers make.
+/// Without a BOM or HTTP label: UTF-8 when the bytes hold non-ASCII text that is valid
+/// UTF-8 (legacy encodings almost never are, while pages re-saved as UTF-8 often keep their
+/// old `<meta>` label), else a `<meta>` declaration, else UTF-8 for valid bytes, else the
+/// statistical guess browsers make.
 fn sniff(head: &[u8], last: bool) -> &'static Encoding {
-    if let Some(declared) = meta_charset(head) {
-        return declared;
-    }
     let valid = match std::str::from_utf8(head) {
         Ok(_) => true,
         // A multi-byte sequence cut by the sniff window is still UTF-8.
         Err(e) => e.error_len().is_none() && !last,
     };
+    if valid && !head.is_ascii() {
+        return UTF_8;
+    }
+    if let Some(declared) = meta_charset(head) {
+        return declared;
+    }
     if valid {
         return UTF_8;
     }
@@ -177,6 +182,12 @@ mod tests {
             b"<meta http-equiv=Content-Type content='text/html; charset=koi8-r'>".to_vec();
         equiv.extend(encode(encoding_rs::KOI8_R, "Привет"));
         assert!(decode_all(None, &equiv).ends_with("Привет"));
+    }
+
+    #[test]
+    fn utf8_text_beats_a_stale_meta_label() {
+        let page = "<meta charset=gb2312><title>谷歌人工智能</title>";
+        assert_eq!(decode_all(None, page.as_bytes()), page);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Measuring extraction against a corpus of pages with known answers: body text by token
 //! 4-gram overlap (the shingle F1 of public extraction benchmarks, computed exactly as
 //! `shared/tools/shingle_f1.py` does), title and byline by normalised equality. It runs
-//! [`crate::extract::extract`] and scores; it does not tune anything.
+//! every case through the same conversion a reader gets ([`crate::convert`]) and scores
+//! the Light body; it does not tune anything.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -10,7 +11,9 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::extract::{self, to_text, ExtractError, Rules};
+use crate::config::{LimitsConfig, Site};
+use crate::convert::{convert_document, ConvertError};
+use crate::extract::to_text;
 
 /// Base URL the corpus pages were captured under.
 const CASE_URL: &str = "http://fakehost/test/page.html";
@@ -50,13 +53,13 @@ pub enum EvalError {
         /// The underlying error.
         source: serde_json::Error,
     },
-    /// Extraction failed on a case.
-    #[error("extracting case {case}: {source}")]
-    Extract {
+    /// Conversion failed on a case.
+    #[error("converting case {case}: {source}")]
+    Convert {
         /// The case name.
         case: String,
         /// The underlying error.
-        source: ExtractError,
+        source: ConvertError,
     },
     /// The corpus holds no cases.
     #[error("no cases under {0}")]
@@ -209,16 +212,22 @@ pub fn predictions(corpus: &Path) -> Result<Vec<Prediction>, EvalError> {
                 path: meta_path.clone(),
                 source,
             })?;
-        let got = extract::extract(&source, &url, &Rules::default()).map_err(|source| {
-            EvalError::Extract {
-                case: case.clone(),
-                source,
-            }
+        let site = Site::ad_hoc(&url);
+        let (_, got) = convert_document(
+            &site,
+            &url,
+            &LimitsConfig::default(),
+            None,
+            source.as_bytes(),
+        )
+        .map_err(|source| EvalError::Convert {
+            case: case.clone(),
+            source,
         })?;
         let field = |k: &str| meta.get(k).and_then(|v| v.as_str()).map(str::to_string);
         out.push(Prediction {
             expected_text: to_text(&expected_html),
-            predicted_text: to_text(&got.body_html),
+            predicted_text: got.text,
             expected: (field("title"), field("byline")),
             predicted: (got.meta.title, got.meta.byline),
             case,

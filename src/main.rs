@@ -10,7 +10,7 @@ use url::Url;
 
 use lightmirror::config::{self, Config, LimitsConfig, Site};
 use lightmirror::convert::convert_document;
-use lightmirror::extract;
+use lightmirror::eval::{self, EvalArgs};
 use lightmirror::server::ServerHandle;
 
 /// Serves fast, safe, text-first Light versions of news and article sites.
@@ -43,11 +43,26 @@ enum Command {
         /// The saved page; standard input when absent.
         file: Option<PathBuf>,
     },
-    /// Validate a configuration and list every problem in it.
+    /// Validate a configuration and list every problem in it; with samples, show what
+    /// each site's rules extract from saved pages.
     Check {
         /// The TOML configuration.
         #[arg(long)]
         config: PathBuf,
+        /// A saved page as URL=FILE, converted with the rules of the site whose upstream
+        /// the URL is on. Repeatable.
+        #[arg(long = "sample", value_name = "URL=FILE")]
+        samples: Vec<String>,
+    },
+    /// Score article extraction on a corpus laid out as `<case>/source.html`,
+    /// `expected.html` and `expected-metadata.json`.
+    Eval {
+        /// The corpus directory.
+        #[arg(long)]
+        corpus: PathBuf,
+        /// Exit non-zero when the overall body F1 is below this.
+        #[arg(long)]
+        floor: Option<f64>,
     },
 }
 
@@ -81,15 +96,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             config,
             file,
         } => convert(&url, format, config, file),
-        Command::Check { config } => {
-            let (_, sites) = config::load_file(&config)?;
-            println!(
-                "{}: valid, {} site(s): {}",
-                config.display(),
-                sites.len(),
-                names(&sites)
-            );
-            Ok(ExitCode::SUCCESS)
+        Command::Check { config, samples } => check(&config, &samples),
+        Command::Eval { corpus, floor } => {
+            let report = eval::run(&EvalArgs { corpus, floor })?;
+            println!("{report}");
+            Ok(if report.passes() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }
@@ -208,7 +223,7 @@ fn convert(
     let (page, finished) = convert_document(&site, url, &limits, None, &bytes)?;
     match format {
         Format::Html => print!("{}", String::from_utf8_lossy(&page)),
-        Format::Text => println!("{}", extract::to_text(&finished.body)),
+        Format::Text => println!("{}", finished.text),
         Format::Json => {
             let meta = &finished.meta;
             let json = serde_json::json!({
@@ -221,11 +236,86 @@ fn convert(
                 "site_name": meta.site_name,
                 "excerpt": meta.excerpt,
                 "kind": finished.kind,
-                "text": extract::to_text(&finished.body),
+                "text": finished.text,
                 "html": finished.body,
             });
             println!("{}", serde_json::to_string_pretty(&json)?);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Validates a configuration, then shows what each sample page yields under its site's
+/// rules, flagging what usually means a redesign broke them.
+fn check(path: &std::path::Path, samples: &[String]) -> Result<ExitCode> {
+    let (config, sites) = config::load_file(path)?;
+    println!(
+        "{}: valid, {} site(s): {}",
+        path.display(),
+        sites.len(),
+        names(&sites)
+    );
+    let mut broken = false;
+    for sample in samples {
+        let (url, file) = sample
+            .split_once('=')
+            .with_context(|| format!("--sample {sample}: expected URL=FILE"))?;
+        let url = Url::parse(url).with_context(|| format!("--sample {sample}: bad URL"))?;
+        let site = sites
+            .iter()
+            .find(|s| s.is_upstream(&url))
+            .with_context(|| {
+                format!(
+                    "--sample {sample}: no site has the upstream {}",
+                    url.origin().ascii_serialization()
+                )
+            })?;
+        let bytes = std::fs::read(file).with_context(|| format!("read {file}"))?;
+        let (page, found) = convert_document(site, &url, &config.limits, None, &bytes)?;
+        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
+        let words = found.text.split_whitespace().count();
+        let mode = if site.content.is_empty() {
+            "detection"
+        } else {
+            "content rules"
+        };
+        println!("\n{url} (site {}, {mode})", site.name);
+        println!("  kind:      {:?}", found.kind);
+        println!("  title:     {}", show(&found.meta.title));
+        println!("  byline:    {}", show(&found.meta.byline));
+        println!("  published: {}", show(&found.meta.published));
+        println!(
+            "  language:  {} {}",
+            show(&found.meta.lang),
+            show(&found.meta.dir)
+        );
+        println!(
+            "  text:      {words} words; Light page {} bytes from {} bytes",
+            page.len(),
+            bytes.len()
+        );
+        let opening: String = found.text.chars().take(160).collect();
+        println!("  opens:     {}", opening.replace('\n', " "));
+        let mut warn = |message: &str| {
+            broken = true;
+            println!("  WARNING:   {message}");
+        };
+        if words < 50 && found.kind == config::PageKind::Article {
+            warn("fewer than 50 words of article text: do the content selectors still match?");
+        }
+        if found.meta.title.is_none() {
+            warn("no title found");
+        }
+        if site.byline.is_some() && found.meta.byline.is_none() {
+            warn("the byline selector matched nothing");
+        }
+        if site.date.is_some() && found.meta.published.is_none() {
+            warn("the date selector matched nothing");
+        }
+    }
+    Ok(if broken {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -355,3 +355,85 @@ async fn sigterm_lets_requests_in_flight_finish() {
         "still listening after shutdown"
     );
 }
+
+#[test]
+fn check_samples_show_what_the_rules_extract() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("ferry.html");
+    let long = PAGE.replace(
+        "<p>The winter timetable",
+        &format!(
+            "<p>{}</p><p>The winter timetable",
+            "Crossings will be busier on weekday mornings. ".repeat(8)
+        ),
+    );
+    std::fs::write(&page, long).unwrap();
+    let config = dir.path().join("sites.toml");
+    let write = |content: &str| {
+        std::fs::write(
+            &config,
+            format!("[[site]]\nname = \"ledger\"\nupstream = \"https://www.example.com\"\nhosts = [\"l.test\"]\ncontent = [\"{content}\"]\n"),
+        )
+        .unwrap()
+    };
+    let sample = format!("https://www.example.com/news/ferry={}", page.display());
+    write(".story");
+    let out = lightmirror()
+        .args(["check", "--config"])
+        .arg(&config)
+        .args(["--sample", &sample])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("title:     Ferry timetable changes"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("WARNING"), "{stdout}");
+
+    write(".story-body-after-redesign");
+    let out = lightmirror()
+        .args(["check", "--config"])
+        .arg(&config)
+        .args(["--sample", &sample])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(!out.status.success(), "a broken rule passed: {stdout}");
+    assert!(
+        stdout.contains("WARNING:   fewer than 50 words"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn eval_scores_a_corpus_and_enforces_the_floor() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("ferry");
+    std::fs::create_dir(&case).unwrap();
+    let body = "<p>The winter timetable starts on Monday, with fewer crossings at night and more in the morning rush.</p>\
+                <p>Commuters welcomed the survey that led to the change.</p>\
+                <p class=\"note\">Operators said the night service would return in spring if demand recovers.</p>";
+    std::fs::write(case.join("source.html"), PAGE).unwrap();
+    std::fs::write(case.join("expected.html"), format!("<div>{body}</div>")).unwrap();
+    std::fs::write(
+        case.join("expected-metadata.json"),
+        r#"{"title": "Ferry timetable changes", "byline": "Ada Lovelace"}"#,
+    )
+    .unwrap();
+    let run = |floor: &str| {
+        lightmirror()
+            .args(["eval", "--corpus"])
+            .arg(dir.path())
+            .args(["--floor", floor])
+            .output()
+            .unwrap()
+    };
+    let out = run("0.5");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("ferry"), "{stdout}");
+    assert!(stdout.contains("overall: F1 "), "{stdout}");
+    assert!(!run("1.01").status.success(), "an unreachable floor passed");
+}

@@ -100,8 +100,15 @@ async fn deep_nesting_neither_crashes_nor_hangs() {
         let status = response.status().as_u16();
         assert!(status == 200 || status == 502, "{rules}: {status}");
         let body = response.text().await.unwrap();
+        // The streaming pass may run out of its memory budget on such a page; the reader
+        // then gets the page closed with a notice instead of silently missing text.
+        let cut_short = body.contains("The rest of this page could not be loaded");
         if status == 200 {
-            assert!(body.contains("Bottom of the well."), "{rules}: text lost");
+            assert!(
+                body.contains("Bottom of the well.") || cut_short,
+                "{rules}: text lost without a notice"
+            );
+            assert!(body.ends_with("</html>\n"), "{rules}: page not closed");
         }
         assert_healthy(&light).await;
         light.stop().await;
