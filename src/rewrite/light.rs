@@ -293,9 +293,12 @@ fn apply_policy(el: &mut Element<'_, '_>, state: &Shared<State>) -> HandlerResul
     }
     match policy {
         Action::Keep(extra) => {
-            keep_attributes(el, extra, &st.links);
-            drop(st);
-            track_end(el, &tag, state)?;
+            if keep_attributes(el, extra, &st.links) {
+                drop(st);
+                track_end(el, &tag, state)?;
+            } else {
+                el.remove_and_keep_content();
+            }
         }
         Action::KeepIfAttributed | Action::Unwrap { block: false } => el.remove_and_keep_content(),
         Action::Unwrap { block: true } => {
@@ -326,7 +329,8 @@ fn apply_policy(el: &mut Element<'_, '_>, state: &Shared<State>) -> HandlerResul
 
 /// Keeps only allowlisted attributes with checked values. Every attribute is removed and
 /// the kept ones written anew, so duplicates and odd quoting in the source cannot survive.
-fn keep_attributes(el: &mut Element<'_, '_>, extra: &[&str], links: &LinkContext) {
+/// `false` when the tag cannot be cleaned and must be dropped.
+fn keep_attributes(el: &mut Element<'_, '_>, extra: &[&str], links: &LinkContext) -> bool {
     let mut kept: Vec<(String, String)> = Vec::new();
     let mut names: Vec<String> = Vec::new();
     for attribute in el.attributes() {
@@ -347,10 +351,16 @@ fn keep_attributes(el: &mut Element<'_, '_>, extra: &[&str], links: &LinkContext
     for name in names {
         el.remove_attribute(&name);
     }
+    // lol_html will not remove an attribute whose name it would not write itself, such as
+    // one starting with "=" ('<p =onclick=x>'); it would go out as written.
+    if !el.attributes().is_empty() {
+        return false;
+    }
     for (name, value) in kept {
         // Names come from the allowlist, so they are always valid.
         let _ = el.set_attribute(&name, &value);
     }
+    true
 }
 
 /// Rewrites the end tag from its name alone (so no attribute written on an end tag
@@ -583,6 +593,16 @@ mod tests {
             &[],
         );
         assert!(!out.contains("<!") && !out.contains("<img"), "{out}");
+    }
+
+    #[test]
+    fn a_tag_with_an_attribute_that_cannot_be_removed_is_dropped() {
+        let out = light(
+            "<p title=\"a\"=onclick=alert(1)>x</p><p ==y>z</p><a =href=/x href=/y>w</a>",
+            &[],
+            &[],
+        );
+        assert_eq!(out, "xzw");
     }
 
     #[test]
