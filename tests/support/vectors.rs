@@ -99,6 +99,7 @@ pub const IN_ARTICLE: &[(&str, &str)] = &[
     ("custom element with is", "<p is=\"x-p\" onfocus=alert(1) autofocus tabindex=0>x</p>"),
     ("details ontoggle", "<details open ontoggle=alert(1)><summary onclick=alert(2)>s</summary></details>"),
     ("odd separators", "<p\tonclick=alert(1)>a</p><p\u{c}onclick=alert(1)>b</p><p/onclick=alert(1)>c</p>"),
+    ("attribute names starting with =", "<p title=\"a\"=onclick=alert(1)>x</p><a =href=javascript:alert(1) href=/y>y</a>"),
     ("upper case handler", "<P ONCLICK=alert(1) STYLE=x>x</P>"),
     ("forms", "<form action=\"javascript:alert(1)\"><button formaction=\"javascript:alert(1)\">x</button><input onfocus=alert(1) autofocus></form>"),
     ("isindex and keygen", "<isindex action=javascript:alert(1)><keygen autofocus onfocus=alert(1)>"),
