@@ -105,7 +105,7 @@ pub struct EvalReport {
 impl EvalReport {
     /// Whether overall F1 reaches the floor (always, without one).
     pub fn passes(&self) -> bool {
-        self.floor.map_or(true, |f| self.f1 >= f)
+        self.floor.is_none_or(|f| self.f1 >= f)
     }
 
     /// Cases scoring below 0.5 F1.
@@ -363,7 +363,8 @@ pub fn score(preds: &[Prediction], floor: Option<f64>) -> EvalReport {
 mod tests {
     use super::*;
 
-    /// Overall F1 the corpus run must keep reaching.
+    /// Overall F1 the corpus run must keep reaching: the measured 0.994 less a small margin
+    /// for heuristic changes that trade a little on this corpus for unseen pages.
     const FLOOR: f64 = 0.99;
 
     fn corpus() -> Option<PathBuf> {

@@ -3,7 +3,8 @@
 //! `route` (which site and upstream URL a request means), `upstream` (fetching within
 //! limits), `decode` (bytes to UTF-8), `rewrite` (the streaming Light pass and its
 //! allowlist), `extract` (finding the article when no rule says where it is), `page` (the
-//! Light page shell), `convert` (the stages joined), `cache` and `server`.
+//! Light page shell), `convert` (the stages joined), `cache` and `server`; `demo` is the
+//! bundled sample news site that the demo, the tests and the benchmarks run against.
 #![forbid(unsafe_code)]
 
 pub mod cache;
@@ -11,10 +12,12 @@ pub mod compress;
 pub mod config;
 pub mod convert;
 pub mod decode;
+pub mod demo;
 pub mod eval;
 pub mod extract;
 pub mod page;
 pub mod rewrite;
 pub mod route;
 pub mod server;
+pub mod snippet;
 pub mod upstream;

@@ -10,8 +10,10 @@ use url::Url;
 
 use lightmirror::config::{self, Config, LimitsConfig, Site};
 use lightmirror::convert::convert_document;
+use lightmirror::demo;
 use lightmirror::eval::{self, EvalArgs};
 use lightmirror::server::ServerHandle;
+use lightmirror::snippet::Snippet;
 
 /// Serves fast, safe, text-first Light versions of news and article sites.
 #[derive(Parser)]
@@ -53,6 +55,21 @@ enum Command {
         /// the URL is on. Repeatable.
         #[arg(long = "sample", value_name = "URL=FILE")]
         samples: Vec<String>,
+    },
+    /// Start a bundled sample news site on loopback and the Light proxy in front of it;
+    /// no internet needed.
+    Demo,
+    /// Print the "Switch to Light" banner for a publisher to place in the full site.
+    Snippet {
+        /// Root URL of the Light site, as readers reach it.
+        #[arg(long)]
+        light_url: Url,
+        /// The name in the link ("Switch to NAME").
+        #[arg(long, default_value = "the Light version")]
+        label: String,
+        /// Seconds the full page may take before the banner shows.
+        #[arg(long, default_value_t = 8)]
+        after: u32,
     },
     /// Score article extraction on a corpus laid out as `<case>/source.html`,
     /// `expected.html` and `expected-metadata.json`.
@@ -97,6 +114,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             file,
         } => convert(&url, format, config, file),
         Command::Check { config, samples } => check(&config, &samples),
+        Command::Demo => demo(),
+        Command::Snippet {
+            light_url,
+            label,
+            after,
+        } => {
+            let snippet = Snippet {
+                light_root: &light_url,
+                label: &label,
+                after_secs: after,
+            };
+            print!("{}", snippet.html());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Eval { corpus, floor } => {
             let report = eval::run(&EvalArgs { corpus, floor })?;
             println!("{report}");
@@ -318,4 +349,80 @@ fn check(path: &std::path::Path, samples: &[String]) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Binds the demo's usual port, or any free one when it is taken.
+async fn bind_loopback(port: u16) -> Result<tokio::net::TcpListener> {
+    match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+        Ok(listener) => Ok(listener),
+        Err(_) => tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .context("listen on a loopback port"),
+    }
+}
+
+fn demo() -> Result<ExitCode> {
+    init_logging();
+    let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
+    runtime.block_on(async {
+        let sample = demo::start(bind_loopback(8081).await?).await?;
+        let listener = bind_loopback(8080).await?;
+        let light = listener.local_addr()?;
+        let (config, sites) = config::parse(
+            &demo::demo_config(sample.addr(), light),
+            "demo configuration",
+        )?;
+        let handle = ServerHandle::new(config, sites)?;
+        let serving = handle.clone();
+        let server = tokio::spawn(async move { serving.serve(listener, shutdown_signal()).await });
+
+        let port = light.port();
+        println!(
+            "Sample news site (the heavy original):  {}",
+            sample.url("/")
+        );
+        println!("Light site, streamed by content rules:  http://127.0.0.1:{port}/");
+        println!("Light site, article detection:          http://localhost:{port}/");
+        println!();
+        println!("One page each way (bytes on the wire, uncompressed / gzip):");
+        for path in [demo::ARTICLE_PATH, demo::PERSIAN_ARTICLE_PATH, "/"] {
+            let original = sample.url(path);
+            let light_url = format!("http://127.0.0.1:{port}{path}");
+            let (raw, gz) = sizes(&original).await?;
+            let (light_raw, light_gz) = sizes(&light_url).await?;
+            println!("  {original}\n      original {raw:>9} / {gz:>7}");
+            println!("  {light_url}\n      Light    {light_raw:>9} / {light_gz:>7}");
+        }
+        println!();
+        println!("Serving until Ctrl-C.");
+        server.await.context("the server task failed")?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// A page's size as sent plainly and as sent with gzip.
+async fn sizes(url: &str) -> Result<(usize, usize)> {
+    let client = reqwest::Client::builder()
+        .no_gzip()
+        .no_brotli()
+        .no_proxy()
+        .build()?;
+    let plain = client
+        .get(url)
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?
+        .len();
+    let gzip = client
+        .get(url)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?
+        .len();
+    Ok((plain, gzip))
 }

@@ -437,3 +437,44 @@ fn eval_scores_a_corpus_and_enforces_the_floor() {
     assert!(stdout.contains("overall: F1 "), "{stdout}");
     assert!(!run("1.01").status.success(), "an unreachable floor passed");
 }
+
+#[test]
+fn demo_runs_offline_and_reports_the_saving() {
+    use std::io::BufRead;
+    let mut child = lightmirror()
+        .arg("demo")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        let done = line.starts_with("Serving until Ctrl-C");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    signal(&child, "TERM");
+    let status = child.wait().unwrap();
+    let text = lines.join("\n");
+    assert!(status.success(), "{text}");
+    assert!(text.contains("Light site, article detection:"), "{text}");
+    let sizes = |label: &str| -> Vec<usize> {
+        lines
+            .iter()
+            .filter(|l| l.starts_with("    ") && l.trim_start().starts_with(label))
+            .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
+            .collect()
+    };
+    let (original, light) = (sizes("original"), sizes("Light "));
+    assert_eq!(original.len(), 3, "{text}");
+    for (o, l) in original.iter().zip(&light) {
+        assert!(
+            l * 10 < *o,
+            "a Light page is not a tenth of its original: {text}"
+        );
+    }
+}

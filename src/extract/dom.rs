@@ -52,7 +52,7 @@ pub(crate) struct Dom {
 const DROPPED: &[&str] = &[
     "style", "svg", "template", "iframe", "object", "embed", "canvas", "input", "select",
     "textarea", "button", "option", "applet", "frame", "frameset", "audio", "video", "map",
-    "dialog", "link",
+    "dialog", "link", "source", "track",
 ];
 
 /// Whether an element is never kept, with its content.
@@ -72,20 +72,29 @@ pub(crate) fn is_dropped(name: &str, attr: impl Fn(&str) -> Option<String>) -> b
 /// later Light pass read.
 pub(crate) fn keeps_attr(element: &str, attr: &str) -> bool {
     match attr {
-        "class" | "id" | "itemprop" | "itemtype" | "itemscope" | "rel" | "role" | "hidden"
-        | "aria-hidden" | "aria-modal" | "lang" | "dir" | "href" | "datetime" | "colspan"
-        | "rowspan" | "type" => true,
+        "class" | "id" | "itemprop" | "itemtype" | "itemscope" | "rel" | "role" | "aria-modal"
+        | "lang" | "dir" | "href" | "datetime" | "colspan" | "rowspan" | "type" => true,
         "content" | "name" | "property" | "charset" => element == "meta",
-        "alt" | "src" | "srcset" | "data-src" | "data-srcset" | "data-original"
-        | "data-lazy-src" | "width" | "height" => element == "img" || element == "source",
+        "alt" | "src" | "data-src" | "data-original" | "data-lazy-src" | "width" | "height" => {
+            element == "img"
+        }
         "title" => element == "img" || element == "abbr",
         "summary" => element == "table",
         _ => false,
     }
 }
 
-/// Whether an inline style hides its element; the reducer turns such styles into `hidden`.
-pub(crate) fn style_hides(style: &str) -> bool {
+/// Whether an element is hidden from readers (by `hidden`, `aria-hidden` or an inline
+/// style), so that it and its content are dropped. Images marked as fallbacks stay.
+pub(crate) fn is_hidden(attr: impl Fn(&str) -> Option<String>) -> bool {
+    attr("hidden").is_some()
+        || (attr("aria-hidden").is_some_and(|v| v.trim() == "true")
+            && !attr("class").is_some_and(|c| c.contains("fallback-image")))
+        || attr("style").is_some_and(|s| style_hides(&s))
+}
+
+/// Whether an inline style hides its element.
+fn style_hides(style: &str) -> bool {
     let s = style.to_ascii_lowercase();
     let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
     compact.contains("display:none") || compact.contains("visibility:hidden")
@@ -93,7 +102,7 @@ pub(crate) fn style_hides(style: &str) -> bool {
 
 impl Dom {
     /// Builds the arena from an html5ever parse, dropping comments, everything
-    /// [`is_dropped`] names and elements matching `remove`, and keeping only [`keeps_attr`]
+    /// [`is_dropped`] names, [`is_hidden`] elements and elements matching `remove`, and keeping only [`keeps_attr`]
     /// attributes. Elements nested deeper than `max_depth` are left out, their text kept in
     /// the deepest ancestor allowed, so later walks over ancestors stay bounded.
     pub fn from_html(html: &Html, remove: &[scraper::Selector], max_depth: usize) -> Dom {
@@ -113,23 +122,20 @@ impl Dom {
                     let removed = !remove.is_empty()
                         && scraper::ElementRef::wrap(cur)
                             .is_some_and(|e| remove.iter().any(|s| s.matches(&e)));
-                    if removed || is_dropped(name, |a| el.attr(a).map(str::to_string)) {
+                    let attr = |a: &str| el.attr(a).map(str::to_string);
+                    if removed || is_dropped(name, attr) || is_hidden(attr) {
                         false
                     } else if stack.len() >= max_depth {
                         true
                     } else {
-                        let mut attrs = Vec::new();
-                        let mut hidden = false;
-                        for (k, v) in el.attrs() {
-                            if keeps_attr(name, k) {
-                                attrs.push((k.to_string(), v.to_string()));
-                            } else if k == "style" && style_hides(v) {
-                                hidden = true;
-                            }
-                        }
-                        if hidden && !attrs.iter().any(|(k, _)| k == "hidden") {
-                            attrs.push(("hidden".into(), String::new()));
-                        }
+                        let mut attrs: Vec<(String, String)> = el
+                            .attrs()
+                            .filter(|(k, _)| keeps_attr(name, k))
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect();
+                        // The parser keeps attributes in a hash map; sorting makes output
+                        // the same from run to run.
+                        attrs.sort_unstable();
                         let id = dom.push(Data::Element {
                             name: name.to_string(),
                             attrs,
@@ -499,7 +505,7 @@ mod tests {
     fn builds_and_serialises() {
         let html = Html::parse_document(
             "<html><body><div class=a style='x'><p>Hi &amp; <b>there</b></p><script>x</script>\
-             <img alt='A \"q\"'></div></body></html>",
+             <img src=a.png alt='A \"q\"'></div></body></html>",
         );
         let dom = Dom::from_html(&html, &[], 512);
         let body = dom.find(0, "body").unwrap();
@@ -507,7 +513,7 @@ mod tests {
         dom.html(body, true, &mut out);
         assert_eq!(
             out,
-            "<div class=\"a\"><p>Hi &amp; <b>there</b></p><img alt=\"A &quot;q&quot;\"></div>"
+            "<div class=\"a\"><p>Hi &amp; <b>there</b></p><img alt=\"A &quot;q&quot;\" src=\"a.png\"></div>"
         );
     }
 

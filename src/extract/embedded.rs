@@ -5,7 +5,6 @@
 use serde_json::Value;
 
 use super::dom::Dom;
-use super::meta::ld_articles;
 
 /// Script ids of framework state that may hold the article.
 pub(crate) const STATE_IDS: &[&str] = &["__NEXT_DATA__", "__NUXT_DATA__", "__APOLLO_STATE__"];
@@ -20,8 +19,8 @@ const MIN_LEN: usize = 200;
 const MAX_VISITS: usize = 200_000;
 
 /// The article text (plain or HTML) the page embeds, if any.
-pub(crate) fn text(dom: &Dom) -> Option<String> {
-    let from_ld = ld_articles(dom)
+pub(crate) fn text(dom: &Dom, ld_articles: &[Value]) -> Option<String> {
+    let from_ld = ld_articles
         .iter()
         .filter_map(|a| a.get("articleBody").and_then(Value::as_str))
         .max_by_key(|b| b.len())
@@ -52,7 +51,7 @@ fn longest_body(root: &Value) -> Option<String> {
         }
         match v {
             Value::String(s)
-                if BODY_KEYS.contains(&key) && best.map_or(true, |b| s.len() > b.len()) =>
+                if BODY_KEYS.contains(&key) && best.is_none_or(|b| s.len() > b.len()) =>
             {
                 best = Some(s);
             }
@@ -96,7 +95,7 @@ mod tests {
             {{"props":{{"page":{{"story":{{"body":"{body}\nSecond line."}}}}}}}}</script></body></html>"#
         );
         let dom = Dom::from_html(&scraper::Html::parse_document(&html), &[], 512);
-        let t = text(&dom).expect("body");
+        let t = text(&dom, &[]).expect("body");
         let mut out = String::new();
         render(&t, &mut out);
         assert!(out.starts_with("<p>A paragraph"));

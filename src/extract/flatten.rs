@@ -1,10 +1,8 @@
-//! A linear guard against absurd nesting, run on markup before html5ever sees it: start and
-//! end tags nested deeper than a limit are dropped (their content stays), because the
-//! parser's scope checks walk its stack of open elements and turn 100,000 nested elements
-//! into billions of steps. It understands tags, quoted attributes and raw-text elements,
-//! nothing more.
-
-use std::borrow::Cow;
+//! A linear pass over markup before html5ever sees it. Start and end tags nested deeper
+//! than a limit are dropped (their content stays), because the parser's scope checks walk
+//! its stack of open elements and turn 100,000 nested elements into billions of steps; and
+//! runs of blanks outside `<pre>` shrink to one, as they read as one, so the parse has less
+//! to do. It understands tags, quoted attributes and raw-text elements, nothing more.
 
 use super::dom::is_void;
 
@@ -56,15 +54,45 @@ fn tag_end(b: &[u8], start: usize) -> usize {
     b.len()
 }
 
-/// The markup with tags deeper than `max_depth` removed; borrowed when none are.
-pub(crate) fn flatten_deep(html: &str, max_depth: usize) -> Cow<'_, str> {
-    let b = html.as_bytes();
-    let mut out: Option<String> = None;
-    let mut copied = 0;
-    let mut depth = 0usize;
-    let mut raw: Option<String> = None;
+/// Appends text with each run of two or more ASCII blanks cut to one (a newline when the
+/// run had one).
+fn push_collapsed(out: &mut String, text: &str) {
+    let b = text.as_bytes();
     let mut i = 0;
-    while let Some(off) = b[i..].iter().position(|&c| c == b'<') {
+    while i < b.len() {
+        let start = i;
+        while i < b.len() && !b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        // Runs start and end at ASCII bytes, so these slices fall on char boundaries.
+        out.push_str(&text[start..i]);
+        let run = i;
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        match i - run {
+            0 => {}
+            1 => out.push_str(&text[run..i]),
+            _ => out.push(if b[run..i].contains(&b'\n') {
+                '\n'
+            } else {
+                ' '
+            }),
+        }
+    }
+}
+
+/// The markup with tags deeper than `max_depth` removed and blank runs outside `<pre>` and
+/// raw text collapsed.
+pub(crate) fn normalize(html: &str, max_depth: usize) -> String {
+    let b = html.as_bytes();
+    let mut out = String::with_capacity(html.len());
+    let mut text_from = 0;
+    let mut depth = 0usize;
+    let mut pre = 0usize;
+    let mut raw: Option<&str> = None;
+    let mut i = 0;
+    while let Some(off) = html[i..].find('<') {
         let start = i + off;
         let closing = b.get(start + 1) == Some(&b'/');
         let name_start = start + 1 + usize::from(closing);
@@ -76,44 +104,63 @@ pub(crate) fn flatten_deep(html: &str, max_depth: usize) -> Cow<'_, str> {
             i = start + 1;
             continue;
         }
-        let name = html[name_start..name_start + name_len].to_ascii_lowercase();
-        if let Some(r) = &raw {
-            if !(closing && *r == name) {
+        // Tag names are matched lower-case; a short stack buffer avoids allocating each.
+        let mut buf = [0u8; 16];
+        let name = if name_len <= buf.len() {
+            buf[..name_len].copy_from_slice(&b[name_start..name_start + name_len]);
+            buf[..name_len].make_ascii_lowercase();
+            std::str::from_utf8(&buf[..name_len]).unwrap_or("")
+        } else {
+            ""
+        };
+        if let Some(r) = raw {
+            if !(closing && r == name) {
                 i = name_start;
                 continue;
             }
+        }
+        let text = &html[text_from..start];
+        if raw.is_some() || pre > 0 {
+            out.push_str(text);
+        } else {
+            push_collapsed(&mut out, text);
         }
         let end = tag_end(b, start);
         let mut drop = false;
         if closing {
             raw = None;
-            if closes_explicitly(&name) {
+            if name == "pre" {
+                pre = pre.saturating_sub(1);
+            }
+            if closes_explicitly(name) {
                 drop = depth > max_depth;
                 depth = depth.saturating_sub(1);
             }
         } else {
-            if RAW_TEXT.contains(&name.as_str()) {
-                raw = Some(name.clone());
+            if let Some(r) = RAW_TEXT.iter().find(|r| **r == name) {
+                raw = Some(*r);
             }
-            if closes_explicitly(&name) {
+            if name == "pre" {
+                pre += 1;
+            }
+            if closes_explicitly(name) {
                 depth += 1;
                 drop = depth > max_depth;
             }
         }
-        if drop {
-            let o = out.get_or_insert_with(|| String::with_capacity(html.len()));
-            o.push_str(&html[copied..start]);
-            copied = end;
+        if !drop {
+            out.push_str(&html[start..end]);
         }
+        text_from = end;
         i = end;
     }
-    match out {
-        None => Cow::Borrowed(html),
-        Some(mut o) => {
-            o.push_str(&html[copied..]);
-            Cow::Owned(o)
-        }
+    let rest = &html[text_from..];
+    if raw.is_some() || pre > 0 {
+        out.push_str(rest);
+    } else {
+        push_collapsed(&mut out, rest);
     }
+    out
 }
 
 #[cfg(test)]
@@ -123,7 +170,17 @@ mod tests {
     #[test]
     fn drops_only_what_is_too_deep() {
         let html = "<div a='>'><div><b>x</b><script>'<div>'</script></div></div>";
-        assert!(matches!(flatten_deep(html, 3), Cow::Borrowed(_)));
-        assert_eq!(flatten_deep(html, 1), "<div a='>'>x'<div>'</div>");
+        assert_eq!(normalize(html, 3), html);
+        assert_eq!(normalize(html, 1), "<div a='>'>x'<div>'</div>");
+    }
+
+    #[test]
+    fn collapses_blanks_outside_pre_and_raw_text() {
+        let html =
+            "<p>a  \n  b\tc</p>\n\n<pre>x  \n  y</pre><script>{ \"k\":  1 }</script> <b>2 < 3</b>";
+        assert_eq!(
+            normalize(html, 10),
+            "<p>a\nb\tc</p>\n<pre>x  \n  y</pre><script>{ \"k\":  1 }</script> <b>2 < 3</b>"
+        );
     }
 }

@@ -5,12 +5,15 @@
 use std::collections::HashMap;
 
 use super::dom::{Dom, Id};
-use super::meta::{self, ld_articles};
+use super::meta;
 use super::readable::{link_density, text_len};
 use crate::config::PageKind;
 
 /// Headline links a listing has at least.
 const MIN_HEADLINES: usize = 8;
+
+/// Share of a listing's text that sits in links, at least.
+const MIN_LINK_DENSITY: f64 = 0.35;
 
 /// Characters of running text in one container that make a page an article.
 const MIN_ARTICLE_PROSE: usize = 800;
@@ -55,8 +58,9 @@ fn headlines(dom: &Dom, url: &url::Url) -> Vec<(Id, String, String)> {
 }
 
 /// Article or listing, from structured data first, then the shape of the page.
-pub(crate) fn kind(dom: &Dom, url: &url::Url) -> PageKind {
-    if !ld_articles(dom).is_empty() {
+/// `ld_article` says whether JSON-LD describes the page as an article.
+pub(crate) fn kind(dom: &Dom, url: &url::Url, ld_article: bool) -> PageKind {
+    if ld_article {
         return PageKind::Article;
     }
     let og_type = dom.find_all(0, &["meta"]).into_iter().find_map(|m| {
@@ -68,7 +72,7 @@ pub(crate) fn kind(dom: &Dom, url: &url::Url) -> PageKind {
     let Some(body) = dom.find(0, "body") else {
         return PageKind::Article;
     };
-    if headlines(dom, url).len() < MIN_HEADLINES {
+    if link_density(dom, body) <= MIN_LINK_DENSITY {
         return PageKind::Article;
     }
     // Articles keep their running text together in one container; listings scatter short
@@ -83,7 +87,7 @@ pub(crate) fn kind(dom: &Dom, url: &url::Url) -> PageKind {
         }
     }
     let densest = prose.values().copied().max().unwrap_or(0);
-    if link_density(dom, body) > 0.35 && densest < MIN_ARTICLE_PROSE {
+    if densest < MIN_ARTICLE_PROSE && headlines(dom, url).len() >= MIN_HEADLINES {
         PageKind::Listing
     } else {
         PageKind::Article
@@ -147,7 +151,7 @@ mod tests {
         html.push_str("</main></body></html>");
         let url = url::Url::parse("http://example.com/").unwrap();
         let dom = Dom::from_html(&scraper::Html::parse_document(&html), &[], 512);
-        assert_eq!(kind(&dom, &url), PageKind::Listing);
+        assert_eq!(kind(&dom, &url, false), PageKind::Listing);
         let mut out = String::new();
         render(&dom, &url, &mut out);
         assert!(out.starts_with(

@@ -28,13 +28,13 @@ struct JsonLd {
 }
 
 /// Reads everything but the excerpt fallback and visible byline, which need the body.
-pub(crate) fn read(dom: &Dom) -> Metadata {
+pub(crate) fn read(dom: &Dom, ld_articles: &[Value]) -> Metadata {
     let doc_title = document_title(dom);
-    let ld = json_ld(dom, &doc_title);
+    let ld = json_ld(dom, ld_articles, &doc_title);
     let values = meta_values(dom);
     let get = |keys: &[&str]| {
         keys.iter()
-            .find_map(|k| values.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+            .find_map(|k| values.iter().rfind(|(n, _)| n == k).map(|(_, v)| v.clone()))
             .filter(|v| !v.trim().is_empty())
             .map(|v| v.trim().to_string())
     };
@@ -142,13 +142,15 @@ fn document_title(dom: &Dom) -> String {
         .unwrap_or_default()
 }
 
-/// Meta tag values keyed by normalised property or name, in document order.
+/// Meta tag values keyed by normalised property or name, in document order (a later tag
+/// overrides an earlier one; a tag's known `property` overrides its `name`).
 fn meta_values(dom: &Dom) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for m in dom.find_all(0, &["meta"]) {
         let Some(content) = dom.attr(m, "content") else {
             continue;
         };
+        let mut by_property = false;
         if let Some(prop) = dom.attr(m, "property") {
             for p in prop.split_whitespace() {
                 let p = p.to_ascii_lowercase();
@@ -167,11 +169,12 @@ fn meta_values(dom: &Dom) -> Vec<(String, String)> {
                     );
                     if known_prefix && known_key {
                         out.push((p.clone(), content.to_string()));
+                        by_property = true;
                     }
                 }
             }
         }
-        if let Some(name) = dom.attr(m, "name") {
+        if let Some(name) = dom.attr(m, "name").filter(|_| !by_property) {
             let n: String = name
                 .to_ascii_lowercase()
                 .chars()
@@ -325,8 +328,7 @@ fn str_field(v: &Value, key: &str) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-fn json_ld(dom: &Dom, doc_title: &str) -> JsonLd {
-    let articles = ld_articles(dom);
+fn json_ld(dom: &Dom, articles: &[Value], doc_title: &str) -> JsonLd {
     let Some(a) = articles.first() else {
         return JsonLd::default();
     };
@@ -343,17 +345,23 @@ fn json_ld(dom: &Dom, doc_title: &str) -> JsonLd {
         }
         (n, h) => n.or(h),
     };
+    // schema.org allows a Person, a name, or a list of either.
+    let name_of = |v: &Value| match v {
+        Value::String(s) => Some(collapse(s)),
+        Value::Object(o) => o.get("name").and_then(Value::as_str).map(collapse),
+        _ => None,
+    };
     let byline = match a.get("author") {
-        Some(Value::Object(o)) => o.get("name").and_then(Value::as_str).map(collapse),
         Some(Value::Array(list)) => {
             let names: Vec<String> = list
                 .iter()
-                .filter_map(|x| x.get("name").and_then(Value::as_str))
-                .map(collapse)
+                .filter_map(name_of)
+                .filter(|n| !n.is_empty())
                 .collect();
             (!names.is_empty()).then(|| names.join(", "))
         }
-        _ => None,
+        Some(v) => name_of(v).filter(|n| !n.is_empty()),
+        None => None,
     };
     JsonLd {
         title,
@@ -370,11 +378,8 @@ mod tests {
     use super::*;
 
     fn meta(html: &str) -> Metadata {
-        read(&Dom::from_html(
-            &scraper::Html::parse_document(html),
-            &[],
-            512,
-        ))
+        let dom = Dom::from_html(&scraper::Html::parse_document(html), &[], 512);
+        read(&dom, &ld_articles(&dom))
     }
 
     #[test]

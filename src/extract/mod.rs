@@ -119,14 +119,16 @@ impl Rules<'_> {
 /// Detection on a reduced page (or any HTML): metadata, kind, and the main content as an
 /// HTML fragment.
 pub fn extract_reduced(html: &str, url: &url::Url, rules: &Rules<'_>) -> Extracted {
-    let doc = Html::parse_document(&flatten::flatten_deep(html, rules.depth()));
+    let doc = Html::parse_document(&flatten::normalize(html, rules.depth()));
     let remove: Vec<Selector> = rules
         .remove
         .iter()
         .filter_map(|s| Selector::parse(s).ok())
         .collect();
-    let mut dom = Dom::from_html(&doc, &remove, rules.depth());
-    let mut meta = meta::read(&dom);
+    let fresh = || Dom::from_html(&doc, &remove, rules.depth());
+    let dom = fresh();
+    let ld = meta::ld_articles(&dom);
+    let mut meta = meta::read(&dom, &ld);
     if let Some(t) = rules.title.and_then(|s| select(&doc, s, &[])) {
         meta.title = Some(t);
     }
@@ -139,20 +141,21 @@ pub fn extract_reduced(html: &str, url: &url::Url, rules: &Rules<'_>) -> Extract
     {
         meta.published = Some(d);
     }
-    drop(doc);
-    let kind = rules.kind.unwrap_or_else(|| listing::kind(&dom, url));
+    let kind = rules
+        .kind
+        .unwrap_or_else(|| listing::kind(&dom, url, !ld.is_empty()));
     let mut body_html = String::new();
     match kind {
         PageKind::Listing => listing::render(&dom, url, &mut body_html),
         PageKind::Article => {
-            let embedded = embedded::text(&dom);
+            let embedded = embedded::text(&dom, &ld);
             let title = meta.title.clone().unwrap_or_default();
-            let found = readable::grab(&mut dom, &title);
-            let found_len = found.as_ref().map_or(0, |f| f.text_len);
+            let found = readable::grab(dom, fresh, &title);
+            let found_len = found.as_ref().map_or(0, |(_, f)| f.text_len);
             let embedded = embedded.filter(|e| e.chars().count() > 2 * found_len + 200);
             if let Some(e) = embedded {
                 embedded::render(&e, &mut body_html);
-            } else if let Some(f) = found {
+            } else if let Some((dom, f)) = found {
                 if meta.byline.is_none() {
                     meta.byline = f.byline.filter(|b| !b.is_empty());
                 }
@@ -204,8 +207,9 @@ pub fn extract(html: &str, url: &url::Url, rules: &Rules<'_>) -> Result<Extracte
 /// Metadata only, from a page's `<head>` (or a whole page): for the streaming path that
 /// never builds a full DOM.
 pub fn read_metadata(html: &str, _url: &url::Url) -> Metadata {
-    let doc = Html::parse_document(html);
-    meta::read(&Dom::from_html(&doc, &[], DEFAULT_MAX_NESTING))
+    let doc = Html::parse_document(&flatten::normalize(html, DEFAULT_MAX_NESTING));
+    let dom = Dom::from_html(&doc, &[], DEFAULT_MAX_NESTING);
+    meta::read(&dom, &meta::ld_articles(&dom))
 }
 
 #[cfg(test)]
@@ -254,6 +258,64 @@ mod tests {
         assert_eq!(out.meta.byline.as_deref(), Some("Ann Author"));
         assert_eq!(out.meta.published.as_deref(), Some("2021-02-03"));
         assert!(!out.body_html.contains("junk"));
+    }
+
+    #[test]
+    fn reducer_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Reducer>();
+    }
+
+    fn long_text() -> String {
+        "Running text of the story, long enough to count as a paragraph of an article. ".repeat(4)
+    }
+
+    #[test]
+    fn lazy_images_survive_as_images() {
+        let p = long_text();
+        let html = format!(
+            "<html><body><article><p>{p}</p><figure><img class=lazy src=data:image/gif;base64,R0              alt=Lazy data-src=/real.jpg><noscript><img src=/real.jpg alt=\"A dog\"></noscript>\
+             <figcaption>A caption</figcaption></figure><p>{p}</p><p>{p}</p></article></body></html>"
+        );
+        let out = extract(&html, &url(), &Rules::default()).unwrap();
+        assert!(
+            out.body_html
+                .contains("<img alt=\"A dog\" src=\"/real.jpg\">"),
+            "{}",
+            out.body_html
+        );
+        assert!(!out.body_html.contains("noscript"), "{}", out.body_html);
+        assert!(out.body_html.contains("<figcaption>A caption</figcaption>"));
+    }
+
+    #[test]
+    fn empty_shell_uses_embedded_article_body() {
+        let body = long_text().repeat(3);
+        let html = format!(
+            r#"<html lang="en"><head><title>Shell</title><script type="application/ld+json">
+            {{"@context":"https://schema.org","@type":"NewsArticle","headline":"Embedded story",
+            "articleBody":"{body}\nSecond paragraph."}}</script></head>
+            <body><div id="app"></div></body></html>"#
+        );
+        let out = extract(&html, &url(), &Rules::default()).unwrap();
+        assert_eq!(out.kind, PageKind::Article);
+        assert_eq!(out.meta.title.as_deref(), Some("Embedded story"));
+        assert!(to_text(&out.body_html).ends_with("Second paragraph."));
+    }
+
+    #[test]
+    fn hidden_ui_goes_and_paywalled_text_stays() {
+        let p = long_text();
+        let html = format!(
+            "<html><body><article><p>{p}</p><div hidden>Hidden menu</div>\
+             <div aria-hidden=true>Icon label</div><div style='display:none'>Modal</div>\
+             <div class=paywall><p>Subscriber text, {p}</p></div></article></body></html>"
+        );
+        let text = to_text(&extract(&html, &url(), &Rules::default()).unwrap().body_html);
+        assert!(text.contains("Subscriber text"), "{text}");
+        for hidden in ["Hidden menu", "Icon label", "Modal"] {
+            assert!(!text.contains(hidden), "{text}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use regex::Regex;
 use super::dom::{Data, Dom, Id, Step};
 
 fn re(pattern: &str) -> Regex {
-    Regex::new(pattern).unwrap_or_else(|_| Regex::new("$^").expect("empty regex"))
+    Regex::new(pattern).expect("constant pattern compiles")
 }
 
 static UNLIKELY: LazyLock<Regex> = LazyLock::new(|| {
@@ -106,12 +106,27 @@ const PHRASING: &[&str] = &[
 ];
 const TAGS_TO_SCORE: &[&str] = &["section", "h2", "h3", "h4", "h5", "h6", "p", "td", "pre"];
 const KEEP_TAG: &[&str] = &["div", "article", "section", "p", "ol", "ul"];
+/// Elements whose text counts as running text when judging a container.
+const TEXTISH: &[&str] = &[
+    "span",
+    "li",
+    "td",
+    "blockquote",
+    "dl",
+    "div",
+    "img",
+    "ol",
+    "p",
+    "pre",
+    "table",
+    "ul",
+];
 const HEADINGS: &[&str] = &["h1", "h2", "h3", "h4", "h5", "h6"];
 
 /// Below this many characters an attempt is retried with looser rules.
 const CHAR_THRESHOLD: usize = 500;
 
-/// Which rules an attempt applies; each retry drops the next one.
+/// Which rules an attempt applies.
 #[derive(Clone, Copy)]
 struct Flags {
     strip_unlikely: bool,
@@ -129,20 +144,42 @@ pub(crate) struct Found {
     pub text_len: usize,
 }
 
-/// Finds the article in `dom`; `title` is the headline, whose copy in the body is removed.
-pub(crate) fn grab(dom: &mut Dom, title: &str) -> Option<Found> {
-    prepare(dom);
-    let body = dom.find(0, "body")?;
-    let original = dom.clone();
-    let mut flags = Flags {
+/// Attempts in order: each drops one more rule, for pages the stricter rules leave empty.
+const ATTEMPTS: [Flags; 4] = [
+    Flags {
         strip_unlikely: true,
         weight_classes: true,
         clean_conditionally: true,
-    };
+    },
+    Flags {
+        strip_unlikely: false,
+        weight_classes: true,
+        clean_conditionally: true,
+    },
+    Flags {
+        strip_unlikely: false,
+        weight_classes: false,
+        clean_conditionally: true,
+    },
+    Flags {
+        strip_unlikely: false,
+        weight_classes: false,
+        clean_conditionally: false,
+    },
+];
+
+/// Finds the article. `first` is the page's DOM and `fresh` rebuilds it for a retry, as
+/// detection edits the DOM it works on; `title` is the headline, whose copy in the body is
+/// removed. Returns the DOM the article lives in.
+pub(crate) fn grab(first: Dom, fresh: impl Fn() -> Dom, title: &str) -> Option<(Dom, Found)> {
     let mut best: Option<(Dom, Found)> = None;
-    loop {
+    let mut next = Some(first);
+    for flags in ATTEMPTS {
+        let mut dom = next.take().unwrap_or_else(&fresh);
+        prepare(&mut dom);
+        let body = dom.find(0, "body")?;
         let mut pass = Pass {
-            dom: &mut *dom,
+            dom: &mut dom,
             flags,
             scores: Vec::new(),
             data_tables: Vec::new(),
@@ -150,28 +187,16 @@ pub(crate) fn grab(dom: &mut Dom, title: &str) -> Option<Found> {
         };
         let found = pass.run(body, title);
         if found.text_len >= CHAR_THRESHOLD {
-            return Some(found);
+            return Some((dom, found));
         }
         if best
             .as_ref()
-            .map_or(true, |(_, b)| found.text_len > b.text_len)
+            .is_none_or(|(_, b)| found.text_len > b.text_len)
         {
-            best = Some((dom.clone(), found));
+            best = Some((dom, found));
         }
-        if flags.strip_unlikely {
-            flags.strip_unlikely = false;
-        } else if flags.weight_classes {
-            flags.weight_classes = false;
-        } else if flags.clean_conditionally {
-            flags.clean_conditionally = false;
-        } else {
-            break;
-        }
-        *dom = original.clone();
     }
-    let (kept, found) = best?;
-    *dom = kept;
-    (found.text_len > 0).then_some(found)
+    best.filter(|(_, f)| f.text_len > 0)
 }
 
 /// Document-wide preparation done once: `<br><br>` runs become paragraphs, `<font>` becomes
@@ -205,8 +230,7 @@ fn prepare(dom: &mut Dom) {
 /// or the noscript itself.
 fn unwrap_noscript_image(dom: &mut Dom, ns: Id) {
     let imgs = dom.find_all(ns, &["img"]);
-    let text_len = text_len(dom, ns);
-    if imgs.len() != 1 || text_len > 0 {
+    if imgs.len() != 1 || text_len(dom, ns) > 0 {
         dom.detach(ns);
         return;
     }
@@ -217,7 +241,7 @@ fn unwrap_noscript_image(dom: &mut Dom, ns: Id) {
             Some(p)
         } else {
             let inner = dom.find_all(p, &["img"]);
-            (inner.len() == 1 && text_len_of(dom, p) == 0).then(|| inner[0])
+            (inner.len() == 1 && text_len(dom, p) == 0).then(|| inner[0])
         };
         if let Some(pi) = prev_img {
             if dom.attr(img, "alt").is_none() {
@@ -231,10 +255,6 @@ fn unwrap_noscript_image(dom: &mut Dom, ns: Id) {
         }
     }
     dom.replace(ns, img);
-}
-
-fn text_len_of(dom: &Dom, id: Id) -> usize {
-    text_len(dom, id)
 }
 
 fn prev_element(dom: &Dom, id: Id) -> Option<Id> {
@@ -358,33 +378,6 @@ pub(crate) fn inner_text(dom: &Dom, id: Id) -> String {
     super::meta::collapse(&dom.text_content(id))
 }
 
-fn count_commas(dom: &Dom, id: Id) -> usize {
-    let mut n = 0;
-    for step in dom.walk(id) {
-        if let Step::Enter(t) = step {
-            if let Some(text) = dom.text(t) {
-                n += text
-                    .chars()
-                    .filter(|c| {
-                        matches!(
-                            c,
-                            ',' | '\u{060C}'
-                                | '\u{FE50}'
-                                | '\u{FE10}'
-                                | '\u{FE11}'
-                                | '\u{2E41}'
-                                | '\u{2E34}'
-                                | '\u{2E32}'
-                                | '\u{FF0C}'
-                        )
-                    })
-                    .count();
-            }
-        }
-    }
-    n
-}
-
 /// Share of a node's text that sits in links; in-page anchors count for less.
 pub(crate) fn link_density(dom: &Dom, id: Id) -> f64 {
     let total = text_len(dom, id);
@@ -405,15 +398,31 @@ pub(crate) fn link_density(dom: &Dom, id: Id) -> f64 {
     links / total as f64
 }
 
-fn text_density(dom: &Dom, id: Id, tags: &[&str]) -> f64 {
-    let total = text_len(dom, id);
+/// Whether any element under `id` with one of these names holds non-blank text.
+fn has_text_in(dom: &Dom, id: Id, tags: &[&str]) -> bool {
+    let mut inside = 0usize;
+    for step in dom.walk(id) {
+        match step {
+            Step::Enter(n) if n != id && dom.is(n, tags) => inside += 1,
+            Step::Leave(n) if n != id && dom.is(n, tags) => inside -= 1,
+            Step::Enter(n) if inside > 0 && dom.text(n).is_some_and(|t| !t.trim().is_empty()) => {
+                return true;
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+fn heading_density(dom: &Dom, id: Id, stats: &Stats) -> f64 {
+    let total = stats.len(id);
     if total == 0 {
         return 0.0;
     }
     let inner: usize = dom
-        .find_all(id, tags)
+        .find_all(id, HEADINGS)
         .into_iter()
-        .map(|c| text_len(dom, c))
+        .map(|h| stats.len(h))
         .sum();
     inner as f64 / total as f64
 }
@@ -428,18 +437,6 @@ fn match_string(dom: &Dom, id: Id) -> String {
 
 fn has_ancestor(dom: &Dom, id: Id, tag: &str) -> bool {
     dom.ancestors(id).any(|a| dom.name(a) == tag)
-}
-
-/// Whether a node is hidden from readers (kept: images with a fallback class).
-fn is_visible(dom: &Dom, id: Id) -> bool {
-    if dom.attr(id, "hidden").is_some() {
-        return false;
-    }
-    let aria_hidden = dom.attr(id, "aria-hidden").is_some_and(|v| v == "true");
-    !aria_hidden
-        || dom
-            .attr(id, "class")
-            .is_some_and(|c| c.contains("fallback-image"))
 }
 
 /// Next element in document order; with `skip_kids`, not below `id`.
@@ -489,6 +486,161 @@ pub(crate) fn similarity(a: &str, b: &str) -> f64 {
         .map(String::as_str)
         .collect();
     1.0 - uniq.join(" ").chars().count() as f64 / all as f64
+}
+
+/// Whitespace-normalised text length of a stretch of text, in a form that concatenates:
+/// the trimmed length, and whether blanks lead or trail it (for an all-blank stretch,
+/// `lead` says whether it had any).
+#[derive(Clone, Copy, Default)]
+struct Span {
+    nonempty: bool,
+    lead: bool,
+    core: u32,
+    trail: bool,
+}
+
+impl Span {
+    fn of(text: &str) -> Span {
+        let mut span = Span::default();
+        let mut pending = false;
+        for c in text.chars() {
+            if c.is_whitespace() {
+                if span.nonempty {
+                    pending = true;
+                } else {
+                    span.lead = true;
+                }
+            } else {
+                if pending {
+                    span.core += 1;
+                    pending = false;
+                }
+                span.nonempty = true;
+                span.core += 1;
+            }
+        }
+        span.trail = pending;
+        span
+    }
+
+    fn then(self, b: Span) -> Span {
+        match (self.nonempty, b.nonempty) {
+            (false, false) => Span {
+                lead: self.lead || b.lead,
+                ..Span::default()
+            },
+            (false, true) => Span {
+                lead: self.lead || b.lead,
+                ..b
+            },
+            (true, false) => Span {
+                trail: self.trail || b.lead,
+                ..self
+            },
+            (true, true) => Span {
+                core: self.core + b.core + u32::from(self.trail || b.lead),
+                trail: b.trail,
+                ..self
+            },
+        }
+    }
+}
+
+/// Text length, link text length and comma count of every node under a root, computed in
+/// one pass and refreshed along the ancestor chain after an edit, so scoring and cleaning
+/// do not walk the same subtrees again and again.
+#[derive(Default)]
+struct Stats {
+    span: Vec<Span>,
+    links: Vec<f64>,
+    commas: Vec<u32>,
+}
+
+impl Stats {
+    fn compute(dom: &Dom, root: Id) -> Stats {
+        let n = dom.nodes.len();
+        let mut stats = Stats {
+            span: vec![Span::default(); n],
+            links: vec![0.0; n],
+            commas: vec![0; n],
+        };
+        for step in dom.walk(root) {
+            if let Step::Leave(id) = step {
+                stats.update(dom, id);
+            }
+        }
+        stats
+    }
+
+    /// Recomputes one node from its children.
+    fn update(&mut self, dom: &Dom, id: Id) {
+        if let Some(t) = dom.text(id) {
+            self.span[id] = Span::of(t);
+            self.commas[id] = t.chars().filter(|&c| is_comma(c)).count() as u32;
+            return;
+        }
+        let mut span = Span::default();
+        let mut links = 0.0;
+        let mut commas = 0;
+        for c in dom.children(id) {
+            span = span.then(self.span[c]);
+            links += self.links[c];
+            commas += self.commas[c];
+        }
+        if dom.is(id, &["a"]) {
+            let coefficient = if dom.attr(id, "href").is_some_and(|h| h.starts_with('#')) {
+                0.3
+            } else {
+                1.0
+            };
+            links = f64::from(span.core) * coefficient;
+        }
+        self.span[id] = span;
+        self.links[id] = links;
+        self.commas[id] = commas;
+    }
+
+    /// Recomputes the ancestors of a node that just left the tree under `parent`.
+    fn refresh_from(&mut self, dom: &Dom, parent: Id, root: Id) {
+        let mut cur = Some(parent);
+        while let Some(id) = cur {
+            self.update(dom, id);
+            if id == root {
+                break;
+            }
+            cur = dom.nodes[id].parent;
+        }
+    }
+
+    fn len(&self, id: Id) -> usize {
+        self.span.get(id).map_or(0, |s| s.core as usize)
+    }
+
+    fn commas(&self, id: Id) -> usize {
+        self.commas.get(id).map_or(0, |&c| c as usize)
+    }
+
+    fn link_density(&self, id: Id) -> f64 {
+        let len = self.len(id);
+        if len == 0 {
+            return 0.0;
+        }
+        self.links.get(id).copied().unwrap_or(0.0) / len as f64
+    }
+}
+
+fn is_comma(c: char) -> bool {
+    matches!(
+        c,
+        ',' | '\u{060C}'
+            | '\u{FE50}'
+            | '\u{FE10}'
+            | '\u{FE11}'
+            | '\u{2E41}'
+            | '\u{2E34}'
+            | '\u{2E32}'
+            | '\u{FF0C}'
+    )
 }
 
 /// One attempt of detection under a set of flags.
@@ -551,7 +703,8 @@ impl Pass<'_> {
             .dom
             .attr(id, "itemprop")
             .is_some_and(|p| p.contains("author"));
-        if !(rel_author || itemprop_author || BYLINE.is_match(match_string)) {
+        let hinted = match_string.len() > 1 && BYLINE.is_match(match_string);
+        if !(rel_author || itemprop_author || hinted) {
             return false;
         }
         let len = text_len(self.dom, id);
@@ -569,7 +722,11 @@ impl Pass<'_> {
     }
 
     fn without_content(&self, id: Id) -> bool {
-        if text_len(self.dom, id) > 0 {
+        let has_text = self
+            .dom
+            .descendants(id)
+            .any(|d| self.dom.text(d).is_some_and(|t| !t.trim().is_empty()));
+        if has_text {
             return false;
         }
         let kids: Vec<Id> = self.dom.element_children(id).collect();
@@ -599,9 +756,8 @@ impl Pass<'_> {
         let mut node = self.dom.find(0, "html");
         while let Some(id) = node {
             let ms = match_string(self.dom, id);
-            if !is_visible(self.dom, id)
-                || (self.dom.attr(id, "aria-modal") == Some("true")
-                    && self.dom.attr(id, "role") == Some("dialog"))
+            if self.dom.attr(id, "aria-modal") == Some("true")
+                && self.dom.attr(id, "role") == Some("dialog")
             {
                 node = remove_and_next(self.dom, id);
                 continue;
@@ -620,7 +776,9 @@ impl Pass<'_> {
             }
             let name = self.dom.name(id).to_string();
             if self.flags.strip_unlikely {
-                if UNLIKELY.is_match(&ms)
+                // A bare element (match string " ") carries no class or id hint.
+                if ms.len() > 1
+                    && UNLIKELY.is_match(&ms)
                     && !MAYBE.is_match(&ms)
                     && !has_ancestor(self.dom, id, "table")
                     && !has_ancestor(self.dom, id, "code")
@@ -706,6 +864,7 @@ impl Pass<'_> {
 
     fn run(&mut self, body: Id, title: &str) -> Found {
         let to_score = self.collect(title);
+        let stats = Stats::compute(self.dom, body);
         let mut candidates = Vec::new();
         for el in to_score {
             let Some(parent) = self.dom.nodes[el].parent else {
@@ -714,11 +873,11 @@ impl Pass<'_> {
             if !self.dom.is_element(parent) {
                 continue;
             }
-            let len = text_len(self.dom, el);
+            let len = stats.len(el);
             if len < 25 {
                 continue;
             }
-            let content = 1.0 + (count_commas(self.dom, el) + 1) as f64 + (len / 100).min(3) as f64;
+            let content = 1.0 + (stats.commas(el) + 1) as f64 + (len / 100).min(3) as f64;
             let ancestors: Vec<Id> = self.dom.ancestors(el).take(5).collect();
             for (level, anc) in ancestors.into_iter().enumerate() {
                 let parent_is_element = self.dom.nodes[anc]
@@ -742,7 +901,7 @@ impl Pass<'_> {
         }
         let mut top: Vec<Id> = Vec::new();
         for c in candidates {
-            let s = self.score(c).unwrap_or(0.0) * (1.0 - link_density(self.dom, c));
+            let s = self.score(c).unwrap_or(0.0) * (1.0 - stats.link_density(c));
             self.set_score(c, s);
             let pos = top
                 .iter()
@@ -1015,22 +1174,31 @@ impl Pass<'_> {
         if !self.flags.clean_conditionally {
             return;
         }
-        for node in self.dom.find_all(root, &[tag]).into_iter().rev() {
-            if self.should_remove(node, tag) {
+        let nodes = self.dom.find_all(root, &[tag]);
+        if nodes.is_empty() {
+            return;
+        }
+        let mut stats = Stats::compute(self.dom, root);
+        for node in nodes.into_iter().rev() {
+            if self.should_remove(node, tag, &stats) {
+                let parent = self.dom.nodes[node].parent;
                 self.dom.detach(node);
+                if let Some(p) = parent {
+                    stats.refresh_from(self.dom, p, root);
+                }
             }
         }
     }
 
-    fn should_remove(&self, node: Id, tag: &str) -> bool {
+    fn should_remove(&self, node: Id, tag: &str, stats: &Stats) -> bool {
         let dom = &*self.dom;
-        let total = text_len(dom, node);
+        let total = stats.len(node);
         let mut is_list = tag == "ul" || tag == "ol";
         if !is_list && total > 0 {
             let list_len: usize = dom
                 .find_all(node, &["ul", "ol"])
                 .into_iter()
-                .map(|l| text_len(dom, l))
+                .map(|l| stats.len(l))
                 .sum();
             is_list = list_len as f64 / total as f64 > 0.9;
         }
@@ -1057,7 +1225,7 @@ impl Pass<'_> {
         if weight < 0.0 {
             return true;
         }
-        if count_commas(dom, node) >= 10 {
+        if stats.commas(node) >= 10 {
             return false;
         }
         let mut p = 0usize;
@@ -1075,19 +1243,15 @@ impl Pass<'_> {
                 _ => {}
             }
         }
-        let inner = inner_text(dom, node);
-        if AD_WORDS.is_match(&inner) || LOADING_WORDS.is_match(&inner) {
-            return true;
+        // Only short texts can be a lone "Advertisement" or "Loading…".
+        if total <= 40 {
+            let inner = inner_text(dom, node);
+            if AD_WORDS.is_match(&inner) || LOADING_WORDS.is_match(&inner) {
+                return true;
+            }
         }
-        let heading_density = text_density(dom, node, HEADINGS);
         let content_len = total;
-        let density = link_density(dom, node);
-        let textish: Vec<&str> = ["span", "li", "td"]
-            .iter()
-            .chain(DIV_TO_P.iter())
-            .copied()
-            .collect();
-        let text_dens = text_density(dom, node, &textish);
+        let density = stats.link_density(node);
         let in_figure = has_ancestor(dom, node, "figure");
         let li_excess = li as f64 - 100.0;
         let remove = (!in_figure && img > 1 && (p as f64 / img as f64) < 0.5)
@@ -1095,14 +1259,14 @@ impl Pass<'_> {
             || (input > p / 3)
             || (!is_list
                 && !in_figure
-                && heading_density < 0.9
                 && content_len < 25
                 && (img == 0 || img > 2)
-                && density > 0.0)
+                && density > 0.0
+                && heading_density(dom, node, stats) < 0.9)
             || (!is_list && weight < 25.0 && density > 0.2)
             || (weight >= 25.0 && density > 0.5)
             || ((embeds == 1 && content_len < 75) || embeds > 1)
-            || (img == 0 && text_dens == 0.0);
+            || (img == 0 && !has_text_in(dom, node, TEXTISH));
         if is_list && remove {
             if dom
                 .element_children(node)
@@ -1124,8 +1288,9 @@ mod tests {
     use scraper::Html;
 
     fn article(html: &str) -> String {
-        let mut dom = Dom::from_html(&Html::parse_document(html), &[], 512);
-        let found = grab(&mut dom, "The headline of the story").expect("article");
+        let doc = Html::parse_document(html);
+        let fresh = || Dom::from_html(&doc, &[], 512);
+        let (dom, found) = grab(fresh(), fresh, "The headline of the story").expect("article");
         super::super::text::dom_text(&dom, found.article)
     }
 

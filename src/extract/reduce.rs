@@ -2,26 +2,38 @@
 //! what detection reads (elements, text, and the attributes named by [`keeps_attr`]), so
 //! the DOM built afterwards is a fraction of the page. It does no detection itself.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use lol_html::send::{HtmlRewriter, Settings};
 use lol_html::{doc_comments, element, MemorySettings};
 
-use super::dom::{is_dropped, keeps_attr, style_hides};
+use super::dom::{is_dropped, is_hidden, keeps_attr};
 use super::{ExtractError, Rules};
 
-/// Collects the rewriter's output, counting against the output limit.
-#[derive(Clone)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
+/// Collects the rewriter's output. The rewriter owns its sink and hands out many small
+/// chunks, so the sink keeps them in a buffer of its own, publishes only the running
+/// length (for the limit), and gives the buffer up when the rewriter drops it at the end.
+struct Sink {
+    buf: Vec<u8>,
+    len: Arc<AtomicUsize>,
+    done: Arc<Mutex<Vec<u8>>>,
+}
 
 impl lol_html::OutputSink for Sink {
     fn handle_chunk(&mut self, chunk: &[u8]) {
-        lock(&self.0).extend_from_slice(chunk);
+        self.buf.extend_from_slice(chunk);
+        self.len.store(self.buf.len(), Ordering::Relaxed);
     }
 }
 
-/// The output buffer; a panic elsewhere cannot leave it half-written, so a poisoned lock
-/// is still usable.
+impl Drop for Sink {
+    fn drop(&mut self) {
+        *lock(&self.done) = std::mem::take(&mut self.buf);
+    }
+}
+
+/// The finished output; it is written once, whole, so a poisoned lock still holds it.
 fn lock(out: &Mutex<Vec<u8>>) -> std::sync::MutexGuard<'_, Vec<u8>> {
     out.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -30,7 +42,8 @@ fn lock(out: &Mutex<Vec<u8>>) -> std::sync::MutexGuard<'_, Vec<u8>> {
 /// Streaming reducer; see the module docs.
 pub struct Reducer {
     rewriter: HtmlRewriter<'static, Sink>,
-    out: Arc<Mutex<Vec<u8>>>,
+    len: Arc<AtomicUsize>,
+    done: Arc<Mutex<Vec<u8>>>,
     limit: usize,
 }
 
@@ -38,11 +51,18 @@ impl Reducer {
     /// A reducer whose parser buffers and output each stay within `memory_limit` bytes.
     /// Operator `remove` selectors that lol_html understands are applied here already.
     pub fn new(rules: &Rules<'_>, memory_limit: usize) -> Self {
-        let out = Arc::new(Mutex::new(Vec::with_capacity(64 * 1024)));
+        let len = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(Mutex::new(Vec::new()));
+        let sink = Sink {
+            buf: Vec::with_capacity(64 * 1024),
+            len: len.clone(),
+            done: done.clone(),
+        };
         let mut handlers = vec![
             element!("*", |el| {
                 let name = el.tag_name();
-                if is_dropped(&name, |a| el.get_attribute(a)) {
+                if is_dropped(&name, |a| el.get_attribute(a)) || is_hidden(|a| el.get_attribute(a))
+                {
                     el.remove();
                     return Ok(());
                 }
@@ -53,10 +73,6 @@ impl Reducer {
                     .filter(|a| !keeps_attr(&name, a))
                     .collect();
                 for attr in &drop {
-                    if attr == "style" && el.get_attribute("style").is_some_and(|s| style_hides(&s))
-                    {
-                        el.set_attribute("hidden", "")?;
-                    }
                     el.remove_attribute(attr);
                 }
                 Ok(())
@@ -93,10 +109,11 @@ impl Reducer {
             },
             ..Settings::new_send()
         };
-        let rewriter = HtmlRewriter::new(settings, Sink(out.clone()));
+        let rewriter = HtmlRewriter::new(settings, sink);
         Reducer {
             rewriter,
-            out,
+            len,
+            done,
             limit: memory_limit,
         }
     }
@@ -110,7 +127,7 @@ impl Reducer {
     /// Ends the page and returns the reduced HTML.
     pub fn finish(self) -> Result<String, ExtractError> {
         self.rewriter.end().map_err(ExtractError::from)?;
-        let out = std::mem::take(&mut *lock(&self.out));
+        let out = std::mem::take(&mut *lock(&self.done));
         if out.len() > self.limit {
             return Err(ExtractError::TooLarge { limit: self.limit });
         }
@@ -119,10 +136,47 @@ impl Reducer {
     }
 
     fn check(&self) -> Result<(), ExtractError> {
-        let len = lock(&self.out).len();
-        if len > self.limit {
+        if self.len.load(Ordering::Relaxed) > self.limit {
             return Err(ExtractError::TooLarge { limit: self.limit });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reduce(html: &str) -> String {
+        let mut r = Reducer::new(&Rules::default(), 1 << 20);
+        for chunk in html.as_bytes().chunks(7) {
+            r.write(chunk).unwrap();
+        }
+        r.finish().unwrap()
+    }
+
+    #[test]
+    fn keeps_only_what_detection_reads() {
+        let out = reduce(
+            "<div class=a onclick=x>  <!-- c -->\n\n   <p data-x=1>Hi</p><p style='display: none'>x</p>\
+             <script>alert(1)</script><script type=application/ld+json>{\"a\":1}</script>\
+             <style>p{}</style><pre>a\n    b</pre><noscript><img src=i.png alt=I></noscript></div>",
+        );
+        assert_eq!(
+            out,
+            "<div class=a>  \n\n   <p>Hi</p><script type=application/ld+json>{\"a\":1}</script>\
+             <pre>a\n    b</pre><lm-noscript><img src=i.png alt=I></lm-noscript></div>"
+        );
+    }
+
+    #[test]
+    fn output_limit_is_enforced() {
+        let mut r = Reducer::new(&Rules::default(), 4096);
+        let big = "<p>text</p>".repeat(1000);
+        let res = r.write(big.as_bytes()).and_then(|()| r.finish());
+        assert!(
+            matches!(res, Err(ExtractError::TooLarge { limit: 4096 })),
+            "{res:?}"
+        );
     }
 }

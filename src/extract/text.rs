@@ -114,7 +114,8 @@ impl Writer {
 
 /// Plain text of a (sanitized) body fragment; see the module docs.
 pub fn to_text(html_fragment: &str) -> String {
-    let html = Html::parse_fragment(html_fragment);
+    let flat = super::flatten::normalize(html_fragment, super::DEFAULT_MAX_NESTING);
+    let html = Html::parse_fragment(&flat);
     dom_text(&Dom::from_html(&html, &[], usize::MAX), 0)
 }
 

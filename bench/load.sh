@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Load benchmark of the Light proxy against the bundled sample news site, on loopback only.
+#
+# Usage: bench/load.sh [SECONDS]
+#
+#   SECONDS   length of each measured phase (default 10; the slow-client phase runs 15 s)
+#
+# Environment:
+#   CARGO_TARGET_DIR   where cargo builds (default: target)
+#   SAMPLE_ADDR        address of the sample site (default 127.0.0.1:18081)
+#   PROXY_PORT         port of the proxy on 127.0.0.1 (default 18080)
+#   SLOW_CLIENTS       concurrent clients in the slow phase (default 1000)
+#
+# What it does: builds the release binary and the `sample_site` example, starts the sample
+# site and `lightmirror serve` in separate processes (so the proxy's memory is measured
+# alone) on a copy of config/demo.toml with the ports above, and drives the proxy with wrk
+# (Debian package `wrk`):
+#
+#   1. cache hit: the same article again and again; requests/s and p99 latency;
+#   2. cache miss, streaming site (content rule): unique query strings; pages/s and p99;
+#   3. cache miss, detection site (no rules): the same through the second host name;
+#   4. time to first byte and to last byte of the slow article (the sample site sends it
+#      over about 2 s) through each site, with curl;
+#   5. SLOW_CLIENTS concurrent clients on the slow article, every request a miss; then
+#      the proxy's peak resident memory (VmHWM in /proc/<pid>/status).
+#
+# Every process it starts is stopped on exit. Needs: cargo, curl, wrk.
+set -euo pipefail
+
+seconds=${1:-10}
+root=$(cd "$(dirname "$0")/.." && pwd)
+target=${CARGO_TARGET_DIR:-$root/target}
+sample_addr=${SAMPLE_ADDR:-127.0.0.1:18081}
+proxy_port=${PROXY_PORT:-18080}
+slow_clients=${SLOW_CLIENTS:-1000}
+article=/city/2026/11/24/tidal-barrier-first-winter
+proxy=http://127.0.0.1:$proxy_port
+detected_host=localhost:$proxy_port
+
+command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
+command -v curl >/dev/null || { echo "curl not found: apt-get install curl" >&2; exit 1; }
+
+# One connection per slow client to the proxy, and one from the proxy to the sample site.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "== building (release)"
+(cd "$root" && cargo build --release --quiet --bin lightmirror --example sample_site)
+
+# The demo configuration with this run's ports. Every proxied fetch of the slow phase is
+# in flight at once, so the per-site upstream limit is raised to the number of clients.
+sed -e "s/127\.0\.0\.1:8081/$sample_addr/g" \
+    -e "s/listen = \"127\.0\.0\.1:8080\"/listen = \"127.0.0.1:$proxy_port\"/" \
+    -e "s/:8080\"/:$proxy_port\"/g" \
+    -e "s/^\[server\]$/[limits]\nupstream_concurrency = $((slow_clients + 24))\n\n[server]/" \
+    "$root/config/demo.toml" >"$work/load.toml"
+
+"$target/release/examples/sample_site" "$sample_addr" >"$work/sample.log" 2>&1 &
+pids+=($!)
+"$target/release/lightmirror" serve --config "$work/load.toml" >"$work/proxy.log" 2>&1 &
+proxy_pid=$!
+pids+=($proxy_pid)
+
+wait_for() {
+    for _ in $(seq 1 100); do
+        if [ "$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)" = 200 ]; then return 0; fi
+        sleep 0.1
+    done
+    echo "no answer from $1; logs:" >&2
+    cat "$work"/*.log >&2
+    exit 1
+}
+wait_for "http://$sample_addr$article"
+wait_for "$proxy$article"
+
+# A request per call with a query string no other request has: every one a cache miss.
+cat >"$work/miss.lua" <<'LUA'
+local threads = 0
+function setup(thread)
+    threads = threads + 1
+    thread:set("id", threads)
+end
+local n = 0
+local path = os.getenv("LM_PATH")
+function request()
+    n = n + 1
+    return wrk.format(nil, path .. "?miss=" .. id .. "-" .. n)
+end
+LUA
+
+rps() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
+p99() { awk '$1 == "99%" {print $2}' "$1"; }
+errors() { awk '/Non-2xx|Socket errors/ {$1=$1; print}' "$1" | paste -sd ';' -; }
+
+page_bytes=$(curl -s "http://$sample_addr$article" | wc -c)
+light_bytes=$(curl -s "$proxy$article" | wc -c)
+echo "== article: $page_bytes bytes upstream, $light_bytes bytes as a Light page"
+
+echo "== 1. cache hit, 64 connections, ${seconds}s"
+wrk -t2 -c64 -d"${seconds}s" --latency "$proxy$article" >"$work/hit.txt"
+echo "   $(rps "$work/hit.txt") requests/s, p99 $(p99 "$work/hit.txt") $(errors "$work/hit.txt")"
+
+echo "== 2. cache miss, streaming site, 16 connections, ${seconds}s"
+LM_PATH=$article wrk -t2 -c16 -d"${seconds}s" --latency -s "$work/miss.lua" "$proxy" >"$work/miss.txt"
+echo "   $(rps "$work/miss.txt") pages/s, p99 $(p99 "$work/miss.txt") $(errors "$work/miss.txt")"
+
+echo "== 3. cache miss, detection site, 16 connections, ${seconds}s"
+LM_PATH=$article wrk -t2 -c16 -d"${seconds}s" --latency -s "$work/miss.lua" \
+    -H "Host: $detected_host" "$proxy" >"$work/detect.txt"
+echo "   $(rps "$work/detect.txt") pages/s, p99 $(p99 "$work/detect.txt") $(errors "$work/detect.txt")"
+
+echo "== 4. slow article (upstream sends it over ~2 s): first byte / last byte"
+for host in "127.0.0.1:$proxy_port" "$detected_host"; do
+    timing=$(curl -s -o /dev/null -H "Host: $host" \
+        -w '%{time_starttransfer} %{time_total}' "$proxy/slow$article?ttfb=$RANDOM$RANDOM")
+    echo "   Host $host: first byte ${timing% *} s, last byte ${timing#* } s"
+done
+
+echo "== 5. $slow_clients concurrent slow clients, 15s"
+before=$(awk '/^VmRSS:/ {print $2}' "/proc/$proxy_pid/status")
+# Reset the peak so that VmHWM tells this phase's peak, not the cache-miss phases'.
+echo 5 >"/proc/$proxy_pid/clear_refs" 2>/dev/null || echo "   (peak not reset: it may come from an earlier phase)"
+LM_PATH=/slow$article wrk -t2 -c"$slow_clients" -d15s --timeout 15s --latency \
+    -s "$work/miss.lua" "$proxy" >"$work/slow.txt"
+peak=$(awk '/^VmHWM:/ {print $2}' "/proc/$proxy_pid/status")
+echo "   $(rps "$work/slow.txt") pages/s, p99 $(p99 "$work/slow.txt") $(errors "$work/slow.txt")"
+echo "   proxy RSS before: $((before / 1024)) MiB; peak (VmHWM): $((peak / 1024)) MiB"
