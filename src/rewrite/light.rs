@@ -46,7 +46,17 @@ struct State {
     content_rule: bool,
     content_depth: usize,
     headline_dropped: bool,
+    /// Input offset where `TAG_CLOSER` begins, once `end` has written it.
+    closer_at: Option<usize>,
 }
+
+/// Written after the last upstream byte. lol_html passes a tag left unfinished at the end
+/// of input through raw, and whatever follows the body (the page's tail) would then finish
+/// it: as attribute text, or as attributes the allowlist never saw. These characters close
+/// every state a tag can stop in (tag name, attribute name, before a value, inside a
+/// double-, single- or unquoted value), so the tag reaches the allowlist like any other;
+/// what is left of them is text, which the text handler drops.
+const TAG_CLOSER: &str = "'\">'\">";
 
 type Shared<T> = Arc<Mutex<T>>;
 
@@ -64,6 +74,7 @@ pub struct LightRewriter {
     rewriter: HtmlRewriter<'static, Sink>,
     output: Shared<Vec<u8>>,
     state: Shared<State>,
+    written: usize,
 }
 
 impl LightRewriter {
@@ -81,6 +92,7 @@ impl LightRewriter {
             content_rule: !options.content.is_empty(),
             content_depth: 0,
             headline_dropped: false,
+            closer_at: None,
         }));
         let mut handlers: Vec<(Cow<'static, Selector>, ElementContentHandlers<'static>)> =
             Vec::new();
@@ -161,13 +173,27 @@ impl LightRewriter {
                 let st = lock(&text_state);
                 if st.content_rule && st.content_depth == 0 {
                     t.remove();
+                    return Ok(());
+                }
+                let upstream = match st.closer_at {
+                    Some(at) => at.saturating_sub(t.source_location().bytes().start),
+                    None => usize::MAX,
+                };
+                let text = t.as_str();
+                let kept = text.get(..upstream.min(text.len())).unwrap_or_default();
+                // Text is passed on as written. A "<" in it is text only because no tag
+                // name follows it in the source; once the element or comment after it is
+                // dropped, the next word may follow, and "<" + "img ..." is a tag.
+                if kept.len() != text.len() || kept.contains('<') {
+                    let escaped = kept.replace('<', "&lt;");
+                    t.replace(&escaped, ContentType::Html);
                 }
                 Ok(())
             });
 
         let output: Shared<Vec<u8>> = Arc::new(Mutex::new(Vec::new()));
         let sink_output = output.clone();
-        let sink: Sink = Box::new(move |bytes: &[u8]| lock(&sink_output).extend_from_slice(bytes));
+        let sink: Sink = Box::new(move |bytes: &[u8]| guard_markup(&mut lock(&sink_output), bytes));
         let settings = Settings {
             element_content_handlers: handlers,
             document_content_handlers: vec![document],
@@ -182,11 +208,13 @@ impl LightRewriter {
             rewriter: HtmlRewriter::new(settings, sink),
             output,
             state,
+            written: 0,
         })
     }
 
     /// Feeds the next chunk of (UTF-8) upstream HTML.
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), RewriteError> {
+        self.written += chunk.len();
         self.rewriter.write(chunk).map_err(RewriteError::from)
     }
 
@@ -201,10 +229,30 @@ impl LightRewriter {
     }
 
     /// Finishes the pass and returns the remaining output.
-    pub fn end(self) -> Result<Vec<u8>, RewriteError> {
+    pub fn end(mut self) -> Result<Vec<u8>, RewriteError> {
+        lock(&self.state).closer_at = Some(self.written);
+        self.rewriter.write(TAG_CLOSER.as_bytes())?;
         self.rewriter.end()?;
         Ok(std::mem::take(&mut *lock(&self.output)))
     }
+}
+
+/// Appends output, writing "<!" and "<?" as text. Comments and doctypes are removed and
+/// text has its "<" escaped, so these reach the output only where lol_html passed markup
+/// through raw: it keeps treating input as SVG or MathML after an HTML end tag such as
+/// `</article>` has closed them for a browser, and then writes `<![CDATA[` untouched,
+/// which a browser reads as the start of a comment.
+fn guard_markup(out: &mut Vec<u8>, bytes: &[u8]) {
+    let mut rest = bytes;
+    while let Some(at) = rest
+        .windows(2)
+        .position(|w| w[0] == b'<' && matches!(w[1], b'!' | b'?'))
+    {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(b"&lt;");
+        rest = &rest[at + 1..];
+    }
+    out.extend_from_slice(rest);
 }
 
 fn parse(selector: &str) -> Result<Cow<'static, Selector>, RewriteError> {
@@ -245,9 +293,12 @@ fn apply_policy(el: &mut Element<'_, '_>, state: &Shared<State>) -> HandlerResul
     }
     match policy {
         Action::Keep(extra) => {
-            keep_attributes(el, extra, &st.links);
-            drop(st);
-            track_end(el, &tag, state)?;
+            if keep_attributes(el, extra, &st.links) {
+                drop(st);
+                track_end(el, &tag, state)?;
+            } else {
+                el.remove_and_keep_content();
+            }
         }
         Action::KeepIfAttributed | Action::Unwrap { block: false } => el.remove_and_keep_content(),
         Action::Unwrap { block: true } => {
@@ -278,7 +329,8 @@ fn apply_policy(el: &mut Element<'_, '_>, state: &Shared<State>) -> HandlerResul
 
 /// Keeps only allowlisted attributes with checked values. Every attribute is removed and
 /// the kept ones written anew, so duplicates and odd quoting in the source cannot survive.
-fn keep_attributes(el: &mut Element<'_, '_>, extra: &[&str], links: &LinkContext) {
+/// `false` when the tag cannot be cleaned and must be dropped.
+fn keep_attributes(el: &mut Element<'_, '_>, extra: &[&str], links: &LinkContext) -> bool {
     let mut kept: Vec<(String, String)> = Vec::new();
     let mut names: Vec<String> = Vec::new();
     for attribute in el.attributes() {
@@ -299,10 +351,16 @@ fn keep_attributes(el: &mut Element<'_, '_>, extra: &[&str], links: &LinkContext
     for name in names {
         el.remove_attribute(&name);
     }
+    // lol_html will not remove an attribute whose name it would not write itself, such as
+    // one starting with "=" ('<p =onclick=x>'); it would go out as written.
+    if !el.attributes().is_empty() {
+        return false;
+    }
     for (name, value) in kept {
         // Names come from the allowlist, so they are always valid.
         let _ = el.set_attribute(&name, &value);
     }
+    true
 }
 
 /// Rewrites the end tag from its name alone (so no attribute written on an end tag
@@ -490,6 +548,61 @@ mod tests {
         };
         let err = crate::rewrite::sanitize("<select><xmp><script>alert(1)</script>", &options);
         assert!(matches!(err, Err(RewriteError::Ambiguous(_))), "{err:?}");
+    }
+
+    #[test]
+    fn a_tag_cut_off_by_the_end_of_input_is_closed_and_filtered() {
+        for (input, expected) in [
+            (
+                "<p>x</p><p title=\"x>y<img src=x onerror=alert(1)>",
+                "<p>x</p><p>",
+            ),
+            ("<p>x</p><p title='y", "<p>x</p><p>"),
+            ("<p>x</p><img src=x onerror=alert(1)", "<p>x</p>"),
+            (
+                "<p>x</p><a href=/y onclick=alert(1)",
+                "<p>x</p><a href=\"/y\">",
+            ),
+            ("<p>x</p><b", "<p>x</p>"),
+            ("<p>kept text</p>tail", "<p>kept text</p>tail"),
+            ("<p>x &amp", "<p>x &amp"),
+        ] {
+            assert_eq!(light(input, &[], &[]), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn a_less_than_sign_cannot_join_the_text_after_a_dropped_element() {
+        let out = light(
+            "<p>a < b</p><<span>img src=x onerror=alert(1)><<!---->svg onload=alert(1)>\
+             <<script>x</script>iframe>",
+            &[],
+            &[],
+        );
+        assert_eq!(
+            out,
+            "<p>a &lt; b</p>&lt;img src=x onerror=alert(1)>&lt;svg onload=alert(1)>&lt;iframe>"
+        );
+    }
+
+    #[test]
+    fn cdata_after_foreign_content_closed_by_an_html_end_tag_stays_text() {
+        let out = light(
+            "<article><p><svg></article><![CDATA[ x> <img src=x onerror=alert(1)> ]]>",
+            &[],
+            &[],
+        );
+        assert!(!out.contains("<!") && !out.contains("<img"), "{out}");
+    }
+
+    #[test]
+    fn a_tag_with_an_attribute_that_cannot_be_removed_is_dropped() {
+        let out = light(
+            "<p title=\"a\"=onclick=alert(1)>x</p><p ==y>z</p><a =href=/x href=/y>w</a>",
+            &[],
+            &[],
+        );
+        assert_eq!(out, "xzw");
     }
 
     #[test]

@@ -48,7 +48,13 @@ impl LinkContext {
         if !is_same_site(url, &self.upstream) {
             return url.as_str().to_owned();
         }
-        let mut out = url.path().to_owned();
+        // A path that starts with an empty segment ("//host/x") would read as a link to that
+        // host; the "/." prefix keeps the same path on the Light site.
+        let mut out = if url.path().starts_with("//") {
+            format!("/.{}", url.path())
+        } else {
+            url.path().to_owned()
+        };
         if let Some(query) = url.query() {
             out.push('?');
             out.push_str(query);
@@ -207,6 +213,14 @@ mod tests {
         assert_eq!(c.href("//example.com/x#y").as_deref(), Some("/x#y"));
         assert_eq!(c.href("http://www.example.com/z").as_deref(), Some("/z"));
         assert_eq!(c.href("../../up").as_deref(), Some("/up"));
+        assert_eq!(
+            c.href("https://www.example.com//evil.example/x").as_deref(),
+            Some("/.//evil.example/x")
+        );
+        assert_eq!(
+            c.href("/.//evil.example/x").as_deref(),
+            Some("/.//evil.example/x")
+        );
     }
 
     #[test]
