@@ -46,6 +46,7 @@ struct State {
     content_rule: bool,
     content_depth: usize,
     headline_dropped: bool,
+    pre_depth: usize,
     /// Input offset where `TAG_CLOSER` begins, once `end` has written it.
     closer_at: Option<usize>,
 }
@@ -92,6 +93,7 @@ impl LightRewriter {
             content_rule: !options.content.is_empty(),
             content_depth: 0,
             headline_dropped: false,
+            pre_depth: 0,
             closer_at: None,
         }));
         let mut handlers: Vec<(Cow<'static, Selector>, ElementContentHandlers<'static>)> =
@@ -181,11 +183,18 @@ impl LightRewriter {
                 };
                 let text = t.as_str();
                 let kept = text.get(..upstream.min(text.len())).unwrap_or_default();
+                // Indentation and blank lines are most of a news page's text bytes; outside
+                // <pre> a browser shows any run of them as one space.
+                let squeezed = if st.pre_depth == 0 {
+                    squeeze_whitespace(kept)
+                } else {
+                    Cow::Borrowed(kept)
+                };
                 // Text is passed on as written. A "<" in it is text only because no tag
                 // name follows it in the source; once the element or comment after it is
                 // dropped, the next word may follow, and "<" + "img ..." is a tag.
-                if kept.len() != text.len() || kept.contains('<') {
-                    let escaped = kept.replace('<', "&lt;");
+                if kept.len() != text.len() || squeezed.len() != kept.len() || kept.contains('<') {
+                    let escaped = squeezed.replace('<', "&lt;");
                     t.replace(&escaped, ContentType::Html);
                 }
                 Ok(())
@@ -235,6 +244,35 @@ impl LightRewriter {
         self.rewriter.end()?;
         Ok(std::mem::take(&mut *lock(&self.output)))
     }
+}
+
+/// Each run of ASCII white space becomes one newline if it held one, else one space.
+fn squeeze_whitespace(text: &str) -> Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let needs = bytes
+        .windows(2)
+        .any(|w| w[0].is_ascii_whitespace() && w[1].is_ascii_whitespace())
+        || bytes.iter().any(|&b| matches!(b, b'\t' | b'\r' | b'\x0c'));
+    if !needs {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut run: Option<bool> = None;
+    for c in text.chars() {
+        if c.is_ascii_whitespace() {
+            let newline = c == '\n' || c == '\r';
+            run = Some(run.unwrap_or(false) || newline);
+        } else {
+            if let Some(newline) = run.take() {
+                out.push(if newline { '\n' } else { ' ' });
+            }
+            out.push(c);
+        }
+    }
+    if let Some(newline) = run {
+        out.push(if newline { '\n' } else { ' ' });
+    }
+    Cow::Owned(out)
 }
 
 /// Appends output, writing "<!" and "<?" as text. Comments and doctypes are removed and
@@ -382,6 +420,7 @@ fn track_end(el: &mut Element<'_, '_>, tag: &str, state: &Shared<State>) -> Hand
                 }
             }
             "a" => st.link_depth += 1,
+            "pre" => st.pre_depth += 1,
             _ => {}
         }
     }
@@ -400,6 +439,7 @@ fn track_end(el: &mut Element<'_, '_>, tag: &str, state: &Shared<State>) -> Hand
                 }
             }
             "a" => st.link_depth = st.link_depth.saturating_sub(1),
+            "pre" => st.pre_depth = st.pre_depth.saturating_sub(1),
             _ => {}
         }
         end.set_name_str(name);
