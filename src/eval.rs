@@ -105,7 +105,7 @@ pub struct EvalReport {
 impl EvalReport {
     /// Whether overall F1 reaches the floor (always, without one).
     pub fn passes(&self) -> bool {
-        self.floor.map_or(true, |f| self.f1 >= f)
+        self.floor.is_none_or(|f| self.f1 >= f)
     }
 
     /// Cases scoring below 0.5 F1.

@@ -51,7 +51,7 @@ fn longest_body(root: &Value) -> Option<String> {
         }
         match v {
             Value::String(s)
-                if BODY_KEYS.contains(&key) && best.map_or(true, |b| s.len() > b.len()) =>
+                if BODY_KEYS.contains(&key) && best.is_none_or(|b| s.len() > b.len()) =>
             {
                 best = Some(s);
             }

@@ -191,7 +191,7 @@ pub(crate) fn grab(first: Dom, fresh: impl Fn() -> Dom, title: &str) -> Option<(
         }
         if best
             .as_ref()
-            .map_or(true, |(_, b)| found.text_len > b.text_len)
+            .is_none_or(|(_, b)| found.text_len > b.text_len)
         {
             best = Some((dom, found));
         }
