@@ -42,13 +42,19 @@ fn closes_explicitly(name: &str) -> bool {
 
 /// End of the tag starting at `start` (just past its `>`), skipping quoted values.
 fn tag_end(b: &[u8], start: usize) -> usize {
-    let mut quote = None;
-    for (i, &c) in b.iter().enumerate().skip(start + 1) {
-        match (quote, c) {
-            (None, b'"' | b'\'') => quote = Some(c),
-            (Some(q), _) if c == q => quote = None,
-            (None, b'>') => return i + 1,
-            _ => {}
+    let mut i = start + 1;
+    while let Some(off) = b[i..]
+        .iter()
+        .position(|&c| matches!(c, b'>' | b'"' | b'\''))
+    {
+        let at = i + off;
+        if b[at] == b'>' {
+            return at + 1;
+        }
+        // A quoted value: its closing quote, or the end of the input.
+        match b[at + 1..].iter().position(|&c| c == b[at]) {
+            Some(close) => i = at + 1 + close + 1,
+            None => return b.len(),
         }
     }
     b.len()
