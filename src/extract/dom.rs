@@ -173,7 +173,7 @@ impl Dom {
         }
     }
 
-    fn push(&mut self, data: Data) -> Id {
+    pub(crate) fn push(&mut self, data: Data) -> Id {
         self.nodes.push(Node::new(data));
         self.nodes.len() - 1
     }
@@ -195,6 +195,18 @@ impl Dom {
             }
         }
         let id = self.push(Data::Text(text.to_string()));
+        self.append(parent, id);
+    }
+
+    /// [`Dom::append_text`] for text the caller owns, which a new node takes as it is.
+    pub fn append_text_owned(&mut self, parent: Id, text: String) {
+        if let Some(last) = self.nodes[parent].last {
+            if let Data::Text(t) = &mut self.nodes[last].data {
+                t.push_str(&text);
+                return;
+            }
+        }
+        let id = self.push(Data::Text(text));
         self.append(parent, id);
     }
 
@@ -409,7 +421,7 @@ impl Dom {
 }
 
 impl Node {
-    fn new(data: Data) -> Node {
+    pub(crate) fn new(data: Data) -> Node {
         Node {
             parent: None,
             first: None,

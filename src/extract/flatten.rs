@@ -42,13 +42,19 @@ fn closes_explicitly(name: &str) -> bool {
 
 /// End of the tag starting at `start` (just past its `>`), skipping quoted values.
 fn tag_end(b: &[u8], start: usize) -> usize {
-    let mut quote = None;
-    for (i, &c) in b.iter().enumerate().skip(start + 1) {
-        match (quote, c) {
-            (None, b'"' | b'\'') => quote = Some(c),
-            (Some(q), _) if c == q => quote = None,
-            (None, b'>') => return i + 1,
-            _ => {}
+    let mut i = start + 1;
+    while let Some(off) = b[i..]
+        .iter()
+        .position(|&c| matches!(c, b'>' | b'"' | b'\''))
+    {
+        let at = i + off;
+        if b[at] == b'>' {
+            return at + 1;
+        }
+        // A quoted value: its closing quote, or the end of the input.
+        match b[at + 1..].iter().position(|&c| c == b[at]) {
+            Some(close) => i = at + 1 + close + 1,
+            None => return b.len(),
         }
     }
     b.len()
@@ -58,28 +64,30 @@ fn tag_end(b: &[u8], start: usize) -> usize {
 /// run had one).
 fn push_collapsed(out: &mut String, text: &str) {
     let b = text.as_bytes();
+    // Text is copied in spans that end only where a run is cut, not word by word.
+    let mut from = 0;
     let mut i = 0;
     while i < b.len() {
-        let start = i;
-        while i < b.len() && !b[i].is_ascii_whitespace() {
+        if !b[i].is_ascii_whitespace() {
             i += 1;
+            continue;
         }
-        // Runs start and end at ASCII bytes, so these slices fall on char boundaries.
-        out.push_str(&text[start..i]);
         let run = i;
         while i < b.len() && b[i].is_ascii_whitespace() {
             i += 1;
         }
-        match i - run {
-            0 => {}
-            1 => out.push_str(&text[run..i]),
-            _ => out.push(if b[run..i].contains(&b'\n') {
+        if i - run > 1 {
+            // Runs start and end at ASCII bytes, so these slices fall on char boundaries.
+            out.push_str(&text[from..run]);
+            out.push(if b[run..i].contains(&b'\n') {
                 '\n'
             } else {
                 ' '
-            }),
+            });
+            from = i;
         }
     }
+    out.push_str(&text[from..]);
 }
 
 /// The markup with tags deeper than `max_depth` removed and blank runs outside `<pre>` and

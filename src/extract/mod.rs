@@ -9,6 +9,7 @@ mod embedded;
 mod flatten;
 mod listing;
 mod meta;
+mod parse;
 mod readable;
 mod reduce;
 mod text;
@@ -119,27 +120,39 @@ impl Rules<'_> {
 /// Detection on a reduced page (or any HTML): metadata, kind, and the main content as an
 /// HTML fragment.
 pub fn extract_reduced(html: &str, url: &url::Url, rules: &Rules<'_>) -> Extracted {
-    let doc = Html::parse_document(&flatten::normalize(html, rules.depth()));
+    let flat = flatten::normalize(html, rules.depth());
+    // Operator selectors run on scraper's tree; pages without them parse straight into
+    // the arena.
+    let selectors = rules.title.is_some()
+        || rules.byline.is_some()
+        || rules.date.is_some()
+        || !rules.remove.is_empty();
+    let doc = selectors.then(|| Html::parse_document(&flat));
     let remove: Vec<Selector> = rules
         .remove
         .iter()
         .filter_map(|s| Selector::parse(s).ok())
         .collect();
-    let fresh = || Dom::from_html(&doc, &remove, rules.depth());
+    let fresh = || match &doc {
+        Some(doc) => Dom::from_html(doc, &remove, rules.depth()),
+        None => parse::document(&flat, rules.depth()),
+    };
     let dom = fresh();
     let ld = meta::ld_articles(&dom);
     let mut meta = meta::read(&dom, &ld);
-    if let Some(t) = rules.title.and_then(|s| select(&doc, s, &[])) {
-        meta.title = Some(t);
-    }
-    if let Some(b) = rules.byline.and_then(|s| select(&doc, s, &[])) {
-        meta.byline = Some(b);
-    }
-    if let Some(d) = rules
-        .date
-        .and_then(|s| select(&doc, s, &["datetime", "content"]))
-    {
-        meta.published = Some(d);
+    if let Some(doc) = &doc {
+        if let Some(t) = rules.title.and_then(|s| select(doc, s, &[])) {
+            meta.title = Some(t);
+        }
+        if let Some(b) = rules.byline.and_then(|s| select(doc, s, &[])) {
+            meta.byline = Some(b);
+        }
+        if let Some(d) = rules
+            .date
+            .and_then(|s| select(doc, s, &["datetime", "content"]))
+        {
+            meta.published = Some(d);
+        }
     }
     let kind = rules
         .kind
@@ -207,8 +220,10 @@ pub fn extract(html: &str, url: &url::Url, rules: &Rules<'_>) -> Result<Extracte
 /// Metadata only, from a page's `<head>` (or a whole page): for the streaming path that
 /// never builds a full DOM.
 pub fn read_metadata(html: &str, _url: &url::Url) -> Metadata {
-    let doc = Html::parse_document(&flatten::normalize(html, DEFAULT_MAX_NESTING));
-    let dom = Dom::from_html(&doc, &[], DEFAULT_MAX_NESTING);
+    let dom = parse::document(
+        &flatten::normalize(html, DEFAULT_MAX_NESTING),
+        DEFAULT_MAX_NESTING,
+    );
     meta::read(&dom, &meta::ld_articles(&dom))
 }
 

@@ -500,11 +500,27 @@ struct Span {
 }
 
 impl Span {
-    fn of(text: &str) -> Span {
+    /// The span of a text and its comma count, in one pass. ASCII bytes are classified as
+    /// they are; only other characters are decoded.
+    fn of(text: &str) -> (Span, u32) {
         let mut span = Span::default();
+        let mut commas = 0;
         let mut pending = false;
-        for c in text.chars() {
-            if c.is_whitespace() {
+        let b = text.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            let (blank, comma) = if b[i].is_ascii() {
+                let c = b[i];
+                i += 1;
+                (matches!(c, b' ' | b'\t'..=b'\r'), c == b',')
+            } else {
+                // `i` stays on a char boundary: it only ever moves by whole chars.
+                let c = text[i..].chars().next().unwrap_or(' ');
+                i += c.len_utf8();
+                (c.is_whitespace(), is_comma(c))
+            };
+            commas += u32::from(comma);
+            if blank {
                 if span.nonempty {
                     pending = true;
                 } else {
@@ -520,7 +536,7 @@ impl Span {
             }
         }
         span.trail = pending;
-        span
+        (span, commas)
     }
 
     fn then(self, b: Span) -> Span {
@@ -575,8 +591,7 @@ impl Stats {
     /// Recomputes one node from its children.
     fn update(&mut self, dom: &Dom, id: Id) {
         if let Some(t) = dom.text(id) {
-            self.span[id] = Span::of(t);
-            self.commas[id] = t.chars().filter(|&c| is_comma(c)).count() as u32;
+            (self.span[id], self.commas[id]) = Span::of(t);
             return;
         }
         let mut span = Span::default();

@@ -61,18 +61,18 @@ impl Reducer {
         let mut handlers = vec![
             element!("*", |el| {
                 let name = el.tag_name();
-                if is_dropped(&name, |a| el.get_attribute(a)) || is_hidden(|a| el.get_attribute(a))
-                {
+                // lol_html lower-cases (and allocates) the name on every lookup, so names
+                // are taken once and looked up here.
+                let names: Vec<String> = el.attributes().iter().map(|a| a.name()).collect();
+                let attr = |key: &str| {
+                    let i = names.iter().position(|n| n == key)?;
+                    el.attributes().get(i).map(|a| a.value())
+                };
+                if is_dropped(&name, attr) || is_hidden(attr) {
                     el.remove();
                     return Ok(());
                 }
-                let drop: Vec<String> = el
-                    .attributes()
-                    .iter()
-                    .map(|a| a.name())
-                    .filter(|a| !keeps_attr(&name, a))
-                    .collect();
-                for attr in &drop {
+                for attr in names.iter().filter(|a| !keeps_attr(&name, a)) {
                     el.remove_attribute(attr);
                 }
                 Ok(())
