@@ -407,22 +407,14 @@ async fn sizes(url: &str) -> Result<(usize, usize)> {
         .no_brotli()
         .no_proxy()
         .build()?;
-    let plain = client
-        .get(url)
-        .send()
-        .await?
-        .error_for_status()?
-        .bytes()
-        .await?
-        .len();
-    let gzip = client
-        .get(url)
-        .header("accept-encoding", "gzip")
-        .send()
-        .await?
-        .error_for_status()?
-        .bytes()
-        .await?
-        .len();
-    Ok((plain, gzip))
+    let mut lengths = [0; 2];
+    for (length, coding) in lengths.iter_mut().zip(["identity", "gzip"]) {
+        let response = client
+            .get(url)
+            .header("accept-encoding", coding)
+            .send()
+            .await?;
+        *length = response.error_for_status()?.bytes().await?.len();
+    }
+    Ok((lengths[0], lengths[1]))
 }
