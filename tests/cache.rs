@@ -19,6 +19,18 @@ fn slow_page(delay_ms: u64) -> Reply {
     }
 }
 
+/// The page, fresh for one second and then stale.
+fn fresh_for_one_second() -> Reply {
+    Reply::with(
+        200,
+        &[
+            ("content-type", "text/html"),
+            ("cache-control", "max-age=1"),
+        ],
+        PAGE,
+    )
+}
+
 #[tokio::test]
 async fn concurrent_readers_share_one_fetch() {
     for rules in ["", r#"content = ["article.story"]"#] {
@@ -56,17 +68,7 @@ async fn concurrent_readers_share_one_fetch() {
 #[tokio::test]
 async fn stale_copy_is_served_when_the_upstream_fails() {
     let upstream = Upstream::start().await;
-    upstream.route(
-        "/tides",
-        Reply::with(
-            200,
-            &[
-                ("content-type", "text/html"),
-                ("cache-control", "max-age=1"),
-            ],
-            PAGE,
-        ),
-    );
+    upstream.route("/tides", fresh_for_one_second());
     let light = Light::start(&site_config(""), &upstream).await;
     assert_eq!(light.get("/tides").await.status(), 200);
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -94,17 +96,7 @@ async fn stale_copy_is_served_when_the_upstream_fails() {
 #[tokio::test]
 async fn a_failed_fetch_never_replaces_a_good_copy() {
     let upstream = Upstream::start().await;
-    upstream.route(
-        "/tides",
-        Reply::with(
-            200,
-            &[
-                ("content-type", "text/html"),
-                ("cache-control", "max-age=1"),
-            ],
-            PAGE,
-        ),
-    );
+    upstream.route("/tides", fresh_for_one_second());
     let light = Light::start(&site_config(""), &upstream).await;
     light.get("/tides").await.text().await.unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -244,17 +236,7 @@ async fn no_transform_sends_readers_to_the_original() {
 async fn the_cache_directory_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = Upstream::start().await;
-    upstream.route(
-        "/tides",
-        Reply::with(
-            200,
-            &[
-                ("content-type", "text/html"),
-                ("cache-control", "max-age=1"),
-            ],
-            PAGE,
-        ),
-    );
+    upstream.route("/tides", fresh_for_one_second());
     let config = site_config("").replace(
         "[limits]",
         &format!(

@@ -14,6 +14,17 @@ fn lightmirror() -> Command {
     Command::new(env!("CARGO_BIN_EXE_lightmirror"))
 }
 
+/// Runs a command that must succeed; its standard output.
+fn stdout_of(command: &mut Command) -> String {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 const PAGE: &str = r#"<html lang="en"><head><title>Ferry timetable changes</title>
 <meta name="author" content="Ada Lovelace"><script>x()</script></head><body>
 <nav><a href="/">Home</a></nav>
@@ -29,17 +40,7 @@ fn convert_prints_html_text_and_json() {
     let file = dir.path().join("page.html");
     std::fs::write(&file, PAGE).unwrap();
     let url = "https://www.example.com/news/ferry";
-    let html = lightmirror()
-        .args(["convert", "--url", url])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        html.status.success(),
-        "{}",
-        String::from_utf8_lossy(&html.stderr)
-    );
-    let html = String::from_utf8(html.stdout).unwrap();
+    let html = stdout_of(lightmirror().args(["convert", "--url", url]).arg(&file));
     assert!(html.starts_with("<!doctype html>"), "{html}");
     assert!(
         html.contains("winter timetable") && !html.contains("x()"),
@@ -120,25 +121,19 @@ remove = [".story .note"]
     .unwrap();
     let page = dir.path().join("page.html");
     std::fs::write(&page, PAGE).unwrap();
-    let out = lightmirror()
-        .args([
-            "convert",
-            "--url",
-            "https://www.example.com/news/ferry",
-            "--format",
-            "text",
-            "--config",
-        ])
-        .arg(&config)
-        .arg(&page)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = stdout_of(
+        lightmirror()
+            .args([
+                "convert",
+                "--url",
+                "https://www.example.com/news/ferry",
+                "--format",
+                "text",
+                "--config",
+            ])
+            .arg(&config)
+            .arg(&page),
     );
-    let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("winter timetable"), "{text}");
     assert!(
         !text.contains("night service would return"),
