@@ -1,14 +1,19 @@
-//! Reduce-and-extract speed on the corpus pages, single thread: prints the median over pages
-//! of each page's fastest of several runs (the run least disturbed by other work on the
-//! machine), then lets criterion time the whole corpus and each stage. Skips when the
-//! corpus (`../shared/corpus/readability` beside the repository) is absent.
+//! Detection and whole-conversion speed on the corpus pages, single thread. For each of
+//! `extract` (parse and detection) and `convert` (decoding, detection, the Light pass on
+//! the article, the page shell and the plain text, as `lightmirror convert` runs them) it
+//! prints the median over pages of each page's fastest of several runs (the run least
+//! disturbed by other work on the machine), then lets criterion time the whole corpus.
+//! Skips when the corpus (`../shared/corpus/readability` beside the repository) is absent.
 
 use std::hint::black_box;
 use std::path::Path;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use lightmirror::extract::{extract, extract_reduced, Reducer, Rules};
+use lightmirror::config::{LimitsConfig, Site};
+use lightmirror::convert::convert_document;
+use lightmirror::extract::{extract, Rules};
+use url::Url;
 
 /// Runs per page; the fastest counts.
 const RUNS: usize = 11;
@@ -30,15 +35,29 @@ fn pages() -> Vec<String> {
         .collect()
 }
 
-fn reduce(html: &str) -> String {
-    let mut r = Reducer::new(&Rules::default(), 64 << 20);
-    r.write(html.as_bytes()).expect("reduces");
-    r.finish().unwrap_or_else(|_| html.to_string())
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+/// Prints the median, p90 and maximum over pages of each page's fastest run of `run`.
+fn report(label: &str, pages: &[String], run: impl Fn(&str)) {
+    let mut per_page: Vec<f64> = pages
+        .iter()
+        .map(|html| {
+            (0..RUNS)
+                .map(|_| {
+                    let t = Instant::now();
+                    run(black_box(html));
+                    t.elapsed().as_secs_f64() * 1e3
+                })
+                .fold(f64::INFINITY, f64::min)
+        })
+        .collect();
+    per_page.sort_by(f64::total_cmp);
+    eprintln!(
+        "{label} over {} pages, fastest of {RUNS} runs each: median {:.3} ms/page, \
+         p90 {:.3} ms, max {:.3} ms",
+        pages.len(),
+        per_page[per_page.len() / 2],
+        per_page[per_page.len() * 9 / 10],
+        per_page[per_page.len() - 1],
+    );
 }
 
 fn bench(c: &mut Criterion) {
@@ -47,53 +66,25 @@ fn bench(c: &mut Criterion) {
         eprintln!("corpus not found beside the repository; skipping the extract bench");
         return;
     }
-    let url = url::Url::parse("http://fakehost/test/page.html").expect("url");
+    let url = Url::parse("http://fakehost/test/page.html").expect("url");
+    let site = Site::ad_hoc(&url);
+    let limits = LimitsConfig::default();
     let rules = Rules::default();
-    let per_page: Vec<f64> = pages
-        .iter()
-        .map(|html| {
-            (0..RUNS)
-                .map(|_| {
-                    let t = Instant::now();
-                    black_box(extract(black_box(html), &url, &rules).ok());
-                    t.elapsed().as_secs_f64() * 1e3
-                })
-                .fold(f64::INFINITY, f64::min)
-        })
-        .collect();
-    let mut sorted = per_page.clone();
-    sorted.sort_by(f64::total_cmp);
-    eprintln!(
-        "reduce+extract over {} pages, fastest of {RUNS} runs each: median {:.3} ms/page, \
-         p90 {:.3} ms, max {:.3} ms",
-        pages.len(),
-        median(per_page),
-        sorted[sorted.len() * 9 / 10],
-        sorted[sorted.len() - 1],
-    );
-    let reduced: Vec<String> = pages.iter().map(|h| reduce(h)).collect();
+    let detect = |html: &str| {
+        black_box(extract(html, &url, &rules));
+    };
+    let convert = |html: &str| {
+        black_box(convert_document(&site, &url, &limits, None, html.as_bytes()).ok());
+    };
+    report("extract", &pages, detect);
+    report("convert", &pages, convert);
     let mut group = c.benchmark_group("corpus");
     group.sample_size(10);
-    group.bench_function("reduce+extract", |b| {
-        b.iter(|| {
-            for html in &pages {
-                black_box(extract(html, &url, &rules).ok());
-            }
-        })
+    group.bench_function("extract", |b| {
+        b.iter(|| pages.iter().for_each(|h| detect(h)))
     });
-    group.bench_function("reduce", |b| {
-        b.iter(|| {
-            for html in &pages {
-                black_box(reduce(html));
-            }
-        })
-    });
-    group.bench_function("extract_reduced", |b| {
-        b.iter(|| {
-            for html in &reduced {
-                black_box(extract_reduced(html, &url, &rules));
-            }
-        })
+    group.bench_function("convert", |b| {
+        b.iter(|| pages.iter().for_each(|h| convert(h)))
     });
     group.finish();
 }

@@ -7,7 +7,7 @@ use url::Url;
 
 use crate::config::{LimitsConfig, PageKind, Site};
 use crate::decode::BodyDecoder;
-use crate::extract::{self, Metadata, Reducer, Rules};
+use crate::extract::{self, Metadata, Rules};
 use crate::page::Shell;
 use crate::rewrite::{self, HeadCollector, LightOptions, LightRewriter, RewriteError};
 
@@ -20,9 +20,6 @@ pub enum ConvertError {
     /// The Light pass failed (memory limit, ambiguous markup).
     #[error(transparent)]
     Rewrite(#[from] RewriteError),
-    /// Detection failed.
-    #[error(transparent)]
-    Extract(#[from] extract::ExtractError),
     /// The page is larger than the limit.
     #[error("page larger than {0} bytes")]
     TooLarge(usize),
@@ -70,8 +67,9 @@ struct Streaming {
     body: String,
 }
 
+/// Detection reads the page as a whole, so it is gathered first (within
+/// `max_upstream_bytes`).
 struct Detecting {
-    reducer: Option<Reducer>,
     raw: String,
 }
 
@@ -85,11 +83,7 @@ impl Conversion {
         content_type: Option<&str>,
     ) -> Result<Self, ConvertError> {
         let mode = if site.content.is_empty() {
-            let rules = rules_for(site, page_url, limits);
-            Mode::Detecting(Box::new(Detecting {
-                reducer: Some(Reducer::new(&rules, limits.rewriter_memory)),
-                raw: String::new(),
-            }))
+            Mode::Detecting(Box::new(Detecting { raw: String::new() }))
         } else {
             Mode::Streaming(Box::new(Streaming {
                 light: Some(LightRewriter::new(&light_options(site, page_url, limits))?),
@@ -136,12 +130,6 @@ impl Conversion {
     fn feed(&mut self, text: &str) -> Result<Vec<u8>, ConvertError> {
         match &mut self.mode {
             Mode::Detecting(d) => {
-                if let Some(reducer) = d.reducer.as_mut() {
-                    if reducer.write(text.as_bytes()).is_err() {
-                        // Detection falls back to the whole page (see `finish`).
-                        d.reducer = None;
-                    }
-                }
                 d.raw.push_str(text);
                 Ok(Vec::new())
             }
@@ -198,10 +186,7 @@ impl Conversion {
         let mut out = self.feed(&rest)?;
         let mode = std::mem::replace(
             &mut self.mode,
-            Mode::Detecting(Box::new(Detecting {
-                reducer: None,
-                raw: String::new(),
-            })),
+            Mode::Detecting(Box::new(Detecting { raw: String::new() })),
         );
         match mode {
             Mode::Streaming(mut s) => {
@@ -235,11 +220,7 @@ impl Conversion {
             }
             Mode::Detecting(d) => {
                 let rules = rules_for(&self.site, &self.page_url, &self.limits);
-                let reduced = d.reducer.map(Reducer::finish).and_then(Result::ok);
-                let found = match reduced {
-                    Some(reduced) => extract::extract_reduced(&reduced, &self.page_url, &rules),
-                    None => extract::extract(&d.raw, &self.page_url, &rules)?,
-                };
+                let found = extract::extract(&d.raw, &self.page_url, &rules);
                 let body = rewrite::sanitize(
                     &found.body_html,
                     &light_options(&self.site, &self.page_url, &self.limits),
@@ -255,7 +236,7 @@ impl Conversion {
                     kind: found.kind,
                     // From the article itself: the Light body's media placeholders are not
                     // part of its text.
-                    text: extract::to_text(&found.body_html),
+                    text: found.text,
                     body,
                 })
             }

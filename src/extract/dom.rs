@@ -1,13 +1,150 @@
-//! The small arena DOM that detection works on: built once from html5ever's parse (through
-//! `scraper`), holding only elements, their kept attributes and text. Every walk over it is
+//! The small arena DOM that detection works on, built once by detection's own parser (or,
+//! for operator selectors, from scraper's tree), holding only elements, their kept
+//! attributes and text. Every walk over it is
 //! iterative (parent and sibling links, no call stack), so a page nested 100,000 levels deep
 //! costs time in proportion to its size and never overflows the stack. Parsing itself,
 //! scoring and serialisation live elsewhere; this module owns the tree and its edits.
+
+use std::borrow::Cow;
 
 use scraper::Html;
 
 /// Index of a node in [`Dom::nodes`].
 pub(crate) type Id = usize;
+
+/// A lower-case tag name: the standard's names are shared statics, so building a tree
+/// allocates no name for them.
+pub(crate) type Name = Cow<'static, str>;
+
+/// Tag names of the HTML standard, sorted.
+const KNOWN_TAGS: &[&str] = &[
+    "a",
+    "abbr",
+    "address",
+    "area",
+    "article",
+    "aside",
+    "audio",
+    "b",
+    "base",
+    "bdi",
+    "bdo",
+    "blockquote",
+    "body",
+    "br",
+    "button",
+    "canvas",
+    "caption",
+    "center",
+    "cite",
+    "code",
+    "col",
+    "colgroup",
+    "data",
+    "datalist",
+    "dd",
+    "del",
+    "details",
+    "dfn",
+    "dialog",
+    "dir",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "embed",
+    "fieldset",
+    "figcaption",
+    "figure",
+    "font",
+    "footer",
+    "form",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "head",
+    "header",
+    "hgroup",
+    "hr",
+    "html",
+    "i",
+    "iframe",
+    "img",
+    "input",
+    "ins",
+    "kbd",
+    "label",
+    "legend",
+    "li",
+    "link",
+    "main",
+    "map",
+    "mark",
+    "math",
+    "menu",
+    "meta",
+    "meter",
+    "nav",
+    "noscript",
+    "object",
+    "ol",
+    "optgroup",
+    "option",
+    "output",
+    "p",
+    "picture",
+    "pre",
+    "progress",
+    "q",
+    "rp",
+    "rt",
+    "ruby",
+    "s",
+    "samp",
+    "script",
+    "search",
+    "section",
+    "select",
+    "small",
+    "source",
+    "span",
+    "strike",
+    "strong",
+    "style",
+    "sub",
+    "summary",
+    "sup",
+    "svg",
+    "table",
+    "tbody",
+    "td",
+    "template",
+    "textarea",
+    "tfoot",
+    "th",
+    "thead",
+    "time",
+    "title",
+    "tr",
+    "track",
+    "tt",
+    "u",
+    "ul",
+    "var",
+    "video",
+    "wbr",
+];
+
+/// The shared [`Name`] of a lower-case tag name.
+pub(crate) fn name_of(name: &str) -> Name {
+    match KNOWN_TAGS.binary_search(&name) {
+        Ok(i) => Cow::Borrowed(KNOWN_TAGS[i]),
+        Err(_) => Cow::Owned(name.to_string()),
+    }
+}
 
 /// What a node holds.
 #[derive(Debug, Clone)]
@@ -16,8 +153,8 @@ pub(crate) enum Data {
     Root,
     /// An element with its lower-case tag name and kept attributes.
     Element {
-        name: String,
-        attrs: Vec<(String, String)>,
+        name: Name,
+        attrs: Vec<(&'static str, String)>,
     },
     /// A run of text.
     Text(String),
@@ -47,8 +184,7 @@ pub(crate) struct Dom {
     pub nodes: Vec<Node>,
 }
 
-/// Elements whose whole subtree never helps detection; the reducer drops them too, this list
-/// covers pages parsed without it.
+/// Elements whose whole subtree never helps detection.
 const DROPPED: &[&str] = &[
     "style", "svg", "template", "iframe", "object", "embed", "canvas", "input", "select",
     "textarea", "button", "option", "applet", "frame", "frameset", "audio", "video", "map",
@@ -68,20 +204,49 @@ pub(crate) fn is_dropped(name: &str, attr: impl Fn(&str) -> Option<String>) -> b
     DROPPED.contains(&name)
 }
 
-/// Whether an attribute is worth keeping on an element: the ones scoring, metadata and the
-/// later Light pass read.
-pub(crate) fn keeps_attr(element: &str, attr: &str) -> bool {
-    match attr {
-        "class" | "id" | "itemprop" | "itemtype" | "itemscope" | "rel" | "role" | "aria-modal"
-        | "lang" | "dir" | "href" | "datetime" | "colspan" | "rowspan" | "type" => true,
-        "content" | "name" | "property" | "charset" => element == "meta",
-        "alt" | "src" | "data-src" | "data-original" | "data-lazy-src" | "width" | "height" => {
-            element == "img"
+/// The attribute's name when it is worth keeping on an element: the ones scoring,
+/// metadata and the later Light pass read.
+pub(crate) fn kept_attr(element: &str, attr: &str) -> Option<&'static str> {
+    let key = match attr {
+        "class" => "class",
+        "id" => "id",
+        "itemprop" => "itemprop",
+        "itemtype" => "itemtype",
+        "itemscope" => "itemscope",
+        "rel" => "rel",
+        "role" => "role",
+        "aria-modal" => "aria-modal",
+        "lang" => "lang",
+        "dir" => "dir",
+        "href" => "href",
+        "datetime" => "datetime",
+        "colspan" => "colspan",
+        "rowspan" => "rowspan",
+        "type" => "type",
+        "content" | "name" | "property" | "charset" if element == "meta" => match attr {
+            "content" => "content",
+            "name" => "name",
+            "property" => "property",
+            _ => "charset",
+        },
+        "alt" | "src" | "data-src" | "data-original" | "data-lazy-src" | "width" | "height"
+            if element == "img" =>
+        {
+            match attr {
+                "alt" => "alt",
+                "src" => "src",
+                "data-src" => "data-src",
+                "data-original" => "data-original",
+                "data-lazy-src" => "data-lazy-src",
+                "width" => "width",
+                _ => "height",
+            }
         }
-        "title" => element == "img" || element == "abbr",
-        "summary" => element == "table",
-        _ => false,
-    }
+        "title" if element == "img" || element == "abbr" => "title",
+        "summary" if element == "table" => "summary",
+        _ => return None,
+    };
+    Some(key)
 }
 
 /// Whether an element is hidden from readers (by `hidden`, `aria-hidden` or an inline
@@ -93,16 +258,26 @@ pub(crate) fn is_hidden(attr: impl Fn(&str) -> Option<String>) -> bool {
         || attr("style").is_some_and(|s| style_hides(&s))
 }
 
-/// Whether an inline style hides its element.
+/// Whether an inline style hides its element: `display: none` or `visibility: hidden`,
+/// in any case and spacing.
 fn style_hides(style: &str) -> bool {
-    let s = style.to_ascii_lowercase();
-    let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    compact.contains("display:none") || compact.contains("visibility:hidden")
+    style.split(';').any(|decl| {
+        let Some((prop, value)) = decl.split_once(':') else {
+            return false;
+        };
+        let (prop, value) = (prop.trim(), value.trim_start());
+        let starts = |v: &str, word: &str| {
+            v.get(..word.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(word))
+        };
+        (prop.eq_ignore_ascii_case("display") && starts(value, "none"))
+            || (prop.eq_ignore_ascii_case("visibility") && starts(value, "hidden"))
+    })
 }
 
 impl Dom {
     /// Builds the arena from an html5ever parse, dropping comments, everything
-    /// [`is_dropped`] names, [`is_hidden`] elements and elements matching `remove`, and keeping only [`keeps_attr`]
+    /// [`is_dropped`] names, [`is_hidden`] elements and elements matching `remove`, and keeping only [`kept_attr`]
     /// attributes. Elements nested deeper than `max_depth` are left out, their text kept in
     /// the deepest ancestor allowed, so later walks over ancestors stay bounded.
     pub fn from_html(html: &Html, remove: &[scraper::Selector], max_depth: usize) -> Dom {
@@ -128,16 +303,15 @@ impl Dom {
                     } else if stack.len() >= max_depth {
                         true
                     } else {
-                        let mut attrs: Vec<(String, String)> = el
+                        let mut attrs: Vec<(&'static str, String)> = el
                             .attrs()
-                            .filter(|(k, _)| keeps_attr(name, k))
-                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .filter_map(|(k, v)| Some((kept_attr(name, k)?, v.to_string())))
                             .collect();
                         // The parser keeps attributes in a hash map; sorting makes output
                         // the same from run to run.
                         attrs.sort_unstable();
                         let id = dom.push(Data::Element {
-                            name: name.to_string(),
+                            name: name_of(name),
                             attrs,
                         });
                         dom.append(parent, id);
@@ -179,35 +353,33 @@ impl Dom {
     }
 
     /// A new element, not yet in the tree.
-    pub fn create(&mut self, name: &str) -> Id {
+    pub fn create(&mut self, name: &'static str) -> Id {
         self.push(Data::Element {
-            name: name.to_string(),
+            name: Cow::Borrowed(name),
             attrs: Vec::new(),
         })
     }
 
     /// Appends text to `parent`, merging with a trailing text node.
     pub fn append_text(&mut self, parent: Id, text: &str) {
-        if let Some(last) = self.nodes[parent].last {
-            if let Data::Text(t) = &mut self.nodes[last].data {
-                t.push_str(text);
-                return;
-            }
-        }
-        let id = self.push(Data::Text(text.to_string()));
-        self.append(parent, id);
+        self.append_text_with(parent, |t| t.push_str(text));
     }
 
-    /// [`Dom::append_text`] for text the caller owns, which a new node takes as it is.
-    pub fn append_text_owned(&mut self, parent: Id, text: String) {
+    /// Lets `write` append to the text node at the end of `parent`, made when the last
+    /// child is not text (and kept only when `write` wrote something).
+    pub fn append_text_with(&mut self, parent: Id, write: impl FnOnce(&mut String)) {
         if let Some(last) = self.nodes[parent].last {
             if let Data::Text(t) = &mut self.nodes[last].data {
-                t.push_str(&text);
+                write(t);
                 return;
             }
         }
-        let id = self.push(Data::Text(text));
-        self.append(parent, id);
+        let mut text = String::new();
+        write(&mut text);
+        if !text.is_empty() {
+            let id = self.push(Data::Text(text));
+            self.append(parent, id);
+        }
     }
 
     /// Unlinks a node (with its subtree) from its parent.
@@ -324,9 +496,9 @@ impl Dom {
         !n.is_empty() && names.contains(&n)
     }
 
-    pub fn rename(&mut self, id: Id, new: &str) {
+    pub fn rename(&mut self, id: Id, new: &'static str) {
         if let Data::Element { name, .. } = &mut self.nodes[id].data {
-            *name = new.to_string();
+            *name = Cow::Borrowed(new);
         }
     }
 
@@ -334,17 +506,17 @@ impl Dom {
         match &self.nodes[id].data {
             Data::Element { attrs, .. } => attrs
                 .iter()
-                .find(|(k, _)| k == key)
+                .find(|(k, _)| *k == key)
                 .map(|(_, v)| v.as_str()),
             _ => None,
         }
     }
 
-    pub fn set_attr(&mut self, id: Id, key: &str, value: &str) {
+    pub fn set_attr(&mut self, id: Id, key: &'static str, value: &str) {
         if let Data::Element { attrs, .. } = &mut self.nodes[id].data {
-            match attrs.iter_mut().find(|(k, _)| k == key) {
+            match attrs.iter_mut().find(|(k, _)| *k == key) {
                 Some(slot) => slot.1 = value.to_string(),
-                None => attrs.push((key.to_string(), value.to_string())),
+                None => attrs.push((key, value.to_string())),
             }
         }
     }
@@ -476,6 +648,35 @@ impl Iterator for Walk<'_> {
     }
 }
 
+/// Whether an element's end tag is required, so its end reliably closes it; elements whose
+/// end tag may be implied never nest deeply and stay out of the count.
+pub(crate) fn closes_explicitly(name: &str) -> bool {
+    !is_void(name)
+        && !matches!(
+            name,
+            "p" | "li"
+                | "dt"
+                | "dd"
+                | "tr"
+                | "td"
+                | "th"
+                | "thead"
+                | "tbody"
+                | "tfoot"
+                | "option"
+                | "optgroup"
+                | "colgroup"
+                | "caption"
+                | "rb"
+                | "rt"
+                | "rtc"
+                | "rp"
+                | "html"
+                | "head"
+                | "body"
+        )
+}
+
 /// Elements without content or end tag.
 pub(crate) fn is_void(name: &str) -> bool {
     matches!(
@@ -497,16 +698,29 @@ pub(crate) fn is_void(name: &str) -> bool {
 }
 
 fn escape(s: &str, attr: bool, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' if !attr => out.push_str("&lt;"),
-            '>' if !attr => out.push_str("&gt;"),
-            '"' if attr => out.push_str("&quot;"),
-            '\u{a0}' => out.push_str("&nbsp;"),
-            _ => out.push(c),
-        }
+    // Text is copied in spans between the few characters that need escaping; all but the
+    // no-break space (0xC2 0xA0 in UTF-8) are single bytes.
+    let b = s.as_bytes();
+    let mut from = 0;
+    let mut i = 0;
+    while i < b.len() {
+        let (entity, len) = match b[i] {
+            b'&' => ("&amp;", 1),
+            b'<' if !attr => ("&lt;", 1),
+            b'>' if !attr => ("&gt;", 1),
+            b'"' if attr => ("&quot;", 1),
+            0xC2 if b.get(i + 1) == Some(&0xA0) => ("&nbsp;", 2),
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.push_str(&s[from..i]);
+        out.push_str(entity);
+        i += len;
+        from = i;
     }
+    out.push_str(&s[from..]);
 }
 
 #[cfg(test)]
@@ -527,6 +741,25 @@ mod tests {
             out,
             "<div class=\"a\"><p>Hi &amp; <b>there</b></p><img alt=\"A &quot;q&quot;\" src=\"a.png\"></div>"
         );
+    }
+
+    #[test]
+    fn inline_styles_that_hide() {
+        for hides in [
+            "display:none",
+            "color: red; DISPLAY : None !important",
+            "visibility:hidden",
+        ] {
+            assert!(style_hides(hides), "{hides}");
+        }
+        for shows in [
+            "display: block",
+            "color: none",
+            "visibility: visible",
+            "none",
+        ] {
+            assert!(!style_hides(shows), "{shows}");
+        }
     }
 
     #[test]

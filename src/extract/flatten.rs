@@ -4,41 +4,12 @@
 //! runs of blanks outside `<pre>` shrink to one, as they read as one, so the parse has less
 //! to do. It understands tags, quoted attributes and raw-text elements, nothing more.
 
-use super::dom::is_void;
+use super::dom::closes_explicitly;
 
 /// Elements whose content is not markup.
 const RAW_TEXT: &[&str] = &[
     "script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes",
 ];
-
-/// Whether an element's end tag is required, so its end reliably closes it; elements whose
-/// end tag may be implied never nest deeply and stay out of the count.
-fn closes_explicitly(name: &str) -> bool {
-    !is_void(name)
-        && !matches!(
-            name,
-            "p" | "li"
-                | "dt"
-                | "dd"
-                | "tr"
-                | "td"
-                | "th"
-                | "thead"
-                | "tbody"
-                | "tfoot"
-                | "option"
-                | "optgroup"
-                | "colgroup"
-                | "caption"
-                | "rb"
-                | "rt"
-                | "rtc"
-                | "rp"
-                | "html"
-                | "head"
-                | "body"
-        )
-}
 
 /// End of the tag starting at `start` (just past its `>`), skipping quoted values.
 fn tag_end(b: &[u8], start: usize) -> usize {

@@ -1,8 +1,8 @@
-//! Article extraction for pages no rule describes: a streaming [`Reducer`] that shrinks the
-//! page as it arrives, then detection on the small DOM that follows: metadata, whether the
-//! page is an article or a listing, and the main content as an unsanitized HTML fragment.
-//! Making that fragment safe, rewriting its links and rendering the Light page belong to
-//! later stages.
+//! Article extraction for pages no rule describes: one parse of the page into a small arena
+//! DOM that never holds what detection does not read (scripts, styles, hidden subtrees,
+//! most attributes), then metadata, whether the page is an article or a listing, and the
+//! main content as an unsanitized HTML fragment. Making that fragment safe, rewriting its
+//! links and rendering the Light page belong to later stages.
 
 mod dom;
 mod embedded;
@@ -11,12 +11,12 @@ mod listing;
 mod meta;
 mod parse;
 mod readable;
-mod reduce;
 mod text;
+mod tokens;
 
+use html5ever::tendril::TendrilSink;
 use scraper::{Html, Selector};
 
-pub use reduce::Reducer;
 pub use text::to_text;
 
 use crate::config::PageKind;
@@ -51,6 +51,8 @@ pub struct Extracted {
     /// Unsanitized main content: the article without its headline and byline, or for a
     /// listing a `<ul>` of headline links.
     pub body_html: String,
+    /// The main content as plain text, as [`to_text`] gives it.
+    pub text: String,
 }
 
 /// Operator overrides, from the site config (all optional).
@@ -73,40 +75,6 @@ pub struct Rules<'a> {
 /// Nesting depth detection looks into when [`Rules::max_nesting`] is 0.
 pub const DEFAULT_MAX_NESTING: usize = 256;
 
-/// Memory allowed to the reducer when [`extract`] runs it on a page held in memory.
-const EXTRACT_MEMORY_LIMIT: usize = 64 * 1024 * 1024;
-
-/// Why extraction failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ExtractError {
-    /// The reduced page grew past the memory limit given to the reducer.
-    #[error("reduced page exceeds the {limit} byte limit")]
-    TooLarge {
-        /// The limit, in bytes.
-        limit: usize,
-    },
-    /// The streaming parser needed more buffer memory than allowed.
-    #[error("parser memory limit exceeded")]
-    MemoryLimit,
-    /// The markup is ambiguous to a streaming parser; a full parse of the page is needed.
-    #[error("ambiguous markup: {0}")]
-    Ambiguous(String),
-    /// Any other failure of the streaming rewriter.
-    #[error("rewriting failed: {0}")]
-    Rewrite(String),
-}
-
-impl From<lol_html::errors::RewritingError> for ExtractError {
-    fn from(e: lol_html::errors::RewritingError) -> Self {
-        use lol_html::errors::RewritingError as R;
-        match e {
-            R::MemoryLimitExceeded(_) => ExtractError::MemoryLimit,
-            R::ParsingAmbiguity(a) => ExtractError::Ambiguous(a.to_string()),
-            other => ExtractError::Rewrite(other.to_string()),
-        }
-    }
-}
-
 impl Rules<'_> {
     fn depth(&self) -> usize {
         if self.max_nesting == 0 {
@@ -115,19 +83,35 @@ impl Rules<'_> {
             self.max_nesting
         }
     }
+
+    fn has_selectors(&self) -> bool {
+        self.title.is_some()
+            || self.byline.is_some()
+            || self.date.is_some()
+            || !self.remove.is_empty()
+    }
 }
 
-/// Detection on a reduced page (or any HTML): metadata, kind, and the main content as an
-/// HTML fragment.
-pub fn extract_reduced(html: &str, url: &url::Url, rules: &Rules<'_>) -> Extracted {
-    let flat = flatten::normalize(html, rules.depth());
+/// Scraper's tree of a page, for operator selectors. The parse runs as a browser with
+/// scripting off would, like detection's own parser, so `<noscript>` images are markup.
+fn scraper_tree(html: &str, depth: usize) -> Html {
+    let opts = html5ever::ParseOpts {
+        tree_builder: html5ever::tree_builder::TreeBuilderOpts {
+            scripting_enabled: false,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    html5ever::parse_document(Html::new_document(), opts).one(flatten::normalize(html, depth))
+}
+
+/// Detection on a whole page: metadata, kind, and the main content as an HTML fragment.
+pub fn extract(html: &str, url: &url::Url, rules: &Rules<'_>) -> Extracted {
     // Operator selectors run on scraper's tree; pages without them parse straight into
     // the arena.
-    let selectors = rules.title.is_some()
-        || rules.byline.is_some()
-        || rules.date.is_some()
-        || !rules.remove.is_empty();
-    let doc = selectors.then(|| Html::parse_document(&flat));
+    let doc = rules
+        .has_selectors()
+        .then(|| scraper_tree(html, rules.depth()));
     let remove: Vec<Selector> = rules
         .remove
         .iter()
@@ -135,7 +119,7 @@ pub fn extract_reduced(html: &str, url: &url::Url, rules: &Rules<'_>) -> Extract
         .collect();
     let fresh = || match &doc {
         Some(doc) => Dom::from_html(doc, &remove, rules.depth()),
-        None => parse::document(&flat, rules.depth()),
+        None => parse::document(html, rules.depth()),
     };
     let dom = fresh();
     let ld = meta::ld_articles(&dom);
@@ -158,6 +142,7 @@ pub fn extract_reduced(html: &str, url: &url::Url, rules: &Rules<'_>) -> Extract
         .kind
         .unwrap_or_else(|| listing::kind(&dom, url, !ld.is_empty()));
     let mut body_html = String::new();
+    let mut text = None;
     match kind {
         PageKind::Listing => listing::render(&dom, url, &mut body_html),
         PageKind::Article => {
@@ -180,12 +165,15 @@ pub fn extract_reduced(html: &str, url: &url::Url, rules: &Rules<'_>) -> Extract
                         .find(|t| !t.is_empty());
                 }
                 dom.html(f.article, true, &mut body_html);
+                // Read off the tree at hand rather than parsed back from `body_html`.
+                text = Some(text::dom_text(&dom, f.article));
             }
         }
     }
     Extracted {
         meta,
         kind,
+        text: text.unwrap_or_else(|| to_text(&body_html)),
         body_html,
     }
 }
@@ -203,27 +191,10 @@ fn select(doc: &Html, selector: &str, attrs: &[&str]) -> Option<String> {
     (!value.is_empty()).then_some(value)
 }
 
-/// Convenience: reduce and extract a whole page held in memory. Markup the streaming
-/// parser calls ambiguous is parsed whole instead.
-pub fn extract(html: &str, url: &url::Url, rules: &Rules<'_>) -> Result<Extracted, ExtractError> {
-    let mut reducer = Reducer::new(rules, EXTRACT_MEMORY_LIMIT);
-    let reduced = reducer
-        .write(html.as_bytes())
-        .and_then(|()| reducer.finish());
-    match reduced {
-        Ok(r) => Ok(extract_reduced(&r, url, rules)),
-        Err(ExtractError::Ambiguous(_)) => Ok(extract_reduced(html, url, rules)),
-        Err(e) => Err(e),
-    }
-}
-
 /// Metadata only, from a page's `<head>` (or a whole page): for the streaming path that
 /// never builds a full DOM.
 pub fn read_metadata(html: &str, _url: &url::Url) -> Metadata {
-    let dom = parse::document(
-        &flatten::normalize(html, DEFAULT_MAX_NESTING),
-        DEFAULT_MAX_NESTING,
-    );
+    let dom = parse::document(html, DEFAULT_MAX_NESTING);
     meta::read(&dom, &meta::ld_articles(&dom))
 }
 
@@ -248,7 +219,7 @@ mod tests {
             html.push_str("</div>");
         }
         let start = std::time::Instant::now();
-        let out = extract(&html, &url(), &Rules::default()).unwrap();
+        let out = extract(&html, &url(), &Rules::default());
         assert!(start.elapsed() < std::time::Duration::from_secs(30));
         assert!(to_text(&out.body_html).contains("deep text"));
     }
@@ -268,17 +239,11 @@ mod tests {
             remove: &remove,
             ..Rules::default()
         };
-        let out = extract(html, &url(), &rules).unwrap();
+        let out = extract(html, &url(), &rules);
         assert_eq!(out.meta.title.as_deref(), Some("Operator headline"));
         assert_eq!(out.meta.byline.as_deref(), Some("Ann Author"));
         assert_eq!(out.meta.published.as_deref(), Some("2021-02-03"));
         assert!(!out.body_html.contains("junk"));
-    }
-
-    #[test]
-    fn reducer_is_send() {
-        fn assert_send<T: Send>() {}
-        assert_send::<Reducer>();
     }
 
     fn long_text() -> String {
@@ -292,7 +257,7 @@ mod tests {
             "<html><body><article><p>{p}</p><figure><img class=lazy src=data:image/gif;base64,R0              alt=Lazy data-src=/real.jpg><noscript><img src=/real.jpg alt=\"A dog\"></noscript>\
              <figcaption>A caption</figcaption></figure><p>{p}</p><p>{p}</p></article></body></html>"
         );
-        let out = extract(&html, &url(), &Rules::default()).unwrap();
+        let out = extract(&html, &url(), &Rules::default());
         assert!(
             out.body_html
                 .contains("<img alt=\"A dog\" src=\"/real.jpg\">"),
@@ -312,7 +277,7 @@ mod tests {
             "articleBody":"{body}\nSecond paragraph."}}</script></head>
             <body><div id="app"></div></body></html>"#
         );
-        let out = extract(&html, &url(), &Rules::default()).unwrap();
+        let out = extract(&html, &url(), &Rules::default());
         assert_eq!(out.kind, PageKind::Article);
         assert_eq!(out.meta.title.as_deref(), Some("Embedded story"));
         assert!(to_text(&out.body_html).ends_with("Second paragraph."));
@@ -326,7 +291,7 @@ mod tests {
              <div aria-hidden=true>Icon label</div><div style='display:none'>Modal</div>\
              <div class=paywall><p>Subscriber text, {p}</p></div></article></body></html>"
         );
-        let text = to_text(&extract(&html, &url(), &Rules::default()).unwrap().body_html);
+        let text = to_text(&extract(&html, &url(), &Rules::default()).body_html);
         assert!(text.contains("Subscriber text"), "{text}");
         for hidden in ["Hidden menu", "Icon label", "Modal"] {
             assert!(!text.contains(hidden), "{text}");

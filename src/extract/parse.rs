@@ -1,266 +1,584 @@
-//! Parsing straight into the arena [`Dom`]: an html5ever tree sink whose nodes are the
-//! arena's own, so no intermediate tree is built, copied and dropped. The tree builder keeps
-//! handles to every node it creates and may move them later, so the sink keeps them all and
-//! marks the ones detection never reads; one pass at the end moves the kept nodes into the
-//! final DOM under the same rules as [`Dom::from_html`]. Operator selectors need scraper's
-//! tree and stay on that path.
+//! Detection's parser: [`Tokenizer`] tokens built straight into the arena [`Dom`] with the
+//! HTML standard's tree-construction rules that decide where content lands (the implied
+//! `<html>`, `<head>` and `<body>`, implied end tags of paragraphs, list items, headings
+//! and table cells, scope checks for end tags) and none of those that only repair markup
+//! for scripts (the adoption agency, foster parenting, active formatting elements), so a
+//! misnested inline element may close early where a browser would reopen it. What the
+//! arena never keeps (comments, [`is_dropped`] and [`is_hidden`] subtrees, attributes
+//! [`kept_attr`] does not name) is never built. Start tags nested deeper than a limit are
+//! skipped and their text joins the deepest element kept, so nothing here or later walks
+//! more than that many ancestors.
 
 use std::borrow::Cow;
 
-use html5ever::interface::{ElementFlags, NodeOrText, QuirksMode, TreeSink};
-use html5ever::tendril::{StrTendril, TendrilSink};
-use html5ever::{namespace_url, ns, Attribute, ExpandedName, LocalName, QualName};
+use super::dom::{
+    closes_explicitly, is_dropped, is_hidden, is_void, kept_attr, name_of, Data, Dom, Id,
+};
+use super::tokens::{decode_attribute, decode_text, lower, Token, Tokenizer};
 
-use super::dom::{is_dropped, is_hidden, keeps_attr, Data, Dom, Id, Node};
-
-/// Parses a whole document into the arena, with the filtering and nesting limit of
-/// [`Dom::from_html`].
+/// Parses a document (or a fragment, which lands in an implied `<body>`) into the arena.
 pub(crate) fn document(html: &str, max_depth: usize) -> Dom {
-    let mut sink = Sink {
+    let mut builder = Builder {
         dom: Dom {
-            nodes: Vec::with_capacity(html.len() / 32 + 16),
+            nodes: Vec::with_capacity(html.len() / 64 + 16),
         },
-        names: Vec::with_capacity(html.len() / 32 + 16),
-        dropped: Vec::with_capacity(html.len() / 32 + 16),
-        unnamed: QualName::new(None, ns!(), LocalName::from("")),
+        stack: Vec::new(),
+        html: None,
+        head: None,
+        in_body: false,
+        dropped: 0,
+        overflow: 0,
+        max_depth: max_depth.max(3),
+        verbatim: 0,
+        foreign: 0,
+        after_pre: false,
     };
-    sink.push(Data::Root, None, false);
-    html5ever::parse_document(sink, Default::default())
-        .one(html)
-        .into_dom(max_depth)
+    builder.dom.push(Data::Root);
+    let mut tokens = Tokenizer::new(html);
+    while let Some(token) = tokens.next() {
+        builder.token(token, tokens.attrs());
+    }
+    builder.dom
 }
 
-/// Tree sink over the raw arena.
-struct Sink {
-    /// Every node the parser created, kept or not; node 0 is the document.
+/// An open element.
+struct Open<'a> {
+    name: Cow<'a, str>,
+    /// Its node; `None` inside a dropped subtree.
+    node: Option<Id>,
+}
+
+struct Builder<'a> {
     dom: Dom,
-    /// Qualified name of each element, by node id, for the tree builder's questions.
-    names: Vec<Option<QualName>>,
-    /// Whether a node is left out of the result, with its subtree.
-    dropped: Vec<bool>,
-    /// Name answered for a node that is not an element, which the tree builder never asks.
-    unnamed: QualName,
+    /// Open elements, outermost first; never deeper than `max_depth`.
+    stack: Vec<Open<'a>>,
+    html: Option<Id>,
+    head: Option<Id>,
+    in_body: bool,
+    /// Open elements that were dropped with their content.
+    dropped: usize,
+    /// Skipped start tags past `max_depth` whose end tags are still to come.
+    overflow: usize,
+    max_depth: usize,
+    /// Open elements whose blanks are kept as written (`<pre>`, `<textarea>`).
+    verbatim: usize,
+    /// Open `<svg>` and `<math>` elements, inside which `/>` ends an element.
+    foreign: usize,
+    /// The last token opened a `<pre>`, whose first newline is not content.
+    after_pre: bool,
 }
 
-/// Value of an attribute without namespace, as scraper's `attr` finds it.
-fn find(attrs: &[Attribute], key: &str) -> Option<String> {
-    attrs
-        .iter()
-        .find(|a| a.name.ns == ns!() && &*a.name.local == key)
-        .map(|a| a.value.to_string())
+/// Attribute lookup the way the tokenizer resolves duplicates: the first one counts.
+fn find(attrs: &[(&str, &str)], key: &str) -> Option<String> {
+    let (_, raw) = attrs.iter().find(|(k, _)| k.eq_ignore_ascii_case(key))?;
+    let mut value = String::with_capacity(raw.len());
+    decode_attribute(raw, &mut value);
+    Some(value)
 }
 
-impl Sink {
-    fn push(&mut self, data: Data, name: Option<QualName>, dropped: bool) -> Id {
-        self.dom.nodes.push(Node::new(data));
-        self.names.push(name);
-        self.dropped.push(dropped);
-        self.dom.nodes.len() - 1
+impl<'a> Builder<'a> {
+    fn token(&mut self, token: Token<'a>, attrs: &[(&str, &str)]) {
+        let after_pre = std::mem::take(&mut self.after_pre);
+        match token {
+            Token::Text(raw) => self.text(raw, true, after_pre),
+            Token::RawText(raw) => self.text(raw, false, after_pre),
+            Token::Start { name, self_closing } => self.start(lower(name), attrs, self_closing),
+            Token::End(name) => self.end(&lower(name)),
+        }
     }
 
-    /// Appends text after the last child of `parent`, joining a text node there.
-    fn append_text(&mut self, parent: Id, text: &str) {
-        if let Some(last) = self.dom.nodes[parent].last {
-            if let Data::Text(t) = &mut self.dom.nodes[last].data {
-                t.push_str(text);
+    /// Where content goes now: the innermost open element, `None` inside a dropped one.
+    fn parent(&self) -> Option<Id> {
+        if self.dropped > 0 {
+            return None;
+        }
+        Some(self.stack.last().and_then(|o| o.node).unwrap_or(0))
+    }
+
+    fn current_is(&self, names: &[&str]) -> bool {
+        self.stack
+            .last()
+            .is_some_and(|o| names.contains(&o.name.as_ref()))
+    }
+
+    fn text(&mut self, raw: &str, references: bool, after_pre: bool) {
+        let raw = if after_pre {
+            raw.strip_prefix("\r\n")
+                .or_else(|| raw.strip_prefix('\n'))
+                .unwrap_or(raw)
+        } else {
+            raw
+        };
+        if (!self.in_body && self.current_is(&["html", "head"])) || self.stack.is_empty() {
+            if raw.bytes().all(|c| c.is_ascii_whitespace()) {
                 return;
             }
+            self.open_body(&[]);
         }
-        let id = self.push(Data::Text(text.to_string()), None, false);
-        self.dom.append(parent, id);
-    }
-
-    /// Moves the kept nodes into a DOM of their own, in document order. Elements nested
-    /// deeper than `max_depth` are left out and their text joins the deepest allowed
-    /// ancestor.
-    fn into_dom(mut self, max_depth: usize) -> Dom {
-        let raw = &mut self.dom.nodes;
-        let mut dom = Dom {
-            nodes: Vec::with_capacity(raw.len()),
+        let Some(parent) = self.parent() else {
+            return;
         };
-        dom.nodes.push(Node::new(Data::Root));
-        // Open kept elements: the raw id and ours, so leaving one pops it.
-        let mut stack: Vec<(Id, Id)> = Vec::new();
-        let mut cur = 0;
-        loop {
-            let parent: Id = stack.last().map_or(0, |&(_, id)| id);
-            let descend = if cur == 0 {
-                true
-            } else if self.dropped[cur] {
-                false
-            } else {
-                match std::mem::replace(&mut raw[cur].data, Data::Root) {
-                    Data::Element { .. } if stack.len() >= max_depth => true,
-                    data @ Data::Element { .. } => {
-                        let id = dom.push(data);
-                        dom.append(parent, id);
-                        stack.push((cur, id));
-                        true
-                    }
-                    Data::Text(t) => {
-                        dom.append_text_owned(parent, t);
-                        false
-                    }
-                    Data::Root => false,
-                }
-            };
-            if descend {
-                if let Some(child) = raw[cur].first {
-                    cur = child;
-                    continue;
-                }
-            }
-            loop {
-                if stack.last().is_some_and(|&(e, _)| e == cur) {
-                    stack.pop();
-                }
-                if let Some(next) = raw[cur].next {
-                    cur = next;
-                    break;
-                }
-                match raw[cur].parent {
-                    Some(p) => cur = p,
-                    None => return dom,
-                }
-            }
-        }
-    }
-}
-
-impl TreeSink for Sink {
-    type Handle = Id;
-    type Output = Self;
-
-    fn finish(self) -> Self {
-        self
-    }
-
-    fn parse_error(&mut self, _msg: Cow<'static, str>) {}
-
-    fn get_document(&mut self) -> Id {
-        0
-    }
-
-    fn elem_name<'a>(&'a self, target: &'a Id) -> ExpandedName<'a> {
-        self.names[*target]
-            .as_ref()
-            .unwrap_or(&self.unnamed)
-            .expanded()
-    }
-
-    fn create_element(
-        &mut self,
-        name: QualName,
-        attrs: Vec<Attribute>,
-        _flags: ElementFlags,
-    ) -> Id {
-        let local: &str = &name.local;
-        let attr = |a: &str| find(&attrs, a);
-        if is_dropped(local, attr) || is_hidden(attr) {
-            return self.push(Data::Root, Some(name), true);
-        }
-        let mut kept: Vec<(String, String)> = attrs
-            .iter()
-            .filter(|a| keeps_attr(local, &a.name.local))
-            .map(|a| (a.name.local.to_string(), a.value.to_string()))
-            .collect();
-        // The same order as the scraper path, so output matches whichever parse ran.
-        kept.sort_unstable();
-        let data = Data::Element {
-            name: local.to_string(),
-            attrs: kept,
-        };
-        self.push(data, Some(name), false)
-    }
-
-    fn create_comment(&mut self, _text: StrTendril) -> Id {
-        self.push(Data::Root, None, true)
-    }
-
-    fn create_pi(&mut self, _target: StrTendril, _data: StrTendril) -> Id {
-        self.push(Data::Root, None, true)
-    }
-
-    fn append(&mut self, parent: &Id, child: NodeOrText<Id>) {
-        match child {
-            NodeOrText::AppendNode(id) => self.dom.append(*parent, id),
-            NodeOrText::AppendText(t) => self.append_text(*parent, &t),
-        }
-    }
-
-    fn append_based_on_parent_node(&mut self, element: &Id, prev: &Id, child: NodeOrText<Id>) {
-        if self.dom.nodes[*element].parent.is_some() {
-            self.append_before_sibling(element, child);
-        } else {
-            self.append(prev, child);
-        }
-    }
-
-    fn append_doctype_to_document(&mut self, _: StrTendril, _: StrTendril, _: StrTendril) {}
-
-    fn get_template_contents(&mut self, target: &Id) -> Id {
-        // Templates are dropped with their subtree, so their content may live in them.
-        *target
-    }
-
-    fn same_node(&self, x: &Id, y: &Id) -> bool {
-        x == y
-    }
-
-    fn set_quirks_mode(&mut self, _mode: QuirksMode) {}
-
-    fn append_before_sibling(&mut self, sibling: &Id, new: NodeOrText<Id>) {
-        if let NodeOrText::AppendNode(id) = new {
-            self.dom.detach(id);
-        }
-        if self.dom.nodes[*sibling].parent.is_none() {
+        if raw.is_empty() {
             return;
         }
-        match new {
-            NodeOrText::AppendNode(id) => self.dom.insert_before(*sibling, id),
-            NodeOrText::AppendText(t) => {
-                if let Some(prev) = self.dom.nodes[*sibling].prev {
-                    if let Data::Text(s) = &mut self.dom.nodes[prev].data {
-                        s.push_str(&t);
-                        return;
-                    }
-                }
-                let id = self.push(Data::Text(t.to_string()), None, false);
-                self.dom.insert_before(*sibling, id);
-            }
-        }
+        let verbatim = self.verbatim > 0;
+        self.dom
+            .append_text_with(parent, |out| match (references, verbatim) {
+                (false, _) => out.push_str(raw),
+                (true, verbatim) => decode_text(raw, !verbatim, out),
+            });
     }
 
-    fn add_attrs_if_missing(&mut self, target: &Id, attrs: Vec<Attribute>) {
-        if is_hidden(|a| find(&attrs, a)) {
-            self.dropped[*target] = true;
-        }
-        if let Data::Element { name, attrs: kept } = &mut self.dom.nodes[*target].data {
-            for a in &attrs {
-                let key: &str = &a.name.local;
-                if keeps_attr(name, key) && !kept.iter().any(|(k, _)| k == key) {
-                    kept.push((key.to_string(), a.value.to_string()));
+    fn start(&mut self, name: Cow<'a, str>, attrs: &[(&str, &str)], self_closing: bool) {
+        match name.as_ref() {
+            "html" => {
+                self.ensure_html();
+                if let Some(html) = self.html {
+                    self.merge_attrs(html, attrs);
                 }
+                return;
             }
+            "body" => {
+                if self.in_body {
+                    if let Some(body) = self.stack.get(1).and_then(|o| o.node) {
+                        self.merge_attrs(body, attrs);
+                    }
+                } else {
+                    self.open_body(attrs);
+                }
+                return;
+            }
+            "head" => {
+                if !self.in_body && self.head.is_none() {
+                    self.open_head(attrs);
+                }
+                return;
+            }
+            _ => {}
+        }
+        if !self.in_body {
+            if IN_HEAD.contains(&name.as_ref()) {
+                if self.head.is_none() {
+                    self.open_head(&[]);
+                }
+                // After `</head>`, such elements still join the head.
+                let parent = if self.current_is(&["html"]) {
+                    self.head
+                } else {
+                    self.parent()
+                };
+                self.insert(name, attrs, self_closing, parent);
+                return;
+            }
+            self.open_body(&[]);
+        }
+        self.close_implied_by(&name);
+        let parent = self.parent();
+        self.insert(name, attrs, self_closing, parent);
+    }
+
+    /// Creates an element under `parent` (none when dropped) and opens it unless void.
+    fn insert(
+        &mut self,
+        name: Cow<'a, str>,
+        attrs: &[(&str, &str)],
+        self_closing: bool,
+        parent: Option<Id>,
+    ) {
+        let void = is_void(&name) || self_closing && self.foreign > 0;
+        if self.stack.len() >= self.max_depth {
+            if !void && closes_explicitly(&name) {
+                self.overflow += 1;
+            }
+            return;
+        }
+        let attr = |key: &str| find(attrs, key);
+        let node = match parent {
+            Some(parent) if !is_dropped(&name, attr) && !is_hidden(attr) => {
+                let id = self.dom.push(Data::Element {
+                    name: name_of(&name),
+                    attrs: Vec::new(),
+                });
+                self.merge_attrs(id, attrs);
+                self.dom.append(parent, id);
+                Some(id)
+            }
+            _ => None,
+        };
+        if void {
+            return;
+        }
+        match name.as_ref() {
+            "pre" | "listing" => {
+                self.verbatim += 1;
+                self.after_pre = true;
+            }
+            "textarea" => self.verbatim += 1,
+            "svg" | "math" => self.foreign += 1,
+            _ => {}
+        }
+        if node.is_none() {
+            self.dropped += 1;
+        }
+        self.stack.push(Open { name, node });
+    }
+
+    /// Adds the kept attributes `id` does not have yet.
+    fn merge_attrs(&mut self, id: Id, attrs: &[(&str, &str)]) {
+        let Data::Element { name, attrs: kept } = &mut self.dom.nodes[id].data else {
+            return;
+        };
+        let before = kept.len();
+        for (key, raw) in attrs {
+            let Some(key) = kept_attr(name, &lower(key)) else {
+                continue;
+            };
+            if !kept.iter().any(|(k, _)| *k == key) {
+                let mut value = String::with_capacity(raw.len());
+                decode_attribute(raw, &mut value);
+                kept.push((key, value));
+            }
+        }
+        if kept.len() != before {
+            // The same order whichever parse built the tree, so output is stable.
             kept.sort_unstable();
         }
     }
 
-    fn remove_from_parent(&mut self, target: &Id) {
-        self.dom.detach(*target);
-    }
-
-    fn reparent_children(&mut self, node: &Id, new_parent: &Id) {
-        while let Some(child) = self.dom.nodes[*node].first {
-            self.dom.append(*new_parent, child);
+    fn ensure_html(&mut self) {
+        if self.stack.is_empty() {
+            self.insert(Cow::Borrowed("html"), &[], false, Some(0));
+            self.html = self.stack.first().and_then(|o| o.node);
         }
     }
+
+    fn open_head(&mut self, attrs: &[(&str, &str)]) {
+        self.ensure_html();
+        self.pop_to(1);
+        let parent = self.parent();
+        self.insert(Cow::Borrowed("head"), attrs, false, parent);
+        self.head = self.stack.get(1).and_then(|o| o.node).or(Some(0));
+    }
+
+    fn open_body(&mut self, attrs: &[(&str, &str)]) {
+        if self.head.is_none() {
+            self.open_head(&[]);
+        }
+        self.pop_to(1);
+        let parent = self.parent();
+        self.insert(Cow::Borrowed("body"), attrs, false, parent);
+        self.in_body = true;
+    }
+
+    /// Pops open elements until `len` remain.
+    fn pop_to(&mut self, len: usize) {
+        while self.stack.len() > len {
+            let Some(open) = self.stack.pop() else {
+                return;
+            };
+            if open.node.is_none() {
+                self.dropped -= 1;
+            }
+            match open.name.as_ref() {
+                "pre" | "listing" | "textarea" => self.verbatim -= 1,
+                "svg" | "math" => self.foreign -= 1,
+                _ => {}
+            }
+        }
+    }
+
+    /// Index of the innermost open element named one of `names`, if no scope boundary
+    /// of `scope` comes first.
+    fn in_scope(&self, names: &[&str], scope: Scope) -> Option<usize> {
+        for (i, open) in self.stack.iter().enumerate().rev() {
+            let name = open.name.as_ref();
+            if names.contains(&name) {
+                return Some(i);
+            }
+            if scope.bounded_by(name) {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// Closes the innermost element named one of `names` in `scope`, with everything
+    /// opened inside it.
+    fn close(&mut self, names: &[&str], scope: Scope) {
+        if let Some(i) = self.in_scope(names, scope) {
+            self.pop_to(i);
+        }
+    }
+
+    /// Start tags that end open elements first: a block ends a paragraph, a list item
+    /// the previous item, a cell the previous cell.
+    fn close_implied_by(&mut self, name: &str) {
+        if closes_p(name) {
+            self.close(&["p"], Scope::Button);
+        }
+        match name {
+            "h1" | "h2" | "h3" | "h4" | "h5" | "h6" if self.current_is(HEADINGS) => {
+                self.pop_to(self.stack.len() - 1);
+            }
+            "li" => self.close_item(&["li"]),
+            "dd" | "dt" => self.close_item(&["dd", "dt"]),
+            "a" => self.close(&["a"], Scope::Default),
+            "button" => self.close(&["button"], Scope::Default),
+            "option" | "optgroup" if self.current_is(&["option"]) => {
+                self.pop_to(self.stack.len() - 1);
+            }
+            "td" | "th" => self.close(&["td", "th"], Scope::Table),
+            "tr" => {
+                self.close(&["td", "th"], Scope::Table);
+                self.close(&["tr"], Scope::Table);
+            }
+            "thead" | "tbody" | "tfoot" => {
+                self.close(&["td", "th"], Scope::Table);
+                self.close(&["tr"], Scope::Table);
+                self.close(&["thead", "tbody", "tfoot"], Scope::Table);
+            }
+            _ => {}
+        }
+    }
+
+    /// A new list item closes the open one, unless a block other than `<div>`,
+    /// `<address>` or `<p>` lies between.
+    fn close_item(&mut self, names: &[&str]) {
+        for i in (0..self.stack.len()).rev() {
+            let name = self.stack[i].name.as_ref();
+            if names.contains(&name) {
+                self.pop_to(i);
+                return;
+            }
+            if is_special(name) && !matches!(name, "address" | "div" | "p") {
+                return;
+            }
+        }
+    }
+
+    fn end(&mut self, name: &str) {
+        if self.overflow > 0 && closes_explicitly(name) {
+            self.overflow -= 1;
+            return;
+        }
+        match name {
+            "html" | "body" => {}
+            "head" => {
+                if !self.in_body {
+                    self.pop_to(1);
+                }
+            }
+            "br" => self.start(Cow::Borrowed("br"), &[], false),
+            "p" => self.close(&["p"], Scope::Button),
+            "li" => self.close(&["li"], Scope::ListItem),
+            "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => self.close(HEADINGS, Scope::Default),
+            "table" | "tbody" | "thead" | "tfoot" | "tr" | "td" | "th" | "caption" => {
+                self.close(&[name], Scope::Table);
+            }
+            name if is_special(name) => self.close(&[name], Scope::Default),
+            // Any other end tag closes the innermost element of its name, unless a
+            // block comes first.
+            name => {
+                for i in (0..self.stack.len()).rev() {
+                    let open = self.stack[i].name.as_ref();
+                    if open == name {
+                        self.pop_to(i);
+                        return;
+                    }
+                    if is_special(open) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Which open elements end a search for an element in scope.
+#[derive(Clone, Copy)]
+enum Scope {
+    Default,
+    ListItem,
+    Button,
+    Table,
+}
+
+impl Scope {
+    fn bounded_by(self, name: &str) -> bool {
+        match self {
+            Scope::Table => matches!(name, "html" | "table" | "template"),
+            Scope::Default => is_scope_boundary(name),
+            Scope::ListItem => is_scope_boundary(name) || matches!(name, "ol" | "ul"),
+            Scope::Button => is_scope_boundary(name) || name == "button",
+        }
+    }
+}
+
+fn is_scope_boundary(name: &str) -> bool {
+    matches!(
+        name,
+        "applet"
+            | "caption"
+            | "html"
+            | "table"
+            | "td"
+            | "th"
+            | "marquee"
+            | "object"
+            | "template"
+            | "math"
+            | "svg"
+    )
+}
+
+const HEADINGS: &[&str] = &["h1", "h2", "h3", "h4", "h5", "h6"];
+
+/// Elements that may open before `<body>` and stay in the head.
+const IN_HEAD: &[&str] = &[
+    "base", "basefont", "bgsound", "link", "meta", "title", "noscript", "noframes", "style",
+    "script", "template",
+];
+
+/// Start tags that end an open paragraph.
+fn closes_p(name: &str) -> bool {
+    matches!(
+        name,
+        "address"
+            | "article"
+            | "aside"
+            | "blockquote"
+            | "center"
+            | "details"
+            | "dialog"
+            | "dir"
+            | "div"
+            | "dl"
+            | "fieldset"
+            | "figcaption"
+            | "figure"
+            | "footer"
+            | "form"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "header"
+            | "hgroup"
+            | "hr"
+            | "li"
+            | "dd"
+            | "dt"
+            | "listing"
+            | "main"
+            | "menu"
+            | "nav"
+            | "ol"
+            | "p"
+            | "plaintext"
+            | "pre"
+            | "search"
+            | "section"
+            | "summary"
+            | "table"
+            | "ul"
+            | "xmp"
+    )
+}
+
+/// The standard's "special" elements, which stop the search an unknown end tag makes.
+fn is_special(name: &str) -> bool {
+    matches!(
+        name,
+        "address"
+            | "applet"
+            | "area"
+            | "article"
+            | "aside"
+            | "base"
+            | "basefont"
+            | "bgsound"
+            | "blockquote"
+            | "body"
+            | "br"
+            | "button"
+            | "caption"
+            | "center"
+            | "col"
+            | "colgroup"
+            | "dd"
+            | "details"
+            | "dir"
+            | "div"
+            | "dl"
+            | "dt"
+            | "embed"
+            | "fieldset"
+            | "figcaption"
+            | "figure"
+            | "footer"
+            | "form"
+            | "frame"
+            | "frameset"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "head"
+            | "header"
+            | "hgroup"
+            | "hr"
+            | "html"
+            | "iframe"
+            | "img"
+            | "input"
+            | "li"
+            | "link"
+            | "listing"
+            | "main"
+            | "marquee"
+            | "menu"
+            | "meta"
+            | "nav"
+            | "noembed"
+            | "noframes"
+            | "noscript"
+            | "object"
+            | "ol"
+            | "p"
+            | "param"
+            | "plaintext"
+            | "pre"
+            | "script"
+            | "search"
+            | "section"
+            | "select"
+            | "source"
+            | "style"
+            | "summary"
+            | "table"
+            | "tbody"
+            | "td"
+            | "template"
+            | "textarea"
+            | "tfoot"
+            | "th"
+            | "thead"
+            | "title"
+            | "tr"
+            | "track"
+            | "ul"
+            | "wbr"
+            | "xmp"
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use scraper::Html;
 
     /// Serialisation of the whole DOM.
     fn html(dom: &Dom) -> String {
@@ -269,18 +587,80 @@ mod tests {
         out
     }
 
+    fn parsed(page: &str) -> String {
+        html(&document(page, 256))
+    }
+
     #[test]
-    fn matches_the_scraper_path() {
-        for page in [
-            "<html><body><div class=a style='x'><p>Hi &amp; <b>there</b></p><script>x</script>\
-             <img src=a.png alt='A \"q\"'></div></body></html>",
-            "<table><tr><td>a</td></tr>stray<b>x<p>y</b>z</p></table><!-- c -->t<template>q</template>",
-            "<body hidden><p>gone</p>",
-            "<p>a<!--c-->b<script>s</script>c<div hidden>d</div>e",
-            "<div><div><div><span>deep</span></div>tail</div></div>",
-        ] {
-            let scraped = Dom::from_html(&Html::parse_document(page), &[], 2);
-            assert_eq!(html(&document(page, 2)), html(&scraped), "{page}");
-        }
+    fn implied_structure() {
+        assert_eq!(
+            parsed("<title>T &amp; U</title><meta name=a content=b>Hello<p>x"),
+            "<html><head><title>T &amp; U</title><meta content=\"b\" name=\"a\"></head>\
+             <body>Hello<p>x</p></body></html>"
+        );
+        assert_eq!(
+            parsed("<!doctype html><html lang=fa><head></head><body dir=rtl><p>a</body></html>"),
+            "<html lang=\"fa\"><head></head><body dir=\"rtl\"><p>a</p></body></html>"
+        );
+    }
+
+    #[test]
+    fn implied_end_tags() {
+        assert_eq!(
+            parsed("<body><p>a<div>b</div><ul><li>1<li>2<ol><li>x</ol></ul><p>c<h2>d<h3>e</h3>"),
+            "<html><head></head><body><p>a</p><div>b</div><ul><li>1</li><li>2<ol><li>x</li></ol></li></ul>\
+             <p>c</p><h2>d</h2><h3>e</h3></body></html>"
+        );
+        assert_eq!(
+            parsed("<body><table><tr><td>a<td>b<tr><th>c</table>t"),
+            "<html><head></head><body><table><tr><td>a</td><td>b</td></tr><tr><th>c</th></tr></table>t</body></html>"
+        );
+    }
+
+    #[test]
+    fn end_tags_respect_scope_and_blocks() {
+        assert_eq!(
+            parsed("<body><div><span>a</div>b</span>c<table><tr><td></div>d</td></tr></table>"),
+            "<html><head></head><body><div><span>a</span></div>bc<table><tr><td>d</td></tr></table></body></html>"
+        );
+        assert_eq!(
+            parsed("<body><b>a<i>b</b>c</p>d"),
+            "<html><head></head><body><b>a<i>b</i></b>cd</body></html>"
+        );
+    }
+
+    #[test]
+    fn drops_what_detection_never_reads() {
+        assert_eq!(
+            parsed(
+                "<body><div class=a style='x' onclick=y><!-- c --><script>x</script>\
+                 <div hidden><p>gone</div><svg><p>gone</p></svg><img src=a.png alt='A \"q\"'></div>"
+            ),
+            "<html><head></head><body><div class=\"a\"><img alt=\"A &quot;q&quot;\" src=\"a.png\"></div></body></html>"
+        );
+        assert_eq!(parsed("<body hidden><p>gone"), "<html><head></head></html>");
+    }
+
+    #[test]
+    fn blanks_collapse_outside_pre() {
+        assert_eq!(
+            parsed("<body><p>a  \n  b\tc</p><pre>\nx  \n  y</pre>"),
+            "<html><head></head><body><p>a\nb\tc</p><pre>x  \n  y</pre></body></html>"
+        );
+    }
+
+    #[test]
+    fn nesting_past_the_limit_keeps_text_in_the_deepest_element() {
+        let deep = format!(
+            "<body>{}deep{}after",
+            "<div>".repeat(10),
+            "</div>".repeat(10)
+        );
+        let dom = document(&deep, 5);
+        let out = html(&dom);
+        assert_eq!(
+            out,
+            "<html><head></head><body><div><div><div>deep</div></div></div>after</body></html>"
+        );
     }
 }

@@ -60,49 +60,10 @@ const DIV_TO_P: &[&str] = &[
     "ul",
 ];
 const PHRASING: &[&str] = &[
-    "abbr",
-    "audio",
-    "b",
-    "bdo",
-    "br",
-    "button",
-    "cite",
-    "code",
-    "data",
-    "datalist",
-    "dfn",
-    "em",
-    "embed",
-    "i",
-    "img",
-    "input",
-    "kbd",
-    "label",
-    "mark",
-    "math",
-    "meter",
-    "noscript",
-    "object",
-    "output",
-    "progress",
-    "q",
-    "ruby",
-    "samp",
-    "script",
-    "select",
-    "small",
-    "span",
-    "strong",
-    "sub",
-    "sup",
-    "textarea",
-    "time",
-    "var",
-    "wbr",
-    "lm-noscript",
-    "font",
-    "picture",
-    "source",
+    "abbr", "audio", "b", "bdo", "br", "button", "cite", "code", "data", "datalist", "dfn", "em",
+    "embed", "i", "img", "input", "kbd", "label", "mark", "math", "meter", "noscript", "object",
+    "output", "progress", "q", "ruby", "samp", "script", "select", "small", "span", "strong",
+    "sub", "sup", "textarea", "time", "var", "wbr", "font", "picture", "source",
 ];
 const TAGS_TO_SCORE: &[&str] = &["section", "h2", "h3", "h4", "h5", "h6", "p", "td", "pre"];
 const KEEP_TAG: &[&str] = &["div", "article", "section", "p", "ol", "ul"];
@@ -215,7 +176,7 @@ fn prepare(dom: &mut Dom) {
         }
     }
     for &id in &all {
-        if dom.is(id, &["lm-noscript"]) {
+        if dom.is(id, &["noscript"]) {
             unwrap_noscript_image(dom, id);
         }
     }
@@ -294,8 +255,8 @@ fn is_phrasing(dom: &Dom, id: Id) -> bool {
     match &dom.nodes[id].data {
         Data::Text(_) => true,
         Data::Element { name, .. } => {
-            PHRASING.contains(&name.as_str())
-                || (matches!(name.as_str(), "a" | "del" | "ins")
+            PHRASING.contains(&name.as_ref())
+                || (matches!(name.as_ref(), "a" | "del" | "ins")
                     && dom.children(id).all(|c| is_phrasing(dom, c)))
         }
         Data::Root => false,
@@ -613,6 +574,16 @@ impl Stats {
         self.span[id] = span;
         self.links[id] = links;
         self.commas[id] = commas;
+    }
+
+    /// Takes a node (with its subtree) out of the tree under `root`, keeping the figures of
+    /// its ancestors right.
+    fn remove(&mut self, dom: &mut Dom, node: Id, root: Id) {
+        let parent = dom.nodes[node].parent;
+        dom.detach(node);
+        if let Some(p) = parent {
+            self.refresh_from(dom, p, root);
+        }
     }
 
     /// Recomputes the ancestors of a node that just left the tree under `parent`.
@@ -1051,11 +1022,15 @@ impl Pass<'_> {
     fn prep_article(&mut self, article: Id) {
         self.mark_data_tables(article);
         self.fix_lazy_images(article);
-        self.clean_conditionally(article, "form");
-        self.clean_conditionally(article, "fieldset");
-        for tag in ["object", "embed", "footer", "link", "aside", "nav"] {
-            self.clean(article, tag);
-        }
+        // One set of statistics serves every step, refreshed after each removal.
+        let mut stats = Stats::compute(self.dom, article);
+        self.clean_conditionally(article, "form", &mut stats);
+        self.clean_conditionally(article, "fieldset", &mut stats);
+        self.clean(
+            article,
+            &["object", "embed", "footer", "link", "aside", "nav"],
+            &mut stats,
+        );
         let tops: Vec<Id> = self.dom.element_children(article).collect();
         for t in tops {
             let mut node = next_node(self.dom, t, false);
@@ -1064,23 +1039,26 @@ impl Pass<'_> {
                 let ms = match_string(self.dom, n);
                 if SHARE.is_match(&ms) && self.dom.text_content(n).chars().count() < CHAR_THRESHOLD
                 {
-                    node = remove_and_next(self.dom, n);
+                    node = next_node(self.dom, n, true);
+                    stats.remove(self.dom, n, article);
                 } else {
                     node = next_node(self.dom, n, false);
                 }
             }
         }
-        for tag in ["iframe", "input", "textarea", "select", "button"] {
-            self.clean(article, tag);
-        }
+        self.clean(
+            article,
+            &["iframe", "input", "textarea", "select", "button"],
+            &mut stats,
+        );
         for h in self.dom.find_all(article, &["h1", "h2"]) {
             if self.class_weight(h) < 0.0 {
-                self.dom.detach(h);
+                stats.remove(self.dom, h, article);
             }
         }
-        self.clean_conditionally(article, "table");
-        self.clean_conditionally(article, "ul");
-        self.clean_conditionally(article, "div");
+        self.clean_conditionally(article, "table", &mut stats);
+        self.clean_conditionally(article, "ul", &mut stats);
+        self.clean_conditionally(article, "div", &mut stats);
         for h in self.dom.find_all(article, &["h1"]) {
             self.dom.rename(h, "h2");
         }
@@ -1101,9 +1079,9 @@ impl Pass<'_> {
         }
     }
 
-    fn clean(&mut self, root: Id, tag: &str) {
-        for n in self.dom.find_all(root, &[tag]) {
-            self.dom.detach(n);
+    fn clean(&mut self, root: Id, tags: &[&str], stats: &mut Stats) {
+        for n in self.dom.find_all(root, tags) {
+            stats.remove(self.dom, n, root);
         }
     }
 
@@ -1185,22 +1163,13 @@ impl Pass<'_> {
     }
 
     /// Removes `tag` elements under `root` that look like boilerplate rather than article.
-    fn clean_conditionally(&mut self, root: Id, tag: &str) {
+    fn clean_conditionally(&mut self, root: Id, tag: &str, stats: &mut Stats) {
         if !self.flags.clean_conditionally {
             return;
         }
-        let nodes = self.dom.find_all(root, &[tag]);
-        if nodes.is_empty() {
-            return;
-        }
-        let mut stats = Stats::compute(self.dom, root);
-        for node in nodes.into_iter().rev() {
-            if self.should_remove(node, tag, &stats) {
-                let parent = self.dom.nodes[node].parent;
-                self.dom.detach(node);
-                if let Some(p) = parent {
-                    stats.refresh_from(self.dom, p, root);
-                }
+        for node in self.dom.find_all(root, &[tag]).into_iter().rev() {
+            if self.should_remove(node, tag, stats) {
+                stats.remove(self.dom, node, root);
             }
         }
     }

@@ -3,8 +3,6 @@
 //! with " | ". Used for scoring the extractor and for text-only output; it decides nothing
 //! about what is content.
 
-use scraper::Html;
-
 use super::dom::{Data, Dom, Step};
 
 /// Elements that start and end a paragraph of text.
@@ -114,9 +112,10 @@ impl Writer {
 
 /// Plain text of a (sanitized) body fragment; see the module docs.
 pub fn to_text(html_fragment: &str) -> String {
-    let flat = super::flatten::normalize(html_fragment, super::DEFAULT_MAX_NESTING);
-    let html = Html::parse_fragment(&flat);
-    dom_text(&Dom::from_html(&html, &[], usize::MAX), 0)
+    dom_text(
+        &super::parse::document(html_fragment, super::DEFAULT_MAX_NESTING),
+        0,
+    )
 }
 
 /// Plain text of a subtree of an arena DOM.
@@ -135,7 +134,7 @@ pub(crate) fn dom_text(dom: &Dom, root: usize) -> String {
             _ if silent > 0 => {}
             Step::Enter(id) => match &dom.nodes[id].data {
                 Data::Text(t) => w.text(t, pre > 0),
-                Data::Element { name, .. } => match name.as_str() {
+                Data::Element { name, .. } => match name.as_ref() {
                     "br" => w.gap(Gap::Line),
                     "td" | "th" => w.gap(Gap::Cell),
                     "pre" => {
@@ -162,10 +161,7 @@ pub(crate) fn dom_text(dom: &Dom, root: usize) -> String {
 }
 
 fn is_silent(name: &str) -> bool {
-    matches!(
-        name,
-        "head" | "title" | "script" | "noscript" | "lm-noscript"
-    )
+    matches!(name, "head" | "title" | "script" | "noscript")
 }
 
 #[cfg(test)]
