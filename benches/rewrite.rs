@@ -55,6 +55,7 @@ fn light_pass(document: &Document, content: &[String], remove: &[String], memory
         content,
         remove,
         memory_limit: memory,
+        max_nesting: LimitsConfig::default().max_nesting,
     };
     let mut rewriter = LightRewriter::new(&options).unwrap();
     let mut out = 0;

@@ -277,6 +277,7 @@ fn light_options<'a>(site: &'a Site, page_url: &'a Url, limits: &LimitsConfig) -
         content: &site.content,
         remove: &site.remove,
         memory_limit: limits.rewriter_memory,
+        max_nesting: limits.max_nesting,
     }
 }
 

@@ -82,6 +82,9 @@ fn each_kind_of_forbidden_markup_is_flagged() {
         ("<a href=\"data:text/html,x\">x</a>", Rule::UrlScheme),
         ("<a href=\"//evil.example/x\">x</a>", Rule::UrlScheme),
         ("<a href=\"/\\evil.example/x\">x</a>", Rule::UrlScheme),
+        ("</main>", Rule::Nesting),
+        ("<p>x", Rule::Nesting),
+        ("x</b>", Rule::Nesting),
     ];
     for route in Route::ALL {
         let page = real_page(route);

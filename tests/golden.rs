@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use lightmirror::config::LimitsConfig;
 use lightmirror::rewrite::{sanitize, LightOptions};
 use url::Url;
 
@@ -18,6 +19,7 @@ fn check(name: &str) {
         content: &[],
         remove: &[],
         memory_limit: 1 << 20,
+        max_nesting: LimitsConfig::default().max_nesting,
     };
     let output = sanitize(&input, &options).unwrap();
     let expected_path = dir.join(format!("{name}.expected.html"));

@@ -2,7 +2,7 @@
 //! URLs in dangerous schemes and encodings, raw-text elements, comments, CDATA, character
 //! references, stray end tags and unclosed elements, nested at random. Whatever comes in,
 //! conversion on both routes either fails with an error or yields a page the allowlist
-//! checker passes, and never panics.
+//! checker passes (its nodes and the nesting of its tags), and never panics.
 //!
 //! `PROPTEST_CASES` sets the number of cases (default 1000, under ten seconds in a debug build).
 

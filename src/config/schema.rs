@@ -111,6 +111,8 @@ pub struct LimitsConfig {
     /// `16384`
     pub max_request_header_bytes: usize,
     /// Deepest element nesting the article detector walks; deeper content is flattened.
+    /// Also the most elements the Light pass keeps open at once; deeper ones are
+    /// unwrapped, their text kept.
     ///
     /// ### Default
     /// `512`

@@ -1,6 +1,7 @@
 //! The Light rewriter: one lol_html pass with the site's rules and the allowlist. Handler
 //! state (base URL, open figures, depth inside links and kept subtrees) is shared through
-//! one mutex, uncontended because a rewriter runs on one task at a time.
+//! one mutex and the output, with the balance of its tags, through another; both are
+//! uncontended because a rewriter runs on one task at a time.
 
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,9 +13,11 @@ use lol_html::send::{
 use lol_html::{MemorySettings, Selector};
 use url::Url;
 
+use super::balance::Balancer;
 use super::links::{decode_attribute, escape_attribute, LinkContext};
 use super::media::{embed_placeholder, image_placeholder, replace_with};
 use super::policy::{action, attribute_allowed, clean_value, Action, Media, GLOBAL_ATTRIBUTES};
+use super::shield::EndTagShield;
 use super::RewriteError;
 
 /// What a Light pass needs to know about the page.
@@ -30,6 +33,8 @@ pub struct LightOptions<'a> {
     pub remove: &'a [String],
     /// Most memory the rewriter may use.
     pub memory_limit: usize,
+    /// Most kept elements open at once; deeper ones are unwrapped.
+    pub max_nesting: usize,
 }
 
 struct Figure {
@@ -47,8 +52,26 @@ struct State {
     content_depth: usize,
     headline_dropped: bool,
     pre_depth: usize,
+    max_nesting: usize,
     /// Input offset where `TAG_CLOSER` begins, once `end` has written it.
     closer_at: Option<usize>,
+}
+
+/// The Light body written so far, and the elements open in it.
+#[derive(Default)]
+struct Output {
+    bytes: Vec<u8>,
+    balance: Balancer,
+}
+
+impl Output {
+    fn write(&mut self, bytes: &[u8]) {
+        self.balance.write(bytes, &mut self.bytes);
+    }
+
+    fn close(&mut self, name: &str) {
+        self.balance.close(name, &mut self.bytes);
+    }
 }
 
 /// Written after the last upstream byte. lol_html passes a tag left unfinished at the end
@@ -61,7 +84,8 @@ const TAG_CLOSER: &str = "'\">'\">";
 
 type Shared<T> = Arc<Mutex<T>>;
 
-/// Where the rewriter writes: a closure that appends to the shared output buffer.
+/// Where the rewriter writes: a closure that appends to the shared output through its
+/// balance.
 type Sink = Box<dyn FnMut(&[u8]) + Send>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -73,8 +97,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// A streaming Light pass: write upstream chunks in, take Light body bytes out.
 pub struct LightRewriter {
     rewriter: HtmlRewriter<'static, Sink>,
-    output: Shared<Vec<u8>>,
+    output: Shared<Output>,
     state: Shared<State>,
+    shield: EndTagShield,
     written: usize,
 }
 
@@ -94,8 +119,10 @@ impl LightRewriter {
             content_depth: 0,
             headline_dropped: false,
             pre_depth: 0,
+            max_nesting: options.max_nesting,
             closer_at: None,
         }));
+        let output: Shared<Output> = Arc::default();
         let mut handlers: Vec<(Cow<'static, Selector>, ElementContentHandlers<'static>)> =
             Vec::new();
         for selector in options.remove {
@@ -155,10 +182,11 @@ impl LightRewriter {
             }),
         ));
         let policy_state = state.clone();
+        let policy_output = output.clone();
         handlers.push((
             parse("*")?,
             ElementContentHandlers::default()
-                .element(move |el: &mut Element| apply_policy(el, &policy_state)),
+                .element(move |el: &mut Element| apply_policy(el, &policy_state, &policy_output)),
         ));
 
         let text_state = state.clone();
@@ -200,9 +228,8 @@ impl LightRewriter {
                 Ok(())
             });
 
-        let output: Shared<Vec<u8>> = Arc::new(Mutex::new(Vec::new()));
         let sink_output = output.clone();
-        let sink: Sink = Box::new(move |bytes: &[u8]| guard_markup(&mut lock(&sink_output), bytes));
+        let sink: Sink = Box::new(move |bytes: &[u8]| lock(&sink_output).write(bytes));
         let settings = Settings {
             element_content_handlers: handlers,
             document_content_handlers: vec![document],
@@ -217,19 +244,21 @@ impl LightRewriter {
             rewriter: HtmlRewriter::new(settings, sink),
             output,
             state,
+            shield: EndTagShield::default(),
             written: 0,
         })
     }
 
     /// Feeds the next chunk of (UTF-8) upstream HTML.
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), RewriteError> {
-        self.written += chunk.len();
-        self.rewriter.write(chunk).map_err(RewriteError::from)
+        let shielded = self.shield.pass(chunk);
+        self.written += shielded.len();
+        self.rewriter.write(&shielded).map_err(RewriteError::from)
     }
 
     /// Takes the Light body bytes produced so far.
     pub fn take_output(&mut self) -> Vec<u8> {
-        std::mem::take(&mut *lock(&self.output))
+        std::mem::take(&mut lock(&self.output).bytes)
     }
 
     /// Byte offset of the `<body>` start tag in the input, once it has been seen.
@@ -239,10 +268,16 @@ impl LightRewriter {
 
     /// Finishes the pass and returns the remaining output.
     pub fn end(mut self) -> Result<Vec<u8>, RewriteError> {
+        let held = self.shield.finish();
+        self.written += held.len();
+        self.rewriter.write(&held)?;
         lock(&self.state).closer_at = Some(self.written);
         self.rewriter.write(TAG_CLOSER.as_bytes())?;
         self.rewriter.end()?;
-        Ok(std::mem::take(&mut *lock(&self.output)))
+        let mut output = lock(&self.output);
+        let Output { bytes, balance } = &mut *output;
+        balance.finish(bytes);
+        Ok(std::mem::take(bytes))
     }
 }
 
@@ -275,24 +310,6 @@ fn squeeze_whitespace(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Appends output, writing "<!" and "<?" as text. Comments and doctypes are removed and
-/// text has its "<" escaped, so these reach the output only where lol_html passed markup
-/// through raw: it keeps treating input as SVG or MathML after an HTML end tag such as
-/// `</article>` has closed them for a browser, and then writes `<![CDATA[` untouched,
-/// which a browser reads as the start of a comment.
-fn guard_markup(out: &mut Vec<u8>, bytes: &[u8]) {
-    let mut rest = bytes;
-    while let Some(at) = rest
-        .windows(2)
-        .position(|w| w[0] == b'<' && matches!(w[1], b'!' | b'?'))
-    {
-        out.extend_from_slice(&rest[..at]);
-        out.extend_from_slice(b"&lt;");
-        rest = &rest[at + 1..];
-    }
-    out.extend_from_slice(rest);
-}
-
 fn parse(selector: &str) -> Result<Cow<'static, Selector>, RewriteError> {
     selector
         .parse::<Selector>()
@@ -302,7 +319,11 @@ fn parse(selector: &str) -> Result<Cow<'static, Selector>, RewriteError> {
 
 type HandlerResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
-fn apply_policy(el: &mut Element<'_, '_>, state: &Shared<State>) -> HandlerResult {
+fn apply_policy(
+    el: &mut Element<'_, '_>,
+    state: &Shared<State>,
+    output: &Shared<Output>,
+) -> HandlerResult {
     if el.removed() {
         return Ok(());
     }
@@ -331,9 +352,11 @@ fn apply_policy(el: &mut Element<'_, '_>, state: &Shared<State>) -> HandlerResul
     }
     match policy {
         Action::Keep(extra) => {
-            if keep_attributes(el, extra, &st.links) {
+            // The start tag goes out after this handler, so what is open now is its depth.
+            let too_deep = el.can_have_content() && lock(output).balance.depth() >= st.max_nesting;
+            if !too_deep && keep_attributes(el, extra, &st.links) {
                 drop(st);
-                track_end(el, &tag, state)?;
+                track_end(el, &tag, state, output)?;
             } else {
                 el.remove_and_keep_content();
             }
@@ -401,9 +424,17 @@ fn keep_attributes(el: &mut Element<'_, '_>, extra: &[&str], links: &LinkContext
     true
 }
 
-/// Rewrites the end tag from its name alone (so no attribute written on an end tag
-/// survives) and closes the figure and link bookkeeping.
-fn track_end(el: &mut Element<'_, '_>, tag: &str, state: &Shared<State>) -> HandlerResult {
+/// Closes the element where lol_html ends it, and the figure and link bookkeeping with
+/// it. The end tag is written anew from the name alone, so no attribute written on an end
+/// tag survives. It is written here rather than by renaming the token because the token
+/// may be an ancestor's end tag (`</div>` ending an unclosed `<p>`), which the ancestor's
+/// own handling then removes or renames.
+fn track_end(
+    el: &mut Element<'_, '_>,
+    tag: &str,
+    state: &Shared<State>,
+    output: &Shared<Output>,
+) -> HandlerResult {
     if !el.can_have_content() {
         return Ok(());
     }
@@ -425,9 +456,12 @@ fn track_end(el: &mut Element<'_, '_>, tag: &str, state: &Shared<State>) -> Hand
         }
     }
     let state = state.clone();
+    let output = output.clone();
     let name = tag.to_owned();
     el.on_end_tag(Box::new(move |end: &mut EndTag| {
         let mut st = lock(&state);
+        // lol_html has written everything before this end tag, and nothing of it yet.
+        let mut out = lock(&output);
         match name.as_str() {
             "figure" => {
                 if let Some(Figure {
@@ -435,14 +469,15 @@ fn track_end(el: &mut Element<'_, '_>, tag: &str, state: &Shared<State>) -> Hand
                     image: Some(image),
                 }) = st.figures.pop()
                 {
-                    end.before(&image, ContentType::Html);
+                    out.write(image.as_bytes());
                 }
             }
             "a" => st.link_depth = st.link_depth.saturating_sub(1),
             "pre" => st.pre_depth = st.pre_depth.saturating_sub(1),
             _ => {}
         }
-        end.set_name_str(name);
+        out.close(&name);
+        end.remove();
         Ok(())
     }))?;
     Ok(())
@@ -453,6 +488,11 @@ mod tests {
     use super::*;
 
     fn light(html: &str, content: &[&str], remove: &[&str]) -> String {
+        light_in_chunks(html, content, remove, html.len().max(1))
+    }
+
+    /// The Light pass over `html` written `chunk` bytes at a time.
+    fn light_in_chunks(html: &str, content: &[&str], remove: &[&str], chunk: usize) -> String {
         let page = Url::parse("https://www.example.com/news/story.html").unwrap();
         let upstream = Url::parse("https://www.example.com/").unwrap();
         let content: Vec<String> = content.iter().map(|s| s.to_string()).collect();
@@ -462,9 +502,17 @@ mod tests {
             upstream: &upstream,
             content: &content,
             remove: &remove,
-            memory_limit: 1 << 20,
+            memory_limit: 4 << 20,
+            max_nesting: 512,
         };
-        crate::rewrite::sanitize(html, &options).unwrap()
+        let mut rewriter = LightRewriter::new(&options).unwrap();
+        let mut out = Vec::new();
+        for piece in html.as_bytes().chunks(chunk) {
+            rewriter.write(piece).unwrap();
+            out.append(&mut rewriter.take_output());
+        }
+        out.append(&mut rewriter.end().unwrap());
+        String::from_utf8(out).unwrap()
     }
 
     #[test]
@@ -585,6 +633,7 @@ mod tests {
             content: &[],
             remove: &[],
             memory_limit: 1 << 20,
+            max_nesting: 512,
         };
         let err = crate::rewrite::sanitize("<select><xmp><script>alert(1)</script>", &options);
         assert!(matches!(err, Err(RewriteError::Ambiguous(_))), "{err:?}");
@@ -595,17 +644,17 @@ mod tests {
         for (input, expected) in [
             (
                 "<p>x</p><p title=\"x>y<img src=x onerror=alert(1)>",
-                "<p>x</p><p>",
+                "<p>x</p><p></p>",
             ),
-            ("<p>x</p><p title='y", "<p>x</p><p>"),
+            ("<p>x</p><p title='y", "<p>x</p><p></p>"),
             ("<p>x</p><img src=x onerror=alert(1)", "<p>x</p>"),
             (
                 "<p>x</p><a href=/y onclick=alert(1)",
-                "<p>x</p><a href=\"/y\">",
+                "<p>x</p><a href=\"/y\"></a>",
             ),
             ("<p>x</p><b", "<p>x</p>"),
             ("<p>kept text</p>tail", "<p>kept text</p>tail"),
-            ("<p>x &amp", "<p>x &amp"),
+            ("<p>x &amp", "<p>x &amp</p>"),
         ] {
             assert_eq!(light(input, &[], &[]), expected, "{input}");
         }
@@ -653,5 +702,74 @@ mod tests {
             &[],
         );
         assert_eq!(out, "<p dir=\"rtl\" lang=\"fa\">سلام</p><p>b</p>");
+    }
+
+    #[test]
+    fn stray_end_tags_are_dropped() {
+        let out = light(
+            "</main><p>a</p></div></body></html></article></p></b title='>'>b</main x=\"y\">",
+            &[],
+            &[],
+        );
+        assert_eq!(out, "<p>a</p>b");
+    }
+
+    #[test]
+    fn an_end_tag_closes_what_was_opened_inside_it() {
+        for (input, expected) in [
+            ("<div><p>x</div>y", "\n<p>x</p>\ny"),
+            ("<b><i>x</b>y", "<b><i>x</i></b>y"),
+            ("<td><p>x</td>y", "<td><p>x</p></td>y"),
+            ("<p><a href=/x>x</p>y</a>z", "<p><a href=\"/x\">x</a></p>yz"),
+        ] {
+            assert_eq!(light(input, &[], &[]), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn what_is_open_at_the_end_is_closed() {
+        let out = light("<ul><li><b>x<blockquote>y", &[], &[]);
+        assert_eq!(out, "<ul><li><b>x<blockquote>y</blockquote></b></li></ul>");
+    }
+
+    #[test]
+    fn a_body_or_html_end_tag_inside_the_content_does_not_end_it() {
+        let out = light(
+            "<body><article class=story><p>a</p></body></html><p>b</p></BODY\n></article>\
+             <footer>f</footer></body>",
+            &["article.story"],
+            &[],
+        );
+        assert_eq!(out.trim(), "<p>a</p><p>b</p>");
+    }
+
+    #[test]
+    fn output_does_not_depend_on_where_the_input_is_cut() {
+        let html = "<body><p>a</p></BODY\n><b title='>'>b</b></HtMl ><i>c</i></Body\
+                    /><p>d</p></body></html><p>e</p></h";
+        let whole = light(html, &["body"], &[]);
+        assert_eq!(whole, "<p>a</p><b>b</b><i>c</i><p>d</p><p>e</p>");
+        for chunk in 1..html.len() {
+            assert_eq!(
+                light_in_chunks(html, &["body"], &[], chunk),
+                whole,
+                "{chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_limit_is_unwrapped() {
+        let html = format!("{}x{}", "<b>".repeat(600), "</b>".repeat(600));
+        let out = light(&html, &[], &[]);
+        assert_eq!(out.matches("<b>").count(), 512);
+        assert_eq!(out.matches("</b>").count(), 512);
+        assert!(out.contains('x'));
+    }
+
+    #[test]
+    fn a_million_stray_end_tags_leave_nothing() {
+        let html = format!("<p>a{}b</p>", "</div></main>".repeat(500_000));
+        assert_eq!(light(&html, &[], &[]), "<p>ab</p>");
     }
 }

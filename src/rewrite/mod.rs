@@ -1,13 +1,17 @@
 //! The streaming Light pass (lol_html): turns upstream HTML, chunk by chunk, into the body
 //! of a Light page. It applies the site's `remove` and `content` rules, the allowlist of
-//! `policy.rs`, link rewriting (`links.rs`) and media placeholders (`media.rs`). Every byte
-//! of body a reader receives has passed through here; the page shell is `page.rs`'s.
+//! `policy.rs`, link rewriting (`links.rs`) and media placeholders (`media.rs`), and keeps
+//! its tags balanced (`balance.rs`); `shield.rs` hides from lol_html the end tags a browser
+//! ignores. Every byte of body a reader receives has passed through here; the page shell
+//! is `page.rs`'s.
 
+mod balance;
 mod head;
 mod light;
 pub mod links;
 mod media;
 pub mod policy;
+mod shield;
 
 pub use head::HeadCollector;
 pub use light::{LightOptions, LightRewriter};

@@ -2,9 +2,15 @@
 //! browser parses it (html5ever, scripting on), and every node is held against the
 //! allowlist of `lightmirror::rewrite::policy` and the fixed shell of `page.rs`. Whatever
 //! the Light pass believed about its input, this is what a reader's browser would build.
+//! Its tags, read by html5ever's tokenizer, must also nest: an end tag that closes nothing
+//! of the body could close the shell's `<main>` early.
 
 use std::fmt;
 
+use html5ever::tendril::StrTendril;
+use html5ever::tokenizer::{
+    BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
+};
 use lightmirror::page::CSS;
 use lightmirror::rewrite::policy::{self, Action, URL_SCHEMES};
 use scraper::{ElementRef, Html, Node};
@@ -42,6 +48,9 @@ pub enum Rule {
     Comment,
     /// A second `<style>`, or one whose text is not the shell's stylesheet.
     Style,
+    /// An end tag that does not close the innermost open element, or an element still
+    /// open at the end of the page.
+    Nesting,
 }
 
 /// One problem found in a page.
@@ -82,10 +91,16 @@ const SHELL_META: &[&[(&str, &str)]] = &[
     &[("name", "referrer"), ("content", "no-referrer")],
 ];
 
-/// Every violation in `page`, in document order.
+/// Elements that have no end tag.
+const VOID_ELEMENTS: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta", "param",
+    "source", "track", "wbr",
+];
+
+/// Every violation in `page`: tags out of nesting, then nodes in document order.
 pub fn violations(page: &str) -> Vec<Violation> {
+    let mut found = nesting(page);
     let document = Html::parse_document(page);
-    let mut found = Vec::new();
     let mut report = |rule, detail: String| found.push(Violation { rule, detail });
     let mut styles = 0;
     let mut landmarks: Vec<&str> = Vec::new();
@@ -237,4 +252,49 @@ fn href_problem(href: &str) -> Option<String> {
         return Some(format!("relative, yet it leaves the site for {resolved}"));
     }
     None
+}
+
+/// The open elements of a page as its tags are read, and the tags that do not nest.
+#[derive(Default)]
+struct Nesting {
+    open: Vec<String>,
+    found: Vec<Violation>,
+}
+
+impl TokenSink for Nesting {
+    type Handle = ();
+
+    fn process_token(&mut self, token: Token, _line: u64) -> TokenSinkResult<()> {
+        if let Token::TagToken(tag) = token {
+            let name = tag.name.to_string();
+            match tag.kind {
+                TagKind::StartTag if VOID_ELEMENTS.contains(&name.as_str()) => {}
+                TagKind::StartTag => self.open.push(name),
+                TagKind::EndTag => match self.open.pop() {
+                    Some(top) if top == name => {}
+                    top => self.found.push(Violation {
+                        rule: Rule::Nesting,
+                        detail: format!("</{name}> with {top:?} innermost"),
+                    }),
+                },
+            }
+        }
+        TokenSinkResult::Continue
+    }
+}
+
+/// Tags of `page` that do not nest. The tokenizer alone reads `<style>` and `<title>` as
+/// ordinary text, which is right for a shell whose stylesheet and title hold no `<`.
+fn nesting(page: &str) -> Vec<Violation> {
+    let mut input = BufferQueue::default();
+    input.push_back(StrTendril::from_slice(page));
+    let mut tokenizer = Tokenizer::new(Nesting::default(), TokenizerOpts::default());
+    let _ = tokenizer.feed(&mut input);
+    tokenizer.end();
+    let Nesting { open, mut found } = tokenizer.sink;
+    found.extend(open.into_iter().map(|name| Violation {
+        rule: Rule::Nesting,
+        detail: format!("<{name}> never closed"),
+    }));
+    found
 }
