@@ -16,133 +16,35 @@ pub(crate) type Id = usize;
 /// allocates no name for them.
 pub(crate) type Name = Cow<'static, str>;
 
-/// Tag names of the HTML standard, sorted.
-const KNOWN_TAGS: &[&str] = &[
-    "a",
-    "abbr",
-    "address",
-    "area",
-    "article",
-    "aside",
-    "audio",
-    "b",
-    "base",
-    "bdi",
-    "bdo",
-    "blockquote",
-    "body",
-    "br",
-    "button",
-    "canvas",
-    "caption",
-    "center",
-    "cite",
-    "code",
-    "col",
-    "colgroup",
-    "data",
-    "datalist",
-    "dd",
-    "del",
-    "details",
-    "dfn",
-    "dialog",
-    "dir",
-    "div",
-    "dl",
-    "dt",
-    "em",
-    "embed",
-    "fieldset",
-    "figcaption",
-    "figure",
-    "font",
-    "footer",
-    "form",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "head",
-    "header",
-    "hgroup",
-    "hr",
-    "html",
-    "i",
-    "iframe",
-    "img",
-    "input",
-    "ins",
-    "kbd",
-    "label",
-    "legend",
-    "li",
-    "link",
-    "main",
-    "map",
-    "mark",
-    "math",
-    "menu",
-    "meta",
-    "meter",
-    "nav",
-    "noscript",
-    "object",
-    "ol",
-    "optgroup",
-    "option",
-    "output",
-    "p",
-    "picture",
-    "pre",
-    "progress",
-    "q",
-    "rp",
-    "rt",
-    "ruby",
-    "s",
-    "samp",
-    "script",
-    "search",
-    "section",
-    "select",
-    "small",
-    "source",
-    "span",
-    "strike",
-    "strong",
-    "style",
-    "sub",
-    "summary",
-    "sup",
-    "svg",
-    "table",
-    "tbody",
-    "td",
-    "template",
-    "textarea",
-    "tfoot",
-    "th",
-    "thead",
-    "time",
-    "title",
-    "tr",
-    "track",
-    "tt",
-    "u",
-    "ul",
-    "var",
-    "video",
-    "wbr",
-];
+/// Tag names of the HTML standard, as a `match` (which the compiler turns into a
+/// length-then-bytes search) from a name to its static.
+macro_rules! known_tag {
+    ($name:expr, $($tag:literal)*) => {
+        match $name {
+            $($tag => Some($tag),)*
+            _ => None,
+        }
+    };
+}
 
 /// The shared [`Name`] of a lower-case tag name.
 pub(crate) fn name_of(name: &str) -> Name {
-    match KNOWN_TAGS.binary_search(&name) {
-        Ok(i) => Cow::Borrowed(KNOWN_TAGS[i]),
-        Err(_) => Cow::Owned(name.to_string()),
+    let known = known_tag!(name,
+        "a" "abbr" "address" "area" "article" "aside" "audio" "b" "base" "bdi" "bdo"
+        "blockquote" "body" "br" "button" "canvas" "caption" "center" "cite" "code" "col"
+        "colgroup" "data" "datalist" "dd" "del" "details" "dfn" "dialog" "dir" "div" "dl"
+        "dt" "em" "embed" "fieldset" "figcaption" "figure" "font" "footer" "form" "h1" "h2"
+        "h3" "h4" "h5" "h6" "head" "header" "hgroup" "hr" "html" "i" "iframe" "img" "input"
+        "ins" "kbd" "label" "legend" "li" "link" "main" "map" "mark" "math" "menu" "meta"
+        "meter" "nav" "noscript" "object" "ol" "optgroup" "option" "output" "p" "picture"
+        "pre" "progress" "q" "rp" "rt" "ruby" "s" "samp" "script" "search" "section"
+        "select" "small" "source" "span" "strike" "strong" "style" "sub" "summary" "sup"
+        "svg" "table" "tbody" "td" "template" "textarea" "tfoot" "th" "thead" "time" "title"
+        "tr" "track" "tt" "u" "ul" "var" "video" "wbr"
+    );
+    match known {
+        Some(tag) => Cow::Borrowed(tag),
+        None => Cow::Owned(name.to_string()),
     }
 }
 
@@ -247,6 +149,26 @@ pub(crate) fn kept_attr(element: &str, attr: &str) -> Option<&'static str> {
         _ => return None,
     };
     Some(key)
+}
+
+/// Whether a kept attribute serves detection alone.
+fn is_detection_only(attr: &str) -> bool {
+    matches!(
+        attr,
+        "class"
+            | "id"
+            | "itemprop"
+            | "itemtype"
+            | "itemscope"
+            | "rel"
+            | "role"
+            | "aria-modal"
+            | "type"
+            | "content"
+            | "name"
+            | "property"
+            | "charset"
+    )
 }
 
 /// Whether an element is hidden from readers (by `hidden`, `aria-hidden` or an inline
@@ -362,19 +284,19 @@ impl Dom {
 
     /// Appends text to `parent`, merging with a trailing text node.
     pub fn append_text(&mut self, parent: Id, text: &str) {
-        self.append_text_with(parent, |t| t.push_str(text));
+        self.append_text_with(parent, text.len(), |t| t.push_str(text));
     }
 
-    /// Lets `write` append to the text node at the end of `parent`, made when the last
-    /// child is not text (and kept only when `write` wrote something).
-    pub fn append_text_with(&mut self, parent: Id, write: impl FnOnce(&mut String)) {
+    /// Lets `write` append about `len` bytes to the text node at the end of `parent`, made
+    /// when the last child is not text (and kept only when `write` wrote something).
+    pub fn append_text_with(&mut self, parent: Id, len: usize, write: impl FnOnce(&mut String)) {
         if let Some(last) = self.nodes[parent].last {
             if let Data::Text(t) = &mut self.nodes[last].data {
                 write(t);
                 return;
             }
         }
-        let mut text = String::new();
+        let mut text = String::with_capacity(len);
         write(&mut text);
         if !text.is_empty() {
             let id = self.push(Data::Text(text));
@@ -556,8 +478,20 @@ impl Dom {
             .collect()
     }
 
-    /// Serialises the subtree under `id` (its children only when `inner`) as HTML.
+    /// Serialises the subtree under `id` (its children only when `inner`) as HTML, every
+    /// kept attribute included: what tests compare trees by.
+    #[cfg(test)]
     pub fn html(&self, id: Id, inner: bool, out: &mut String) {
+        self.serialise(id, inner, |_| true, out);
+    }
+
+    /// [`Dom::html`] without the attributes only detection reads (classes, ids, roles,
+    /// microdata), which no Light page carries: the content as it leaves extraction.
+    pub fn content_html(&self, id: Id, inner: bool, out: &mut String) {
+        self.serialise(id, inner, |key| !is_detection_only(key), out);
+    }
+
+    fn serialise(&self, id: Id, inner: bool, keep: impl Fn(&str) -> bool, out: &mut String) {
         for step in self.walk(id) {
             match step {
                 Step::Enter(n) if inner && n == id => {}
@@ -566,7 +500,7 @@ impl Dom {
                     Data::Element { name, attrs } => {
                         out.push('<');
                         out.push_str(name);
-                        for (k, v) in attrs {
+                        for (k, v) in attrs.iter().filter(|(k, _)| keep(k)) {
                             out.push(' ');
                             out.push_str(k);
                             out.push_str("=\"");

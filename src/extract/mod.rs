@@ -164,7 +164,7 @@ pub fn extract(html: &str, url: &url::Url, rules: &Rules<'_>) -> Extracted {
                         .map(|p| readable::inner_text(&dom, p))
                         .find(|t| !t.is_empty());
                 }
-                dom.html(f.article, true, &mut body_html);
+                dom.content_html(f.article, true, &mut body_html);
                 // Read off the tree at hand rather than parsed back from `body_html`.
                 text = Some(text::dom_text(&dom, f.article));
             }

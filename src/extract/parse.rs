@@ -123,7 +123,7 @@ impl<'a> Builder<'a> {
         }
         let verbatim = self.verbatim > 0;
         self.dom
-            .append_text_with(parent, |out| match (references, verbatim) {
+            .append_text_with(parent, raw.len(), |out| match (references, verbatim) {
                 (false, _) => out.push_str(raw),
                 (true, verbatim) => decode_text(raw, !verbatim, out),
             });
@@ -647,6 +647,23 @@ mod tests {
             parsed("<body><p>a  \n  b\tc</p><pre>\nx  \n  y</pre>"),
             "<html><head></head><body><p>a\nb\tc</p><pre>x  \n  y</pre></body></html>"
         );
+    }
+
+    proptest::proptest! {
+        /// Whatever the markup, the parse ends, keeps every node linked to its parent,
+        /// and nests no element deeper than the limit.
+        #[test]
+        fn any_markup_parses_within_the_limit(
+            page in "(<(/?)(p|div|b|li|td|tr|table|pre|script|title|body|html|head|svg|math|a|x-y)( [a-z=\"' ]{0,12})?/?>|<!--|-->|&[a-z#0-9]{0,6};?|[a-z <>&\n]){0,80}"
+        ) {
+            let dom = document(&page, 8);
+            for id in dom.descendants(0) {
+                let depth = dom.ancestors(id).count();
+                proptest::prop_assert!(depth <= 9, "depth {} in {:?}", depth, page);
+                let parent = dom.nodes[id].parent.expect("linked");
+                proptest::prop_assert!(dom.children(parent).any(|c| c == id));
+            }
+        }
     }
 
     #[test]
