@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cache;
+pub mod charref;
 pub mod compress;
 pub mod config;
 pub mod convert;

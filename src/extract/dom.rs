@@ -611,6 +611,11 @@ pub(crate) fn closes_explicitly(name: &str) -> bool {
         )
 }
 
+/// `h1` to `h6`.
+pub(crate) fn is_heading(name: &str) -> bool {
+    matches!(name, "h1" | "h2" | "h3" | "h4" | "h5" | "h6")
+}
+
 /// Elements without content or end tag.
 pub(crate) fn is_void(name: &str) -> bool {
     matches!(

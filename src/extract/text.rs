@@ -3,52 +3,47 @@
 //! with " | ". Used for scoring the extractor and for text-only output; it decides nothing
 //! about what is content.
 
-use super::dom::{Data, Dom, Step};
+use super::dom::{is_heading, Data, Dom, Step};
 
 /// Elements that start and end a paragraph of text.
 pub(crate) fn is_block(name: &str) -> bool {
-    matches!(
-        name,
-        "p" | "div"
-            | "h1"
-            | "h2"
-            | "h3"
-            | "h4"
-            | "h5"
-            | "h6"
-            | "li"
-            | "ul"
-            | "ol"
-            | "dl"
-            | "dt"
-            | "dd"
-            | "blockquote"
-            | "pre"
-            | "tr"
-            | "table"
-            | "thead"
-            | "tbody"
-            | "tfoot"
-            | "caption"
-            | "figure"
-            | "figcaption"
-            | "section"
-            | "article"
-            | "aside"
-            | "header"
-            | "footer"
-            | "nav"
-            | "main"
-            | "hr"
-            | "address"
-            | "details"
-            | "summary"
-            | "form"
-            | "fieldset"
-            | "center"
-            | "body"
-            | "html"
-    )
+    is_heading(name)
+        || matches!(
+            name,
+            "p" | "div"
+                | "li"
+                | "ul"
+                | "ol"
+                | "dl"
+                | "dt"
+                | "dd"
+                | "blockquote"
+                | "pre"
+                | "tr"
+                | "table"
+                | "thead"
+                | "tbody"
+                | "tfoot"
+                | "caption"
+                | "figure"
+                | "figcaption"
+                | "section"
+                | "article"
+                | "aside"
+                | "header"
+                | "footer"
+                | "nav"
+                | "main"
+                | "hr"
+                | "address"
+                | "details"
+                | "summary"
+                | "form"
+                | "fieldset"
+                | "center"
+                | "body"
+                | "html"
+        )
 }
 
 /// Separator owed before the next text, strongest wins.

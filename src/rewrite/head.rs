@@ -9,7 +9,8 @@ use lol_html::html_content::{Element, TextChunk};
 use lol_html::send::{HtmlRewriter, Settings};
 use lol_html::{element, text, MemorySettings};
 
-use super::links::{decode_attribute, escape_attribute};
+use super::links::escape_attribute;
+use crate::charref::decode_attribute;
 
 /// Most bytes of metadata kept; past it further tags are ignored.
 const MAX_COLLECTED: usize = 128 << 10;

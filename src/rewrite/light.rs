@@ -14,11 +14,12 @@ use lol_html::{MemorySettings, Selector};
 use url::Url;
 
 use super::balance::Balancer;
-use super::links::{decode_attribute, escape_attribute, LinkContext};
+use super::links::{escape_attribute, LinkContext};
 use super::media::{embed_placeholder, image_placeholder, replace_with};
 use super::policy::{action, attribute_allowed, clean_value, Action, Media, GLOBAL_ATTRIBUTES};
 use super::shield::EndTagShield;
 use super::RewriteError;
+use crate::charref::decode_attribute;
 
 /// What a Light pass needs to know about the page.
 #[derive(Debug, Clone)]

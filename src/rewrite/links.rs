@@ -6,6 +6,7 @@
 use url::Url;
 
 use super::policy::URL_SCHEMES;
+use crate::charref::decode_attribute;
 
 /// Where a page's URLs are resolved from and which origin counts as "the site".
 #[derive(Debug, Clone)]
@@ -90,82 +91,6 @@ fn explicit_scheme(s: &str) -> Option<&str> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
     (valid && !s[..colon].contains('/')).then_some(scheme)
-}
-
-/// Attribute values arrive with their character references still encoded. Numeric
-/// references are decoded with or without their semicolon, as browsers do; named ones
-/// when terminated.
-pub fn decode_attribute(raw: &str) -> String {
-    if !raw.contains('&') {
-        return raw.to_owned();
-    }
-    let mut out = String::with_capacity(raw.len());
-    let mut rest = raw;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        let consumed =
-            numeric_reference(rest, &mut out).or_else(|| named_reference(rest, &mut out));
-        match consumed {
-            Some(n) => rest = &rest[n..],
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Decodes `&#123;` or `&#x7B;` (semicolon optional) at the start of `s`.
-fn numeric_reference(s: &str, out: &mut String) -> Option<usize> {
-    let body = s.strip_prefix("&#")?;
-    let (hex, digits) = match body.strip_prefix(['x', 'X']) {
-        Some(h) => (true, h),
-        None => (false, body),
-    };
-    let len = digits
-        .bytes()
-        .take_while(|b| {
-            if hex {
-                b.is_ascii_hexdigit()
-            } else {
-                b.is_ascii_digit()
-            }
-        })
-        .count();
-    if len == 0 {
-        return None;
-    }
-    let value =
-        u32::from_str_radix(&digits[..len.min(8)], if hex { 16 } else { 10 }).unwrap_or(0xFFFD);
-    out.push(
-        char::from_u32(value)
-            .filter(|&c| c != '\0')
-            .unwrap_or('\u{FFFD}'),
-    );
-    let semicolon = usize::from(digits[len..].starts_with(';'));
-    Some(2 + usize::from(hex) + len + semicolon)
-}
-
-/// Decodes a terminated named reference such as `&amp;` or `&NewLine;` at the start of `s`.
-fn named_reference(s: &str, out: &mut String) -> Option<usize> {
-    let len = s[1..]
-        .bytes()
-        .take(40)
-        .take_while(u8::is_ascii_alphanumeric)
-        .count();
-    if len == 0 || !s[1 + len..].starts_with(';') {
-        return None;
-    }
-    let reference = &s[..len + 2];
-    let decoded = html_escape::decode_html_entities(reference);
-    if decoded == reference {
-        return None;
-    }
-    out.push_str(&decoded);
-    Some(len + 2)
 }
 
 /// Escapes text for a double-quoted attribute value.
@@ -259,15 +184,6 @@ mod tests {
         ] {
             assert_eq!(c.href(raw), None, "{raw:?} survived");
         }
-    }
-
-    #[test]
-    fn references_decode_like_a_browser() {
-        assert_eq!(
-            decode_attribute("a&amp;b&#x3C;&#60&lt;&NewLine;&bogus;&"),
-            "a&b<<<\n&bogus;&"
-        );
-        assert_eq!(decode_attribute("&#0;&#xFFFFFFFFF;"), "\u{FFFD}\u{FFFD}");
     }
 
     #[test]

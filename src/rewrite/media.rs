@@ -5,7 +5,8 @@
 use lol_html::html_content::ContentType;
 use lol_html::send::Element;
 
-use super::links::{decode_attribute, escape_attribute, smallest_srcset, LinkContext};
+use super::links::{escape_attribute, smallest_srcset, LinkContext};
+use crate::charref::decode_attribute;
 
 /// Alt text and titles are cut to this many characters.
 const MAX_LABEL_CHARS: usize = 160;
