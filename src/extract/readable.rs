@@ -172,6 +172,7 @@ fn prepare(dom: &mut Dom) {
             "font" => dom.rename(id, "span"),
             // Structured data was read before detection; as text it is not article.
             "script" => dom.detach(id),
+            _ if is_screen_reader_label(dom, id) => dom.detach(id),
             _ => {}
         }
     }
@@ -186,6 +187,29 @@ fn prepare(dom: &mut Dom) {
         }
     }
 }
+
+/// Whether an element is a short label for screen readers only ("Image caption",
+/// "Share on Facebook", "opens in a new window"): sighted readers never see it, and in a
+/// Light page it would read as stray words in the text.
+fn is_screen_reader_label(dom: &Dom, id: Id) -> bool {
+    dom.attr(id, "class").is_some_and(|c| {
+        c.split_ascii_whitespace()
+            .any(|c| SCREEN_READER_CLASSES.contains(&c.to_ascii_lowercase().as_str()))
+    }) && text_len(dom, id) < 80
+}
+
+/// Classes the common CSS frameworks and CMSs give to text meant only for screen readers.
+const SCREEN_READER_CLASSES: &[&str] = &[
+    "visually-hidden",
+    "visuallyhidden",
+    "sr-only",
+    "screen-reader-text",
+    "screen-reader-only",
+    "a11y-hidden",
+    "u-visually-hidden",
+    "off-screen",
+    "offscreen",
+];
 
 /// A `<noscript>` holding just an image: the image replaces a lazy image right before it,
 /// or the noscript itself.
@@ -1295,6 +1319,30 @@ mod tests {
         assert!(!text.contains("Jane Doe"));
         assert!(!text.contains("Sidebar"));
         assert!(!text.contains("Copyright"));
+    }
+
+    #[test]
+    fn screen_reader_labels_go_and_long_hidden_text_stays() {
+        let para = "A long paragraph of the story, with commas, clauses and enough words to be \
+                    scored as the article's running text. ";
+        let long = "An explanation written for screen readers that runs on for well over eighty \
+                    characters, so it is content.";
+        let html = format!(
+            "<html><body><article><p>{para}{para}</p><figure><span class='Visually-Hidden'>\
+             Photo</span><figcaption>Rain in Khartoum. <span class=sr-only>Credit</span> \
+             Jane Roe</figcaption></figure><p>{para}</p><p class=visually-hidden>{long}</p>\
+             <a class='visually-hidden focusable' href=#x>Continue reading the main story</a>\
+             <p>{para}{para}</p></article></body></html>"
+        );
+        let text = article(&html);
+        assert!(text.contains("Rain in Khartoum. Jane Roe"), "{text}");
+        assert!(
+            text.contains("An explanation written for screen readers"),
+            "{text}"
+        );
+        for label in ["Photo", "Credit", "Continue reading"] {
+            assert!(!text.contains(label), "{label} in {text}");
+        }
     }
 
     #[test]
