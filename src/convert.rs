@@ -247,16 +247,24 @@ impl Conversion {
     /// with a notice and a link to the original. `None` when nothing was sent yet, so the
     /// caller can answer with an error page instead.
     pub fn close_with_notice(self, notice: &str) -> Option<Vec<u8>> {
-        let Mode::Streaming(s) = &self.mode else {
+        let Mode::Streaming(mut s) = self.mode else {
             return None;
         };
+        // Elements the article left open are closed first, so the notice and the shell's
+        // tail are not nested inside them.
+        let mut out = s
+            .light
+            .take()
+            .map(LightRewriter::abandon)
+            .unwrap_or_default();
         let (meta, kind) = s.shell_sent.as_ref()?;
         let tail = shell(&self.site, meta, &self.page_url, *kind).tail(
-            self.emitted,
+            self.emitted + out.len(),
             self.original_bytes,
             Some(notice),
         );
-        Some(tail.into_bytes())
+        out.extend_from_slice(tail.as_bytes());
+        Some(out)
     }
 }
 
@@ -305,4 +313,35 @@ pub fn convert_document(
     let finished = conversion.finish()?;
     page.extend_from_slice(&finished.tail);
     Ok((page, finished))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse;
+
+    #[test]
+    fn a_page_cut_short_closes_its_open_elements_before_the_notice() {
+        let (config, sites) = parse(
+            "[[site]]\nname = \"cut\"\nupstream = \"https://news.example/\"\n\
+             hosts = [\"light.example\"]\ncontent = [\"article\"]\n",
+            "test",
+        )
+        .expect("config");
+        let url = Url::parse("https://news.example/story").expect("url");
+        let content_type = Some("text/html; charset=utf-8");
+        let mut conversion =
+            Conversion::new(&sites[0], &url, &config.limits, content_type).expect("conversion");
+        // Longer than the decoder's sniffing window, so it all goes through at once.
+        let opening = format!(
+            "<html><head><title>T</title></head><body><article><p>{}</p><p>Start <b>bold <i>both",
+            "Words of the story. ".repeat(200)
+        );
+        let mut page = conversion.push(opening.as_bytes()).expect("push");
+        page.extend(conversion.close_with_notice("Cut short.").expect("started"));
+        let page = String::from_utf8(page).expect("utf-8");
+        let notice = page.find("Cut short.").expect("notice");
+        assert!(page[..notice].contains("both</i></b></p>"), "{page}");
+        assert!(!page[notice..].contains("</b>"), "{page}");
+    }
 }

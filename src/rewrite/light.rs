@@ -267,6 +267,15 @@ impl LightRewriter {
         lock(&self.state).body_offset
     }
 
+    /// Ends a pass whose input failed part way: the output not yet taken, with every
+    /// element still open closed, so whatever follows lands outside the article's markup.
+    pub fn abandon(self) -> Vec<u8> {
+        let mut output = lock(&self.output);
+        let Output { bytes, balance } = &mut *output;
+        balance.finish(bytes);
+        std::mem::take(bytes)
+    }
+
     /// Finishes the pass and returns the remaining output.
     pub fn end(mut self) -> Result<Vec<u8>, RewriteError> {
         let held = self.shield.finish();
