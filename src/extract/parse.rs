@@ -34,6 +34,7 @@ pub(crate) fn document(html: &str, max_depth: usize) -> Dom {
         verbatim: 0,
         foreign: 0,
         after_pre: false,
+        open_names: [0; BUCKETS],
     };
     builder.dom.push(Data::Root);
     let mut tokens = Tokenizer::new(html);
@@ -68,6 +69,18 @@ struct Builder<'a> {
     foreign: usize,
     /// The last token opened a `<pre>`, whose first newline is not content.
     after_pre: bool,
+    /// Open elements counted by [`bucket`] of their names: when a name's count is zero no
+    /// element of that name is open, so a stray end tag costs no walk down the stack.
+    open_names: [u32; BUCKETS],
+}
+
+const BUCKETS: usize = 64;
+
+/// A cheap hash of a tag name into `0..BUCKETS`.
+fn bucket(name: &str) -> usize {
+    let b = name.as_bytes();
+    let (first, last) = (b.first().copied(), b.last().copied());
+    (b.len() * 31 + usize::from(first.unwrap_or(0)) * 7 + usize::from(last.unwrap_or(0))) % BUCKETS
 }
 
 /// Attribute lookup the way the tokenizer resolves duplicates: the first one counts.
@@ -172,9 +185,17 @@ impl<'a> Builder<'a> {
             }
             self.open_body(&[]);
         }
-        self.close_implied_by(&name);
+        // Past the limit the structure is frozen: a start tag there may not close (and
+        // so reopen, again and again) the elements at the limit.
+        if !self.at_limit() {
+            self.close_implied_by(&name);
+        }
         let parent = self.parent();
         self.insert(name, attrs, self_closing, parent);
+    }
+
+    fn at_limit(&self) -> bool {
+        self.overflow > 0 || self.stack.len() >= self.max_depth
     }
 
     /// Creates an element under `parent` (none when dropped) and opens it unless void.
@@ -186,7 +207,7 @@ impl<'a> Builder<'a> {
         parent: Option<Id>,
     ) {
         let void = is_void(&name) || self_closing && self.foreign > 0;
-        if self.stack.len() >= self.max_depth {
+        if self.at_limit() {
             if !void && closes_explicitly(&name) {
                 self.overflow += 1;
             }
@@ -220,6 +241,7 @@ impl<'a> Builder<'a> {
         if node.is_none() {
             self.dropped += 1;
         }
+        self.open_names[bucket(&name)] += 1;
         self.stack.push(Open { name, node });
     }
 
@@ -277,6 +299,7 @@ impl<'a> Builder<'a> {
             if open.node.is_none() {
                 self.dropped -= 1;
             }
+            self.open_names[bucket(&open.name)] -= 1;
             match open.name.as_ref() {
                 "pre" | "listing" | "textarea" => self.verbatim -= 1,
                 "svg" | "math" => self.foreign -= 1,
@@ -288,6 +311,9 @@ impl<'a> Builder<'a> {
     /// Index of the innermost open element named one of `names`, if no scope boundary
     /// of `scope` comes first.
     fn in_scope(&self, names: &[&str], scope: Scope) -> Option<usize> {
+        if !self.may_be_open(names) {
+            return None;
+        }
         for (i, open) in self.stack.iter().enumerate().rev() {
             let name = open.name.as_ref();
             if names.contains(&name) {
@@ -298,6 +324,11 @@ impl<'a> Builder<'a> {
             }
         }
         None
+    }
+
+    /// Whether an element named one of `names` may be open (false means none is).
+    fn may_be_open(&self, names: &[&str]) -> bool {
+        names.iter().any(|n| self.open_names[bucket(n)] > 0)
     }
 
     /// Closes the innermost element named one of `names` in `scope`, with everything
@@ -355,8 +386,11 @@ impl<'a> Builder<'a> {
     }
 
     fn end(&mut self, name: &str) {
-        if self.overflow > 0 && closes_explicitly(name) {
-            self.overflow -= 1;
+        if self.overflow > 0 {
+            // Only the end tags of skipped elements count until they are all closed.
+            if closes_explicitly(name) {
+                self.overflow -= 1;
+            }
             return;
         }
         match name {
@@ -376,6 +410,7 @@ impl<'a> Builder<'a> {
             name if is_special(name) => self.close(&[name], Scope::Default),
             // Any other end tag closes the innermost element of its name, unless a
             // block comes first.
+            name if !self.may_be_open(&[name]) => {}
             name => {
                 for i in (0..self.stack.len()).rev() {
                     let open = self.stack[i].name.as_ref();
@@ -652,6 +687,21 @@ mod tests {
                 proptest::prop_assert!(dom.children(parent).any(|c| c == id));
             }
         }
+    }
+
+    #[test]
+    fn tags_past_the_limit_build_nothing() {
+        // Each `<tr>` would close the cell and row at the limit and open new ones.
+        let page = format!("<body>{}x", "<table><tr><td>".repeat(10_000));
+        let dom = document(&page, 64);
+        assert!(dom.nodes.len() < 100, "{} nodes", dom.nodes.len());
+        assert_eq!(dom.text_content(0), "x");
+        // ... and the text still lands in the deepest element kept.
+        let text = dom
+            .descendants(0)
+            .find(|&n| dom.text(n).is_some())
+            .expect("text");
+        assert_eq!(dom.ancestors(text).count(), 64 + 1);
     }
 
     #[test]
