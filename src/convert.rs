@@ -124,13 +124,18 @@ impl Conversion {
             return Err(ConvertError::TooLarge(self.limits.max_upstream_bytes));
         }
         let text = self.decoder.push(bytes);
-        self.feed(&text)
+        self.feed(text)
     }
 
-    fn feed(&mut self, text: &str) -> Result<Vec<u8>, ConvertError> {
+    fn feed(&mut self, text: String) -> Result<Vec<u8>, ConvertError> {
         match &mut self.mode {
             Mode::Detecting(d) => {
-                d.raw.push_str(text);
+                // A page held in memory arrives in one piece, taken as it is.
+                if d.raw.is_empty() {
+                    d.raw = text;
+                } else {
+                    d.raw.push_str(&text);
+                }
                 Ok(Vec::new())
             }
             Mode::Streaming(s) => {
@@ -183,7 +188,7 @@ impl Conversion {
     /// Ends the page: the remaining output with the page's tail.
     pub fn finish(mut self) -> Result<Finished, ConvertError> {
         let rest = self.decoder.finish();
-        let mut out = self.feed(&rest)?;
+        let mut out = self.feed(rest)?;
         let mode = std::mem::replace(
             &mut self.mode,
             Mode::Detecting(Box::new(Detecting { raw: String::new() })),
