@@ -193,8 +193,11 @@ fn prepare(dom: &mut Dom) {
 /// Light page it would read as stray words in the text.
 fn is_screen_reader_label(dom: &Dom, id: Id) -> bool {
     dom.attr(id, "class").is_some_and(|c| {
-        c.split_ascii_whitespace()
-            .any(|c| SCREEN_READER_CLASSES.contains(&c.to_ascii_lowercase().as_str()))
+        c.split_ascii_whitespace().any(|c| {
+            SCREEN_READER_CLASSES
+                .iter()
+                .any(|known| c.eq_ignore_ascii_case(known))
+        })
     }) && text_len(dom, id) < 80
 }
 
