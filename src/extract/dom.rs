@@ -612,8 +612,11 @@ pub(crate) fn closes_explicitly(name: &str) -> bool {
 }
 
 /// `h1` to `h6`.
+pub(crate) const HEADINGS: &[&str] = &["h1", "h2", "h3", "h4", "h5", "h6"];
+
+/// Whether `name` is one of [`HEADINGS`].
 pub(crate) fn is_heading(name: &str) -> bool {
-    matches!(name, "h1" | "h2" | "h3" | "h4" | "h5" | "h6")
+    HEADINGS.contains(&name)
 }
 
 /// Elements without content or end tag.
@@ -634,6 +637,16 @@ pub(crate) fn is_void(name: &str) -> bool {
             | "track"
             | "wbr"
     )
+}
+
+/// Appends text escaped for an HTML text node.
+pub(crate) fn escape_text(s: &str, out: &mut String) {
+    escape(s, false, out);
+}
+
+/// Appends text escaped for a double-quoted attribute value.
+pub(crate) fn escape_attribute(s: &str, out: &mut String) {
+    escape(s, true, out);
 }
 
 fn escape(s: &str, attr: bool, out: &mut String) {

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::dom::Dom;
+use super::dom::{escape_text, Dom};
 
 /// Script ids of framework state that may hold the article.
 pub(crate) const STATE_IDS: &[&str] = &["__NEXT_DATA__", "__NUXT_DATA__", "__APOLLO_STATE__"];
@@ -71,14 +71,7 @@ pub(crate) fn render(text: &str, out: &mut String) {
     }
     for line in text.split('\n').map(str::trim).filter(|l| !l.is_empty()) {
         out.push_str("<p>");
-        for c in line.chars() {
-            match c {
-                '&' => out.push_str("&amp;"),
-                '<' => out.push_str("&lt;"),
-                '>' => out.push_str("&gt;"),
-                _ => out.push(c),
-            }
-        }
+        escape_text(line, out);
         out.push_str("</p>");
     }
 }

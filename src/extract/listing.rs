@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::dom::{Dom, Id};
+use super::dom::{escape_attribute, escape_text, Dom, Id};
 use super::meta;
 use super::readable::{link_density, text_len};
 use crate::config::PageKind;
@@ -104,30 +104,18 @@ fn standfirst(dom: &Dom, link: Id) -> Option<String> {
         .find(|t| (30..=400).contains(&t.chars().count()))
 }
 
-fn escape(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            _ => out.push(c),
-        }
-    }
-}
-
 /// Writes the listing as `<ul>` of `<li><a href>Headline</a> <p>standfirst</p></li>`.
 pub(crate) fn render(dom: &Dom, url: &url::Url, out: &mut String) {
     out.push_str("<ul>");
     for (a, href, text) in headlines(dom, url) {
         out.push_str("<li><a href=\"");
-        escape(&href, out);
+        escape_attribute(&href, out);
         out.push_str("\">");
-        escape(&text, out);
+        escape_text(&text, out);
         out.push_str("</a>");
         if let Some(s) = standfirst(dom, a).filter(|s| *s != text) {
             out.push_str(" <p>");
-            escape(&s, out);
+            escape_text(&s, out);
             out.push_str("</p>");
         }
         out.push_str("</li>");

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 use super::dom::{
     closes_explicitly, is_dropped, is_heading, is_hidden, is_void, kept_attr, name_of, Data, Dom,
-    Id,
+    Id, HEADINGS,
 };
 use super::tokens::{decode_text, lower, Token, Tokenizer};
 use crate::charref::decode_attribute;
@@ -25,7 +25,6 @@ pub(crate) fn document(html: &str, max_depth: usize) -> Dom {
             nodes: Vec::with_capacity(html.len() / 64 + 16),
         },
         stack: Vec::new(),
-        html: None,
         head: None,
         in_body: false,
         dropped: 0,
@@ -55,7 +54,6 @@ struct Builder<'a> {
     dom: Dom,
     /// Open elements, outermost first; never deeper than `max_depth`.
     stack: Vec<Open<'a>>,
-    html: Option<Id>,
     head: Option<Id>,
     in_body: bool,
     /// Open elements that were dropped with their content.
@@ -146,7 +144,8 @@ impl<'a> Builder<'a> {
         match name.as_ref() {
             "html" => {
                 self.ensure_html();
-                if let Some(html) = self.html {
+                // The root element is always the bottom of the stack.
+                if let Some(html) = self.stack.first().and_then(|o| o.node) {
                     self.merge_attrs(html, attrs);
                 }
                 return;
@@ -268,7 +267,6 @@ impl<'a> Builder<'a> {
     fn ensure_html(&mut self) {
         if self.stack.is_empty() {
             self.insert(Cow::Borrowed("html"), &[], false, Some(0));
-            self.html = self.stack.first().and_then(|o| o.node);
         }
     }
 
@@ -463,8 +461,6 @@ fn is_scope_boundary(name: &str) -> bool {
             | "svg"
     )
 }
-
-const HEADINGS: &[&str] = &["h1", "h2", "h3", "h4", "h5", "h6"];
 
 /// Elements that may open before `<body>` and stay in the head.
 const IN_HEAD: &[&str] = &[

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::dom::{Data, Dom, Id, Step};
+use super::dom::{Data, Dom, Id, Step, HEADINGS};
 
 fn re(pattern: &str) -> Regex {
     Regex::new(pattern).expect("constant pattern compiles")
@@ -67,22 +67,9 @@ const PHRASING: &[&str] = &[
 ];
 const TAGS_TO_SCORE: &[&str] = &["section", "h2", "h3", "h4", "h5", "h6", "p", "td", "pre"];
 const KEEP_TAG: &[&str] = &["div", "article", "section", "p", "ol", "ul"];
-/// Elements whose text counts as running text when judging a container.
-const TEXTISH: &[&str] = &[
-    "span",
-    "li",
-    "td",
-    "blockquote",
-    "dl",
-    "div",
-    "img",
-    "ol",
-    "p",
-    "pre",
-    "table",
-    "ul",
-];
-const HEADINGS: &[&str] = &["h1", "h2", "h3", "h4", "h5", "h6"];
+/// With [`DIV_TO_P`], the elements whose text counts as running text when judging a
+/// container.
+const TEXTISH: &[&str] = &["span", "li", "td"];
 
 /// Below this many characters an attempt is retried with looser rules.
 const CHAR_THRESHOLD: usize = 500;
@@ -386,13 +373,15 @@ pub(crate) fn link_density(dom: &Dom, id: Id) -> f64 {
     links / total as f64
 }
 
-/// Whether any element under `id` with one of these names holds non-blank text.
-fn has_text_in(dom: &Dom, id: Id, tags: &[&str]) -> bool {
+/// Whether any running-text element under `id` ([`TEXTISH`] or [`DIV_TO_P`]) holds
+/// non-blank text.
+fn has_running_text(dom: &Dom, id: Id) -> bool {
+    let textish = |n: Id| dom.is(n, TEXTISH) || dom.is(n, DIV_TO_P);
     let mut inside = 0usize;
     for step in dom.walk(id) {
         match step {
-            Step::Enter(n) if n != id && dom.is(n, tags) => inside += 1,
-            Step::Leave(n) if n != id && dom.is(n, tags) => inside -= 1,
+            Step::Enter(n) if n != id && textish(n) => inside += 1,
+            Step::Leave(n) if n != id && textish(n) => inside -= 1,
             Step::Enter(n) if inside > 0 && dom.text(n).is_some_and(|t| !t.trim().is_empty()) => {
                 return true;
             }
@@ -1277,7 +1266,7 @@ impl Pass<'_> {
             || (!is_list && weight < 25.0 && density > 0.2)
             || (weight >= 25.0 && density > 0.5)
             || ((embeds == 1 && content_len < 75) || embeds > 1)
-            || (img == 0 && !has_text_in(dom, node, TEXTISH));
+            || (img == 0 && !has_running_text(dom, node));
         if is_list && remove {
             if dom
                 .element_children(node)
