@@ -39,7 +39,14 @@ pub struct Finished {
     /// The article as plain text: blocks apart by blank lines, no headline, byline or
     /// media placeholders.
     pub text: String,
+    /// Whether the input ended its document (`</body>` or `</html>` in its last bytes),
+    /// which tells a whole page from one cut short where nothing else can.
+    pub document_ended: bool,
 }
+
+/// How far from the end of the input the closing `</body>` or `</html>` is looked for:
+/// pages often close with a script, a comment or a timing note after it.
+const DOCUMENT_END_WINDOW: usize = 512;
 
 /// One page being converted.
 pub struct Conversion {
@@ -49,6 +56,8 @@ pub struct Conversion {
     decoder: BodyDecoder,
     original_bytes: usize,
     emitted: usize,
+    /// The last bytes of the decoded input, for [`Finished::document_ended`].
+    last_input: Vec<u8>,
     mode: Mode,
 }
 
@@ -102,6 +111,7 @@ impl Conversion {
             decoder: BodyDecoder::new(content_type),
             original_bytes: 0,
             emitted: 0,
+            last_input: Vec::new(),
             mode,
         })
     }
@@ -127,7 +137,22 @@ impl Conversion {
         self.feed(text)
     }
 
+    fn remember_end(&mut self, bytes: &[u8]) {
+        let keep = &bytes[bytes.len().saturating_sub(DOCUMENT_END_WINDOW)..];
+        let overflow = (self.last_input.len() + keep.len()).saturating_sub(DOCUMENT_END_WINDOW);
+        self.last_input.drain(..overflow);
+        self.last_input.extend_from_slice(keep);
+    }
+
+    fn document_ended(&self) -> bool {
+        let tail = self.last_input.to_ascii_lowercase();
+        [b"</body".as_slice(), b"</html"]
+            .iter()
+            .any(|tag| tail.windows(tag.len()).any(|w| w == *tag))
+    }
+
     fn feed(&mut self, text: String) -> Result<Vec<u8>, ConvertError> {
+        self.remember_end(text.as_bytes());
         match &mut self.mode {
             Mode::Detecting(d) => {
                 // A page held in memory arrives in one piece, taken as it is.
@@ -189,6 +214,7 @@ impl Conversion {
     pub fn finish(mut self) -> Result<Finished, ConvertError> {
         let rest = self.decoder.finish();
         let mut out = self.feed(rest)?;
+        let document_ended = self.document_ended();
         let mode = std::mem::replace(
             &mut self.mode,
             Mode::Detecting(Box::new(Detecting { raw: String::new() })),
@@ -221,6 +247,7 @@ impl Conversion {
                     kind,
                     text: extract::to_text(&s.body),
                     body: s.body,
+                    document_ended,
                 })
             }
             Mode::Detecting(d) => {
@@ -243,6 +270,7 @@ impl Conversion {
                     // part of its text.
                     text: found.text,
                     body,
+                    document_ended,
                 })
             }
         }

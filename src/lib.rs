@@ -7,6 +7,7 @@
 //! bundled sample news site that the demo, the tests and the benchmarks run against.
 #![forbid(unsafe_code)]
 
+pub(crate) mod budget;
 pub mod cache;
 pub mod charref;
 pub mod compress;

@@ -167,6 +167,22 @@ pub fn message_page(site_label: &str, heading: &str, message: &str, link: Option
     out
 }
 
+/// The notice at the top of a saved copy served in place of a fresh page: why, and how
+/// old the copy is (to the minute).
+pub fn stale_notice(reason: &str, age: std::time::Duration) -> String {
+    let minutes = std::time::Duration::from_secs(age.as_secs() / 60 * 60);
+    let age = if minutes.is_zero() {
+        "moments".to_owned()
+    } else {
+        humantime::format_duration(minutes).to_string()
+    };
+    format!(
+        "<p><strong>{} This is a saved copy from {} ago.</strong></p>",
+        text(reason),
+        text(&age)
+    )
+}
+
 /// "9 KB", "412 KB", "1.2 MB".
 pub fn kilobytes(bytes: usize) -> String {
     let kb = (bytes as f64 / 1024.0).max(1.0);

@@ -65,6 +65,9 @@ pub struct Response {
     pub cache_control: Option<String>,
     /// `Last-Modified`, if sent.
     pub last_modified: Option<String>,
+    /// The body ends where the connection closes (HTTP/1 without length or chunked
+    /// framing), so a body cut short cannot be told from a whole one.
+    pub close_delimited: bool,
     body: reqwest::Response,
     received: usize,
     max_bytes: usize,
@@ -197,6 +200,7 @@ impl Fetcher {
                     .map(str::to_owned)
             };
             return Ok(Outcome::Page(Box::new(Response {
+                close_delimited: is_close_delimited(&response),
                 status,
                 content_type: header(http::header::CONTENT_TYPE),
                 cache_control: header(http::header::CACHE_CONTROL),
@@ -211,6 +215,20 @@ impl Fetcher {
         }
         Err(UpstreamError::TooManyRedirects(self.limits.max_redirects))
     }
+}
+
+/// HTTP/2 and later frame every body; HTTP/1 frames it by length or chunks. reqwest drops
+/// `Content-Length` when it decompresses, which leaves such bodies counted here as
+/// close-delimited; a truncated compressed body fails in the decoder anyway.
+fn is_close_delimited(response: &reqwest::Response) -> bool {
+    let headers = response.headers();
+    let chunked = headers
+        .get_all(http::header::TRANSFER_ENCODING)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("chunked")));
+    response.version() < http::Version::HTTP_2
+        && !chunked
+        && !headers.contains_key(http::header::CONTENT_LENGTH)
 }
 
 fn classify(e: &reqwest::Error) -> UpstreamError {

@@ -389,6 +389,11 @@ fn decode(data: &[u8]) -> Result<(String, StoredPage), &'static str> {
         last_modified: meta.last_modified,
         created: meta.created,
         fresh_for: meta.fresh_for,
+        // Placeholder until the format records it: pages from disk are taken as whole.
+        quality: super::Quality {
+            text_chars: u32::MAX,
+            whole: true,
+        },
     };
     Ok((meta.key, page))
 }
@@ -405,7 +410,7 @@ mod tests {
             Bytes::from(text.repeat(50)),
             None,
             Duration::from_secs(fresh_for),
-        );
+        crate::cache::Quality { text_chars: 1, whole: true });
         page.created = created;
         page
     }

@@ -10,8 +10,20 @@ use tokio::sync::watch;
 
 use super::StoredPage;
 
-/// What a flight's followers see: `None` until the leader is done, then its result.
-type Outcome = Option<Option<Arc<StoredPage>>>;
+/// How a flight ended, as its followers learn it.
+#[derive(Debug, Clone)]
+pub enum Landing {
+    /// The page, stored and shareable: serve it.
+    Page(Arc<StoredPage>),
+    /// The upstream answered, but with nothing that may be shared (`no-store`, a missing
+    /// page, a page for this reader only): each follower fetches for itself.
+    Unshared,
+    /// The fetch failed or was abandoned: the upstream is failing right now.
+    Failed,
+}
+
+/// What a flight's followers see: `None` until the leader is done, then its landing.
+type Outcome = Option<Landing>;
 
 /// The flights under way, by cache key.
 #[derive(Debug, Default)]
@@ -83,13 +95,12 @@ impl FlightLeader {
         Self { registration: None }
     }
 
-    /// Ends the flight and hands `page` to every follower; `None` tells them to fetch for
-    /// themselves (the fetch failed or the page may not be shared).
-    pub fn finish(mut self, page: Option<Arc<StoredPage>>) {
-        self.land(page);
+    /// Ends the flight and tells every follower how.
+    pub fn finish(mut self, landing: Landing) {
+        self.land(landing);
     }
 
-    fn land(&mut self, page: Option<Arc<StoredPage>>) {
+    fn land(&mut self, landing: Landing) {
         let Some(registration) = self.registration.take() else {
             return;
         };
@@ -104,13 +115,13 @@ impl FlightLeader {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&registration.key);
         // No receivers left is fine: every follower may have given up.
-        let _ = registration.sender.send(Some(page));
+        let _ = registration.sender.send(Some(landing));
     }
 }
 
 impl Drop for FlightLeader {
     fn drop(&mut self) {
-        self.land(None);
+        self.land(Landing::Failed);
     }
 }
 
@@ -121,15 +132,15 @@ pub struct FlightFollower {
 }
 
 impl FlightFollower {
-    /// Waits until the leader finishes or is dropped. `None` means there is no page to
-    /// share: fetch it yourself. The wait is as long as the leader's fetch, which the
-    /// upstream limits bound; wrap it in a timeout to bound it further.
-    pub async fn wait(mut self) -> Option<Arc<StoredPage>> {
+    /// Waits until the leader finishes or is dropped (which lands as
+    /// [`Landing::Failed`]). The wait is as long as the leader's fetch, which the upstream
+    /// limits bound; wrap it in a timeout to bound it further.
+    pub async fn wait(mut self) -> Landing {
         match self.outcome.wait_for(Option::is_some).await {
-            Ok(outcome) => outcome.clone().flatten(),
+            Ok(outcome) => outcome.clone().unwrap_or(Landing::Failed),
             // The sender only goes away after publishing, so this is unreachable in
             // practice; treating it as a failed flight keeps the follower moving.
-            Err(_) => None,
+            Err(_) => Landing::Failed,
         }
     }
 }
@@ -146,7 +157,7 @@ mod tests {
             Bytes::from_static(b"<p>news</p>"),
             None,
             Duration::from_secs(60),
-        ))
+        crate::cache::Quality { text_chars: 1, whole: true }))
     }
 
     #[tokio::test]
@@ -164,16 +175,19 @@ mod tests {
         // Another key flies independently.
         assert!(matches!(flights.join("other"), Flight::Leader(_)));
         let sent = page();
-        leader.finish(Some(Arc::clone(&sent)));
+        leader.finish(Landing::Page(Arc::clone(&sent)));
         for follower in followers {
-            assert_eq!(follower.await.unwrap().as_deref(), Some(&*sent));
+            match follower.await.unwrap() {
+                Landing::Page(page) => assert_eq!(*page, *sent),
+                other => panic!("follower got {other:?}"),
+            }
         }
         assert_eq!(flights.under_way(), 0);
         assert!(matches!(flights.join("k"), Flight::Leader(_)));
     }
 
     #[tokio::test]
-    async fn finishing_with_nothing_releases_followers_empty_handed() {
+    async fn an_unshared_landing_sends_followers_to_fetch_for_themselves() {
         let flights = Arc::new(Flights::default());
         let Flight::Leader(leader) = flights.join("k") else {
             panic!("first caller must lead");
@@ -181,7 +195,7 @@ mod tests {
         let Flight::Follower(early) = flights.join("k") else {
             panic!("second caller must follow");
         };
-        leader.finish(None);
-        assert_eq!(early.wait().await, None);
+        leader.finish(Landing::Unshared);
+        assert!(matches!(early.wait().await, Landing::Unshared));
     }
 }

@@ -30,8 +30,8 @@ use crate::config::CacheConfig;
 use disk::DiskStore;
 use flight::Flights;
 
-pub use flight::{Flight, FlightFollower, FlightLeader};
-pub use page::StoredPage;
+pub use flight::{Flight, FlightFollower, FlightLeader, Landing};
+pub use page::{Quality, StoredPage};
 pub use policy::{freshness, not_modified};
 
 /// What can go wrong with the cache directory. [`PageCache::new`] fails only with `Io`, when
@@ -79,6 +79,30 @@ pub enum Lookup {
     Miss,
 }
 
+/// The answer to [`PageCache::store`].
+#[derive(Debug, Clone)]
+pub enum Stored {
+    /// The page is now the cached copy.
+    Accepted(Arc<StoredPage>),
+    /// A usable copy of more worth was kept; `new` was not stored.
+    Declined {
+        /// The page offered.
+        new: Arc<StoredPage>,
+        /// The copy kept.
+        kept: Arc<StoredPage>,
+    },
+}
+
+#[cfg(test)]
+impl Stored {
+    fn accepted(self) -> Arc<StoredPage> {
+        match self {
+            Stored::Accepted(page) => page,
+            Stored::Declined { .. } => panic!("page declined"),
+        }
+    }
+}
+
 /// Where "now" comes from: the system clock, or a test's hand-moved one.
 type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
@@ -86,7 +110,7 @@ type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 ///
 /// ```no_run
 /// # async fn demo(config: &lightmirror::config::CacheConfig) -> Result<(), lightmirror::cache::CacheError> {
-/// use lightmirror::cache::{Flight, Lookup, PageCache, StoredPage};
+/// use lightmirror::cache::{Flight, Landing, Lookup, PageCache, StoredPage};
 ///
 /// let cache = PageCache::new(config)?;
 /// let key = "example/news/today";
@@ -95,13 +119,13 @@ type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 /// }
 /// match cache.join(key) {
 ///     Flight::Leader(leader) => {
-///         let fetched = StoredPage::new(200, "<p>today</p>".into(), None, config.ttl);
+///         let fetched = StoredPage::new(200, "<p>today</p>".into(), None, config.ttl, lightmirror::cache::Quality { text_chars: 1, whole: true });
 ///         let page = cache.store(key, fetched).await;
-///         leader.finish(Some(page)); // then serve it
+///         leader.finish(Landing::Page(page)); // then serve it
 ///     }
 ///     Flight::Follower(follower) => match follower.wait().await {
-///         Some(page) => {} // serve it
-///         None => {}       // fetch for yourself
+///         Landing::Page(page) => {} // serve it
+///         _ => {}                   // fetch for yourself, or serve a stale copy
 ///     },
 /// }
 /// # Ok(()) }
@@ -236,10 +260,10 @@ impl PageCache {
     /// previous copy stays. Returns once the page is in memory; the disk copy is written on
     /// a blocking thread afterwards (see [`flush`](Self::flush)), and if that fails the
     /// memory copy remains and the failure is logged.
-    pub async fn store(&self, key: &str, page: StoredPage) -> Arc<StoredPage> {
+    pub async fn store(&self, key: &str, page: StoredPage) -> Stored {
         let page = Arc::new(page);
         let Some(active) = &self.active else {
-            return page;
+            return Stored::Accepted(page);
         };
         active.preload().await;
         active
@@ -249,7 +273,7 @@ impl PageCache {
         if let Some(disk) = &active.disk {
             active.write_to_disk(Arc::clone(disk), key.to_owned(), Arc::clone(&page));
         }
-        page
+        Stored::Accepted(page)
     }
 
     /// Waits until every disk write started so far has finished; for shutdown, so pages
@@ -362,7 +386,7 @@ mod tests {
     }
 
     fn page_at(text: &str, clock: &TestClock) -> StoredPage {
-        let mut page = StoredPage::new(200, Bytes::from(text.to_owned()), None, FRESH);
+        let mut page = StoredPage::new(200, Bytes::from(text.to_owned()), None, FRESH, crate::cache::Quality { text_chars: 1, whole: true });
         page.created = clock.now();
         page
     }
@@ -445,7 +469,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sub = dir.path().join("never");
         let cache = cache(0, Some(&sub), &clock);
-        let page = cache.store("k", page_at("v", &clock)).await;
+        let page = cache.store("k", page_at("v", &clock)).await.accepted();
         assert_eq!(page.body, Bytes::from("v"));
         assert!(matches!(cache.lookup("k").await, Lookup::Miss));
         assert!(matches!(cache.join("k"), Flight::Leader(_)));
@@ -478,14 +502,18 @@ mod tests {
                             };
                             let _ = tokio::time::timeout(Duration::from_secs(5), everyone).await;
                             let page = cache
-                                .store("breaking", StoredPage::new(200, "news".into(), None, FRESH))
-                                .await;
-                            leader.finish(Some(Arc::clone(&page)));
+                                .store("breaking", StoredPage::new(200, "news".into(), None, FRESH, crate::cache::Quality { text_chars: 1, whole: true }))
+                                .await
+                                .accepted();
+                            leader.finish(Landing::Page(Arc::clone(&page)));
                             (true, Some(page))
                         }
                         Flight::Follower(follower) => {
                             following.fetch_add(1, Ordering::SeqCst);
-                            (false, follower.wait().await)
+                            match follower.wait().await {
+                                Landing::Page(page) => (false, Some(page)),
+                                _ => (false, None),
+                            }
                         }
                     }
                 })
@@ -523,7 +551,8 @@ mod tests {
         fetch.abort();
         for follower in followers {
             let waited = tokio::time::timeout(Duration::from_secs(5), follower).await;
-            assert_eq!(waited.expect("follower released").unwrap(), None);
+            let landing = waited.expect("follower released").unwrap();
+            assert!(matches!(landing, Landing::Failed), "{landing:?}");
         }
         assert!(matches!(cache.join("k"), Flight::Leader(_)));
     }
@@ -535,7 +564,8 @@ mod tests {
         let first = cache(1 << 20, Some(dir.path()), &clock);
         let stored = first
             .store("site/a?x=1", page_at("<p>kept</p>", &clock))
-            .await;
+            .await
+            .accepted();
         first.store("site/b", page_at("<p>also</p>", &clock)).await;
         first.flush().await;
         drop(first);

@@ -15,6 +15,16 @@ const BROTLI_QUALITY: u32 = 5;
 /// brotli window (log2 of bytes): 1 MiB covers any Light page and keeps decoder memory small.
 const BROTLI_WINDOW: u32 = 20;
 
+/// How much of an article a stored page carries, which decides whether it may replace
+/// another copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quality {
+    /// Characters of article text (0: the conversion found no article text).
+    pub text_chars: u32,
+    /// Whether the upstream body is known to be whole.
+    pub whole: bool,
+}
+
 /// A finished Light page, as stored.
 ///
 /// ```
@@ -22,7 +32,7 @@ const BROTLI_WINDOW: u32 = 20;
 /// use bytes::Bytes;
 /// use lightmirror::cache::StoredPage;
 ///
-/// let page = StoredPage::new(200, Bytes::from_static(b"<p>hi</p>"), None, Duration::from_secs(60));
+/// let page = StoredPage::new(200, Bytes::from_static(b"<p>hi</p>"), None, Duration::from_secs(60), lightmirror::cache::Quality { text_chars: 1, whole: true });
 /// assert!(page.etag.starts_with('"'));
 /// assert!(page.is_fresh(page.created + Duration::from_secs(59)));
 /// assert!(!page.is_fresh(page.created + Duration::from_secs(60)));
@@ -45,6 +55,8 @@ pub struct StoredPage {
     pub created: SystemTime,
     /// How long after `created` the page is fresh.
     pub fresh_for: Duration,
+    /// How much article it carries.
+    pub quality: Quality,
 }
 
 impl StoredPage {
@@ -55,6 +67,7 @@ impl StoredPage {
         body: Bytes,
         last_modified: Option<SystemTime>,
         fresh_for: Duration,
+        quality: Quality,
     ) -> Self {
         let created = SystemTime::now();
         Self {
@@ -65,6 +78,7 @@ impl StoredPage {
             last_modified: last_modified.unwrap_or(created),
             created,
             fresh_for,
+            quality,
             body,
         }
     }
@@ -142,7 +156,7 @@ mod tests {
 
     #[test]
     fn compressed_forms_decode_to_the_body() {
-        let page = StoredPage::new(200, body(), None, Duration::from_secs(1));
+        let page = StoredPage::new(200, body(), None, Duration::from_secs(1), crate::cache::Quality { text_chars: 1, whole: true });
         let mut from_gzip = Vec::new();
         flate2::read::GzDecoder::new(&page.gzip[..])
             .read_to_end(&mut from_gzip)
@@ -162,9 +176,9 @@ mod tests {
 
     #[test]
     fn etag_follows_the_body() {
-        let a = StoredPage::new(200, body(), None, Duration::ZERO);
-        let b = StoredPage::new(404, body(), None, Duration::ZERO);
-        let c = StoredPage::new(200, Bytes::from_static(b"other"), None, Duration::ZERO);
+        let a = StoredPage::new(200, body(), None, Duration::ZERO, crate::cache::Quality { text_chars: 1, whole: true });
+        let b = StoredPage::new(404, body(), None, Duration::ZERO, crate::cache::Quality { text_chars: 1, whole: true });
+        let c = StoredPage::new(200, Bytes::from_static(b"other"), None, Duration::ZERO, crate::cache::Quality { text_chars: 1, whole: true });
         assert_eq!(a.etag, b.etag);
         assert_ne!(a.etag, c.etag);
         assert_eq!(a.etag.len(), 34);
@@ -173,16 +187,16 @@ mod tests {
 
     #[test]
     fn last_modified_defaults_to_creation() {
-        let a = StoredPage::new(200, body(), None, Duration::ZERO);
+        let a = StoredPage::new(200, body(), None, Duration::ZERO, crate::cache::Quality { text_chars: 1, whole: true });
         assert_eq!(a.last_modified, a.created);
         let then = SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
-        let b = StoredPage::new(200, body(), Some(then), Duration::ZERO);
+        let b = StoredPage::new(200, body(), Some(then), Duration::ZERO, crate::cache::Quality { text_chars: 1, whole: true });
         assert_eq!(b.last_modified, then);
     }
 
     #[test]
     fn age_and_windows() {
-        let page = StoredPage::new(200, body(), None, Duration::from_secs(10));
+        let page = StoredPage::new(200, body(), None, Duration::from_secs(10), crate::cache::Quality { text_chars: 1, whole: true });
         let at = |s| page.created + Duration::from_secs(s);
         let stale = Duration::from_secs(5);
         assert_eq!(

@@ -63,7 +63,7 @@ pub fn freshness(
 /// use bytes::Bytes;
 /// use lightmirror::cache::{not_modified, StoredPage};
 ///
-/// let page = StoredPage::new(200, Bytes::from_static(b"<p>hi</p>"), None, Duration::from_secs(60));
+/// let page = StoredPage::new(200, Bytes::from_static(b"<p>hi</p>"), None, Duration::from_secs(60), lightmirror::cache::Quality { text_chars: 1, whole: true });
 /// assert!(not_modified(&page, Some(&format!("W/{}", page.etag)), None));
 /// assert!(!not_modified(&page, Some("\"other\""), None));
 /// ```
@@ -255,7 +255,7 @@ mod tests {
             Bytes::from_static(b"<p>light</p>"),
             Some(modified),
             Duration::from_secs(60),
-        )
+        crate::cache::Quality { text_chars: 1, whole: true })
     }
 
     #[test]

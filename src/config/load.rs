@@ -166,6 +166,7 @@ fn check_global(config: &Config, problems: &mut Vec<Problem>) {
             limits.max_request_header_bytes,
         ),
         ("limits.max_nesting", limits.max_nesting),
+        ("limits.max_inflight_bytes", limits.max_inflight_bytes),
     ];
     for (key, value) in positive {
         if value == 0 {
@@ -184,10 +185,22 @@ fn check_global(config: &Config, problems: &mut Vec<Problem>) {
             "must be at least 65536 bytes",
         ));
     }
+    let largest_conversion = crate::budget::bytes_to_convert(limits.max_upstream_bytes);
+    if limits.max_inflight_bytes < largest_conversion {
+        problems.push(problem(
+            "limits.max_inflight_bytes",
+            format!(
+                "must be at least {largest_conversion} bytes, what converting a page of \
+                 limits.max_upstream_bytes takes"
+            ),
+        ));
+    }
     for (key, value) in [
         ("limits.upstream_timeout", limits.upstream_timeout),
         ("limits.connect_timeout", limits.connect_timeout),
         ("limits.header_read_timeout", limits.header_read_timeout),
+        ("limits.idle_timeout", limits.idle_timeout),
+        ("limits.send_timeout", limits.send_timeout),
     ] {
         if value.is_zero() {
             problems.push(problem(key, "must be longer than 0s"));

@@ -99,12 +99,39 @@ pub struct LimitsConfig {
     /// ### Default
     /// `4096`
     pub max_connections: usize,
-    /// Time a client has to send its request headers (guards against slowloris).
+    /// Time a new connection has to deliver its first complete request head, counted from
+    /// the moment it is accepted, whatever protocol it speaks (guards against connections
+    /// that never speak and against slowloris).
     ///
     /// ### Default
     /// `10s`
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
+    /// How long a connection may stay open with no request in flight, between requests
+    /// (HTTP/1 keep-alive, HTTP/2 with no open stream). It is also the interval of HTTP/2
+    /// keep-alive pings. At `max_connections`, the longest-idle connections are closed
+    /// first to make room for new ones.
+    ///
+    /// ### Default
+    /// `30s`
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Longest a response may wait for the reader to take its next 16 KiB (a reader that
+    /// stops reading, an HTTP/2 stream whose window stays shut); past it the connection is
+    /// closed. Upstream fetches never wait on readers.
+    ///
+    /// ### Default
+    /// `30s`
+    #[serde(with = "humantime_serde")]
+    pub send_timeout: Duration,
+    /// Memory that all requests in flight together may hold, in bytes: upstream bodies
+    /// being read and converted, and Light bytes not yet taken by their readers. A new
+    /// miss waits up to a second for room, then gets the stale copy or a 503 with
+    /// `Retry-After`; a page that outgrows the room left fails the same way.
+    ///
+    /// ### Default
+    /// `268435456` (256 MiB)
+    pub max_inflight_bytes: usize,
     /// Largest request head (request line and headers) accepted.
     ///
     /// ### Default
@@ -130,6 +157,9 @@ impl Default for LimitsConfig {
             upstream_concurrency: 32,
             max_connections: 4096,
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(30),
+            max_inflight_bytes: 256 << 20,
             max_request_header_bytes: 16 << 10,
             max_nesting: 512,
         }

@@ -1,8 +1,10 @@
 //! One request, start to end: route it to a site, answer from the cache when a fresh page
 //! is there, else fetch the upstream page (one fetch for all concurrent readers of it,
-//! within the site's concurrency bound) and answer with a Light page, streamed when the
-//! site's rules allow it. When the upstream fails, a stale copy is served, marked with its
-//! age; without one, a short error page whose status says what went wrong.
+//! within the site's concurrency bound and the memory budget) and answer with a Light
+//! page, streamed when the site's rules allow it. When the upstream fails, refuses the
+//! mirror, sends the page elsewhere or sends less than the saved copy holds, the saved
+//! copy is served, with a notice that says which; without one, a short error page whose
+//! status says what went wrong. Every request ends within a bounded time.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,23 +12,33 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Request, Response, StatusCode};
-use hyper::body::{Frame, Incoming};
+use http::{Request, Response, StatusCode, Version};
+use hyper::body::Incoming;
 use url::Url;
 
 use super::respond::{self, Body};
 use super::Runtime;
-use crate::cache::{self, FlightLeader, Lookup, PageCache, StoredPage};
+use crate::budget::{Charge, ADMISSION_BYTES, DETECTION_BYTES_PER_BYTE};
+use crate::cache::{self, FlightLeader, Landing, Lookup, PageCache, Quality, Stored, StoredPage};
 use crate::compress::{negotiate, Coding, StreamEncoder};
 use crate::config::Site;
-use crate::convert::Conversion;
+use crate::convert::{Conversion, Finished};
+use crate::page;
 use crate::route::{self, RouteError};
 use crate::upstream::{Outcome, Response as Upstream, UpstreamError};
 
 /// The path that answers health checks on any host.
 pub const HEALTH_PATH: &str = "/_light/health";
 
-/// Handles one request; never fails, every problem becomes a response.
+/// How long a new miss waits for room in the memory budget before it is turned away.
+const ADMISSION_WAIT: Duration = Duration::from_secs(1);
+
+/// What a reader turned away for lack of memory is told to wait before trying again.
+const RETRY_AFTER_SECS: u32 = 5;
+
+/// Handles one request; never fails, every problem becomes a response, and no request
+/// outlives its deadline (waiting on a flight, a permit, the budget and the upstream
+/// together).
 pub async fn handle(
     request: Request<Incoming>,
     runtime: Arc<Runtime>,
@@ -35,7 +47,14 @@ pub async fn handle(
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let response = respond_to(&request, &runtime).await;
+    let deadline = request_deadline(&runtime);
+    let response = match tokio::time::timeout(deadline, respond_to(&request, &runtime)).await {
+        Ok(response) => response,
+        Err(_) => respond::plain(
+            StatusCode::GATEWAY_TIMEOUT,
+            "The page took too long to prepare.",
+        ),
+    };
     let status = response.status().as_u16();
     let elapsed_ms = started.elapsed().as_millis() as u64;
     if runtime.config.server.log_client_ip {
@@ -44,6 +63,12 @@ pub async fn handle(
         tracing::info!(%method, %path, status, elapsed_ms, "request");
     }
     response
+}
+
+/// A follower's wait, a permit's, the budget's and the upstream's own timeout, each
+/// bounded on its own; this bounds them together.
+fn request_deadline(runtime: &Runtime) -> Duration {
+    runtime.config.limits.upstream_timeout * 4 + ADMISSION_WAIT
 }
 
 async fn respond_to(request: &Request<Incoming>, runtime: &Runtime) -> Response<Body> {
@@ -63,17 +88,18 @@ async fn respond_to(request: &Request<Incoming>, runtime: &Runtime) -> Response<
     if request.uri().path() == HEALTH_PATH {
         return respond::plain(StatusCode::OK, "ok");
     }
-    let headers = request.headers();
-    let host = header_text(headers, header::HOST)
-        .or_else(|| request.uri().authority().map(|a| a.as_str().to_owned()))
-        .unwrap_or_default();
-    let site = match route::site_for_host(&runtime.sites, &host) {
+    let host = match reader_host(request) {
+        Ok(host) => host,
+        Err(why) => return respond::plain(StatusCode::BAD_REQUEST, why),
+    };
+    let site = match route::site_for_host(&runtime.sites, host) {
         Ok(site) => site,
         Err(e) => return respond::plain(StatusCode::NOT_FOUND, &e.to_string()),
     };
+    let headers = request.headers();
     let reply = Reply {
         site,
-        coding: negotiate(header_text(headers, header::ACCEPT_ENCODING).as_deref()),
+        coding: negotiate(header_text(headers, header::ACCEPT_ENCODING)),
         head: request.method() == http::Method::HEAD,
         if_none_match: header_text(headers, header::IF_NONE_MATCH),
         if_modified_since: header_text(headers, header::IF_MODIFIED_SINCE),
@@ -85,6 +111,41 @@ async fn respond_to(request: &Request<Incoming>, runtime: &Runtime) -> Response<
         }
     };
     let key = route::cache_key(site, &url);
+    serve_page(runtime, &reply, url, key).await
+}
+
+/// The one host a request names. RFC 9112 §3.2 makes an HTTP/1.1 request without a Host,
+/// or with two, a 400; RFC 9113 §8.3.1 makes an HTTP/2 request whose `host` differs from
+/// its `:authority` malformed. Reading such a request one way when another part of the
+/// chain reads it another is how routing gets fooled, so none is guessed at.
+fn reader_host<B>(request: &Request<B>) -> Result<&str, &'static str> {
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err("The request has more than one Host header.");
+    }
+    let host = match host {
+        Some(value) => Some(value.to_str().map_err(|_| "The Host header is not text.")?),
+        None => None,
+    };
+    let authority = request.uri().authority().map(|a| a.as_str());
+    match (request.version(), authority, host) {
+        (v, Some(authority), Some(host)) if v >= Version::HTTP_2 => {
+            if authority.eq_ignore_ascii_case(host) {
+                Ok(authority)
+            } else {
+                Err("The request's host and :authority differ.")
+            }
+        }
+        (_, Some(authority), None) => Ok(authority),
+        (_, _, Some(host)) => Ok(host),
+        (_, None, None) => Err("The request has no Host header."),
+    }
+}
+
+/// From the cache key to a response: a fresh copy, a shared flight's page, or a fetch of
+/// our own, with the stale copy standing in for any failure.
+async fn serve_page(runtime: &Runtime, reply: &Reply<'_>, url: Url, key: String) -> Response<Body> {
     let cache = &runtime.cache;
     let stale = match cache.lookup(&key).await {
         Lookup::Fresh(page) => return reply.cached(&page),
@@ -95,20 +156,22 @@ async fn respond_to(request: &Request<Incoming>, runtime: &Runtime) -> Response<
         cache::Flight::Leader(leader) => {
             // A flight for this key may have landed between the lookup and the join.
             if let Lookup::Fresh(page) = cache.lookup(&key).await {
-                leader.finish(Some(page.clone()));
+                leader.finish(Landing::Page(Arc::clone(&page)));
                 return reply.cached(&page);
             }
             Some(leader)
         }
         cache::Flight::Follower(follower) => {
             let wait = runtime.config.limits.upstream_timeout * 2;
-            match tokio::time::timeout(wait, follower.wait()).await {
-                Ok(Some(page)) => return reply.cached(&page),
+            let landing = tokio::time::timeout(wait, follower.wait())
+                .await
+                .unwrap_or(Landing::Failed);
+            match (landing, &stale) {
+                (Landing::Page(page), _) => return reply.cached(&page),
                 // The shared fetch failed: a stale copy beats hitting a failing upstream
                 // once per waiting reader.
-                _ if stale.is_some() => {
-                    return reply.stale(stale.as_deref().unwrap_or_else(|| unreachable!()))
-                }
+                (Landing::Failed, Some(page)) => return reply.stale(page, Stale::FetchFailed),
+                // Nothing to share (no-store, a missing page) or no copy: fetch alone.
                 _ => None,
             }
         }
@@ -119,20 +182,59 @@ async fn respond_to(request: &Request<Incoming>, runtime: &Runtime) -> Response<
         leader,
         default_ttl: runtime.config.cache.ttl,
     };
-    match fetch_and_convert(runtime, &reply, url, slot).await {
+    match fetch_and_convert(runtime, reply, url, slot).await {
         Ok(response) => response,
         Err(failure) => match stale {
-            Some(page) => reply.stale(&page),
-            None => failure,
+            Some(page) => reply.stale(&page, failure.reason),
+            None => failure.answer,
         },
     }
 }
 
-fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Why a saved copy is served instead of a fresh page; each notice says what happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stale {
+    /// Unreachable, too slow, or a server error.
+    NotAnswering,
+    /// The upstream turned the mirror away (403, 429, 451 and other refusals).
+    Refused(StatusCode),
+    /// The upstream now sends this page off the site.
+    Moved,
+    /// Too many pages are being prepared at once.
+    Busy,
+    /// The upstream sent less than the saved copy holds.
+    Incomplete,
+    /// Another reader's fetch of this page failed just now.
+    FetchFailed,
+}
+
+impl Stale {
+    fn notice(self) -> String {
+        match self {
+            Self::NotAnswering => "The original site is not answering.".to_owned(),
+            Self::Refused(status) => format!(
+                "The original site refused this request ({}).",
+                status.as_u16()
+            ),
+            Self::Moved => "The original site now sends this page to another address.".to_owned(),
+            Self::Busy => "This mirror is too busy to fetch the page again just now.".to_owned(),
+            Self::Incomplete => {
+                "The original site sent an incomplete page just now.".to_owned()
+            }
+            Self::FetchFailed => "The original site could not give this page just now.".to_owned(),
+        }
+    }
+}
+
+/// A fetch that did not give a page: the answer for a reader without a saved copy, and
+/// the reason the saved copy is served instead when there is one.
+struct Failure {
+    reason: Stale,
+    answer: Response<Body>,
 }
 
 /// How to answer for one site and one reader.
@@ -140,8 +242,8 @@ struct Reply<'a> {
     site: &'a Site,
     coding: Coding,
     head: bool,
-    if_none_match: Option<String>,
-    if_modified_since: Option<String>,
+    if_none_match: Option<&'a str>,
+    if_modified_since: Option<&'a str>,
 }
 
 impl Reply<'_> {
@@ -163,43 +265,76 @@ impl Reply<'_> {
         )
     }
 
-    fn upstream_failed(&self, e: &UpstreamError, url: &Url) -> Response<Body> {
+    fn upstream_failed(&self, e: &UpstreamError, url: &Url) -> Failure {
         tracing::warn!(site = %self.site.name, error = %e, "upstream failed");
         let text = match e {
             UpstreamError::Timeout(_) => "The original site took too long to answer.",
             UpstreamError::TooLarge(_) => "The original page is too large to convert.",
             _ => "The original site could not be reached.",
         };
-        self.message(e.status(), "Page unavailable", text, Some(url))
+        Failure {
+            reason: Stale::NotAnswering,
+            answer: self.message(e.status(), "Page unavailable", text, Some(url)),
+        }
     }
 
-    fn conversion_failed(&self, why: &str, url: &Url) -> Response<Body> {
+    fn refused(&self, status: StatusCode, url: &Url) -> Failure {
+        tracing::warn!(site = %self.site.name, %status, "upstream refused the request");
+        Failure {
+            reason: Stale::Refused(status),
+            answer: self.message(
+                status,
+                "Page unavailable",
+                &format!("The original site answered {status}."),
+                Some(url),
+            ),
+        }
+    }
+
+    fn busy(&self) -> Failure {
+        tracing::warn!(site = %self.site.name, "memory for pages in flight is in use; turning a miss away");
+        let mut answer = self.message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Busy",
+            "Too many pages are being prepared right now. Please try again in a few seconds.",
+            None,
+        );
+        answer
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        Failure {
+            reason: Stale::Busy,
+            answer,
+        }
+    }
+
+    fn conversion_failed(&self, why: &str, url: &Url) -> Failure {
         tracing::warn!(site = %self.site.name, error = why, "conversion failed");
-        self.message(
-            StatusCode::BAD_GATEWAY,
-            "Page unavailable",
-            "This page could not be converted to a Light page.",
-            Some(url),
-        )
+        Failure {
+            reason: Stale::Incomplete,
+            answer: self.message(
+                StatusCode::BAD_GATEWAY,
+                "Page unavailable",
+                "This page could not be converted to a Light page.",
+                Some(url),
+            ),
+        }
     }
 
     /// A cached page, or 304 when the reader's copy is current.
     fn cached(&self, page: &StoredPage) -> Response<Body> {
         let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::OK);
-        let mut response = if cache::not_modified(
-            page,
-            self.if_none_match.as_deref(),
-            self.if_modified_since.as_deref(),
-        ) {
-            respond::not_modified()
-        } else {
-            let encoded = match self.coding {
-                Coding::Brotli => page.brotli.clone(),
-                Coding::Gzip => page.gzip.clone(),
-                Coding::Identity => page.body.clone(),
+        let mut response =
+            if cache::not_modified(page, self.if_none_match, self.if_modified_since) {
+                respond::not_modified()
+            } else {
+                let encoded = match self.coding {
+                    Coding::Brotli => page.brotli.clone(),
+                    Coding::Gzip => page.gzip.clone(),
+                    Coding::Identity => page.body.clone(),
+                };
+                respond::prepared(status, encoded, self.coding, self.head)
             };
-            respond::prepared(status, encoded, self.coding, self.head)
-        };
         let remaining = page.fresh_for.saturating_sub(page.age(SystemTime::now()));
         let headers = response.headers_mut();
         if let Ok(etag) = HeaderValue::from_str(&page.etag) {
@@ -212,15 +347,9 @@ impl Reply<'_> {
         response
     }
 
-    /// A stale copy served because the upstream failed, with its age on the page.
-    fn stale(&self, page: &StoredPage) -> Response<Body> {
-        let age = humantime::format_duration(Duration::from_secs(
-            page.age(SystemTime::now()).as_secs() / 60 * 60,
-        ));
-        let notice = format!(
-            "<p><strong>The original site is not answering. This is a saved copy from {} ago.</strong></p>",
-            if age.to_string() == "0s" { "moments".to_owned() } else { age.to_string() }
-        );
+    /// A saved copy served in place of a fresh page, with why and how old it is on the page.
+    fn stale(&self, page: &StoredPage, reason: Stale) -> Response<Body> {
+        let notice = page::stale_notice(&reason.notice(), page.age(SystemTime::now()));
         let body =
             String::from_utf8_lossy(&page.body).replacen("<main>", &format!("<main>{notice}"), 1);
         let mut response = respond::html(StatusCode::OK, body.as_bytes(), self.coding, self.head);
@@ -249,40 +378,76 @@ struct Keeping {
     last_modified: Option<SystemTime>,
 }
 
+/// What became of a finished page.
+enum Kept {
+    /// Stored: serve it from the cache's copy.
+    Stored(Arc<StoredPage>),
+    /// Not storable (`no-store` and the like): serve these bytes to this reader only.
+    Unshared(Vec<u8>),
+    /// Worse than the saved copy, which was kept and is served instead.
+    Declined(Arc<StoredPage>),
+}
+
 impl CacheSlot {
-    /// Stores a complete page when the upstream allows keeping it, and hands it to the
-    /// readers waiting on this fetch.
-    async fn complete(mut self, body: Vec<u8>, keeping: &Keeping) -> Option<Arc<StoredPage>> {
-        let stored = match keeping.fresh_for {
+    /// Tells the readers waiting on this fetch that the upstream's answer is not theirs
+    /// to share.
+    fn unshared(mut self) {
+        if let Some(leader) = self.leader.take() {
+            leader.finish(Landing::Unshared);
+        }
+    }
+
+    /// Stores a complete page when the upstream allows keeping it and it is worth at least
+    /// the copy already saved, and tells the readers waiting on this fetch.
+    async fn complete(mut self, page: Vec<u8>, keeping: &Keeping, quality: Quality) -> Kept {
+        let (kept, landing) = match keeping.fresh_for {
             Some(fresh_for) => {
                 let page =
-                    StoredPage::new(200, Bytes::from(body), keeping.last_modified, fresh_for);
-                Some(self.cache.store(&self.key, page).await)
+                    StoredPage::new(200, Bytes::from(page), keeping.last_modified, fresh_for, quality);
+                match self.cache.store(&self.key, page).await {
+                    Stored::Accepted(page) => {
+                        (Kept::Stored(Arc::clone(&page)), Landing::Page(page))
+                    }
+                    // Followers hold the saved copy too, if they hold any: serving it is
+                    // theirs to decide, as for a failed fetch.
+                    Stored::Declined { kept, .. } => (Kept::Declined(kept), Landing::Failed),
+                }
             }
-            None => None,
+            None => (Kept::Unshared(page), Landing::Unshared),
         };
         if let Some(leader) = self.leader.take() {
-            leader.finish(stored.clone());
+            leader.finish(landing);
         }
-        stored
+        kept
     }
 }
 
-/// Fetches and converts. `Err` carries the answer for an upstream failure, which the
-/// caller replaces with a stale copy when it has one.
+/// What a finished conversion is worth against a saved copy.
+fn quality_of(finished: &Finished, close_delimited: bool) -> Quality {
+    Quality {
+        text_chars: u32::try_from(finished.text.chars().count()).unwrap_or(u32::MAX),
+        whole: !close_delimited || finished.document_ended,
+    }
+}
+
+/// Fetches and converts. `Err` carries the answer for a failure, which the caller
+/// replaces with a stale copy when it has one.
 async fn fetch_and_convert(
     runtime: &Runtime,
     reply: &Reply<'_>,
     url: Url,
     slot: CacheSlot,
-) -> Result<Response<Body>, Response<Body>> {
+) -> Result<Response<Body>, Failure> {
     let site = reply.site;
     let limits = &runtime.config.limits;
+    let charge = runtime
+        .budget
+        .admit(ADMISSION_BYTES, ADMISSION_WAIT)
+        .await
+        .map_err(|_| reply.busy())?;
     let permit = match runtime.permits.get(&site.name) {
         Some(permits) => {
-            match tokio::time::timeout(limits.upstream_timeout, permits.clone().acquire_owned())
-                .await
-            {
+            match tokio::time::timeout(limits.upstream_timeout, permits.acquire_owned()).await {
                 Ok(Ok(permit)) => Some(permit),
                 _ => {
                     return Err(reply
@@ -295,53 +460,29 @@ async fn fetch_and_convert(
     let upstream = match runtime.fetcher.fetch(site, url.clone()).await {
         Ok(Outcome::Page(response)) => *response,
         Ok(Outcome::Elsewhere(target)) => {
-            return Ok(reply.message(
-                StatusCode::OK,
-                "This page is elsewhere",
-                "The original page leads to another site:",
-                Some(&target),
-            ));
+            return Err(Failure {
+                reason: Stale::Moved,
+                answer: reply.message(
+                    StatusCode::OK,
+                    "This page is elsewhere",
+                    "The original page leads to another site:",
+                    Some(&target),
+                ),
+            });
         }
         Err(e) => return Err(reply.upstream_failed(&e, &url)),
     };
-    let cache_control = upstream
+    if upstream
         .cache_control
         .as_deref()
-        .map(str::to_ascii_lowercase);
-    if cache_control
-        .as_deref()
-        .is_some_and(|cc| cc.contains("no-transform"))
+        .is_some_and(|cc| cc.to_ascii_lowercase().contains("no-transform"))
     {
+        slot.unshared();
         return Ok(redirect_to_original(&upstream.url));
     }
-    let status = upstream.status;
-    if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
-        return Ok(reply.message(
-            status,
-            "Page not found",
-            "The original site has no such page.",
-            Some(&upstream.url),
-        ));
-    }
-    if status.is_server_error() || status.is_redirection() {
-        let e = UpstreamError::Unreachable(format!("upstream answered {status}"));
-        return Err(reply.upstream_failed(&e, &upstream.url));
-    }
-    if !status.is_success() {
-        return Ok(reply.message(
-            status,
-            "Page unavailable",
-            &format!("The original site answered {status}."),
-            Some(&upstream.url),
-        ));
-    }
-    if !upstream.is_html() {
-        let kind = upstream.content_type.clone().unwrap_or_default();
-        let text = format!(
-            "This is not a web page ({}); it is only available on the original site:",
-            kind.split(';').next().unwrap_or("unknown")
-        );
-        return Ok(reply.message(StatusCode::OK, "Not a web page", &text, Some(&upstream.url)));
+    if let Judged::Answer(answer) = judge_status(reply, &upstream)? {
+        slot.unshared();
+        return Ok(answer);
     }
     let keeping = Keeping {
         fresh_for: cache::freshness(
@@ -361,11 +502,63 @@ async fn fetch_and_convert(
         upstream.content_type.as_deref(),
     )
     .map_err(|e| reply.conversion_failed(&e.to_string(), &upstream.url))?;
-    if conversion.streams() {
-        stream_page(reply, upstream, conversion, permit, slot, keeping).await
+    let fetch = Fetch {
+        upstream,
+        conversion,
+        charge,
+        permit,
+        slot,
+        keeping,
+    };
+    if fetch.conversion.streams() {
+        stream_page(reply, fetch, limits.rewriter_memory).await
     } else {
-        whole_page(reply, upstream, conversion, slot, keeping).await
+        whole_page(reply, fetch).await
     }
+}
+
+/// What an upstream status means for the reader.
+enum Judged {
+    /// A page to convert.
+    Page,
+    /// A valid answer that is not a page and must not be replaced by a saved copy.
+    Answer(Response<Body>),
+}
+
+/// Which upstream answers are pages to convert. A missing page stays missing; every other
+/// answer that is not a success is a failure, for which a saved copy beats an error page:
+/// a CDN turning a mirror away (403, 429), a legal block (451), a server error.
+fn judge_status(reply: &Reply<'_>, upstream: &Upstream) -> Result<Judged, Failure> {
+    let status = upstream.status;
+    if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
+        return Ok(Judged::Answer(reply.message(
+            status,
+            "Page not found",
+            "The original site has no such page.",
+            Some(&upstream.url),
+        )));
+    }
+    if status.is_server_error() || status.is_redirection() {
+        let e = UpstreamError::Unreachable(format!("upstream answered {status}"));
+        return Err(reply.upstream_failed(&e, &upstream.url));
+    }
+    if !status.is_success() {
+        return Err(reply.refused(status, &upstream.url));
+    }
+    if !upstream.is_html() {
+        let kind = upstream.content_type.as_deref().unwrap_or_default();
+        let text = format!(
+            "This is not a web page ({}); it is only available on the original site:",
+            kind.split(';').next().unwrap_or("unknown")
+        );
+        return Ok(Judged::Answer(reply.message(
+            StatusCode::OK,
+            "Not a web page",
+            &text,
+            Some(&upstream.url),
+        )));
+    }
+    Ok(Judged::Page)
 }
 
 fn redirect_to_original(url: &Url) -> Response<Body> {
@@ -379,17 +572,33 @@ fn redirect_to_original(url: &Url) -> Response<Body> {
     response
 }
 
-/// Reads the whole upstream body, converts it, answers with the finished page.
-async fn whole_page(
-    reply: &Reply<'_>,
-    mut upstream: Upstream,
-    mut conversion: Conversion,
+/// An upstream response being converted, with what it holds: memory, a fetch permit, the
+/// cache slot the page goes to.
+struct Fetch {
+    upstream: Upstream,
+    conversion: Conversion,
+    charge: Charge,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
     slot: CacheSlot,
     keeping: Keeping,
-) -> Result<Response<Body>, Response<Body>> {
+}
+
+/// Reads the whole upstream body, converts it, answers with the finished page.
+async fn whole_page(reply: &Reply<'_>, fetch: Fetch) -> Result<Response<Body>, Failure> {
+    let Fetch {
+        mut upstream,
+        mut conversion,
+        mut charge,
+        permit,
+        slot,
+        keeping,
+    } = fetch;
     loop {
         match upstream.chunk().await {
             Ok(Some(chunk)) => {
+                charge
+                    .grow(chunk.len() * DETECTION_BYTES_PER_BYTE)
+                    .map_err(|_| reply.busy())?;
                 conversion
                     .push(&chunk)
                     .map_err(|e| reply.conversion_failed(&e.to_string(), &upstream.url))?;
@@ -398,19 +607,25 @@ async fn whole_page(
             Err(e) => return Err(reply.upstream_failed(&e, &upstream.url)),
         }
     }
+    // The upstream is done with; the next fetch of this site need not wait for detection.
+    drop(permit);
     let url = upstream.url.clone();
     // Detection is CPU work of a millisecond or more: keep it off the I/O threads.
     let finished = tokio::task::spawn_blocking(move || conversion.finish())
         .await
         .map_err(|e| reply.conversion_failed(&e.to_string(), &url))?
         .map_err(|e| reply.conversion_failed(&e.to_string(), &url))?;
+    let quality = quality_of(&finished, upstream.close_delimited);
     let page = finished.tail;
-    Ok(match slot.complete(page.clone(), &keeping).await {
-        Some(stored) => reply.cached(&stored),
-        None => {
+    Ok(match slot.complete(page, &keeping, quality).await {
+        Kept::Stored(stored) => reply.cached(&stored),
+        Kept::Declined(kept) => reply.stale(&kept, Stale::Incomplete),
+        Kept::Unshared(page) => {
             let mut response = respond::html(StatusCode::OK, &page, reply.coding, reply.head);
             insert_cache_control(response.headers_mut(), "no-store");
-            response
+            // Until the reader has taken it, the page is memory in flight.
+            let held = charge.bytes().min(page.len());
+            respond::holding(response, charge.split(held))
         }
     })
 }
@@ -418,14 +633,23 @@ async fn whole_page(
 /// Converts as the upstream body arrives. The response starts once the first Light bytes
 /// exist, so a failure before then still gets a clean error page; after it, the page is
 /// closed with a notice and is not cached.
+///
+/// The upstream side never waits on the reader: the conversion runs to its end (and to
+/// the cache) at the upstream's pace, and what the reader has not taken yet is held up to
+/// `unsent_limit` bytes, past which that reader is cut off.
 async fn stream_page(
     reply: &Reply<'_>,
-    mut upstream: Upstream,
-    mut conversion: Conversion,
-    permit: Option<tokio::sync::OwnedSemaphorePermit>,
-    slot: CacheSlot,
-    keeping: Keeping,
-) -> Result<Response<Body>, Response<Body>> {
+    fetch: Fetch,
+    unsent_limit: usize,
+) -> Result<Response<Body>, Failure> {
+    let Fetch {
+        mut upstream,
+        mut conversion,
+        mut charge,
+        permit,
+        slot,
+        keeping,
+    } = fetch;
     let mut first = Vec::new();
     while first.is_empty() {
         match upstream.chunk().await {
@@ -439,62 +663,61 @@ async fn stream_page(
                 let done = conversion
                     .finish()
                     .map_err(|e| reply.conversion_failed(&e.to_string(), &url))?;
-                first = done.tail;
-                return Ok(match slot.complete(first.clone(), &keeping).await {
-                    Some(stored) => reply.cached(&stored),
-                    None => respond::html(StatusCode::OK, &first, reply.coding, reply.head),
+                let quality = quality_of(&done, upstream.close_delimited);
+                return Ok(match slot.complete(done.tail, &keeping, quality).await {
+                    Kept::Stored(stored) => reply.cached(&stored),
+                    Kept::Declined(kept) => reply.stale(&kept, Stale::Incomplete),
+                    Kept::Unshared(page) => {
+                        respond::html(StatusCode::OK, &page, reply.coding, reply.head)
+                    }
                 });
             }
             Err(e) => return Err(reply.upstream_failed(&e, &upstream.url)),
         }
     }
-    let (tx, mut response) = respond::streamed(reply.coding);
+    let unsent = charge.split(charge.bytes());
+    let (mut reader, mut response) = respond::streamed(reply.coding, unsent, unsent_limit);
     let cache_control = match keeping.fresh_for {
         Some(fresh) => format!("public, max-age={}", fresh.as_secs()),
         None => "no-store".to_owned(),
     };
     insert_cache_control(response.headers_mut(), &cache_control);
     if reply.head {
-        return Ok(response);
+        // The reader wants no body; the page still goes to the cache.
+        reader.cut();
     }
     let mut encoder = StreamEncoder::new(reply.coding);
     let site = reply.site.name.clone();
     tokio::spawn(async move {
         let _permit = permit;
         let mut whole = first.clone();
-        let send = |bytes: Bytes| {
-            let tx = tx.clone();
-            async move { tx.send(Ok(Frame::data(bytes))).await.is_ok() }
-        };
-        if !send(encoder.push(&first)).await {
-            return;
-        }
+        reader.send(encoder.push(&first));
         let failure = loop {
             match upstream.chunk().await {
                 Ok(Some(chunk)) => match conversion.push(&chunk) {
                     Ok(out) if out.is_empty() => {}
                     Ok(out) => {
                         whole.extend_from_slice(&out);
-                        if !send(encoder.push(&out)).await {
-                            return;
-                        }
+                        reader.send(encoder.push(&out));
                     }
                     Err(e) => break e.to_string(),
                 },
                 Ok(None) => match conversion.finish() {
                     Ok(done) => {
+                        let quality = quality_of(&done, upstream.close_delimited);
                         whole.extend_from_slice(&done.tail);
                         let mut last = encoder.push(&done.tail).to_vec();
                         last.extend_from_slice(&encoder.finish());
-                        send(Bytes::from(last)).await;
-                        slot.complete(whole, &keeping).await;
+                        reader.send(Bytes::from(last));
+                        reader.finish();
+                        slot.complete(whole, &keeping, quality).await;
                         return;
                     }
                     Err(e) => {
                         // The pass failed on the page's last bytes, after which no shell
                         // tail can be trusted: abort so the reader's client sees the cut.
                         tracing::warn!(%site, error = %e, "conversion failed at the end of the page");
-                        let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                        reader.abort(&e.to_string());
                         return;
                     }
                 },
@@ -507,8 +730,41 @@ async fn stream_page(
         if let Some(tail) = conversion.close_with_notice(notice) {
             let mut last = encoder.push(&tail).to_vec();
             last.extend_from_slice(&encoder.finish());
-            send(Bytes::from(last)).await;
+            reader.send(Bytes::from(last));
+            reader.finish();
         }
     });
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(version: Version, uri: &str, hosts: &[&str]) -> Request<()> {
+        let mut builder = Request::builder().version(version).uri(uri);
+        for host in hosts {
+            builder = builder.header(header::HOST, *host);
+        }
+        builder.body(()).unwrap()
+    }
+
+    #[test]
+    fn one_host_per_request() {
+        let v11 = Version::HTTP_11;
+        assert_eq!(reader_host(&request(v11, "/", &["light.test"])), Ok("light.test"));
+        assert!(reader_host(&request(v11, "/", &["light.test", "evil.test"])).is_err());
+        assert!(reader_host(&request(v11, "/", &["light.test", "light.test"])).is_err());
+        assert!(reader_host(&request(v11, "/", &[])).is_err());
+    }
+
+    #[test]
+    fn http2_host_must_agree_with_authority() {
+        let v2 = Version::HTTP_2;
+        let uri = "https://light.test/page";
+        assert_eq!(reader_host(&request(v2, uri, &[])), Ok("light.test"));
+        assert_eq!(reader_host(&request(v2, uri, &["LIGHT.test"])), Ok("light.test"));
+        assert!(reader_host(&request(v2, uri, &["evil.test"])).is_err());
+        assert!(reader_host(&request(v2, uri, &["light.test", "light.test"])).is_err());
+    }
 }

@@ -2,16 +2,20 @@
 //! whole pages, streamed pages, and the short pages for errors.
 
 use std::convert::Infallible;
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::wrappers::UnboundedReceiverStream;
 
+use crate::budget::Charge;
 use crate::compress::{compress, Coding};
 use crate::page;
 
@@ -64,17 +68,25 @@ pub fn prepared(status: StatusCode, encoded: Bytes, coding: Coding, head: bool) 
     secure(response)
 }
 
-/// A streamed HTML page: chunks sent on the returned channel become the body; an `Err`
-/// aborts the response so the reader's client sees it as incomplete.
-pub fn streamed(
+/// A streamed HTML page: chunks given to the returned sender become the body. The
+/// sender never waits: bytes the reader has not taken yet are charged to `unsent` and held
+/// up to `unsent_limit`, past which the reader is cut off (its response aborted) while the
+/// sender's side carries on.
+pub(crate) fn streamed(
     coding: Coding,
-) -> (
-    mpsc::Sender<Result<Frame<Bytes>, std::io::Error>>,
-    Response<Body>,
-) {
-    let (tx, rx) = mpsc::channel(8);
-    let body = StreamBody::new(ReceiverStream::new(rx));
-    let mut response = Response::new(BodyExt::boxed(body));
+    unsent: Charge,
+    unsent_limit: usize,
+) -> (StreamSender, Response<Body>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let unsent = Arc::new(Mutex::new(unsent));
+    let taken = Arc::clone(&unsent);
+    let frames = UnboundedReceiverStream::new(rx).map(move |item: Result<Bytes, io::Error>| {
+        if let Ok(bytes) = &item {
+            lock(&taken).shrink(bytes.len());
+        }
+        item.map(Frame::data)
+    });
+    let mut response = Response::new(BodyExt::boxed(StreamBody::new(frames)));
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -83,7 +95,81 @@ pub fn streamed(
     if let Some(value) = coding.header() {
         headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(value));
     }
-    (tx, secure(response))
+    let sender = StreamSender {
+        tx: Some(tx),
+        unsent,
+        unsent_limit,
+    };
+    (sender, secure(response))
+}
+
+fn lock(charge: &Mutex<Charge>) -> MutexGuard<'_, Charge> {
+    charge.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The producing end of a streamed page.
+pub(crate) struct StreamSender {
+    /// `None` once the reader is gone, cut off or done.
+    tx: Option<mpsc::UnboundedSender<Result<Bytes, io::Error>>>,
+    unsent: Arc<Mutex<Charge>>,
+    unsent_limit: usize,
+}
+
+impl StreamSender {
+    /// Queues `bytes` for the reader, unless the reader is gone, or has fallen so far
+    /// behind (or the memory budget is so spent) that it is cut off instead.
+    pub(crate) fn send(&mut self, bytes: Bytes) {
+        if bytes.is_empty() {
+            return;
+        }
+        let Some(tx) = &self.tx else {
+            return;
+        };
+        let room = {
+            let mut unsent = lock(&self.unsent);
+            unsent.bytes() + bytes.len() <= self.unsent_limit && unsent.grow(bytes.len()).is_ok()
+        };
+        if !room {
+            self.abort("the reader fell too far behind");
+            return;
+        }
+        if tx.send(Ok(bytes)).is_err() {
+            self.tx = None;
+        }
+    }
+
+    /// Ends the body normally.
+    pub(crate) fn finish(&mut self) {
+        self.tx = None;
+    }
+
+    /// Ends the body with an error, so the reader's client sees it as incomplete.
+    pub(crate) fn abort(&mut self, why: &str) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Err(io::Error::other(why.to_owned())));
+        }
+    }
+
+    /// Sends nothing more, without an error (a HEAD request's body).
+    pub(crate) fn cut(&mut self) {
+        self.tx = None;
+    }
+}
+
+/// `response` with `charge` held until its body is dropped: the memory of a page that is
+/// sent from nowhere else.
+pub(crate) fn holding(response: Response<Body>, charge: Charge) -> Response<Body> {
+    response.map(|body| {
+        let mut charge = Some(charge);
+        body.map_frame(move |frame| {
+            // Dropped with the body at the latest; given back here once the data left.
+            if frame.is_data() {
+                charge.take();
+            }
+            frame
+        })
+        .boxed()
+    })
 }
 
 /// 304 Not Modified, with the security headers but no body.
