@@ -15,6 +15,10 @@ use lightmirror::eval::{self, EvalArgs};
 use lightmirror::server::ServerHandle;
 use lightmirror::snippet::Snippet;
 
+#[cfg(all(unix, not(target_env = "musl")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Serves fast, safe, text-first Light versions of news and article sites.
 #[derive(Parser)]
 #[command(version, about)]

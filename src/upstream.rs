@@ -225,7 +225,10 @@ fn is_close_delimited(response: &reqwest::Response) -> bool {
     let chunked = headers
         .get_all(http::header::TRANSFER_ENCODING)
         .iter()
-        .any(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("chunked")));
+        .any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.to_ascii_lowercase().contains("chunked"))
+        });
     response.version() < http::Version::HTTP_2
         && !chunked
         && !headers.contains_key(http::header::CONTENT_LENGTH)

@@ -410,7 +410,11 @@ mod tests {
             Bytes::from(text.repeat(50)),
             None,
             Duration::from_secs(fresh_for),
-        crate::cache::Quality { text_chars: 1, whole: true });
+            crate::cache::Quality {
+                text_chars: 1,
+                whole: true,
+            },
+        );
         page.created = created;
         page
     }

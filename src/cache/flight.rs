@@ -157,7 +157,11 @@ mod tests {
             Bytes::from_static(b"<p>news</p>"),
             None,
             Duration::from_secs(60),
-        crate::cache::Quality { text_chars: 1, whole: true }))
+            crate::cache::Quality {
+                text_chars: 1,
+                whole: true,
+            },
+        ))
     }
 
     #[tokio::test]

@@ -386,7 +386,16 @@ mod tests {
     }
 
     fn page_at(text: &str, clock: &TestClock) -> StoredPage {
-        let mut page = StoredPage::new(200, Bytes::from(text.to_owned()), None, FRESH, crate::cache::Quality { text_chars: 1, whole: true });
+        let mut page = StoredPage::new(
+            200,
+            Bytes::from(text.to_owned()),
+            None,
+            FRESH,
+            crate::cache::Quality {
+                text_chars: 1,
+                whole: true,
+            },
+        );
         page.created = clock.now();
         page
     }
@@ -502,7 +511,19 @@ mod tests {
                             };
                             let _ = tokio::time::timeout(Duration::from_secs(5), everyone).await;
                             let page = cache
-                                .store("breaking", StoredPage::new(200, "news".into(), None, FRESH, crate::cache::Quality { text_chars: 1, whole: true }))
+                                .store(
+                                    "breaking",
+                                    StoredPage::new(
+                                        200,
+                                        "news".into(),
+                                        None,
+                                        FRESH,
+                                        crate::cache::Quality {
+                                            text_chars: 1,
+                                            whole: true,
+                                        },
+                                    ),
+                                )
                                 .await
                                 .accepted();
                             leader.finish(Landing::Page(Arc::clone(&page)));

@@ -156,7 +156,16 @@ mod tests {
 
     #[test]
     fn compressed_forms_decode_to_the_body() {
-        let page = StoredPage::new(200, body(), None, Duration::from_secs(1), crate::cache::Quality { text_chars: 1, whole: true });
+        let page = StoredPage::new(
+            200,
+            body(),
+            None,
+            Duration::from_secs(1),
+            crate::cache::Quality {
+                text_chars: 1,
+                whole: true,
+            },
+        );
         let mut from_gzip = Vec::new();
         flate2::read::GzDecoder::new(&page.gzip[..])
             .read_to_end(&mut from_gzip)
@@ -176,9 +185,36 @@ mod tests {
 
     #[test]
     fn etag_follows_the_body() {
-        let a = StoredPage::new(200, body(), None, Duration::ZERO, crate::cache::Quality { text_chars: 1, whole: true });
-        let b = StoredPage::new(404, body(), None, Duration::ZERO, crate::cache::Quality { text_chars: 1, whole: true });
-        let c = StoredPage::new(200, Bytes::from_static(b"other"), None, Duration::ZERO, crate::cache::Quality { text_chars: 1, whole: true });
+        let a = StoredPage::new(
+            200,
+            body(),
+            None,
+            Duration::ZERO,
+            crate::cache::Quality {
+                text_chars: 1,
+                whole: true,
+            },
+        );
+        let b = StoredPage::new(
+            404,
+            body(),
+            None,
+            Duration::ZERO,
+            crate::cache::Quality {
+                text_chars: 1,
+                whole: true,
+            },
+        );
+        let c = StoredPage::new(
+            200,
+            Bytes::from_static(b"other"),
+            None,
+            Duration::ZERO,
+            crate::cache::Quality {
+                text_chars: 1,
+                whole: true,
+            },
+        );
         assert_eq!(a.etag, b.etag);
         assert_ne!(a.etag, c.etag);
         assert_eq!(a.etag.len(), 34);
@@ -187,16 +223,43 @@ mod tests {
 
     #[test]
     fn last_modified_defaults_to_creation() {
-        let a = StoredPage::new(200, body(), None, Duration::ZERO, crate::cache::Quality { text_chars: 1, whole: true });
+        let a = StoredPage::new(
+            200,
+            body(),
+            None,
+            Duration::ZERO,
+            crate::cache::Quality {
+                text_chars: 1,
+                whole: true,
+            },
+        );
         assert_eq!(a.last_modified, a.created);
         let then = SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
-        let b = StoredPage::new(200, body(), Some(then), Duration::ZERO, crate::cache::Quality { text_chars: 1, whole: true });
+        let b = StoredPage::new(
+            200,
+            body(),
+            Some(then),
+            Duration::ZERO,
+            crate::cache::Quality {
+                text_chars: 1,
+                whole: true,
+            },
+        );
         assert_eq!(b.last_modified, then);
     }
 
     #[test]
     fn age_and_windows() {
-        let page = StoredPage::new(200, body(), None, Duration::from_secs(10), crate::cache::Quality { text_chars: 1, whole: true });
+        let page = StoredPage::new(
+            200,
+            body(),
+            None,
+            Duration::from_secs(10),
+            crate::cache::Quality {
+                text_chars: 1,
+                whole: true,
+            },
+        );
         let at = |s| page.created + Duration::from_secs(s);
         let stale = Duration::from_secs(5);
         assert_eq!(

@@ -255,7 +255,11 @@ mod tests {
             Bytes::from_static(b"<p>light</p>"),
             Some(modified),
             Duration::from_secs(60),
-        crate::cache::Quality { text_chars: 1, whole: true })
+            crate::cache::Quality {
+                text_chars: 1,
+                whole: true,
+            },
+        )
     }
 
     #[test]

@@ -384,7 +384,10 @@ mod tests {
         let watch = Arc::new(Watch::new(Instant::now()));
         let tracked = Tracked::new(body(100), watch.start_request());
         let now = Instant::now();
-        assert!(matches!(watch.judge(now, &DEADLINES), Verdict::Keep(Some(_))));
+        assert!(matches!(
+            watch.judge(now, &DEADLINES),
+            Verdict::Keep(Some(_))
+        ));
         assert_eq!(
             watch.judge(now + DEADLINES.send + Duration::from_millis(1), &DEADLINES),
             Verdict::CloseStalled
@@ -400,7 +403,10 @@ mod tests {
     async fn large_bodies_go_out_in_frames_and_each_take_counts_as_progress() {
         let watch = Arc::new(Watch::new(Instant::now()));
         let mut tracked = Tracked::new(body(FRAME_BYTES * 2 + 10), watch.start_request());
-        assert_eq!(tracked.size_hint().exact(), Some(FRAME_BYTES as u64 * 2 + 10));
+        assert_eq!(
+            tracked.size_hint().exact(),
+            Some(FRAME_BYTES as u64 * 2 + 10)
+        );
         let mut sizes = Vec::new();
         while let Some(frame) = tracked.frame().await {
             sizes.push(frame.unwrap().into_data().unwrap().len());
@@ -415,7 +421,10 @@ mod tests {
         let registry = Arc::new(Registry::default());
         let busy = registry.open();
         let _request = busy.watch.start_request();
-        assert!(!registry.evict_longest_idle(), "a busy connection was evicted");
+        assert!(
+            !registry.evict_longest_idle(),
+            "a busy connection was evicted"
+        );
         let older = registry.open();
         tokio::time::sleep(Duration::from_millis(5)).await;
         let newer = registry.open();

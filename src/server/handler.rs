@@ -222,9 +222,7 @@ impl Stale {
             ),
             Self::Moved => "The original site now sends this page to another address.".to_owned(),
             Self::Busy => "This mirror is too busy to fetch the page again just now.".to_owned(),
-            Self::Incomplete => {
-                "The original site sent an incomplete page just now.".to_owned()
-            }
+            Self::Incomplete => "The original site sent an incomplete page just now.".to_owned(),
             Self::FetchFailed => "The original site could not give this page just now.".to_owned(),
         }
     }
@@ -324,17 +322,17 @@ impl Reply<'_> {
     /// A cached page, or 304 when the reader's copy is current.
     fn cached(&self, page: &StoredPage) -> Response<Body> {
         let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::OK);
-        let mut response =
-            if cache::not_modified(page, self.if_none_match, self.if_modified_since) {
-                respond::not_modified()
-            } else {
-                let encoded = match self.coding {
-                    Coding::Brotli => page.brotli.clone(),
-                    Coding::Gzip => page.gzip.clone(),
-                    Coding::Identity => page.body.clone(),
-                };
-                respond::prepared(status, encoded, self.coding, self.head)
+        let mut response = if cache::not_modified(page, self.if_none_match, self.if_modified_since)
+        {
+            respond::not_modified()
+        } else {
+            let encoded = match self.coding {
+                Coding::Brotli => page.brotli.clone(),
+                Coding::Gzip => page.gzip.clone(),
+                Coding::Identity => page.body.clone(),
             };
+            respond::prepared(status, encoded, self.coding, self.head)
+        };
         let remaining = page.fresh_for.saturating_sub(page.age(SystemTime::now()));
         let headers = response.headers_mut();
         if let Ok(etag) = HeaderValue::from_str(&page.etag) {
@@ -402,8 +400,13 @@ impl CacheSlot {
     async fn complete(mut self, page: Vec<u8>, keeping: &Keeping, quality: Quality) -> Kept {
         let (kept, landing) = match keeping.fresh_for {
             Some(fresh_for) => {
-                let page =
-                    StoredPage::new(200, Bytes::from(page), keeping.last_modified, fresh_for, quality);
+                let page = StoredPage::new(
+                    200,
+                    Bytes::from(page),
+                    keeping.last_modified,
+                    fresh_for,
+                    quality,
+                );
                 match self.cache.store(&self.key, page).await {
                     Stored::Accepted(page) => {
                         (Kept::Stored(Arc::clone(&page)), Landing::Page(page))
@@ -752,7 +755,10 @@ mod tests {
     #[test]
     fn one_host_per_request() {
         let v11 = Version::HTTP_11;
-        assert_eq!(reader_host(&request(v11, "/", &["light.test"])), Ok("light.test"));
+        assert_eq!(
+            reader_host(&request(v11, "/", &["light.test"])),
+            Ok("light.test")
+        );
         assert!(reader_host(&request(v11, "/", &["light.test", "evil.test"])).is_err());
         assert!(reader_host(&request(v11, "/", &["light.test", "light.test"])).is_err());
         assert!(reader_host(&request(v11, "/", &[])).is_err());
@@ -763,7 +769,10 @@ mod tests {
         let v2 = Version::HTTP_2;
         let uri = "https://light.test/page";
         assert_eq!(reader_host(&request(v2, uri, &[])), Ok("light.test"));
-        assert_eq!(reader_host(&request(v2, uri, &["LIGHT.test"])), Ok("light.test"));
+        assert_eq!(
+            reader_host(&request(v2, uri, &["LIGHT.test"])),
+            Ok("light.test")
+        );
         assert!(reader_host(&request(v2, uri, &["evil.test"])).is_err());
         assert!(reader_host(&request(v2, uri, &["light.test", "light.test"])).is_err());
     }

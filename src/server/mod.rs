@@ -109,10 +109,12 @@ impl SitePermits {
     fn resize(&self, sites: &[Site], size: usize) {
         let mut bounds = self.lock();
         for site in sites {
-            let bound = bounds.entry(site.name.clone()).or_insert_with(|| SiteBound {
-                semaphore: Arc::new(Semaphore::new(size)),
-                size,
-            });
+            let bound = bounds
+                .entry(site.name.clone())
+                .or_insert_with(|| SiteBound {
+                    semaphore: Arc::new(Semaphore::new(size)),
+                    size,
+                });
             if size > bound.size {
                 bound.semaphore.add_permits(size - bound.size);
             } else if size < bound.size {
