@@ -488,3 +488,94 @@ async fn a_reload_keeps_fetches_in_flight_within_the_site_bound() {
     assert_eq!(other.await.unwrap(), 200);
     light.stop().await;
 }
+
+/// An upstream that answers every request with the raw bytes it is given, then closes the
+/// connection: for framings hyper's server would never produce, such as a body delimited
+/// only by the close.
+#[derive(Clone)]
+struct RawUpstream {
+    addr: std::net::SocketAddr,
+    answer: Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl RawUpstream {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let raw = Self {
+            addr: listener.local_addr().unwrap(),
+            answer: Arc::default(),
+        };
+        let answer = Arc::clone(&raw.answer);
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let answer = answer.lock().unwrap().clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let _ = stream.write_all(&answer).await;
+                    let _ = stream.shutdown().await;
+                });
+            }
+        });
+        raw
+    }
+
+    fn answer(&self, head: &str, body: &str) {
+        *self.answer.lock().unwrap() = format!("{head}\r\n\r\n{body}").into_bytes();
+    }
+}
+
+#[tokio::test]
+async fn empty_and_cut_answers_never_replace_a_saved_copy() {
+    let raw = RawUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let site = format!(
+        "cache_ttl = \"1s\"\n[cache]\ndir = \"{}\"",
+        dir.path().join("pages").display()
+    );
+    // The site's own line comes first, so that `[cache]` opens a table of its own.
+    let light = Light::start_at(&config("", &site), raw.addr).await;
+    let good = article(200);
+    raw.answer(
+        &format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}",
+            good.len()
+        ),
+        &good,
+    );
+    assert_eq!(light.get("/story").await.status(), 200);
+    let cut = &good[..good.len() / 2];
+    let worse = [
+        ("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 0", ""),
+        ("HTTP/1.1 204 No Content", ""),
+        ("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close", cut),
+        (
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 44",
+            "<html><body><p>   </p></body></html>        ",
+        ),
+    ];
+    for (head, body) in worse {
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        raw.answer(head, body);
+        let page = light.get("/story").await.text().await.unwrap();
+        assert!(page.contains("incomplete page"), "{head}: {page}");
+        assert!(page.contains("told at length"), "{head}: {page}");
+    }
+    // A close-delimited body that ends its document is a whole page, and replaces the copy.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let update = good.replace("told at length", "now updated");
+    raw.answer(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close",
+        &update,
+    );
+    let page = light.get("/story").await.text().await.unwrap();
+    assert!(page.contains("now updated"), "{page}");
+    assert!(!page.contains("saved copy"), "{page}");
+    light.stop().await;
+}

@@ -204,10 +204,15 @@ pub struct Light {
 
 impl Light {
     pub async fn start(toml: &str, upstream: &Upstream) -> Self {
+        Self::start_at(toml, upstream.addr).await
+    }
+
+    /// Like `start`, for an upstream of the test's own at `upstream`.
+    pub async fn start_at(toml: &str, upstream: SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let text = toml
-            .replace("{upstream}", &format!("http://{}", upstream.addr))
+            .replace("{upstream}", &format!("http://{upstream}"))
             .replace("{light}", &addr.to_string());
         let (config, sites) = lightmirror::config::parse(&text, "test.toml").unwrap();
         let handle = ServerHandle::new(config, sites).unwrap();
