@@ -55,6 +55,14 @@ pub async fn handle(
             "The page took too long to prepare.",
         ),
     };
+    let mut response = response;
+    if !response.headers().contains_key(CACHE_STATUS) {
+        // Errors, refusals and answers that may not be kept: nothing usable was cached.
+        insert_cache_status(
+            response.headers_mut(),
+            &format!("{CACHE_NAME}; fwd=uri-miss"),
+        );
+    }
     let status = response.status().as_u16();
     let elapsed_ms = started.elapsed().as_millis() as u64;
     if runtime.config.server.log_client_ip {
@@ -103,6 +111,7 @@ async fn respond_to(request: &Request<Incoming>, runtime: &Runtime) -> Response<
         head: request.method() == http::Method::HEAD,
         if_none_match: header_text(headers, header::IF_NONE_MATCH),
         if_modified_since: header_text(headers, header::IF_MODIFIED_SINCE),
+        stale_if_error: runtime.config.cache.stale_if_error,
     };
     let url = match route::upstream_url(site, request.uri().path(), request.uri().query()) {
         Ok(url) => url,
@@ -148,7 +157,7 @@ fn reader_host<B>(request: &Request<B>) -> Result<&str, &'static str> {
 async fn serve_page(runtime: &Runtime, reply: &Reply<'_>, url: Url, key: String) -> Response<Body> {
     let cache = &runtime.cache;
     let stale = match cache.lookup(&key).await {
-        Lookup::Fresh(page) => return reply.cached(&page),
+        Lookup::Fresh(page) => return reply.cached(&page, Served::Hit),
         Lookup::Stale(page) => Some(page),
         Lookup::Miss => None,
     };
@@ -157,7 +166,7 @@ async fn serve_page(runtime: &Runtime, reply: &Reply<'_>, url: Url, key: String)
             // A flight for this key may have landed between the lookup and the join.
             if let Lookup::Fresh(page) = cache.lookup(&key).await {
                 leader.finish(Landing::Page(Arc::clone(&page)));
-                return reply.cached(&page);
+                return reply.cached(&page, Served::Collapsed);
             }
             Some(leader)
         }
@@ -167,7 +176,7 @@ async fn serve_page(runtime: &Runtime, reply: &Reply<'_>, url: Url, key: String)
                 .await
                 .unwrap_or(Landing::Failed);
             match (landing, &stale) {
-                (Landing::Page(page), _) => return reply.cached(&page),
+                (Landing::Page(page), _) => return reply.cached(&page, Served::Collapsed),
                 // The shared fetch failed: a stale copy beats hitting a failing upstream
                 // once per waiting reader.
                 (Landing::Failed, Some(page)) => return reply.stale(page, Stale::FetchFailed),
@@ -213,6 +222,18 @@ enum Stale {
 }
 
 impl Stale {
+    /// The `detail` of the `Cache-Status` of a saved copy served for this reason.
+    fn token(self) -> &'static str {
+        match self {
+            Self::NotAnswering => "upstream-failed",
+            Self::Refused(_) => "upstream-refused",
+            Self::Moved => "upstream-moved",
+            Self::Busy => "busy",
+            Self::Incomplete => "upstream-incomplete",
+            Self::FetchFailed => "collapsed-fetch-failed",
+        }
+    }
+
     fn notice(self) -> String {
         match self {
             Self::NotAnswering => "The original site is not answering.".to_owned(),
@@ -242,6 +263,9 @@ struct Reply<'a> {
     head: bool,
     if_none_match: Option<&'a str>,
     if_modified_since: Option<&'a str>,
+    /// How long past freshness the cache serves a saved copy when the upstream fails; a
+    /// CDN in front is told the same.
+    stale_if_error: Duration,
 }
 
 impl Reply<'_> {
@@ -320,7 +344,7 @@ impl Reply<'_> {
     }
 
     /// A cached page, or 304 when the reader's copy is current.
-    fn cached(&self, page: &StoredPage) -> Response<Body> {
+    fn cached(&self, page: &StoredPage, served: Served) -> Response<Body> {
         let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::OK);
         let mut response = if cache::not_modified(page, self.if_none_match, self.if_modified_since)
         {
@@ -333,16 +357,34 @@ impl Reply<'_> {
             };
             respond::prepared(status, encoded, self.coding, self.head)
         };
-        let remaining = page.fresh_for.saturating_sub(page.age(SystemTime::now()));
+        let age = page.age(SystemTime::now());
+        let remaining = page.fresh_for.saturating_sub(age);
         let headers = response.headers_mut();
+        let status = match served {
+            Served::Hit => format!("{CACHE_NAME}; hit; ttl={}", remaining.as_secs()),
+            Served::Collapsed => format!("{CACHE_NAME}; fwd=miss; collapsed"),
+            Served::Stored => format!("{CACHE_NAME}; fwd=miss; stored"),
+        };
+        insert_cache_status(headers, &status);
+        headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
         if let Ok(etag) = HeaderValue::from_str(&page.etag) {
             headers.insert(header::ETAG, etag);
         }
         if let Ok(date) = HeaderValue::from_str(&httpdate::fmt_http_date(page.last_modified)) {
             headers.insert(header::LAST_MODIFIED, date);
         }
-        insert_cache_control(headers, &format!("public, max-age={}", remaining.as_secs()));
+        // Caches downstream subtract `Age` from the lifetime themselves.
+        insert_cache_control(headers, &self.shared_cache_control(page.fresh_for));
         response
+    }
+
+    /// `Cache-Control` of a page a shared cache in front may keep for `fresh`.
+    fn shared_cache_control(&self, fresh: Duration) -> String {
+        format!(
+            "public, max-age={}, stale-if-error={}",
+            fresh.as_secs(),
+            self.stale_if_error.as_secs()
+        )
     }
 
     /// A saved copy served in place of a fresh page, with why and how old it is on the page.
@@ -351,10 +393,42 @@ impl Reply<'_> {
         let body =
             String::from_utf8_lossy(&page.body).replacen("<main>", &format!("<main>{notice}"), 1);
         let mut response = respond::html(StatusCode::OK, body.as_bytes(), self.coding, self.head);
-        insert_cache_control(response.headers_mut(), "no-store");
+        let headers = response.headers_mut();
+        insert_cache_control(headers, "no-store");
+        insert_cache_status(
+            headers,
+            &format!("{CACHE_NAME}; fwd=stale; detail={}", reason.token()),
+        );
+        headers.insert(
+            header::AGE,
+            HeaderValue::from(page.age(SystemTime::now()).as_secs()),
+        );
         response
     }
 }
+
+/// How the cache took part in a cached answer, for `Cache-Status` (RFC 9211).
+#[derive(Debug, Clone, Copy)]
+enum Served {
+    /// A fresh copy, no fetch.
+    Hit,
+    /// Another reader's fetch of the same page, shared.
+    Collapsed,
+    /// This reader's own fetch, stored as it was served.
+    Stored,
+}
+
+/// The cache's name in `Cache-Status`.
+const CACHE_NAME: &str = "lightmirror";
+
+fn insert_cache_status(headers: &mut HeaderMap, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(CACHE_STATUS, value);
+    }
+}
+
+/// RFC 9211's header; `http` has no constant for it.
+const CACHE_STATUS: header::HeaderName = header::HeaderName::from_static("cache-status");
 
 fn insert_cache_control(headers: &mut HeaderMap, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
@@ -621,7 +695,7 @@ async fn whole_page(reply: &Reply<'_>, fetch: Fetch) -> Result<Response<Body>, F
     let quality = quality_of(&finished, upstream.close_delimited);
     let page = finished.tail;
     Ok(match slot.complete(page, &keeping, quality).await {
-        Kept::Stored(stored) => reply.cached(&stored),
+        Kept::Stored(stored) => reply.cached(&stored, Served::Stored),
         Kept::Declined(kept) => reply.stale(&kept, Stale::Incomplete),
         Kept::Unshared(page) => {
             let mut response = respond::html(StatusCode::OK, &page, reply.coding, reply.head);
@@ -668,7 +742,7 @@ async fn stream_page(
                     .map_err(|e| reply.conversion_failed(&e.to_string(), &url))?;
                 let quality = quality_of(&done, upstream.close_delimited);
                 return Ok(match slot.complete(done.tail, &keeping, quality).await {
-                    Kept::Stored(stored) => reply.cached(&stored),
+                    Kept::Stored(stored) => reply.cached(&stored, Served::Stored),
                     Kept::Declined(kept) => reply.stale(&kept, Stale::Incomplete),
                     Kept::Unshared(page) => {
                         respond::html(StatusCode::OK, &page, reply.coding, reply.head)
@@ -681,10 +755,11 @@ async fn stream_page(
     let unsent = charge.split(charge.bytes());
     let (mut reader, mut response) = respond::streamed(reply.coding, unsent, unsent_limit);
     let cache_control = match keeping.fresh_for {
-        Some(fresh) => format!("public, max-age={}", fresh.as_secs()),
+        Some(fresh) => reply.shared_cache_control(fresh),
         None => "no-store".to_owned(),
     };
     insert_cache_control(response.headers_mut(), &cache_control);
+    insert_cache_status(response.headers_mut(), &format!("{CACHE_NAME}; fwd=miss"));
     if reply.head {
         // The reader wants no body; the page still goes to the cache.
         reader.cut();
