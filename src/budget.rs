@@ -58,7 +58,6 @@ impl MemoryBudget {
     }
 
     /// Bytes charged right now.
-    #[cfg(test)]
     pub(crate) fn used(&self) -> usize {
         self.inner.used.load(Ordering::Acquire)
     }

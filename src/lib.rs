@@ -17,6 +17,7 @@ pub mod decode;
 pub mod demo;
 pub mod eval;
 pub mod extract;
+pub(crate) mod metrics;
 pub mod page;
 pub mod rewrite;
 pub mod route;

@@ -172,7 +172,20 @@ fn serve(path: PathBuf) -> Result<ExitCode> {
             .await
             .with_context(|| format!("listen on {listen}"))?;
         tracing::info!(%listen, sites = %names(&sites), "serving");
+        let admin = match config.admin.listen {
+            Some(admin) => Some(
+                tokio::net::TcpListener::bind(admin)
+                    .await
+                    .with_context(|| format!("admin listener on {admin}"))?,
+            ),
+            None => None,
+        };
         let handle = ServerHandle::new(config, sites)?;
+        if let Some(admin) = admin {
+            tracing::info!(admin = %admin.local_addr()?, "admin listener");
+            let handle = handle.clone();
+            tokio::spawn(async move { handle.serve_admin(admin).await });
+        }
         spawn_reloader(handle.clone(), path);
         handle.serve(listener, shutdown_signal()).await;
         Ok(ExitCode::SUCCESS)
@@ -212,7 +225,10 @@ fn spawn_reloader(handle: ServerHandle, path: PathBuf) {
                         tracing::error!(error = %e, "reload failed; keeping the old configuration")
                     }
                 },
-                Err(e) => tracing::error!(error = %e, "invalid configuration; keeping the old one"),
+                Err(e) => {
+                    handle.reload_refused();
+                    tracing::error!(error = %e, "invalid configuration; keeping the old one")
+                }
             }
         }
     });

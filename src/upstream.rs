@@ -44,6 +44,17 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
+    /// The failure's kind, as the metrics count it.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Self::Unreachable(_) => "unreachable",
+            Self::Timeout(_) => "timeout",
+            Self::TooLarge(_) => "too_large",
+            Self::Forbidden(_) => "forbidden",
+            Self::TooManyRedirects(_) => "redirects",
+        }
+    }
+
     /// The status a reader gets for this failure.
     pub fn status(&self) -> StatusCode {
         match self {

@@ -276,6 +276,14 @@ impl PageCache {
         Stored::Accepted(page)
     }
 
+    /// Pages held in memory, and their bytes.
+    pub fn size(&self) -> (u64, u64) {
+        match &self.active {
+            Some(active) => (active.memory.entry_count(), active.memory.weighted_size()),
+            None => (0, 0),
+        }
+    }
+
     /// Waits until every disk write started so far has finished; for shutdown, so pages
     /// just converted survive the restart.
     pub async fn flush(&self) {

@@ -87,6 +87,7 @@ pub fn parse(text: &str, origin: &str) -> Result<(Config, Vec<Site>), ConfigErro
         server: Default::default(),
         limits: Default::default(),
         cache: Default::default(),
+        admin: Default::default(),
         sites: Vec::new(),
     };
     for (key, value) in table {
@@ -94,6 +95,7 @@ pub fn parse(text: &str, origin: &str) -> Result<(Config, Vec<Site>), ConfigErro
             "server" => section(&key, value, &mut problems).map(|v| config.server = v),
             "limits" => section(&key, value, &mut problems).map(|v| config.limits = v),
             "cache" => section(&key, value, &mut problems).map(|v| config.cache = v),
+            "admin" => section(&key, value, &mut problems).map(|v| config.admin = v),
             "site" => match value {
                 toml::Value::Array(items) => {
                     for (i, item) in items.into_iter().enumerate() {
@@ -119,6 +121,16 @@ pub fn parse(text: &str, origin: &str) -> Result<(Config, Vec<Site>), ConfigErro
         problems.push(problem("site", "no [[site]] is configured"));
     }
     check_global(&config, &mut problems);
+    if config
+        .admin
+        .listen
+        .is_some_and(|admin| admin == config.server.listen)
+    {
+        problems.push(problem(
+            "admin.listen",
+            "must differ from server.listen: readers must never reach the admin listener",
+        ));
+    }
     let sites = check_sites(&config, &mut problems);
     if problems.is_empty() {
         Ok((config, sites))

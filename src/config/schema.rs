@@ -19,6 +19,9 @@ pub struct Config {
     /// The cache of Light pages.
     #[serde(default)]
     pub cache: CacheConfig,
+    /// The operator's listener: metrics and health.
+    #[serde(default)]
+    pub admin: AdminConfig,
     /// The upstream sites this instance serves, one `[[site]]` table each.
     #[serde(default, rename = "site")]
     pub sites: Vec<SiteConfig>,
@@ -54,6 +57,19 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(10),
         }
     }
+}
+
+/// `[admin]`: a listener for the operator, apart from the one readers reach, so that a
+/// reader of a mirror can never see it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AdminConfig {
+    /// Socket address of the admin listener (`GET /metrics`, `GET /health`); keep it on
+    /// loopback or a private network.
+    ///
+    /// ### Default
+    /// unset: no admin listener
+    pub listen: Option<SocketAddr>,
 }
 
 /// `[limits]`

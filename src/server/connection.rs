@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -274,15 +275,25 @@ impl HttpBody for Tracked {
 pub(crate) struct Registry {
     live: Mutex<HashMap<u64, Arc<Watch>>>,
     next: AtomicU64,
+    /// Open connections, as the metrics show them.
+    open: Gauge,
 }
 
 impl Registry {
+    pub(crate) fn new(open: Gauge) -> Self {
+        Self {
+            open,
+            ..Self::default()
+        }
+    }
+
     /// Registers a connection accepted now; it leaves the registry when the returned
     /// guard is dropped.
     pub(crate) fn open(self: &Arc<Self>) -> Registered {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let watch = Arc::new(Watch::new(Instant::now()));
         self.live().insert(id, Arc::clone(&watch));
+        self.open.inc();
         Registered {
             registry: Arc::clone(self),
             id,
@@ -328,6 +339,7 @@ pub(crate) struct Registered {
 impl Drop for Registered {
     fn drop(&mut self) {
         self.registry.live().remove(&self.id);
+        self.registry.open.dec();
     }
 }
 

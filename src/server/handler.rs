@@ -23,6 +23,7 @@ use crate::cache::{self, FlightLeader, Landing, Lookup, PageCache, Quality, Stor
 use crate::compress::{negotiate, Coding, StreamEncoder};
 use crate::config::Site;
 use crate::convert::{Conversion, Finished};
+use crate::metrics::{status_class, CacheResult, Metrics, RequestLabels, SiteLabels};
 use crate::page;
 use crate::route::{self, RouteError};
 use crate::upstream::{Outcome, Response as Upstream, UpstreamError};
@@ -48,6 +49,10 @@ pub async fn handle(
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let deadline = request_deadline(&runtime);
+    let site = reader_host(&request)
+        .ok()
+        .and_then(|host| route::site_for_host(&runtime.sites, host).ok())
+        .map_or_else(|| "none".to_owned(), |site| site.name.clone());
     let response = match tokio::time::timeout(deadline, respond_to(&request, &runtime)).await {
         Ok(response) => response,
         Err(_) => respond::plain(
@@ -63,6 +68,20 @@ pub async fn handle(
             &format!("{CACHE_NAME}; fwd=uri-miss"),
         );
     }
+    let cache_status = response
+        .headers()
+        .get(CACHE_STATUS)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    runtime
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            site,
+            status: status_class(response.status()),
+            cache: CacheResult::of(cache_status),
+        })
+        .inc();
     let status = response.status().as_u16();
     let elapsed_ms = started.elapsed().as_millis() as u64;
     if runtime.config.server.log_client_ip {
@@ -112,6 +131,7 @@ async fn respond_to(request: &Request<Incoming>, runtime: &Runtime) -> Response<
         if_none_match: header_text(headers, header::IF_NONE_MATCH),
         if_modified_since: header_text(headers, header::IF_MODIFIED_SINCE),
         stale_if_error: runtime.config.cache.stale_if_error,
+        metrics: &runtime.metrics,
     };
     let url = match route::upstream_url(site, request.uri().path(), request.uri().query()) {
         Ok(url) => url,
@@ -266,6 +286,7 @@ struct Reply<'a> {
     /// How long past freshness the cache serves a saved copy when the upstream fails; a
     /// CDN in front is told the same.
     stale_if_error: Duration,
+    metrics: &'a Arc<Metrics>,
 }
 
 impl Reply<'_> {
@@ -289,6 +310,7 @@ impl Reply<'_> {
 
     fn upstream_failed(&self, e: &UpstreamError, url: &Url) -> Failure {
         tracing::warn!(site = %self.site.name, error = %e, "upstream failed");
+        self.metrics.upstream_failed(&self.site.name, e.kind());
         let text = match e {
             UpstreamError::Timeout(_) => "The original site took too long to answer.",
             UpstreamError::TooLarge(_) => "The original page is too large to convert.",
@@ -302,6 +324,7 @@ impl Reply<'_> {
 
     fn refused(&self, status: StatusCode, url: &Url) -> Failure {
         tracing::warn!(site = %self.site.name, %status, "upstream refused the request");
+        self.metrics.upstream_failed(&self.site.name, "refused");
         Failure {
             reason: Stale::Refused(status),
             answer: self.message(
@@ -315,6 +338,7 @@ impl Reply<'_> {
 
     fn busy(&self) -> Failure {
         tracing::warn!(site = %self.site.name, "memory for pages in flight is in use; turning a miss away");
+        self.metrics.upstream_failed(&self.site.name, "busy");
         let mut answer = self.message(
             StatusCode::SERVICE_UNAVAILABLE,
             "Busy",
@@ -534,9 +558,20 @@ async fn fetch_and_convert(
         }
         None => None,
     };
-    let upstream = match runtime.fetcher.fetch(site, url.clone()).await {
+    runtime
+        .metrics
+        .upstream_fetches
+        .get_or_create(&SiteLabels {
+            site: site.name.clone(),
+        })
+        .inc();
+    let asked = Instant::now();
+    let fetched = runtime.fetcher.fetch(site, url.clone()).await;
+    runtime.metrics.upstream_took(&site.name, asked.elapsed());
+    let upstream = match fetched {
         Ok(Outcome::Page(response)) => *response,
         Ok(Outcome::Elsewhere(target)) => {
+            runtime.metrics.upstream_failed(&site.name, "moved");
             return Err(Failure {
                 reason: Stale::Moved,
                 answer: reply.message(
@@ -580,6 +615,7 @@ async fn fetch_and_convert(
     )
     .map_err(|e| reply.conversion_failed(&e.to_string(), &upstream.url))?;
     let fetch = Fetch {
+        started: Instant::now(),
         upstream,
         conversion,
         charge,
@@ -652,6 +688,8 @@ fn redirect_to_original(url: &Url) -> Response<Body> {
 /// An upstream response being converted, with what it holds: memory, a fetch permit, the
 /// cache slot the page goes to.
 struct Fetch {
+    /// When the upstream's response head arrived.
+    started: Instant,
     upstream: Upstream,
     conversion: Conversion,
     charge: Charge,
@@ -663,6 +701,7 @@ struct Fetch {
 /// Reads the whole upstream body, converts it, answers with the finished page.
 async fn whole_page(reply: &Reply<'_>, fetch: Fetch) -> Result<Response<Body>, Failure> {
     let Fetch {
+        started,
         mut upstream,
         mut conversion,
         mut charge,
@@ -694,6 +733,13 @@ async fn whole_page(reply: &Reply<'_>, fetch: Fetch) -> Result<Response<Body>, F
         .map_err(|e| reply.conversion_failed(&e.to_string(), &url))?;
     let quality = quality_of(&finished, upstream.close_delimited);
     let page = finished.tail;
+    reply.metrics.converted(
+        &reply.site.name,
+        "detected",
+        started.elapsed(),
+        page.len(),
+        upstream.received(),
+    );
     Ok(match slot.complete(page, &keeping, quality).await {
         Kept::Stored(stored) => reply.cached(&stored, Served::Stored),
         Kept::Declined(kept) => reply.stale(&kept, Stale::Incomplete),
@@ -720,6 +766,7 @@ async fn stream_page(
     unsent_limit: usize,
 ) -> Result<Response<Body>, Failure> {
     let Fetch {
+        started,
         mut upstream,
         mut conversion,
         mut charge,
@@ -727,6 +774,7 @@ async fn stream_page(
         slot,
         keeping,
     } = fetch;
+    let metrics = Arc::clone(reply.metrics);
     let mut first = Vec::new();
     while first.is_empty() {
         match upstream.chunk().await {
@@ -788,6 +836,13 @@ async fn stream_page(
                         last.extend_from_slice(&encoder.finish());
                         reader.send(Bytes::from(last));
                         reader.finish();
+                        metrics.converted(
+                            &site,
+                            "streamed",
+                            started.elapsed(),
+                            whole.len(),
+                            upstream.received(),
+                        );
                         slot.complete(whole, &keeping, quality).await;
                         return;
                     }

@@ -4,6 +4,7 @@
 //! a bounded grace period. Request handling is `handler.rs`; response building is
 //! `respond.rs`.
 
+mod admin;
 mod connection;
 mod handler;
 mod respond;
@@ -25,6 +26,7 @@ use tokio::time::Instant;
 use crate::budget::MemoryBudget;
 use crate::cache::{CacheError, PageCache};
 use crate::config::{Config, LimitsConfig, Site};
+use crate::metrics::Metrics;
 use crate::upstream::{Fetcher, UpstreamError};
 use connection::{Deadlines, Registered, Registry, Tracked, Verdict};
 
@@ -58,26 +60,43 @@ pub(crate) struct Runtime {
     pub cache: PageCache,
     /// Memory of requests in flight; one budget for the server's life.
     pub budget: MemoryBudget,
+    /// What the server counts; kept across reloads.
+    pub metrics: Arc<Metrics>,
+}
+
+/// What outlives a reload: the cache, the fetch bounds, the memory budget, the counts.
+#[derive(Clone)]
+struct Lasting {
+    cache: PageCache,
+    permits: Arc<SitePermits>,
+    budget: MemoryBudget,
+    metrics: Arc<Metrics>,
 }
 
 impl Runtime {
-    fn new(
-        config: Config,
-        sites: Vec<Site>,
-        cache: PageCache,
-        permits: Arc<SitePermits>,
-        budget: MemoryBudget,
-    ) -> Result<Self, ServerError> {
+    fn new(config: Config, sites: Vec<Site>, lasting: Lasting) -> Result<Self, ServerError> {
         let fetcher = Fetcher::new(&config.limits)?;
-        permits.resize(&sites, config.limits.upstream_concurrency);
+        lasting
+            .permits
+            .resize(&sites, config.limits.upstream_concurrency);
         Ok(Self {
             config,
             sites,
             fetcher,
-            permits,
-            cache,
-            budget,
+            permits: lasting.permits,
+            cache: lasting.cache,
+            budget: lasting.budget,
+            metrics: lasting.metrics,
         })
+    }
+
+    fn lasting(&self) -> Lasting {
+        Lasting {
+            cache: self.cache.clone(),
+            permits: Arc::clone(&self.permits),
+            budget: self.budget.clone(),
+            metrics: Arc::clone(&self.metrics),
+        }
     }
 }
 
@@ -142,10 +161,13 @@ impl ServerHandle {
     /// Builds the state for a checked configuration and opens the cache (whose directory,
     /// if any, is read in the background).
     pub fn new(config: Config, sites: Vec<Site>) -> Result<Self, ServerError> {
-        let cache = PageCache::new(&config.cache)?;
-        let budget = MemoryBudget::new(config.limits.max_inflight_bytes);
-        let permits = Arc::new(SitePermits::default());
-        let runtime = Runtime::new(config, sites, cache, permits, budget)?;
+        let lasting = Lasting {
+            cache: PageCache::new(&config.cache)?,
+            permits: Arc::new(SitePermits::default()),
+            budget: MemoryBudget::new(config.limits.max_inflight_bytes),
+            metrics: Arc::new(Metrics::default()),
+        };
+        let runtime = Runtime::new(config, sites, lasting)?;
         Ok(Self {
             runtime: Arc::new(RwLock::new(Arc::new(runtime))),
         })
@@ -155,16 +177,21 @@ impl ServerHandle {
     /// limits (listen address, connection count, memory budget) and the cache keep their
     /// start-up values.
     pub fn reload(&self, config: Config, sites: Vec<Site>) -> Result<(), ServerError> {
-        let current = self.current();
-        let next = Arc::new(Runtime::new(
-            config,
-            sites,
-            current.cache.clone(),
-            Arc::clone(&current.permits),
-            current.budget.clone(),
-        )?);
-        *self.runtime.write().unwrap_or_else(|p| p.into_inner()) = next;
+        let lasting = self.current().lasting();
+        let metrics = Arc::clone(&lasting.metrics);
+        metrics.reloads.inc();
+        let next = Runtime::new(config, sites, lasting).inspect_err(|_| self.reload_refused())?;
+        *self.runtime.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
+        metrics.config_generation.inc();
+        metrics.last_reload_ok.set(1);
         Ok(())
+    }
+
+    /// Records a reload whose configuration was refused, so the operator's metrics show
+    /// the old one still serving.
+    pub fn reload_refused(&self) {
+        let metrics = &self.current().metrics;
+        metrics.last_reload_ok.set(0);
     }
 
     fn current(&self) -> Arc<Runtime> {
@@ -183,7 +210,7 @@ impl ServerHandle {
         let builder = Arc::new(protocol_builder(&limits));
         let deadlines = Deadlines::from_limits(&limits);
         let slots = Arc::new(Semaphore::new(limits.max_connections));
-        let registry = Arc::new(Registry::default());
+        let registry = Arc::new(Registry::new(start.metrics.connections.clone()));
         let (stopping, stop) = watch::channel(Stop::Running);
         tokio::pin!(shutdown);
         loop {
