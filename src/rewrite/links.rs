@@ -68,8 +68,11 @@ impl LinkContext {
     }
 }
 
-/// Whether `url` is on the upstream site: the same host, ignoring `www.` and whether it
-/// is reached over http or https, and the same port.
+/// Whether a link to `url` is a link into the upstream site, to be served by the Light
+/// site: the same host, ignoring `www.` and whether it is reached over http or https,
+/// and the same port. The Light site fetches every such path from the upstream origin
+/// itself, so the looseness never sends the proxy to another host or over cleartext;
+/// which redirects the proxy follows is decided, strictly, in `upstream.rs`.
 pub fn is_same_site(url: &Url, upstream: &Url) -> bool {
     if !matches!(url.scheme(), "http" | "https") {
         return false;
