@@ -44,8 +44,9 @@ impl LinkContext {
         URL_SCHEMES.contains(&url.scheme()).then_some(url)
     }
 
-    /// Root-relative for URLs on the upstream site, absolute for everything else.
-    pub fn light_url(&self, url: &Url) -> String {
+    /// Root-relative for URLs on the upstream site, absolute for everything else. Only
+    /// for URLs `resolve` passed, so its scheme check is the only one.
+    fn light_url(&self, url: &Url) -> String {
         if !is_same_site(url, &self.upstream) {
             return url.as_str().to_owned();
         }
