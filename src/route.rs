@@ -106,7 +106,7 @@ impl NormalPath {
                 }
                 _ => {
                     let segment = normalise_segment(written)?;
-                    if matches!(bare_name(&segment), "." | "..") {
+                    if is_disguised_dot(&segment) {
                         return Err(PathError::DisguisedDotSegment);
                     }
                     segments.push(segment);
@@ -137,17 +137,25 @@ impl NormalPath {
         &self.path
     }
 
-    /// The path with every segment's `;parameters` removed and segments left empty by
-    /// that dropped: what a servlet container routes on (`/admin;jsessionid=1/` is
-    /// `/admin/`), so path rules hold for it too.
+    /// The path with every segment's `;parameters` (or `%3Bparameters`) removed and
+    /// segments left empty by that dropped: what a servlet container routes on
+    /// (`/admin;jsessionid=1/` is `/admin/`), so path rules hold for it too.
     pub fn without_params(&self) -> &str {
         &self.bare
     }
 }
 
-/// A segment's name without its `;parameters`.
+/// A segment's name without its `;parameters`, cut at an encoded `;` too for servers that
+/// decode before they look for parameters (`%3B` is the only escape left in normal form
+/// that could change a segment's name).
 fn bare_name(segment: &str) -> &str {
-    segment.split(';').next().unwrap_or_default()
+    let name = segment.split(';').next().unwrap_or_default();
+    name.split("%3B").next().unwrap_or_default()
+}
+
+/// Whether a normal segment (not `.` or `..` itself) is one once its parameters are gone.
+fn is_disguised_dot(segment: &str) -> bool {
+    matches!(bare_name(segment), "." | "..")
 }
 
 /// Characters of RFC 3986's `unreserved` set: an escape of one of them means the same
@@ -373,6 +381,7 @@ mod tests {
             ("/x;a=1,b/y@z:!$&'()*+", "/x;a=1,b/y@z:!$&'()*+"),
             ("/admin;jsessionid=x/", "/admin;jsessionid=x/"),
             ("/%25", "/%25"),
+            ("/a%3bb/...", "/a%3Bb/..."),
             // Dot segments are resolved here, so the upstream never resolves one itself.
             ("/a/;/../admin", "/a/admin"),
         ] {
@@ -403,6 +412,8 @@ mod tests {
             ("/public/..;/admin", PathError::DisguisedDotSegment),
             ("/public/.;x/admin", PathError::DisguisedDotSegment),
             ("/public/%2e%2e;a=b/admin", PathError::DisguisedDotSegment),
+            ("/public/..%3b/admin", PathError::DisguisedDotSegment),
+            ("/public/.%3Bx/admin", PathError::DisguisedDotSegment),
             ("/a%", PathError::BadEscape),
             ("/a%2", PathError::BadEscape),
             ("/a%+1", PathError::BadEscape),
@@ -415,9 +426,9 @@ mod tests {
 
     #[test]
     fn parameters_are_dropped_for_the_rules_only() {
-        let path = NormalPath::parse("/admin;jsessionid=x/;y/page;v=2").unwrap();
-        assert_eq!(path.as_str(), "/admin;jsessionid=x/;y/page;v=2");
-        assert_eq!(path.without_params(), "/admin/page");
+        let path = NormalPath::parse("/admin;jsessionid=x/;y/page;v=2/b%3bc").unwrap();
+        assert_eq!(path.as_str(), "/admin;jsessionid=x/;y/page;v=2/b%3Bc");
+        assert_eq!(path.without_params(), "/admin/page/b");
         let plain = NormalPath::parse("/a/b/").unwrap();
         assert_eq!(plain.without_params(), "/a/b/");
     }
