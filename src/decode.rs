@@ -81,19 +81,22 @@ pub fn decode_all(content_type: Option<&str>, body: &[u8]) -> String {
     text
 }
 
-/// The encoding named by a `charset=` parameter of a `Content-Type` value.
+/// The encoding named by a `charset=` parameter of a `Content-Type` value. A UTF-16
+/// label here means UTF-16: the header is not part of the bytes it describes, so
+/// nothing contradicts it (WHATWG Encoding: `utf-16` is UTF-16LE).
 pub fn charset_param(content_type: &str) -> Option<&'static Encoding> {
     content_type.split(';').skip(1).find_map(|param| {
         let (name, value) = param.split_once('=')?;
         if !name.trim().eq_ignore_ascii_case("charset") {
             return None;
         }
-        Encoding::for_label(value.trim().trim_matches(['"', '\'']).as_bytes()).map(utf16_as_utf8)
+        Encoding::for_label(value.trim().trim_matches(['"', '\'']).as_bytes())
     })
 }
 
 /// A label met inside bytes already read as ASCII cannot mean UTF-16, so browsers read it
-/// as UTF-8; doing the same keeps a lying label from garbling the page.
+/// as UTF-8 (the HTML prescan's rule, for `<meta>` only); doing the same keeps a lying
+/// label from garbling the page.
 fn utf16_as_utf8(encoding: &'static Encoding) -> &'static Encoding {
     if encoding == encoding_rs::UTF_16LE || encoding == encoding_rs::UTF_16BE {
         UTF_8
@@ -188,6 +191,34 @@ mod tests {
     fn utf8_text_beats_a_stale_meta_label() {
         let page = "<meta charset=gb2312><title>谷歌人工智能</title>";
         assert_eq!(decode_all(None, page.as_bytes()), page);
+    }
+
+    #[test]
+    fn an_http_utf16_label_decodes_utf16() {
+        let text = "<p>سلام — héllo</p>";
+        for (label, encoding) in [
+            ("utf-16", encoding_rs::UTF_16LE),
+            ("UTF-16LE", encoding_rs::UTF_16LE),
+            ("\"utf-16be\"", encoding_rs::UTF_16BE),
+        ] {
+            let units = text.encode_utf16();
+            let bytes: Vec<u8> = if encoding == encoding_rs::UTF_16LE {
+                units.flat_map(u16::to_le_bytes).collect()
+            } else {
+                units.flat_map(u16::to_be_bytes).collect()
+            };
+            let content_type = format!("text/html; charset={label}");
+            assert_eq!(charset_param(&content_type), Some(encoding), "{label}");
+            assert_eq!(decode_all(Some(&content_type), &bytes), text, "{label}");
+        }
+    }
+
+    #[test]
+    fn a_meta_utf16_label_still_means_utf8() {
+        let page = "<meta charset=utf-16><p>héllo</p>";
+        assert_eq!(decode_all(None, page.as_bytes()), page);
+        let ascii = "<meta charset=\"utf-16be\"><p>hello</p>";
+        assert_eq!(decode_all(Some("text/html"), ascii.as_bytes()), ascii);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use url::Url;
 
 use crate::config::PageKind;
 use crate::extract::Metadata;
+use crate::rewrite::policy::is_web;
 
 /// The only style a Light page has: readable on a phone, in RTL, and absent without harm.
 pub const CSS: &str = "body{max-width:40em;margin:0 auto;padding:0 1em;font:1.05em/1.6 system-ui,sans-serif;color:#222;background:#fff}header,footer{font-size:.9em;padding:.5em 0;border-bottom:1px solid #ccc}footer{border:0;border-top:1px solid #ccc;margin-top:2em;color:#555}header a{font-weight:bold;text-decoration:none}h1{line-height:1.25}a{color:#0645ad}blockquote{margin-inline:0;padding-inline-start:1em;border-inline-start:3px solid #ccc}pre{white-space:pre-wrap}table{border-collapse:collapse;display:block;overflow-x:auto}td,th{border:1px solid #ccc;padding:.2em .4em}li{margin:.3em 0}@media(prefers-color-scheme:dark){body{background:#111;color:#ddd}a{color:#8ab4f8}}";
@@ -77,10 +78,15 @@ impl Shell<'_> {
         let _ = write!(
             out,
             "><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-             <meta name=\"referrer\" content=\"no-referrer\"><title>{}</title><link rel=\"canonical\" href=\"{}\">\
-             <style>{CSS}</style></head>\n<body><header><a href=\"/\">{}</a></header>\n<main>",
+             <meta name=\"referrer\" content=\"no-referrer\"><title>{}</title>",
             text(title),
-            attr(self.original.as_str()),
+        );
+        if let Some(href) = web_href(self.original) {
+            let _ = write!(out, "<link rel=\"canonical\" href=\"{href}\">");
+        }
+        let _ = write!(
+            out,
+            "<style>{CSS}</style></head>\n<body><header><a href=\"/\">{}</a></header>\n<main>",
             text(self.site_label),
         );
         if self.kind == PageKind::Article {
@@ -119,18 +125,17 @@ impl Shell<'_> {
         if self.kind == PageKind::Article {
             out.push_str("</article>");
         }
-        let link = format!(
-            "</main>\n<footer><p><a href=\"{}\">Original page</a>",
-            attr(self.original.as_str())
-        );
-        out.push_str(&link);
+        out.push_str("</main>\n<footer><p>");
+        if let Some(href) = web_href(self.original) {
+            let _ = write!(out, "<a href=\"{href}\">Original page</a> · ");
+        }
         // The footer states the page's own size, so it is computed with the footer's
         // length included; the figure is rounded, so the estimate of its own digits is safe.
         let closing = "</p></footer></body></html>\n";
         let estimate = body_bytes + out.len() + closing.len() + 40;
         let _ = write!(
             out,
-            " · This page: {} · original: {}{closing}",
+            "This page: {} · original: {}{closing}",
             kilobytes(estimate),
             kilobytes(original_bytes)
         );
@@ -139,12 +144,14 @@ impl Shell<'_> {
 }
 
 /// A short Light page with a message and a link, for errors, non-HTML content and
-/// redirects away from the site.
+/// redirects away from the site. A link that is not http or https is left out, message
+/// and all: the page then says only `message`.
 pub fn message_page(site_label: &str, heading: &str, message: &str, link: Option<&Url>) -> String {
     let meta = Metadata {
         title: Some(heading.to_owned()),
         ..Metadata::default()
     };
+    // Without a link the shell still needs an original; one it will not link to.
     let fallback = Url::parse("about:blank").expect("static URL");
     let shell = Shell {
         site_label,
@@ -155,13 +162,8 @@ pub fn message_page(site_label: &str, heading: &str, message: &str, link: Option
     };
     let mut out = shell.head();
     let _ = write!(out, "<p>{}</p>", text(message));
-    if let Some(link) = link {
-        let _ = write!(
-            out,
-            "<p><a href=\"{}\">{}</a></p>",
-            attr(link.as_str()),
-            text(link.as_str())
-        );
+    if let Some((link, href)) = link.and_then(|l| Some((l, web_href(l)?))) {
+        let _ = write!(out, "<p><a href=\"{href}\">{}</a></p>", text(link.as_str()));
     }
     out.push_str("</main>\n</body></html>\n");
     out
@@ -181,6 +183,14 @@ pub fn stale_notice(reason: &str, age: std::time::Duration) -> String {
         text(reason),
         text(&age)
     )
+}
+
+/// The `href` of a link the shell writes, escaped for a double-quoted attribute, or
+/// `None` for a URL that is not http or https. Every shell link goes through here, so a
+/// `javascript:`, `data:` or `file:` URL from an upstream (a redirect's `Location`, a
+/// page URL) can never become a live link or canonical URL on the Light origin.
+pub fn web_href(url: &Url) -> Option<String> {
+    is_web(url).then(|| attr(url.as_str()).into_owned())
 }
 
 /// "9 KB", "412 KB", "1.2 MB".
@@ -213,17 +223,23 @@ pub fn direction_of(lang: &str) -> &'static str {
     }
 }
 
-/// An ISO 8601 timestamp shortened to its date; other forms are shown as given.
+/// An ISO 8601 timestamp shortened to its date; other forms are shown as given, cut to
+/// 64 characters. The date is upstream text of any kind, so it is read by characters or
+/// with checked slices, never by byte offsets it may not have.
 fn human_date(date: &str) -> String {
     let date = date.trim();
-    let is_iso = date.len() >= 10
-        && date.as_bytes()[4] == b'-'
-        && date.as_bytes()[7] == b'-'
-        && date[..4].bytes().all(|b| b.is_ascii_digit());
-    if is_iso {
-        date[..10].to_owned()
-    } else {
-        date.chars().take(64).collect()
+    let iso = date.get(..10).filter(|day| {
+        day.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        })
+    });
+    match iso {
+        Some(day) => day.to_owned(),
+        None => date.chars().take(64).collect(),
     }
 }
 
@@ -270,6 +286,53 @@ mod tests {
         );
         let tail = shell.tail(head.len(), 500_000, None);
         assert!(tail.contains("original: 488 KB"), "{tail}");
+    }
+
+    #[test]
+    fn only_web_urls_are_linked() {
+        let meta = Metadata::default();
+        for raw in [
+            "javascript:alert(document.domain)",
+            "data:text/html,<script>alert(1)</script>",
+            "vbscript:msgbox",
+            "file:///etc/passwd",
+            "about:blank",
+        ] {
+            let url = Url::parse(raw).unwrap();
+            assert_eq!(web_href(&url), None, "{raw}");
+            let shell = Shell {
+                site_label: "Light",
+                meta: &meta,
+                original: &url,
+                kind: PageKind::Article,
+                default_lang: None,
+            };
+            let page = shell.head() + &shell.tail(0, 0, None);
+            let message = message_page("Light", "Elsewhere", "Leads away:", Some(&url));
+            for out in [page, message] {
+                assert!(!out.contains(url.scheme()), "{raw}: {out}");
+                assert!(!out.contains("canonical"), "{raw}: {out}");
+                assert_eq!(out.matches("<a ").count(), 1, "{raw}: {out}");
+            }
+        }
+        let web = Url::parse("https://news.example/a?b=\"<x>").unwrap();
+        assert_eq!(
+            web_href(&web).as_deref(),
+            Some("https://news.example/a?b=%22%3Cx%3E")
+        );
+        let message = message_page("Light", "Elsewhere", "Leads away:", Some(&web));
+        assert!(message.contains("<p><a href=\"https://news.example/a?b=%22%3Cx%3E\">"));
+    }
+
+    #[test]
+    fn dates_are_cut_only_where_they_can_be() {
+        assert_eq!(human_date(" 2024-01-05T10:00:00Z "), "2024-01-05");
+        assert_eq!(human_date("2024-01-0é 10:00"), "2024-01-0é 10:00");
+        assert_eq!(human_date("2024-01-éé"), "2024-01-éé");
+        assert_eq!(human_date("20é4-01-05"), "20é4-01-05");
+        assert_eq!(human_date("٢٠٢٤-٠١-٠٥"), "٢٠٢٤-٠١-٠٥");
+        assert_eq!(human_date("May 5"), "May 5");
+        assert_eq!(human_date(&"é".repeat(100)), "é".repeat(64));
     }
 
     #[test]

@@ -1,8 +1,14 @@
 //! From a reader's request to a site and an upstream URL. Only configured hosts are
 //! served and only their upstream origin is ever named, so the proxy cannot be pointed
 //! anywhere else: absolute-form and CONNECT requests are refused outright.
+//!
+//! A request path is normalised once, here, into the one form that is both checked
+//! against the site's path rules and sent upstream ([`NormalPath`]): an upstream that
+//! decodes `%73` or resolves `..` itself would otherwise fetch a path the rules never saw.
 
-use http::{Method, Uri, Version};
+use std::fmt::Write;
+
+use http::{Method, StatusCode, Uri, Version};
 use url::Url;
 
 use crate::config::Site;
@@ -25,9 +31,185 @@ pub enum RouteError {
     /// The Host is not one of a configured site's.
     #[error("no site is configured for host {0}")]
     UnknownHost(String),
+    /// The path cannot be read one way only (see [`PathError`]).
+    #[error("path {path} is not accepted: {why}")]
+    MalformedPath {
+        /// The path as the request wrote it.
+        path: String,
+        /// What is wrong with it.
+        why: PathError,
+    },
     /// The site's rules do not allow this path.
     #[error("path {0} is not served for this site")]
     PathNotAllowed(String),
+}
+
+impl RouteError {
+    /// The status a reader gets for this refusal.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Connect | Self::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::AbsoluteForm | Self::MissingHost | Self::MalformedPath { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::UnknownHost(_) | Self::PathNotAllowed(_) => StatusCode::NOT_FOUND,
+        }
+    }
+}
+
+/// Why a path has no single reading. Each is a form that servers, frameworks and caches
+/// are known to read differently, so no check made on one reading holds for the others.
+#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
+pub enum PathError {
+    /// The path does not start with `/`.
+    #[error("it does not start with /")]
+    NotAbsolute,
+    /// A `%` not followed by two hexadecimal digits.
+    #[error("a % is not followed by two hex digits")]
+    BadEscape,
+    /// `%2F`: a slash that one server takes for a separator and another for a character.
+    #[error("it has an encoded / (%2F)")]
+    EncodedSlash,
+    /// `\` or `%5C`, which some servers read as `/`.
+    #[error("it has a backslash")]
+    Backslash,
+    /// `%00` or another control character, written out or encoded.
+    #[error("it has a control character")]
+    Control,
+    /// A segment that is `.` or `..` only once decoded (`%2e`, `.%2E`) or once its
+    /// `;parameters` are removed (`..;`), which servlet containers resolve and we would not.
+    #[error("it has a disguised dot segment")]
+    DisguisedDotSegment,
+}
+
+/// A request path in normal form: escapes of unreserved characters decoded, the hex of
+/// other escapes upper-cased, characters outside a path segment's set escaped, dot
+/// segments resolved and empty segments dropped. Setting it as a URL's path leaves it as
+/// it is, so what is checked is byte for byte what the upstream receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NormalPath {
+    path: String,
+    bare: String,
+}
+
+impl NormalPath {
+    /// Normalises `raw`, or says why it has no single reading.
+    pub fn parse(raw: &str) -> Result<Self, PathError> {
+        let rest = raw.strip_prefix('/').ok_or(PathError::NotAbsolute)?;
+        let mut segments: Vec<String> = Vec::new();
+        let mut trailing_slash = false;
+        for written in rest.split('/') {
+            match written {
+                "." | "" => {}
+                ".." => {
+                    segments.pop();
+                }
+                _ => {
+                    let segment = normalise_segment(written)?;
+                    if is_disguised_dot(&segment) {
+                        return Err(PathError::DisguisedDotSegment);
+                    }
+                    segments.push(segment);
+                }
+            }
+            // Only the last segment's value survives the loop.
+            trailing_slash = matches!(written, "." | ".." | "");
+        }
+        let join = |names: &mut dyn Iterator<Item = &str>| {
+            let mut out = String::with_capacity(raw.len());
+            for name in names.filter(|n| !n.is_empty()) {
+                out.push('/');
+                out.push_str(name);
+            }
+            if out.is_empty() || trailing_slash {
+                out.push('/');
+            }
+            out
+        };
+        Ok(Self {
+            path: join(&mut segments.iter().map(String::as_str)),
+            bare: join(&mut segments.iter().map(|s| bare_name(s))),
+        })
+    }
+
+    /// The path to check and to send upstream.
+    pub fn as_str(&self) -> &str {
+        &self.path
+    }
+
+    /// The path with every segment's `;parameters` (or `%3Bparameters`) removed and
+    /// segments left empty by that dropped: what a servlet container routes on
+    /// (`/admin;jsessionid=1/` is `/admin/`), so path rules hold for it too.
+    pub fn without_params(&self) -> &str {
+        &self.bare
+    }
+}
+
+/// A segment's name without its `;parameters`, cut at an encoded `;` too for servers that
+/// decode before they look for parameters (`%3B` is the only escape left in normal form
+/// that could change a segment's name).
+fn bare_name(segment: &str) -> &str {
+    let name = segment.split(';').next().unwrap_or_default();
+    name.split("%3B").next().unwrap_or_default()
+}
+
+/// Whether a normal segment (not `.` or `..` itself) is one once its parameters are gone.
+fn is_disguised_dot(segment: &str) -> bool {
+    matches!(bare_name(segment), "." | "..")
+}
+
+/// Characters of RFC 3986's `unreserved` set: an escape of one of them means the same
+/// as the character, so it is decoded.
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// Characters a path segment may hold as they are (`pchar` less `%`); any other is escaped.
+fn is_segment_char(b: u8) -> bool {
+    is_unreserved(b)
+        || matches!(b, b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+')
+        || matches!(b, b',' | b';' | b'=' | b':' | b'@')
+}
+
+/// One segment (no `/` in it) in normal form.
+fn normalise_segment(written: &str) -> Result<String, PathError> {
+    let bytes = written.as_bytes();
+    let mut out = String::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let (byte, escaped) = if b == b'%' {
+            let byte = bytes
+                .get(i + 1..i + 3)
+                .and_then(hex_byte)
+                .ok_or(PathError::BadEscape)?;
+            i += 3;
+            (byte, true)
+        } else {
+            i += 1;
+            (b, false)
+        };
+        match byte {
+            b'/' if escaped => return Err(PathError::EncodedSlash),
+            b'\\' => return Err(PathError::Backslash),
+            _ if byte.is_ascii_control() => return Err(PathError::Control),
+            _ if is_unreserved(byte) || (!escaped && is_segment_char(byte)) => {
+                out.push(char::from(byte));
+            }
+            _ => {
+                let _ = write!(out, "%{byte:02X}");
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The byte two hex digits stand for.
+fn hex_byte(digits: &[u8]) -> Option<u8> {
+    let value = |d: u8| char::from(d).to_digit(16);
+    match digits {
+        [high, low] => Some((value(*high)? * 16 + value(*low)?) as u8),
+        _ => None,
+    }
 }
 
 /// Checks method and request-target form. HTTP/2 requests always carry an authority, so
@@ -71,14 +253,36 @@ fn strip_port(host: &str) -> &str {
         .map_or(host, |(h, _)| h)
 }
 
-/// The upstream URL for a request path and query. The path is set on a copy of the
-/// upstream origin, never joined, so `//other.host/` stays a path on the upstream.
+/// The upstream URL for a request path and query, the path normalised first.
 pub fn upstream_url(site: &Site, path: &str, query: Option<&str>) -> Result<Url, RouteError> {
-    let mut url = site.upstream.clone();
-    url.set_path(path);
+    let normal = NormalPath::parse(path).map_err(|why| RouteError::MalformedPath {
+        path: path.to_owned(),
+        why,
+    })?;
+    site_url(site, &site.upstream, &normal, query)
+}
+
+/// The URL of a normalised path on `origin` (the site's upstream, or a redirect's https
+/// upgrade of it), when the site's rules serve the path. The path is set on a copy of the
+/// origin, never joined, so no path can name another host.
+pub fn site_url(
+    site: &Site,
+    origin: &Url,
+    path: &NormalPath,
+    query: Option<&str>,
+) -> Result<Url, RouteError> {
+    let refused = || RouteError::PathNotAllowed(path.as_str().to_owned());
+    if !site.path_allowed(path) {
+        return Err(refused());
+    }
+    let mut url = origin.clone();
+    url.set_path(path.as_str());
     url.set_query(query.filter(|q| !q.is_empty()));
-    if url.origin() != site.upstream.origin() || !site.path_allowed(url.path()) {
-        return Err(RouteError::PathNotAllowed(path.to_owned()));
+    url.set_fragment(None);
+    // The checked path must be the one sent; a URL parser that rewrote it would void the
+    // check.
+    if url.origin() != origin.origin() || url.path() != path.as_str() {
+        return Err(refused());
     }
     Ok(url)
 }
@@ -144,13 +348,190 @@ mod tests {
     fn paths_stay_on_the_upstream() {
         let sites = sites();
         let url = upstream_url(&sites[0], "//evil.test/x", Some("q=1")).unwrap();
-        assert_eq!(url.as_str(), "https://www.example.com//evil.test/x?q=1");
+        assert_eq!(url.as_str(), "https://www.example.com/evil.test/x?q=1");
         let url = upstream_url(&sites[0], "/a/../../b", None).unwrap();
         assert_eq!(url.as_str(), "https://www.example.com/b");
         assert!(upstream_url(&sites[0], "/account/settings", None).is_err());
         assert_eq!(
             upstream_url(&sites[1], "/", None).unwrap().as_str(),
             "http://other.example:8000/"
+        );
+    }
+
+    fn normal(raw: &str) -> Result<String, PathError> {
+        NormalPath::parse(raw).map(|p| p.as_str().to_owned())
+    }
+
+    #[test]
+    fn paths_have_one_normal_form() {
+        for (raw, expected) in [
+            ("/", "/"),
+            ("/%73earch/", "/search/"),
+            ("/%7Euser/%41-%5f.x", "/~user/A-_.x"),
+            ("//search/", "/search/"),
+            ("/a//b///c", "/a/b/c"),
+            ("/a/./b/../c/", "/a/c/"),
+            ("/a/b/..", "/a/"),
+            ("/a/.", "/a/"),
+            ("/../../x", "/x"),
+            ("/a%2cb%3B", "/a%2Cb%3B"),
+            ("/caf\u{e9}", "/caf%C3%A9"),
+            ("/caf%c3%a9", "/caf%C3%A9"),
+            ("/a b\"<>^`{|}[]", "/a%20b%22%3C%3E%5E%60%7B%7C%7D%5B%5D"),
+            ("/x;a=1,b/y@z:!$&'()*+", "/x;a=1,b/y@z:!$&'()*+"),
+            ("/admin;jsessionid=x/", "/admin;jsessionid=x/"),
+            ("/%25", "/%25"),
+            ("/a%3bb/...", "/a%3Bb/..."),
+            // Dot segments are resolved here, so the upstream never resolves one itself.
+            ("/a/;/../admin", "/a/admin"),
+        ] {
+            assert_eq!(normal(raw).as_deref(), Ok(expected), "{raw}");
+            // Normal form is a fixed point.
+            assert_eq!(normal(expected).as_deref(), Ok(expected), "{expected}");
+        }
+    }
+
+    #[test]
+    fn paths_with_two_readings_are_refused() {
+        for (raw, why) in [
+            ("search", PathError::NotAbsolute),
+            ("", PathError::NotAbsolute),
+            ("/ok%2fsecret", PathError::EncodedSlash),
+            ("/x/..%2fsearch/", PathError::EncodedSlash),
+            ("/echo/..%2f..%2fadmin", PathError::EncodedSlash),
+            ("/a%5Cb", PathError::Backslash),
+            ("/a\\b", PathError::Backslash),
+            ("/a%00", PathError::Control),
+            ("/a%0d%0aX:1", PathError::Control),
+            ("/a\u{7f}", PathError::Control),
+            ("/a\tb", PathError::Control),
+            ("/%2e/admin", PathError::DisguisedDotSegment),
+            ("/x/.%2E/admin", PathError::DisguisedDotSegment),
+            ("/x/%2e%2e/admin", PathError::DisguisedDotSegment),
+            ("/x/%2E./admin", PathError::DisguisedDotSegment),
+            ("/public/..;/admin", PathError::DisguisedDotSegment),
+            ("/public/.;x/admin", PathError::DisguisedDotSegment),
+            ("/public/%2e%2e;a=b/admin", PathError::DisguisedDotSegment),
+            ("/public/..%3b/admin", PathError::DisguisedDotSegment),
+            ("/public/.%3Bx/admin", PathError::DisguisedDotSegment),
+            ("/a%", PathError::BadEscape),
+            ("/a%2", PathError::BadEscape),
+            ("/a%+1", PathError::BadEscape),
+            ("/a%zz", PathError::BadEscape),
+            ("/a%\u{e9}9", PathError::BadEscape),
+        ] {
+            assert_eq!(normal(raw), Err(why), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn parameters_are_dropped_for_the_rules_only() {
+        let path = NormalPath::parse("/admin;jsessionid=x/;y/page;v=2/b%3bc").unwrap();
+        assert_eq!(path.as_str(), "/admin;jsessionid=x/;y/page;v=2/b%3Bc");
+        assert_eq!(path.without_params(), "/admin/page/b");
+        let plain = NormalPath::parse("/a/b/").unwrap();
+        assert_eq!(plain.without_params(), "/a/b/");
+    }
+
+    fn guarded(extra: &str) -> Site {
+        let text = format!(
+            "[[site]]\nname = \"g\"\nupstream = \"https://news.example\"\n\
+             hosts = [\"light.example\"]\n{extra}\n"
+        );
+        parse(&text, "t").unwrap().1.remove(0)
+    }
+
+    #[test]
+    fn rules_hold_for_every_spelling_of_a_path() {
+        let site = guarded(r#"deny_paths = ["/search/", "/secret", "/admin", "/%7eme"]"#);
+        for raw in [
+            "/search/",
+            "/%73earch/",
+            "/%73%65arch/x",
+            "//search/",
+            "/x/../search/",
+            "/./search/",
+            "/secret",
+            "/secret;x",
+            "/admin",
+            "/admin;jsessionid=x/",
+            "/;x/admin",
+            "/~me",
+        ] {
+            let refused = upstream_url(&site, raw, None).unwrap_err();
+            assert_eq!(refused.status(), StatusCode::NOT_FOUND, "{raw}: {refused}");
+        }
+        for raw in [
+            "/x/..%2fsearch/",
+            "/ok%2fsecret",
+            "/echo/..%2f..%2fadmin",
+            "/public/..;/admin",
+            "/%2e%2e/admin",
+        ] {
+            let refused = upstream_url(&site, raw, None).unwrap_err();
+            assert_eq!(
+                refused.status(),
+                StatusCode::BAD_REQUEST,
+                "{raw}: {refused}"
+            );
+        }
+        // Case matters unless the site says otherwise.
+        assert!(upstream_url(&site, "/Admin", None).is_ok());
+        assert!(upstream_url(&site, "/searches", None).is_ok());
+    }
+
+    #[test]
+    fn allow_rules_hold_with_and_without_parameters() {
+        let site = guarded(r#"allow_paths = ["/news/"]"#);
+        assert!(upstream_url(&site, "/news/a", None).is_ok());
+        assert!(upstream_url(&site, "/news;x/../admin", None).is_err());
+        assert!(upstream_url(&site, "/news;x/a", None).is_err());
+        assert!(upstream_url(&site, "/admin;/news/", None).is_err());
+        assert!(upstream_url(&site, "/%6Eews/a", None).is_ok());
+    }
+
+    #[test]
+    fn rules_may_ignore_case() {
+        let site =
+            guarded("deny_paths = [\"/admin\", \"/caf%c3%a9\"]\npaths_case_insensitive = true");
+        assert_eq!(site.deny_paths, ["/admin", "/caf%C3%A9"]);
+        for raw in ["/ADMIN", "/Admin/x", "/%41dmin", "/CAF%C3%A9"] {
+            assert!(upstream_url(&site, raw, None).is_err(), "{raw}");
+        }
+        assert!(upstream_url(&site, "/adm", None).is_ok());
+    }
+
+    #[test]
+    fn the_upstream_gets_the_path_that_was_checked() {
+        let site = guarded("");
+        for raw in [
+            "/%73earch/a%2cb",
+            "/caf\u{e9}?",
+            "/a;b=c/d",
+            "/x/%7Bjson%7D",
+        ] {
+            let checked = NormalPath::parse(raw).unwrap();
+            let url = site_url(&site, &site.upstream, &checked, None).unwrap();
+            assert_eq!(url.path(), checked.as_str(), "{raw}");
+        }
+    }
+
+    #[test]
+    fn refusals_know_their_status() {
+        assert_eq!(RouteError::Connect.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            RouteError::Method("POST".into()).status(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        assert_eq!(RouteError::AbsoluteForm.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(RouteError::MissingHost.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            RouteError::UnknownHost("x".into()).status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            RouteError::PathNotAllowed("/x".into()).status(),
+            StatusCode::NOT_FOUND
         );
     }
 

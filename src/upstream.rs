@@ -2,6 +2,13 @@
 //! every connection (no loopback, private, link-local or translated forms unless a site
 //! allows it), redirects followed only within the site, bodies capped after
 //! decompression, every wait bounded. The body is handed out chunk by chunk.
+//!
+//! A redirect is followed only to the upstream's own host and port, never from https to
+//! http, and only to a path the site's rules serve, normalised as a request's path is.
+//! The `www.` twin of the upstream host is not followed: the operator named one host,
+//! and fetching another one (which may resolve anywhere) on an upstream's word would let
+//! the upstream point the proxy at it. Anything else is [`Outcome::Elsewhere`], a link
+//! for the reader, when it is on the web at all.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -14,7 +21,8 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::config::{LimitsConfig, Site};
-use crate::rewrite::links::is_same_site;
+use crate::rewrite::policy::is_web;
+use crate::route::{self, NormalPath};
 
 /// What the proxy says it is to upstreams.
 const USER_AGENT: &str = concat!(
@@ -125,8 +133,12 @@ impl Response {
 pub enum Outcome {
     /// A response from the site (any status).
     Page(Box<Response>),
-    /// The site redirected to a URL off the site, or to a path the site does not serve.
+    /// The site redirected to a URL off the site, or to a path the site does not serve:
+    /// always an http or https URL, which the reader may be shown.
     Elsewhere(Url),
+    /// The site redirected to a URL that is not on the web (`javascript:`, `data:`,
+    /// `file:` ...), which is never shown as a link. The scheme is for the log.
+    Unlinkable(String),
 }
 
 /// HTTP clients for upstream sites: one that refuses non-public addresses and one for
@@ -196,11 +208,13 @@ impl Fetcher {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|loc| url.join(loc).ok());
                 if let Some(target) = target {
-                    if !is_same_site(&target, &site.upstream) || !site.path_allowed(target.path()) {
-                        return Ok(Outcome::Elsewhere(target));
+                    match follow(site, &url, target) {
+                        Ok(next) => {
+                            url = next;
+                            continue;
+                        }
+                        Err(outcome) => return Ok(outcome),
                     }
-                    url = target;
-                    continue;
                 }
             }
             let header = |name: http::HeaderName| {
@@ -243,6 +257,34 @@ fn is_close_delimited(response: &reqwest::Response) -> bool {
     response.version() < http::Version::HTTP_2
         && !chunked
         && !headers.contains_key(http::header::CONTENT_LENGTH)
+}
+
+/// The URL to fetch next for a redirect from `from` to `target`, or what the redirect
+/// means for the reader when it is not followed.
+fn follow(site: &Site, from: &Url, target: Url) -> Result<Url, Outcome> {
+    if !is_web(&target) {
+        return Err(Outcome::Unlinkable(target.scheme().to_owned()));
+    }
+    if !stays_on_upstream(from, &target, &site.upstream) {
+        return Err(Outcome::Elsewhere(target));
+    }
+    NormalPath::parse(target.path())
+        .ok()
+        .and_then(|path| route::site_url(site, &target, &path, target.query()).ok())
+        .ok_or(Outcome::Elsewhere(target))
+}
+
+/// Whether a redirect from `from` to `to` stays on the upstream: the same host and port,
+/// or the move from http to https on the default ports; never from https to http.
+fn stays_on_upstream(from: &Url, to: &Url, upstream: &Url) -> bool {
+    let same_host = to.host() == upstream.host();
+    let same_port = to.scheme() == upstream.scheme() && to.port() == upstream.port();
+    let upgrade = upstream.scheme() == "http"
+        && to.scheme() == "https"
+        && upstream.port().is_none()
+        && to.port().is_none();
+    let downgrade = from.scheme() == "https" && to.scheme() == "http";
+    same_host && (same_port || upgrade) && !downgrade
 }
 
 fn classify(e: &reqwest::Error) -> UpstreamError {
@@ -404,6 +446,105 @@ mod tests {
             Err(e) => e.to_string(),
         };
         assert!(err.contains("not public"), "{err}");
+    }
+
+    fn site(extra: &str) -> Site {
+        let text = format!(
+            "[[site]]\nname = \"r\"\nupstream = \"https://news.example\"\n\
+             hosts = [\"light.example\"]\n{extra}\n"
+        );
+        crate::config::parse(&text, "t").unwrap().1.remove(0)
+    }
+
+    fn redirect(site: &Site, from: &str, to: &str) -> Result<String, String> {
+        let from = Url::parse(from).unwrap();
+        let target = from.join(to).unwrap();
+        match follow(site, &from, target) {
+            Ok(next) => Ok(next.to_string()),
+            Err(Outcome::Elsewhere(url)) => Err(format!("elsewhere {url}")),
+            Err(Outcome::Unlinkable(scheme)) => Err(format!("unlinkable {scheme}")),
+            Err(Outcome::Page(_)) => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn redirects_followed_only_on_the_upstream_host_without_downgrade() {
+        let s = site("");
+        let page = "https://news.example/a";
+        assert_eq!(
+            redirect(&s, page, "/b?c=1"),
+            Ok("https://news.example/b?c=1".into())
+        );
+        assert_eq!(
+            redirect(&s, page, "https://NEWS.example:443/b"),
+            Ok("https://news.example/b".into())
+        );
+        for to in [
+            "http://news.example/b",
+            "http://news.example:443/b",
+            "https://news.example:8443/b",
+            "https://www.news.example/b",
+            "https://other.example/b",
+        ] {
+            assert_eq!(
+                redirect(&s, page, to),
+                Err(format!("elsewhere {}", Url::parse(to).unwrap())),
+                "{to}"
+            );
+        }
+        let http = site("").clone();
+        let mut http = http;
+        http.upstream = Url::parse("http://news.example/").unwrap();
+        assert_eq!(
+            redirect(&http, "http://news.example/a", "https://news.example/b"),
+            Ok("https://news.example/b".into())
+        );
+        assert_eq!(
+            redirect(&http, "http://news.example/a", "/b"),
+            Ok("http://news.example/b".into())
+        );
+        // Once upgraded, never back to cleartext.
+        assert!(redirect(&http, "https://news.example/b", "http://news.example/c").is_err());
+        assert!(redirect(
+            &http,
+            "http://news.example/a",
+            "https://news.example:8443/b"
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn redirects_off_the_web_are_never_linked() {
+        let s = site("");
+        for (to, scheme) in [
+            ("javascript:alert(document.domain)", "javascript"),
+            ("JavaScript:alert(1)", "javascript"),
+            ("data:text/html,<script>alert(1)</script>", "data"),
+            ("vbscript:msgbox", "vbscript"),
+            ("file:///etc/passwd", "file"),
+        ] {
+            assert_eq!(
+                redirect(&s, "https://news.example/a", to),
+                Err(format!("unlinkable {scheme}")),
+                "{to}"
+            );
+        }
+    }
+
+    #[test]
+    fn redirect_targets_meet_the_path_rules_in_normal_form() {
+        let s = site(r#"deny_paths = ["/search/"]"#);
+        let page = "https://news.example/a";
+        assert_eq!(
+            redirect(&s, page, "/x/%2e%2e/%73earch/?q=1"),
+            Err("elsewhere https://news.example/%73earch/?q=1".into())
+        );
+        assert!(redirect(&s, page, "//news.example//search/").is_err());
+        assert!(redirect(&s, page, "/a%2fb").is_err());
+        assert_eq!(
+            redirect(&s, page, "/%7Euser/caf%c3%a9#top"),
+            Ok("https://news.example/~user/caf%C3%A9".into())
+        );
     }
 
     #[test]

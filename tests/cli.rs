@@ -34,6 +34,51 @@ const PAGE: &str = r#"<html lang="en"><head><title>Ferry timetable changes</titl
 <p class="note">Operators said the night service would return in spring if demand recovers.</p></div>
 <div class="share">Share this</div></body></html>"#;
 
+/// A page whose every URL is off the web: canonical, base, OpenGraph, links, frames,
+/// images. The link texts name no scheme, so any scheme in the output is a URL.
+const OFF_THE_WEB: &str = r#"<html><head><title>Ferry timetable changes</title>
+<link rel="canonical" href="javascript:alert(1)"><base href="javascript:alert(2)//">
+<meta property="og:url" content="data:text/html,<script>alert(3)</script>"></head><body>
+<div class="story"><h1>Ferry timetable changes</h1>
+<p>The winter timetable starts on Monday, with fewer crossings at night and more in the
+morning rush, the <a href="javascript:alert(4)">operator</a> said.</p>
+<p>Commuters welcomed the <a href="data:text/html,x">survey</a>, the <a href="vbscript:msgbox">one</a>
+that led to the <a href="file:///etc/passwd">change</a>.</p>
+<iframe src="javascript:alert(5)" title="Map"></iframe><img src="data:image/png;base64,AAAA" alt="Ferry">
+</div></body></html>"#;
+
+#[test]
+fn convert_writes_no_url_off_the_web() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("page.html");
+    std::fs::write(&file, OFF_THE_WEB).unwrap();
+    let url = "https://www.example.com/news/ferry";
+    for format in ["html", "json"] {
+        let out = stdout_of(
+            lightmirror()
+                .args(["convert", "--url", url, "--format", format])
+                .arg(&file),
+        );
+        assert!(out.contains("winter timetable"), "{format}: {out}");
+        for scheme in ["javascript:", "data:", "vbscript:", "file:"] {
+            assert!(!out.contains(scheme), "{format}: {scheme} in {out}");
+        }
+    }
+    for bad in [
+        "javascript:alert(1)",
+        "file:///etc/passwd",
+        "data:text/html,x",
+    ] {
+        let out = lightmirror()
+            .args(["convert", "--url", bad])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad} was accepted as the page URL");
+        assert!(out.stdout.is_empty(), "{bad}");
+    }
+}
+
 #[test]
 fn convert_prints_html_text_and_json() {
     let dir = tempfile::tempdir().unwrap();

@@ -134,6 +134,30 @@ async fn a_lying_charset_label_still_gives_utf8() {
 }
 
 #[tokio::test]
+async fn an_http_utf16_label_without_bom_decodes_utf16() {
+    let upstream = Upstream::start().await;
+    let page = "<html lang=\"fa\"><head><title>خبر روز</title></head><body><article class=story><p>بندر دوباره باز شد — Café.</p></article></body></html>";
+    let body: Vec<u8> = page.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    upstream.route(
+        "/utf16",
+        Reply::with(200, &[("content-type", "text/html; charset=utf-16")], body),
+    );
+    for rules in ["", r#"content = ["article.story"]"#] {
+        let light = Light::start(&site_config(rules), &upstream).await;
+        let response = light.get("/utf16").await;
+        assert_eq!(response.status(), 200, "{rules}");
+        let text = response.text().await.unwrap();
+        assert!(text.contains("<title>خبر روز</title>"), "{rules}: {text}");
+        assert!(
+            text.contains("بندر دوباره باز شد — Café."),
+            "{rules}: {text}"
+        );
+        assert!(!text.contains('\u{0}'), "{rules}: read as UTF-8");
+        light.stop().await;
+    }
+}
+
+#[tokio::test]
 async fn internal_addresses_are_refused_without_permission() {
     let upstream = Upstream::start().await;
     upstream.route("/secret", Reply::html("<p>internal admin page</p>"));

@@ -262,18 +262,28 @@ pub struct SiteConfig {
     /// Page kinds by path: the first rule whose pattern matches decides.
     #[serde(default)]
     pub kind: Vec<KindRule>,
-    /// Path prefixes that may be fetched; empty allows every path.
+    /// Path prefixes that may be fetched; empty allows every path. Requests are compared
+    /// after normalisation (escapes of unreserved characters decoded, dot segments
+    /// resolved, `//` collapsed), both with and without `;parameters`.
     ///
     /// ### Default
     /// `[]`
     #[serde(default)]
     pub allow_paths: Vec<String>,
-    /// Path prefixes that are never fetched, checked after `allow_paths`.
+    /// Path prefixes that are never fetched, checked after `allow_paths`, compared as
+    /// `allow_paths` are.
     ///
     /// ### Default
     /// `[]`
     #[serde(default)]
     pub deny_paths: Vec<String>,
+    /// Compare `allow_paths` and `deny_paths` ignoring ASCII case: for upstreams that
+    /// serve `/Admin` as `/admin` (IIS, case-insensitive file systems).
+    ///
+    /// ### Default
+    /// `false`
+    #[serde(default)]
+    pub paths_case_insensitive: bool,
     /// Freshness of this site's pages, overriding `[cache] ttl`.
     #[serde(default, with = "humantime_serde")]
     pub cache_ttl: Option<Duration>,

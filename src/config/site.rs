@@ -9,6 +9,7 @@ use url::Url;
 use super::load::problem;
 use super::schema::{PageKind, SiteConfig};
 use super::Problem;
+use crate::route::NormalPath;
 
 /// A checked `[[site]]`.
 #[derive(Debug, Clone)]
@@ -35,10 +36,13 @@ pub struct Site {
     pub date: Option<String>,
     /// Page kinds by path, first match wins.
     pub kinds: Vec<(PathGlob, PageKind)>,
-    /// Path prefixes that may be fetched; empty allows all.
+    /// Path prefixes that may be fetched, in the normal form of [`NormalPath`]; empty
+    /// allows all.
     pub allow_paths: Vec<String>,
-    /// Path prefixes never fetched.
+    /// Path prefixes never fetched, in the normal form of [`NormalPath`].
     pub deny_paths: Vec<String>,
+    /// Whether path prefixes match ignoring ASCII case.
+    pub paths_case_insensitive: bool,
     /// Freshness of this site's pages, when set.
     pub cache_ttl: Option<Duration>,
     /// Language assumed when a page declares none.
@@ -161,16 +165,19 @@ impl Site {
                 Err(e) => push(&format!("kind[{i}].path"), e.to_string()),
             }
         }
-        for (field, prefixes) in [
-            ("allow_paths", &raw.allow_paths),
-            ("deny_paths", &raw.deny_paths),
-        ] {
+        // Requests are compared in normal form, so the prefixes are kept in it.
+        let mut normal_prefixes = |field: &str, prefixes: &[String]| -> Vec<String> {
+            let mut normal = Vec::new();
             for prefix in prefixes {
-                if !prefix.starts_with('/') {
-                    push(field, format!("\"{prefix}\" must start with /"));
+                match NormalPath::parse(prefix) {
+                    Ok(path) => normal.push(path.as_str().to_owned()),
+                    Err(e) => push(field, format!("\"{prefix}\" is not a usable path: {e}")),
                 }
             }
-        }
+            normal
+        };
+        let allow_paths = normal_prefixes("allow_paths", &raw.allow_paths);
+        let deny_paths = normal_prefixes("deny_paths", &raw.deny_paths);
         if let Some(lang) = &raw.lang {
             let valid = !lang.is_empty()
                 && lang.len() <= 35
@@ -216,8 +223,9 @@ impl Site {
             byline: raw.byline.clone(),
             date: raw.date.clone(),
             kinds,
-            allow_paths: raw.allow_paths.clone(),
-            deny_paths: raw.deny_paths.clone(),
+            allow_paths,
+            deny_paths,
+            paths_case_insensitive: raw.paths_case_insensitive,
             cache_ttl: raw.cache_ttl,
             lang: raw.lang.clone(),
             test_urls,
@@ -232,14 +240,27 @@ impl Site {
             .map(|(_, kind)| *kind)
     }
 
-    /// Whether the operator allows fetching this path.
-    pub fn path_allowed(&self, path: &str) -> bool {
-        let allowed = self.allow_paths.is_empty()
-            || self
-                .allow_paths
-                .iter()
-                .any(|p| path.starts_with(p.as_str()));
-        allowed && !self.deny_paths.iter().any(|p| path.starts_with(p.as_str()))
+    /// Whether the operator allows fetching this path. The rules must hold both for the
+    /// path as sent and for it without `;parameters`, the path a servlet container serves.
+    pub fn path_allowed(&self, path: &NormalPath) -> bool {
+        [path.as_str(), path.without_params()]
+            .into_iter()
+            .all(|p| self.rules_allow(p))
+    }
+
+    fn rules_allow(&self, path: &str) -> bool {
+        let under = |prefixes: &[String]| prefixes.iter().any(|p| self.has_prefix(path, p));
+        (self.allow_paths.is_empty() || under(&self.allow_paths)) && !under(&self.deny_paths)
+    }
+
+    fn has_prefix(&self, path: &str, prefix: &str) -> bool {
+        if self.paths_case_insensitive {
+            path.as_bytes()
+                .get(..prefix.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
+        } else {
+            path.starts_with(prefix)
+        }
     }
 
     /// Whether `url` lies on this site's upstream origin.
@@ -268,6 +289,7 @@ impl Site {
             kinds: Vec::new(),
             allow_paths: Vec::new(),
             deny_paths: Vec::new(),
+            paths_case_insensitive: false,
             cache_ttl: None,
             lang: None,
             test_urls: Vec::new(),

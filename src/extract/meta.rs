@@ -216,24 +216,31 @@ fn heuristic_title(dom: &Dom, orig: &str) -> Option<String> {
         hierarchical = sep_positions
             .iter()
             .any(|&i| matches!(orig[i..].chars().next(), Some('\\' | '/' | '>' | '»')));
-        cur = orig[..last - 1].to_string();
+        // The positions come from `char_indices`, so slicing at them is on char boundaries;
+        // the space before the last separator is dropped with it.
+        let before_last = &orig[..last];
+        cur = before_last
+            .strip_suffix(' ')
+            .unwrap_or(before_last)
+            .to_string();
         if word_count(&cur) < 3 {
-            let first = sep_positions[0];
-            let c = orig[first..].chars().next().map_or(1, char::len_utf8);
-            cur = orig[first + c..].to_string();
+            let mut after_first = orig[sep_positions[0]..].chars();
+            after_first.next();
+            cur = after_first.as_str().to_string();
         }
     } else if orig.contains(": ") {
         let matches_heading = dom
             .find_all(0, &["h1", "h2"])
             .into_iter()
             .any(|h| dom.text_content(h).trim() == orig.trim());
-        if !matches_heading {
-            let last = orig.rfind(':').unwrap_or(0);
-            cur = orig[last + 1..].to_string();
-            let first = orig.find(':').unwrap_or(0);
+        let colons = orig.split_once(':').zip(orig.rsplit_once(':'));
+        if let (false, Some(((before_first, after_first), (_, after_last)))) =
+            (matches_heading, colons)
+        {
+            cur = after_last.to_string();
             if word_count(&cur) < 3 {
-                cur = orig[first + 1..].to_string();
-            } else if word_count(&orig[..first]) > 5 {
+                cur = after_first.to_string();
+            } else if word_count(before_first) > 5 {
                 cur = orig.to_string();
             }
         }
@@ -401,5 +408,29 @@ mod tests {
     fn title_loses_site_suffix() {
         let m = meta("<title>A fairly long headline here | Site</title>");
         assert_eq!(m.title.as_deref(), Some("A fairly long headline here"));
+    }
+
+    #[test]
+    fn titles_split_on_separators_and_colons_of_any_width() {
+        let m = meta("<title>é » Éditions du matin, la une du jour » Site</title>");
+        assert_eq!(
+            m.title.as_deref(),
+            Some("é » Éditions du matin, la une du jour")
+        );
+        let m = meta("<title>خبر — گزارش کامل رویدادهای امروز در شهر</title>");
+        assert_eq!(
+            m.title.as_deref(),
+            Some("گزارش کامل رویدادهای امروز در شهر")
+        );
+        let m = meta("<title>é: Harbour reopens after the long storm: live</title>");
+        assert_eq!(
+            m.title.as_deref(),
+            Some("Harbour reopens after the long storm: live")
+        );
+        let m = meta("<title>Süddeutsche: Hafen öffnet wieder nach dem Sturm</title>");
+        assert_eq!(
+            m.title.as_deref(),
+            Some("Hafen öffnet wieder nach dem Sturm")
+        );
     }
 }

@@ -44,8 +44,9 @@ impl LinkContext {
         URL_SCHEMES.contains(&url.scheme()).then_some(url)
     }
 
-    /// Root-relative for URLs on the upstream site, absolute for everything else.
-    pub fn light_url(&self, url: &Url) -> String {
+    /// Root-relative for URLs on the upstream site, absolute for everything else. Only
+    /// for URLs `resolve` passed, so its scheme check is the only one.
+    fn light_url(&self, url: &Url) -> String {
         if !is_same_site(url, &self.upstream) {
             return url.as_str().to_owned();
         }
@@ -68,8 +69,11 @@ impl LinkContext {
     }
 }
 
-/// Whether `url` is on the upstream site: the same host, ignoring `www.` and whether it
-/// is reached over http or https, and the same port.
+/// Whether a link to `url` is a link into the upstream site, to be served by the Light
+/// site: the same host, ignoring `www.` and whether it is reached over http or https,
+/// and the same port. The Light site fetches every such path from the upstream origin
+/// itself, so the looseness never sends the proxy to another host or over cleartext;
+/// which redirects the proxy follows is decided, strictly, in `upstream.rs`.
 pub fn is_same_site(url: &Url, upstream: &Url) -> bool {
     if !matches!(url.scheme(), "http" | "https") {
         return false;

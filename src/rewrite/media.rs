@@ -6,6 +6,7 @@ use lol_html::html_content::ContentType;
 use lol_html::send::Element;
 
 use super::links::{escape_attribute, smallest_srcset, LinkContext};
+use super::policy::is_web;
 use crate::charref::decode_attribute;
 
 /// Alt text and titles are cut to this many characters.
@@ -71,7 +72,7 @@ fn linked(text: &str, source: Option<&str>, links: &LinkContext, in_link: bool) 
     let target = source
         .filter(|_| !in_link)
         .and_then(|s| links.resolve(s))
-        .filter(|u| matches!(u.scheme(), "http" | "https"));
+        .filter(is_web);
     match target {
         Some(url) => format!("<a href=\"{}\">{text}</a>", escape_attribute(url.as_str())),
         None => text.into_owned(),

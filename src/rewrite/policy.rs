@@ -31,8 +31,18 @@ pub enum Media {
 /// Attributes any kept element may carry.
 pub const GLOBAL_ATTRIBUTES: &[&str] = &["lang", "dir"];
 
-/// URL schemes a link may use; any other loses its `href`.
+/// URL schemes a link in the body may use; any other loses its `href`.
 pub const URL_SCHEMES: &[&str] = &["http", "https", "mailto"];
+
+/// URL schemes of the web: the only ones the shell links to (canonical, original page,
+/// the target of a redirect), a media placeholder links to, and a reader is redirected to.
+pub const WEB_SCHEMES: &[&str] = &["http", "https"];
+
+/// Whether `url` is on the web (http or https), so it may be linked from the shell or
+/// given to a reader's browser to follow.
+pub fn is_web(url: &url::Url) -> bool {
+    WEB_SCHEMES.contains(&url.scheme())
+}
 
 /// The table. Tags are lower-case local names as the parser reports them.
 pub fn action(tag: &str) -> Action {

@@ -25,7 +25,8 @@ use crate::config::Site;
 use crate::convert::{Conversion, Finished};
 use crate::metrics::{status_class, CacheResult, Metrics, RequestLabels, SiteLabels};
 use crate::page;
-use crate::route::{self, RouteError};
+use crate::rewrite::policy::is_web;
+use crate::route;
 use crate::upstream::{Outcome, Response as Upstream, UpstreamError};
 
 /// The path that answers health checks on any host.
@@ -100,10 +101,7 @@ fn request_deadline(runtime: &Runtime) -> Duration {
 
 async fn respond_to(request: &Request<Incoming>, runtime: &Runtime) -> Response<Body> {
     if let Err(e) = route::check_request(request.method(), request.uri(), request.version()) {
-        let status = match e {
-            RouteError::AbsoluteForm => StatusCode::BAD_REQUEST,
-            _ => StatusCode::METHOD_NOT_ALLOWED,
-        };
+        let status = e.status();
         let mut response = respond::plain(status, &e.to_string());
         if status == StatusCode::METHOD_NOT_ALLOWED {
             response
@@ -121,7 +119,7 @@ async fn respond_to(request: &Request<Incoming>, runtime: &Runtime) -> Response<
     };
     let site = match route::site_for_host(&runtime.sites, host) {
         Ok(site) => site,
-        Err(e) => return respond::plain(StatusCode::NOT_FOUND, &e.to_string()),
+        Err(e) => return respond::plain(e.status(), &e.to_string()),
     };
     let headers = request.headers();
     let reply = Reply {
@@ -135,9 +133,7 @@ async fn respond_to(request: &Request<Incoming>, runtime: &Runtime) -> Response<
     };
     let url = match route::upstream_url(site, request.uri().path(), request.uri().query()) {
         Ok(url) => url,
-        Err(e) => {
-            return reply.message(StatusCode::NOT_FOUND, "Not available", &e.to_string(), None)
-        }
+        Err(e) => return reply.message(e.status(), "Not available", &e.to_string(), None),
     };
     let key = route::cache_key(site, &url);
     serve_page(runtime, &reply, url, key).await
@@ -582,6 +578,19 @@ async fn fetch_and_convert(
                 ),
             });
         }
+        Ok(Outcome::Unlinkable(scheme)) => {
+            tracing::warn!(site = %site.name, %scheme, "redirect off the web not shown");
+            runtime.metrics.upstream_failed(&site.name, "moved");
+            return Err(Failure {
+                reason: Stale::Moved,
+                answer: reply.message(
+                    StatusCode::OK,
+                    "This page is elsewhere",
+                    "The original page leads to an address this site does not link to.",
+                    None,
+                ),
+            });
+        }
         Err(e) => return Err(reply.upstream_failed(&e, &url)),
     };
     if upstream
@@ -679,7 +688,11 @@ fn redirect_to_original(url: &Url) -> Response<Body> {
         StatusCode::FOUND,
         "The publisher asks that this page is not transformed.",
     );
-    if let Ok(location) = HeaderValue::from_str(url.as_str()) {
+    // Only a web URL may be handed to a browser to follow.
+    let location = Some(url.as_str())
+        .filter(|_| is_web(url))
+        .and_then(|u| HeaderValue::from_str(u).ok());
+    if let Some(location) = location {
         response.headers_mut().insert(header::LOCATION, location);
     }
     response
