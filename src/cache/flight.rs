@@ -137,15 +137,22 @@ impl FlightFollower {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::Quality;
     use bytes::Bytes;
     use std::time::Duration;
 
     fn page() -> Arc<StoredPage> {
+        let whole = Quality {
+            text_chars: 4,
+            whole: true,
+        };
+        let body = Bytes::from_static(b"<p>news</p>");
         Arc::new(StoredPage::new(
             200,
-            Bytes::from_static(b"<p>news</p>"),
+            body,
             None,
             Duration::from_secs(60),
+            whole,
         ))
     }
 

@@ -16,7 +16,7 @@ use url::Url;
 
 use super::respond::{self, Body};
 use super::Runtime;
-use crate::cache::{self, FlightLeader, Lookup, PageCache, StoredPage};
+use crate::cache::{self, FlightLeader, Lookup, PageCache, Quality, Stored, StoredPage};
 use crate::compress::{negotiate, Coding, StreamEncoder};
 use crate::config::Site;
 use crate::convert::Conversion;
@@ -255,9 +255,22 @@ impl CacheSlot {
     async fn complete(mut self, body: Vec<u8>, keeping: &Keeping) -> Option<Arc<StoredPage>> {
         let stored = match keeping.fresh_for {
             Some(fresh_for) => {
-                let page =
-                    StoredPage::new(200, Bytes::from(body), keeping.last_modified, fresh_for);
-                Some(self.cache.store(&self.key, page).await)
+                // The conversion's text length is not passed down yet: a full count keeps
+                // every complete page storable, as it was.
+                let quality = Quality {
+                    text_chars: u32::MAX,
+                    whole: true,
+                };
+                let page = StoredPage::new(
+                    200,
+                    Bytes::from(body),
+                    keeping.last_modified,
+                    fresh_for,
+                    quality,
+                );
+                match self.cache.store(&self.key, page).await {
+                    Stored::Accepted(page) | Stored::Declined { new: page, .. } => Some(page),
+                }
             }
             None => None,
         };

@@ -18,7 +18,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::cache::{CacheError, PageCache};
+use crate::cache::PageCache;
 use crate::config::{Config, Site};
 use crate::upstream::{Fetcher, UpstreamError};
 
@@ -36,9 +36,6 @@ pub enum ServerError {
     /// The upstream HTTP client could not be built.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
-    /// The cache directory could not be opened.
-    #[error(transparent)]
-    Cache(#[from] CacheError),
 }
 
 /// Everything a request needs, swapped whole on reload.
@@ -81,10 +78,10 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
-    /// Builds the state for a checked configuration, opening the cache (and loading what
-    /// its directory holds).
+    /// Builds the state for a checked configuration, opening the cache (whose directory
+    /// loads in the background).
     pub fn new(config: Config, sites: Vec<Site>) -> Result<Self, ServerError> {
-        let cache = PageCache::new(&config.cache)?;
+        let cache = PageCache::new(&config.cache);
         Ok(Self {
             runtime: Arc::new(RwLock::new(Arc::new(Runtime::new(config, sites, cache)?))),
         })
