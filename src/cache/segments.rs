@@ -58,10 +58,19 @@ pub(crate) struct Segments<V> {
 /// What a change pushed out: the keys and values the store must drop or delete.
 pub(crate) type Evicted<V> = Vec<(String, V)>;
 
-/// The heaviest entry a budget of `max_bytes` admits: probation's share, so that a new
-/// entry never has to push out a protected one.
-pub(crate) fn largest_entry(max_bytes: u64) -> u64 {
+/// No Light page comes near this; it bounds what the directory's loader reads even when
+/// `max_bytes` is huge.
+const LARGEST_PAGE: u64 = 64 << 20;
+
+/// The bytes of a budget that probation always has: what protected cannot take.
+fn probation_share(max_bytes: u64) -> u64 {
     max_bytes / 5
+}
+
+/// The heaviest entry a budget of `max_bytes` admits: within probation's share, so that a
+/// new entry never has to push out a protected one, and within [`LARGEST_PAGE`].
+pub(crate) fn largest_entry(max_bytes: u64) -> u64 {
+    probation_share(max_bytes).min(LARGEST_PAGE)
 }
 
 impl<V> Segments<V> {
@@ -215,7 +224,7 @@ impl<V> Segments<V> {
             let key = key.clone();
             evicted.extend(self.evict(&key));
         }
-        let protected_share = self.max_bytes - largest_entry(self.max_bytes);
+        let protected_share = self.max_bytes - probation_share(self.max_bytes);
         while self.protected_bytes > protected_share {
             let Some(key) = self.protected.values().next().cloned() else {
                 break;
@@ -405,6 +414,25 @@ mod tests {
         assert!(out.is_empty());
         assert_eq!(s.get("k", now()), None);
         assert_eq!((s.len(), s.bytes()), (0, 0));
+    }
+
+    #[test]
+    fn the_largest_entry_is_a_fifth_of_the_budget_up_to_64_mib() {
+        assert_eq!(largest_entry(1000), 200);
+        assert_eq!(largest_entry(64 << 20), (64 << 20) / 5);
+        assert_eq!(largest_entry(1 << 40), 64 << 20);
+        // A large budget still leaves protected four fifths, not all but one page: 10 GiB
+        // of 64 MiB pages read again hold 128 protected, 32 more wait in probation.
+        let mut s: Segments<u32> = Segments::new(10 << 30, 4);
+        for i in 0..200 {
+            let key = format!("k{i}");
+            s.insert(&key, 0, 64 << 20, now() + DAY, Segment::Probation, now());
+            s.touch(&key, now());
+        }
+        let protected = (0..200)
+            .filter(|i| s.segment(&format!("k{i}")) == Some(Segment::Protected))
+            .count();
+        assert_eq!((protected, s.len()), (128, 160));
     }
 
     #[test]
