@@ -1,13 +1,18 @@
 //! The cache as readers meet it: one upstream fetch for a crowd, a saved copy when the
-//! upstream fails, conditional requests, the upstream's no-store, and pages that survive a
-//! restart through the cache directory.
+//! upstream fails, conditional requests, the upstream's no-store, pages that survive a
+//! restart through the cache directory, floods of one-off pages that leave read pages in
+//! place, and a cache directory an attacker has written to.
 
 #[path = "support/harness.rs"]
 mod harness;
 
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
 
+use futures_util::StreamExt;
 use harness::{site_config, Light, Reply, Upstream};
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
 
 const PAGE: &str = "<html><head><title>Tide tables</title></head><body><article class=story><p>High water at 09:12 and 21:40.</p></article></body></html>";
 
@@ -232,18 +237,22 @@ async fn no_transform_sends_readers_to_the_original() {
     light.stop().await;
 }
 
+/// The one-site configuration with `[cache]` settings.
+fn with_cache(cache: &str) -> String {
+    site_config("").replace("[limits]", &format!("[cache]\n{cache}\n\n[limits]"))
+}
+
+fn in_dir(dir: &Path) -> String {
+    with_cache(&format!("dir = {:?}", dir.to_str().unwrap()))
+}
+
 #[tokio::test]
 async fn the_cache_directory_survives_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    // The key file goes beside the directory, inside the temporary one.
+    let config = in_dir(&root.path().join("pages"));
     let upstream = Upstream::start().await;
     upstream.route("/tides", fresh_for_one_second());
-    let config = site_config("").replace(
-        "[limits]",
-        &format!(
-            "[cache]\ndir = {:?}\n\n[limits]",
-            dir.path().to_str().unwrap()
-        ),
-    );
     let light = Light::start(&config, &upstream).await;
     assert_eq!(light.get("/tides").await.status(), 200);
     light.stop().await;
@@ -259,4 +268,224 @@ async fn the_cache_directory_survives_a_restart() {
         .unwrap()
         .contains("High water at 09:12"));
     restarted.stop().await;
+}
+
+/// Memory for a few dozen of these small pages, so a flood would overflow it many times.
+const SMALL_CACHE: &str = "max_bytes = 200000";
+
+/// Requests in flight at once in a flood. The test upstream answers each in tens of
+/// milliseconds (its header and body leave in separate packets), so a flood is quick only
+/// when many wait at once.
+const FLOOD_CONCURRENCY: usize = 128;
+
+/// A small cache, and a site that lets a flood's fetches all run at once.
+fn flood_config() -> String {
+    with_cache(SMALL_CACHE).replace(
+        "[limits]\n",
+        &format!("[limits]\nupstream_concurrency = {FLOOD_CONCURRENCY}\n"),
+    )
+}
+
+/// GETs every path, many at a time, each expected to answer 200. One client for all: a
+/// new one per request would cost more than the proxy's work.
+async fn read_all(light: &Light, paths: impl Iterator<Item = String>) {
+    let client = Light::client();
+    let requests = paths.map(|path| {
+        let request = client.get(light.url(&path)).header("host", "light.test");
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200, "{path}");
+            response.bytes().await.unwrap();
+        }
+    });
+    futures_util::stream::iter(requests)
+        .buffer_unordered(FLOOD_CONCURRENCY)
+        .collect::<Vec<()>>()
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_read_twice_survives_a_flood_of_one_off_pages() {
+    let upstream = Upstream::start().await;
+    upstream.route("/tides", Reply::html(PAGE));
+    let flood = |i: usize| format!("/n{i}?x={i}");
+    for i in 0..2000 {
+        upstream.route(&flood(i), Reply::html(PAGE));
+    }
+    let light = Light::start(&flood_config(), &upstream).await;
+    // One after the other: readers at the same moment share one fetch, and only a
+    // lookup after the page was stored counts as reading it again.
+    for _ in 0..2 {
+        read_all(&light, ["/tides".to_owned()].into_iter()).await;
+    }
+    read_all(&light, (0..2000).map(flood)).await;
+    read_all(&light, ["/tides".to_owned(), flood(0)].into_iter()).await;
+    assert_eq!(
+        upstream.hits("/tides"),
+        1,
+        "the page read twice was flushed"
+    );
+    assert_eq!(
+        upstream.hits(&flood(0)),
+        2,
+        "the flood never filled the cache"
+    );
+    light.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_variants_costs_one_path_its_share() {
+    let upstream = Upstream::start().await;
+    let variant = |i: usize| format!("/tides?x={i}");
+    for path in ["/a", "/b", "/c"] {
+        upstream.route(path, Reply::html(PAGE));
+    }
+    for i in 0..2000 {
+        upstream.route(&variant(i), Reply::html(PAGE));
+    }
+    let light = Light::start(&flood_config(), &upstream).await;
+    // Read once each: they wait in probation, beside the burst.
+    read_all(&light, ["/a", "/b", "/c"].map(str::to_owned).into_iter()).await;
+    read_all(&light, (0..2000).map(variant)).await;
+    read_all(&light, ["/a", "/b", "/c"].map(str::to_owned).into_iter()).await;
+    for path in ["/a", "/b", "/c"] {
+        assert_eq!(upstream.hits(path), 1, "{path} was pushed out by the burst");
+    }
+    // The newest variants are kept, up to max_variants; the oldest went first.
+    read_all(&light, [variant(1999), variant(0)].into_iter()).await;
+    assert_eq!(upstream.hits(&variant(1999)), 1);
+    assert_eq!(upstream.hits(&variant(0)), 2);
+    light.stop().await;
+}
+
+/// A page file in the cache's format with a MAC under `key`, as an attacker who knows the
+/// format (it is in the source) could write one.
+fn forge_page(key: &[u8], cache_key: &str, body: &str) -> Vec<u8> {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap();
+    let at = serde_json::json!({"secs_since_epoch": now.as_secs(), "nanos_since_epoch": 0});
+    let meta = serde_json::to_vec(&serde_json::json!({
+        "key": cache_key,
+        "status": 200,
+        "etag": "\"forged\"",
+        "last_modified": at,
+        "created": at,
+        "fresh_for": {"secs": 3600, "nanos": 0},
+        "text_chars": body.len(),
+        "whole": true,
+        "body_len": body.len(),
+        "gzip_len": 0,
+        "brotli_len": 0,
+    }))
+    .unwrap();
+    let mut payload = (meta.len() as u32).to_le_bytes().to_vec();
+    payload.extend_from_slice(&meta);
+    payload.extend_from_slice(body.as_bytes());
+    let mut signed = b"LMPAGE\r\n".to_vec();
+    signed.extend_from_slice(&2u32.to_le_bytes());
+    signed.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    mac.update(&signed);
+    mac.update(&payload);
+    let mut file = signed;
+    file.extend_from_slice(&mac.finalize().into_bytes());
+    file.extend_from_slice(&payload);
+    file
+}
+
+fn page_file_name(cache_key: &str) -> String {
+    let hex: String = Sha256::digest(cache_key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{hex}.page")
+}
+
+async fn get_plain(light: &Light, path: &str) -> (u16, String) {
+    let response = Light::client()
+        .get(light.url(path))
+        .header("host", "light.test")
+        .header("accept-encoding", "identity")
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_cache_directory_is_not_trusted() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("pages");
+    std::fs::create_dir(&dir).unwrap();
+    let key = [42u8; 32];
+    std::fs::write(root.path().join("pages.key"), key).unwrap();
+    // A page under the right key is served, which shows the forgery below is well formed.
+    let genuine = forge_page(&key, "ledger\0/genuine", "<p>genuine copy</p>");
+    std::fs::write(dir.join(page_file_name("ledger\0/genuine")), genuine).unwrap();
+    let planted = forge_page(
+        &[7u8; 32],
+        "ledger\0/tides",
+        "<p>news</p><script>steal()</script>",
+    );
+    std::fs::write(dir.join(page_file_name("ledger\0/tides")), planted).unwrap();
+    let fifo = dir.join(format!("{:064x}.page", 1));
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.unwrap().success());
+    std::os::unix::fs::symlink("/dev/zero", dir.join(format!("{:064x}.page", 2))).unwrap();
+    let sparse = std::fs::File::create(dir.join(format!("{:064x}.page", 3))).unwrap();
+    sparse.set_len(3 << 30).unwrap();
+
+    let upstream = Upstream::start().await;
+    upstream.route("/tides", Reply::with(502, &[], "blocked"));
+    upstream.route("/news", Reply::html(PAGE));
+    let started = Instant::now();
+    let light = Light::start(&in_dir(&dir), &upstream).await;
+    let (status, body) = get_plain(&light, "/news").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(status, 200);
+    assert!(body.contains("High water at 09:12"), "{body}");
+
+    let (status, body) = get_plain(&light, "/genuine").await;
+    assert_eq!((status, body.as_str()), (200, "<p>genuine copy</p>"));
+    let (status, body) = get_plain(&light, "/tides").await;
+    assert_eq!(status, 502, "a planted page stood in for the upstream");
+    assert!(!body.contains("script"), "{body}");
+    light.stop().await;
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(
+        left.len(),
+        2,
+        "only the genuine page and /news are kept: {left:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_file_in_place_of_the_cache_directory_leaves_the_cache_in_memory() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("pages");
+    std::fs::write(&dir, "not a directory").unwrap();
+    let upstream = Upstream::start().await;
+    upstream.route("/tides", Reply::html(PAGE));
+    let light = Light::start(&in_dir(&dir), &upstream).await;
+    for _ in 0..2 {
+        let response = light.get("/tides").await;
+        assert_eq!(response.status(), 200);
+        assert!(response
+            .text()
+            .await
+            .unwrap()
+            .contains("High water at 09:12"));
+    }
+    assert_eq!(
+        upstream.hits("/tides"),
+        1,
+        "the page was not cached in memory"
+    );
+    light.stop().await;
+    assert_eq!(std::fs::read_to_string(&dir).unwrap(), "not a directory");
 }

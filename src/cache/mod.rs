@@ -1,42 +1,51 @@
 //! Cached Light pages: what makes a flood of readers after breaking news cost one upstream
 //! fetch per page, and what keeps pages readable when the upstream fails or is blocked.
 //!
-//! Pages live in memory (bounded by bytes, least recently used out first) and, when a
-//! directory is configured, on disk across restarts. Each page is fresh for its lifetime
-//! (see [`freshness`]), then stale but still served on upstream errors for
-//! `stale_if_error`, then gone. Concurrent misses on one key are coalesced
+//! Pages live in memory and, when a directory is configured, on disk across restarts; each
+//! store holds `max_bytes`, split into a probation segment for new pages and a protected
+//! one for pages read again, so one-off requests cannot flush what readers read (see
+//! `segments`). Each page is fresh for its lifetime (see [`freshness`]), then stale but
+//! still served on upstream errors for `stale_if_error`, then gone. A page that carries
+//! less than the usable copy (no article text, or a body that may be cut short) does not
+//! replace it ([`PageCache::store`]). Concurrent misses on one key are coalesced
 //! ([`PageCache::join`]). The cache knows nothing of the server: callers pass header values
 //! as text and decide themselves what to fetch and what to send.
 //!
-//! Modules: `page` (the stored form), `policy` (HTTP freshness and conditional-request
-//! rules), `flight` (coalescing), `disk` (the directory).
+//! Modules: `page` (the stored form), `policy` (freshness, conditional requests, which copy
+//! to keep), `segments` (which page goes when room is needed), `flight` (coalescing),
+//! `disk` (the directory, which is not trusted) and `key` (the secret its files carry).
 
 mod disk;
 mod flight;
+mod key;
 mod page;
 mod policy;
+mod segments;
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
 
-use moka::future::Cache;
-use moka::policy::EvictionPolicy;
-use moka::Expiry;
-use tokio::sync::{watch, OnceCell};
+use tokio::sync::watch;
 
 use crate::config::CacheConfig;
 use disk::DiskStore;
 use flight::Flights;
+use segments::{Evicted, Segment, Segments};
 
 pub use flight::{Flight, FlightFollower, FlightLeader, Landing};
 pub use page::{Quality, StoredPage};
 pub use policy::{freshness, not_modified};
 
-/// What can go wrong with the cache directory. [`PageCache::new`] fails only with `Io`, when
-/// the directory cannot be created or listed; the other variants concern single files and
-/// are logged (a damaged file is deleted, a page that cannot be written stays in memory).
+/// How long a miss waits for the directory's pages while they load at startup: enough for
+/// a typical directory, little for a reader when the disk is slow. Past it the miss is a
+/// miss.
+const LOAD_WAIT: Duration = Duration::from_millis(500);
+
+/// What can go wrong with the cache directory. None of it stops the cache: a directory
+/// that cannot be used leaves it in memory only, an unusable file is deleted, a page that
+/// cannot be written stays in memory, and each is logged.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
     /// A file or directory could not be created, read, written or renamed.
@@ -47,20 +56,41 @@ pub enum CacheError {
         /// What the operating system said.
         source: std::io::Error,
     },
-    /// A file in the directory is not a complete page of this format; it is deleted.
-    #[error("cache file {path} is damaged: {reason}")]
+    /// A file in the directory is not a complete page of this format written under this
+    /// cache's key; it is deleted.
+    #[error("cache file {path} is damaged or foreign: {reason}")]
     Corrupt {
         /// The file.
         path: PathBuf,
         /// Which check it failed.
         reason: &'static str,
     },
-    /// A page is larger than the whole budget, so it is not written.
-    #[error("page of {bytes} bytes exceeds the {max}-byte cache")]
+    /// An entry in the directory (or the directory itself) is of a kind the cache never
+    /// writes; a file is deleted unread.
+    #[error("{path} is refused: {reason}")]
+    Refused {
+        /// The entry.
+        path: PathBuf,
+        /// What it is.
+        reason: &'static str,
+    },
+    /// The key file cannot be used; a key for this run only stands in.
+    #[error("cache key file {path} is refused: {reason}")]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The system gave no random bytes for a key, so the directory is not used.
+    #[error("no random bytes for the cache key: {0}")]
+    Random(getrandom::Error),
+    /// A page is larger than the largest the cache keeps, so it is not written.
+    #[error("page of {bytes} bytes exceeds the largest page kept, {max} bytes")]
     TooLarge {
         /// Size of the page's file.
         bytes: u64,
-        /// The configured `max_bytes`.
+        /// A fifth of `max_bytes`, at most 64 MiB.
         max: u64,
     },
     /// A page's metadata could not be written (a date before 1970).
@@ -82,25 +112,15 @@ pub enum Lookup {
 /// The answer to [`PageCache::store`].
 #[derive(Debug, Clone)]
 pub enum Stored {
-    /// The page is now the cached copy.
+    /// The page is now the cached copy (memory, and disk when configured).
     Accepted(Arc<StoredPage>),
-    /// A usable copy of more worth was kept; `new` was not stored.
+    /// A usable (fresh or stale) copy of more worth was kept; `new` was not stored.
     Declined {
-        /// The page offered.
+        /// The page offered, which the caller may still send to its own reader.
         new: Arc<StoredPage>,
-        /// The copy kept.
+        /// The copy the cache keeps serving.
         kept: Arc<StoredPage>,
     },
-}
-
-#[cfg(test)]
-impl Stored {
-    fn accepted(self) -> Arc<StoredPage> {
-        match self {
-            Stored::Accepted(page) => page,
-            Stored::Declined { .. } => panic!("page declined"),
-        }
-    }
 }
 
 /// Where "now" comes from: the system clock, or a test's hand-moved one.
@@ -109,18 +129,21 @@ type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 /// The shared cache of Light pages. Cloning is cheap and every clone is the same cache.
 ///
 /// ```no_run
-/// # async fn demo(config: &lightmirror::config::CacheConfig) -> Result<(), lightmirror::cache::CacheError> {
-/// use lightmirror::cache::{Flight, Landing, Lookup, PageCache, StoredPage};
+/// # async fn demo(config: &lightmirror::config::CacheConfig) {
+/// use lightmirror::cache::{Flight, Landing, Lookup, PageCache, Quality, Stored, StoredPage};
 ///
-/// let cache = PageCache::new(config)?;
-/// let key = "example/news/today";
+/// let cache = PageCache::new(config);
+/// let key = "example\0/news/today";
 /// if let Lookup::Fresh(page) = cache.lookup(key).await {
-///     return Ok(()); // serve `page`
+///     return; // serve `page`
 /// }
 /// match cache.join(key) {
 ///     Flight::Leader(leader) => {
-///         let fetched = StoredPage::new(200, "<p>today</p>".into(), None, config.ttl, lightmirror::cache::Quality { text_chars: 1, whole: true });
-///         let page = cache.store(key, fetched).await;
+///         let quality = Quality { text_chars: 5, whole: true };
+///         let fetched = StoredPage::new(200, "<p>today</p>".into(), None, config.ttl, quality);
+///         let page = match cache.store(key, fetched).await {
+///             Stored::Accepted(page) | Stored::Declined { new: page, .. } => page,
+///         };
 ///         leader.finish(Landing::Page(page)); // then serve it
 ///     }
 ///     Flight::Follower(follower) => match follower.wait().await {
@@ -128,7 +151,7 @@ type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 ///         _ => {}                   // fetch for yourself, or serve a stale copy
 ///     },
 /// }
-/// # Ok(()) }
+/// # }
 /// ```
 #[derive(Clone)]
 pub struct PageCache {
@@ -137,154 +160,115 @@ pub struct PageCache {
 }
 
 struct Active {
-    memory: Cache<String, Arc<StoredPage>>,
+    /// Shared with disk writes, which file a page in the segment it has when they run.
+    memory: Arc<Mutex<Segments<Arc<StoredPage>>>>,
     disk: Option<Arc<DiskStore>>,
     flights: Arc<Flights>,
     stale_if_error: Duration,
     clock: Clock,
-    /// Pages read from disk by `new`, moved into memory by the first async call (moka's
-    /// inserts are async and `new` is not).
-    preload: Mutex<Vec<(String, StoredPage)>>,
-    preloaded: OnceCell<()>,
-    /// Disk writes under way, for [`PageCache::flush`].
+    /// Whether the directory's pages are in memory; true from the start without a
+    /// directory. The loader holds the only sender, so a loader that died counts as done.
+    loaded: watch::Receiver<bool>,
+    /// Disk work under way, for [`PageCache::flush`].
     writing: watch::Sender<usize>,
 }
 
-/// Removes a page from memory once it is neither fresh nor usable stale.
-struct UsableWindow {
-    clock: Clock,
-    stale_if_error: Duration,
-}
-
-impl UsableWindow {
-    fn remaining(&self, page: &StoredPage) -> Option<Duration> {
-        Some(page.usable_for((self.clock)(), self.stale_if_error))
-    }
-}
-
-impl Expiry<String, Arc<StoredPage>> for UsableWindow {
-    fn expire_after_create(
-        &self,
-        _key: &String,
-        page: &Arc<StoredPage>,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        self.remaining(page)
-    }
-
-    // A replaced page brings its own lifetime; the default would keep the old one's.
-    fn expire_after_update(
-        &self,
-        _key: &String,
-        page: &Arc<StoredPage>,
-        _updated_at: Instant,
-        _duration_until_expiry: Option<Duration>,
-    ) -> Option<Duration> {
-        self.remaining(page)
-    }
-}
-
 impl PageCache {
-    /// Builds the cache from `[cache]`. With a directory, creates it if needed and reads
-    /// back every page still within its stale window, deleting damaged and expired files;
-    /// this blocks, so call it at startup. With `max_bytes = 0` the cache is off: lookups
-    /// miss, stores keep nothing, every join leads, and the directory is not touched.
-    pub fn new(config: &CacheConfig) -> Result<Self, CacheError> {
+    /// Builds the cache from `[cache]` and returns at once. With a directory, a thread
+    /// creates it if needed and reads back every page still within its stale window,
+    /// deleting damaged, foreign and expired files, while the cache already serves; a
+    /// directory that cannot be used leaves the cache in memory only, with a warning. With
+    /// `max_bytes = 0` the cache is off: lookups miss, stores keep nothing, every join
+    /// leads, and the directory is not touched.
+    pub fn new(config: &CacheConfig) -> Self {
         Self::with_clock(config, Arc::new(SystemTime::now))
     }
 
-    fn with_clock(config: &CacheConfig, clock: Clock) -> Result<Self, CacheError> {
+    fn with_clock(config: &CacheConfig, clock: Clock) -> Self {
         if config.max_bytes == 0 {
-            return Ok(Self { active: None });
+            return Self { active: None };
         }
-        let (disk, preload) = match &config.dir {
-            Some(dir) => {
-                let (disk, pages) =
-                    DiskStore::open(dir, config.max_bytes, config.stale_if_error, clock())?;
-                (Some(Arc::new(disk)), pages)
+        let disk = config
+            .dir
+            .as_deref()
+            .map(|dir| Arc::new(DiskStore::new(dir, config)));
+        let (done, loaded) = watch::channel(disk.is_none());
+        let active = Arc::new(Active {
+            memory: Arc::new(Mutex::new(Segments::new(
+                config.max_bytes,
+                config.max_variants,
+            ))),
+            disk,
+            flights: Arc::default(),
+            stale_if_error: config.stale_if_error,
+            clock,
+            loaded,
+            writing: watch::Sender::new(0),
+        });
+        if let Some(disk) = &active.disk {
+            let loader = Arc::clone(&active);
+            let spawned = std::thread::Builder::new()
+                .name("cache-loader".to_owned())
+                .spawn(move || loader.load_directory(&done));
+            if let Err(error) = spawned {
+                tracing::warn!(%error, "cache: cannot start reading the cache directory; pages are kept in memory only");
+                disk.abandon();
             }
-            None => (None, Vec::new()),
-        };
-        let memory = Cache::builder()
-            .max_capacity(config.max_bytes)
-            .weigher(|key: &String, page: &Arc<StoredPage>| {
-                u32::try_from(page.weight() + key.len() as u64).unwrap_or(u32::MAX)
-            })
-            // Least recently used out first: after news breaks, the new page must get in
-            // even while older pages have more hits; frequency-based admission would turn
-            // it away until it had been missed often enough.
-            .eviction_policy(EvictionPolicy::lru())
-            .expire_after(UsableWindow {
-                clock: Arc::clone(&clock),
-                stale_if_error: config.stale_if_error,
-            })
-            .build();
-        Ok(Self {
-            active: Some(Arc::new(Active {
-                memory,
-                disk,
-                flights: Arc::default(),
-                stale_if_error: config.stale_if_error,
-                clock,
-                preload: Mutex::new(preload),
-                preloaded: OnceCell::new(),
-                writing: watch::Sender::new(0),
-            })),
-        })
+        }
+        Self {
+            active: Some(active),
+        }
     }
 
     /// The page under `key`: fresh, stale (within `stale_if_error` past freshness), or a
-    /// miss.
+    /// miss. A hit counts as a read: a page read again after it was stored is protected
+    /// from floods of one-off pages. While the directory still loads at startup, a miss
+    /// waits for it a moment.
     pub async fn lookup(&self, key: &str) -> Lookup {
         let Some(active) = &self.active else {
             return Lookup::Miss;
         };
-        active.preload().await;
-        let Some(page) = active.memory.get(key).await else {
-            return Lookup::Miss;
-        };
-        let now = (active.clock)();
-        if page.is_fresh(now) {
-            Lookup::Fresh(page)
-        } else if page.is_usable(now, active.stale_if_error) {
-            Lookup::Stale(page)
-        } else {
-            // Expiry removes it from memory; until then it is simply not served.
-            Lookup::Miss
+        let found = active.lookup(key);
+        if !matches!(found, Lookup::Miss) || *active.loaded.borrow() {
+            return found;
         }
+        let mut loaded = active.loaded.clone();
+        // A loader that died without finishing ends the wait just as well.
+        let _ = tokio::time::timeout(LOAD_WAIT, loaded.wait_for(|&done| done)).await;
+        active.lookup(key)
     }
 
-    /// Keeps `page` under `key`, replacing any earlier copy, and returns it shared.
+    /// Keeps `page` under `key` unless the usable copy there is worth more: a page without
+    /// article text never replaces one with text, and a page whose body may have been cut
+    /// short (`quality.whole` false) replaces no usable copy at all. The copy judged
+    /// against is memory's, or the directory's when memory has none. Without a cache, the
+    /// page is simply accepted. A page heavier than the largest kept (a fifth of
+    /// `max_bytes`, at most 64 MiB) is accepted but not kept, and its outdated copy goes.
     ///
-    /// Call it only with complete pages: a failed fetch must simply not call it, so the
-    /// previous copy stays. Returns once the page is in memory; the disk copy is written on
-    /// a blocking thread afterwards (see [`flush`](Self::flush)), and if that fails the
-    /// memory copy remains and the failure is logged.
+    /// Call it only with complete conversions: a failed fetch must simply not call it.
+    /// Returns once memory holds the page; the disk copy is written on a blocking thread
+    /// afterwards (see [`flush`](Self::flush)), and if that fails the memory copy remains
+    /// and the failure is logged.
     pub async fn store(&self, key: &str, page: StoredPage) -> Stored {
         let page = Arc::new(page);
-        let Some(active) = &self.active else {
-            return Stored::Accepted(page);
-        };
-        active.preload().await;
-        active
-            .memory
-            .insert(key.to_owned(), Arc::clone(&page))
-            .await;
-        if let Some(disk) = &active.disk {
-            active.write_to_disk(Arc::clone(disk), key.to_owned(), Arc::clone(&page));
+        match &self.active {
+            Some(active) => active.store(key, page).await,
+            None => Stored::Accepted(page),
         }
-        Stored::Accepted(page)
     }
 
     /// Pages held in memory, and their bytes.
     pub fn size(&self) -> (u64, u64) {
         match &self.active {
-            Some(active) => (active.memory.entry_count(), active.memory.weighted_size()),
+            Some(active) => {
+                let memory = active.memory();
+                (memory.len() as u64, memory.bytes())
+            }
             None => (0, 0),
         }
     }
 
-    /// Waits until every disk write started so far has finished; for shutdown, so pages
+    /// Waits until all disk work started so far has finished; for shutdown, so pages
     /// just converted survive the restart.
     pub async fn flush(&self) {
         if let Some(active) = &self.active {
@@ -305,37 +289,146 @@ impl PageCache {
 }
 
 impl Active {
-    async fn preload(&self) {
-        self.preloaded
-            .get_or_init(|| async {
-                let pages = std::mem::take(
-                    &mut *self.preload.lock().unwrap_or_else(PoisonError::into_inner),
-                );
-                // Oldest first, so the newest pages count as the most recently used.
-                for (key, page) in pages {
-                    self.memory.insert(key, Arc::new(page)).await;
-                }
-            })
-            .await;
+    fn memory(&self) -> MutexGuard<'_, Segments<Arc<StoredPage>>> {
+        lock(&self.memory)
     }
 
-    fn write_to_disk(&self, disk: Arc<DiskStore>, key: String, page: Arc<StoredPage>) {
+    fn lookup(&self, key: &str) -> Lookup {
         let now = (self.clock)();
-        self.writing.send_modify(|n| *n += 1);
-        let writing = self.writing.clone();
-        let task = tokio::task::spawn_blocking(move || disk.write(&key, &page, now));
-        tokio::spawn(async move {
-            match task.await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => {
-                    tracing::warn!(%error, "cache: page kept in memory only");
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "cache: disk write did not finish");
-                }
+        let mut memory = self.memory();
+        let Some(page) = memory.get(key, now).cloned() else {
+            return Lookup::Miss;
+        };
+        let (promoted, evicted) = memory.touch(key, now);
+        drop(memory);
+        // Pages pushed out are freed outside the lock.
+        drop(evicted);
+        if promoted {
+            let key = key.to_owned();
+            self.on_disk(move |disk| disk.protect(&key, now));
+        }
+        if page.is_fresh(now) {
+            Lookup::Fresh(page)
+        } else {
+            Lookup::Stale(page)
+        }
+    }
+
+    async fn store(&self, key: &str, page: Arc<StoredPage>) -> Stored {
+        let now = (self.clock)();
+        let in_memory = self.memory().get(key, now).is_some();
+        if !in_memory {
+            if let Some(kept) = self.better_on_disk(key, page.quality, now).await {
+                let kept = Arc::new(kept);
+                let kept = self.put(key, &kept, now).unwrap_or(kept);
+                return Stored::Declined { new: page, kept };
             }
-            writing.send_modify(|n| *n -= 1);
+        }
+        if let Some(kept) = self.put(key, &page, now) {
+            return Stored::Declined { new: page, kept };
+        }
+        let saved = Arc::clone(&page);
+        let key = key.to_owned();
+        let memory = Arc::clone(&self.memory);
+        self.on_disk(move |disk| {
+            // Asked only now: a read may have protected the page while this write waited,
+            // and its protection must not reach the disk before the file does.
+            let segment = lock(&memory).segment(&key).unwrap_or(Segment::Probation);
+            disk.save(&key, &saved, segment, now);
         });
+        Stored::Accepted(page)
+    }
+
+    /// Puts `page` in memory unless the usable copy there is worth more; returns that copy.
+    fn put(&self, key: &str, page: &Arc<StoredPage>, now: SystemTime) -> Option<Arc<StoredPage>> {
+        let mut memory = self.memory();
+        if let Some(old) = memory.get(key, now) {
+            if !policy::replaces(page.quality, Some(old.quality)) {
+                return Some(Arc::clone(old));
+            }
+        }
+        let evicted = self.admit(&mut memory, key, page, Segment::Probation, now);
+        drop(memory);
+        // Pages pushed out are freed outside the lock.
+        drop(evicted);
+        None
+    }
+
+    fn admit(
+        &self,
+        memory: &mut Segments<Arc<StoredPage>>,
+        key: &str,
+        page: &Arc<StoredPage>,
+        segment: Segment,
+        now: SystemTime,
+    ) -> Evicted<Arc<StoredPage>> {
+        let weight = page.weight() + key.len() as u64;
+        let until = page.usable_until(self.stale_if_error);
+        memory.insert(key, Arc::clone(page), weight, until, segment, now)
+    }
+
+    /// The directory's copy of `key` when a page of `quality` may not replace it.
+    async fn better_on_disk(
+        &self,
+        key: &str,
+        quality: Quality,
+        now: SystemTime,
+    ) -> Option<StoredPage> {
+        let disk = Arc::clone(self.disk.as_ref()?);
+        let key = key.to_owned();
+        let found = tokio::task::spawn_blocking(move || disk.better_copy(&key, quality, now));
+        found.await.ok().flatten()
+    }
+
+    /// The loader thread: reads the directory, then moves its pages into memory, oldest
+    /// first so the newest count as the most recent. A page stored meanwhile by a live
+    /// fetch stays unless it may not replace the disk copy (it carries less).
+    fn load_directory(&self, done: &watch::Sender<bool>) {
+        let Some(disk) = &self.disk else {
+            return;
+        };
+        let pages = disk.open((self.clock)());
+        let now = (self.clock)();
+        for (key, page) in pages {
+            let page = Arc::new(page);
+            let mut memory = self.memory();
+            let live = memory.get(&key, now);
+            if live.is_some_and(|live| policy::replaces(live.quality, Some(page.quality))) {
+                continue;
+            }
+            // Files read back were worth keeping across a restart: protected, as on disk.
+            let evicted = self.admit(&mut memory, &key, &page, Segment::Protected, now);
+            drop(memory);
+            drop(evicted);
+        }
+        done.send_replace(true);
+    }
+
+    /// Runs `job` on the directory on a blocking thread, counted for [`PageCache::flush`].
+    fn on_disk(&self, job: impl FnOnce(&DiskStore) + Send + 'static) {
+        let Some(disk) = self.disk.clone() else {
+            return;
+        };
+        self.writing.send_modify(|n| *n += 1);
+        let pending = Pending(self.writing.clone());
+        tokio::task::spawn_blocking(move || {
+            let _pending = pending;
+            job(&disk);
+        });
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One unit of disk work; counted down when dropped, so a panicking job is not waited for
+/// forever.
+struct Pending(watch::Sender<usize>);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
     }
 }
 
@@ -344,12 +437,14 @@ impl fmt::Debug for PageCache {
         // The pages themselves would flood any log this reaches.
         match &self.active {
             None => f.write_str("PageCache(off)"),
-            Some(active) => f
-                .debug_struct("PageCache")
-                .field("pages", &active.memory.entry_count())
-                .field("bytes", &active.memory.weighted_size())
-                .field("disk", &active.disk.is_some())
-                .finish(),
+            Some(active) => {
+                let memory = active.memory();
+                f.debug_struct("PageCache")
+                    .field("pages", &memory.len())
+                    .field("bytes", &memory.bytes())
+                    .field("disk", &active.disk.is_some())
+                    .finish()
+            }
         }
     }
 }
@@ -359,6 +454,7 @@ mod tests {
     use super::*;
     use bytes::Bytes;
     use std::fs;
+    use std::path::Path;
     use std::sync::atomic::Ordering;
 
     const FRESH: Duration = Duration::from_secs(60);
@@ -384,32 +480,48 @@ mod tests {
         }
     }
 
-    fn config(max_bytes: u64, dir: Option<&std::path::Path>) -> CacheConfig {
+    fn config(max_bytes: u64, dir: Option<&Path>) -> CacheConfig {
         CacheConfig {
             max_bytes,
             ttl: FRESH,
             stale_if_error: STALE,
             dir: dir.map(ToOwned::to_owned),
+            ..CacheConfig::default()
         }
     }
 
-    fn page_at(text: &str, clock: &TestClock) -> StoredPage {
-        let mut page = StoredPage::new(
-            200,
-            Bytes::from(text.to_owned()),
-            None,
-            FRESH,
-            crate::cache::Quality {
-                text_chars: 1,
-                whole: true,
-            },
-        );
+    fn whole(text: &str) -> Quality {
+        Quality {
+            text_chars: text.len() as u32,
+            whole: true,
+        }
+    }
+
+    fn page_with(text: &str, quality: Quality, clock: &TestClock) -> StoredPage {
+        let body = Bytes::from(text.to_owned());
+        let mut page = StoredPage::new(200, body, None, FRESH, quality);
         page.created = clock.now();
         page
     }
 
-    fn cache(max_bytes: u64, dir: Option<&std::path::Path>, clock: &TestClock) -> PageCache {
-        PageCache::with_clock(&config(max_bytes, dir), clock.clock()).unwrap()
+    fn page_at(text: &str, clock: &TestClock) -> StoredPage {
+        page_with(text, whole(text), clock)
+    }
+
+    /// A cache whose directory (if any) has been read.
+    async fn cache(max_bytes: u64, dir: Option<&Path>, clock: &TestClock) -> PageCache {
+        let cache = PageCache::with_clock(&config(max_bytes, dir), clock.clock());
+        if let Some(active) = &cache.active {
+            let _ = active.loaded.clone().wait_for(|&done| done).await;
+        }
+        cache
+    }
+
+    /// A directory for pages, with room beside it for the key file.
+    fn pages_dir() -> (tempfile::TempDir, PathBuf) {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("pages");
+        (root, dir)
     }
 
     fn body(lookup: &Lookup) -> Option<(&'static str, Bytes)> {
@@ -420,12 +532,39 @@ mod tests {
         }
     }
 
+    async fn text(cache: &PageCache, key: &str) -> Option<Bytes> {
+        body(&cache.lookup(key).await).map(|(_, body)| body)
+    }
+
+    fn accepted(stored: Stored) -> Arc<StoredPage> {
+        match stored {
+            Stored::Accepted(page) => page,
+            Stored::Declined { kept, .. } => panic!("declined for {:?}", kept.body),
+        }
+    }
+
+    fn declined(stored: Stored) -> (Arc<StoredPage>, Arc<StoredPage>) {
+        match stored {
+            Stored::Declined { new, kept } => (new, kept),
+            Stored::Accepted(page) => panic!("accepted {:?}", page.body),
+        }
+    }
+
+    fn page_files(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
     #[tokio::test]
     async fn fresh_then_stale_then_miss() {
         let clock = TestClock::new();
-        let cache = cache(1 << 20, None, &clock);
+        let cache = cache(1 << 20, None, &clock).await;
         assert_eq!(body(&cache.lookup("k").await), None);
-        cache.store("k", page_at("v1", &clock)).await;
+        accepted(cache.store("k", page_at("v1", &clock)).await);
         let v1 = Bytes::from("v1");
 
         clock.advance(FRESH - Duration::from_millis(1));
@@ -441,7 +580,7 @@ mod tests {
     #[tokio::test]
     async fn a_new_store_replaces_a_stale_copy() {
         let clock = TestClock::new();
-        let cache = cache(1 << 20, None, &clock);
+        let cache = cache(1 << 20, None, &clock).await;
         cache.store("k", page_at("old", &clock)).await;
         clock.advance(FRESH * 2);
         assert_eq!(body(&cache.lookup("k").await).map(|b| b.0), Some("stale"));
@@ -453,52 +592,164 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn memory_is_bounded_by_bytes() {
+    async fn a_worse_page_never_replaces_a_good_copy() {
+        let clock = TestClock::new();
+        let (_root, dir) = pages_dir();
+        let cache = cache(1 << 20, Some(&dir), &clock).await;
+        let good = accepted(
+            cache
+                .store("k", page_at("<p>the article</p>", &clock))
+                .await,
+        );
+        let empty = Quality {
+            text_chars: 0,
+            whole: true,
+        };
+        let cut = Quality {
+            text_chars: 900,
+            whole: false,
+        };
+        for quality in [empty, cut] {
+            let (new, kept) = declined(cache.store("k", page_with("", quality, &clock)).await);
+            assert_eq!((new.quality, &*kept), (quality, &*good));
+        }
+        // Stale, the good copy still wins; a whole page with text replaces it.
+        clock.advance(FRESH * 2);
+        declined(cache.store("k", page_with("", empty, &clock)).await);
+        assert_eq!(text(&cache, "k").await, Some(good.body.clone()));
+        cache.flush().await;
+
+        // With memory's copy gone, the one on disk is judged, kept, and served again.
+        cache.active.as_ref().unwrap().memory().remove("k");
+        let (_, kept) = declined(cache.store("k", page_with("", cut, &clock)).await);
+        assert_eq!(*kept, *good);
+        assert_eq!(text(&cache, "k").await, Some(good.body.clone()));
+        cache.flush().await;
+        drop(cache);
+
+        let restarted = self::cache(1 << 20, Some(&dir), &clock).await;
+        assert_eq!(text(&restarted, "k").await, Some(good.body.clone()));
+        accepted(
+            restarted
+                .store("k", page_at("<p>updated</p>", &clock))
+                .await,
+        );
+        assert_eq!(text(&restarted, "k").await, Some("<p>updated</p>".into()));
+        // Past its usable window the good copy protects nothing any more.
+        clock.advance(FRESH + STALE);
+        accepted(restarted.store("k", page_with("", empty, &clock)).await);
+    }
+
+    #[tokio::test]
+    async fn memory_is_bounded_by_bytes_and_a_read_protects() {
         let clock = TestClock::new();
         let text = "<p>a paragraph of news</p>".repeat(100);
-        let weight = page_at(&text, &clock).weight() + 2;
-        let cache = cache(weight * 3, None, &clock);
-        let active = cache.active.as_ref().unwrap();
-        for i in 0..6 {
+        let weight = page_at(&text, &clock).weight() + 3;
+        let cache = cache(weight * 10, None, &clock).await;
+        cache.store("k0", page_at(&text, &clock)).await;
+        assert!(text_of(&cache, "k0").await);
+        for i in 1..40 {
             cache.store(&format!("k{i}"), page_at(&text, &clock)).await;
-            // moka applies its bookkeeping in batches; settle it so the order is exact.
-            active.memory.run_pending_tasks().await;
-            // Reading k0 keeps it recently used, so the others go first.
-            assert!(
-                !matches!(cache.lookup("k0").await, Lookup::Miss),
-                "k0 after k{i}"
-            );
-            active.memory.run_pending_tasks().await;
         }
-        assert!(active.memory.weighted_size() <= weight * 3);
+        let (bytes, pages) = {
+            let memory = cache.active.as_ref().unwrap().memory();
+            (memory.bytes(), memory.len())
+        };
+        assert!(bytes <= weight * 10);
+        assert_eq!(pages, 10);
+        // The page read again, and the newest nine of those read once.
         let mut kept = Vec::new();
-        for i in 0..6 {
-            if !matches!(cache.lookup(&format!("k{i}")).await, Lookup::Miss) {
+        for i in 0..40 {
+            if text_of(&cache, &format!("k{i}")).await {
                 kept.push(i);
             }
         }
-        assert_eq!(kept, vec![0, 4, 5]);
+        assert_eq!(kept, [0].into_iter().chain(31..40).collect::<Vec<_>>());
+    }
+
+    async fn text_of(cache: &PageCache, key: &str) -> bool {
+        text(cache, key).await.is_some()
+    }
+
+    /// A path read again, the same path without query, thousands of one-off variants of
+    /// it: memory and directory still hold the first two.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_off_variants_flush_neither_read_pages_nor_their_path() {
+        let clock = TestClock::new();
+        let (_root, dir) = pages_dir();
+        let text = "<p>news of the day, at some length</p>".repeat(20);
+        let weight = page_at(&text, &clock).weight() + 40;
+        let cache = cache(weight * 40, Some(&dir), &clock).await;
+        cache.store("news\0/read", page_at(&text, &clock)).await;
+        assert!(text_of(&cache, "news\0/read").await);
+        cache.store("news\0/path", page_at(&text, &clock)).await;
+        let page = page_at(&text, &clock);
+        for i in 0..3000 {
+            let mut variant = page.clone();
+            variant.created = clock.now();
+            cache.store(&format!("news\0/path?x={i}"), variant).await;
+        }
+        cache.flush().await;
+        for key in ["news\0/read", "news\0/path", "news\0/path?x=2999"] {
+            assert!(text_of(&cache, key).await, "{key} left memory");
+        }
+        assert!(!text_of(&cache, "news\0/path?x=2983").await);
+        assert_eq!(cache.active.as_ref().unwrap().memory().len(), 2 + 16);
+        let files = page_files(&dir);
+        assert_eq!(files.len(), 2 + 16);
+        for key in ["news\0/read", "news\0/path"] {
+            assert!(files.contains(&disk::file_name(key)), "{key} left the disk");
+        }
+        drop(cache);
+        let restarted = self::cache(weight * 40, Some(&dir), &clock).await;
+        assert!(text_of(&restarted, "news\0/read").await);
+        assert!(text_of(&restarted, "news\0/path").await);
+    }
+
+    /// Thousands of one-off pages on as many paths: only probation churns, in memory and on
+    /// disk, and the page read again stays.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_off_pages_never_flush_a_page_read_again() {
+        let clock = TestClock::new();
+        let (_root, dir) = pages_dir();
+        let text = "<p>news of the day, at some length</p>".repeat(20);
+        let weight = page_at(&text, &clock).weight() + 40;
+        let cache = cache(weight * 40, Some(&dir), &clock).await;
+        cache.store("news\0/read", page_at(&text, &clock)).await;
+        assert!(text_of(&cache, "news\0/read").await);
+        let page = page_at(&text, &clock);
+        for i in 0..2000 {
+            cache
+                .store(&format!("news\0/p{i}?x={i}"), page.clone())
+                .await;
+        }
+        cache.flush().await;
+        assert!(text_of(&cache, "news\0/read").await);
+        assert!(!text_of(&cache, "news\0/p0?x=0").await);
+        assert!(page_files(&dir).contains(&disk::file_name("news\0/read")));
+        let active = cache.active.as_ref().unwrap();
+        assert!(active.memory().bytes() <= weight * 40);
+        assert!(active.disk.as_ref().unwrap().total_bytes() <= weight * 40);
     }
 
     #[tokio::test]
     async fn zero_bytes_turns_everything_off() {
         let clock = TestClock::new();
-        let dir = tempfile::tempdir().unwrap();
-        let sub = dir.path().join("never");
-        let cache = cache(0, Some(&sub), &clock);
-        let page = cache.store("k", page_at("v", &clock)).await.accepted();
+        let (_root, dir) = pages_dir();
+        let cache = cache(0, Some(&dir), &clock).await;
+        let page = accepted(cache.store("k", page_at("v", &clock)).await);
         assert_eq!(page.body, Bytes::from("v"));
         assert!(matches!(cache.lookup("k").await, Lookup::Miss));
         assert!(matches!(cache.join("k"), Flight::Leader(_)));
         assert!(matches!(cache.join("k"), Flight::Leader(_)));
         cache.flush().await;
-        assert!(!sub.exists());
+        assert!(!dir.exists());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn fifty_concurrent_joins_one_leader() {
         let clock = TestClock::new();
-        let cache = cache(1 << 20, None, &clock);
+        let cache = cache(1 << 20, None, &clock).await;
         let start = Arc::new(tokio::sync::Barrier::new(50));
         let following = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let tasks: Vec<_> = (0..50)
@@ -506,6 +757,7 @@ mod tests {
                 let cache = cache.clone();
                 let start = Arc::clone(&start);
                 let following = Arc::clone(&following);
+                let clock = clock.clone();
                 tokio::spawn(async move {
                     start.wait().await;
                     match cache.join("breaking") {
@@ -518,22 +770,8 @@ mod tests {
                                 }
                             };
                             let _ = tokio::time::timeout(Duration::from_secs(5), everyone).await;
-                            let page = cache
-                                .store(
-                                    "breaking",
-                                    StoredPage::new(
-                                        200,
-                                        "news".into(),
-                                        None,
-                                        FRESH,
-                                        crate::cache::Quality {
-                                            text_chars: 1,
-                                            whole: true,
-                                        },
-                                    ),
-                                )
-                                .await
-                                .accepted();
+                            let page =
+                                accepted(cache.store("breaking", page_at("news", &clock)).await);
                             leader.finish(Landing::Page(Arc::clone(&page)));
                             (true, Some(page))
                         }
@@ -561,7 +799,7 @@ mod tests {
     #[tokio::test]
     async fn dropped_leader_releases_followers() {
         let clock = TestClock::new();
-        let cache = cache(1 << 20, None, &clock);
+        let cache = cache(1 << 20, None, &clock).await;
         let Flight::Leader(leader) = cache.join("k") else {
             panic!("first caller must lead");
         };
@@ -589,37 +827,90 @@ mod tests {
     #[tokio::test]
     async fn disk_round_trip_across_instances() {
         let clock = TestClock::new();
-        let dir = tempfile::tempdir().unwrap();
-        let first = cache(1 << 20, Some(dir.path()), &clock);
-        let stored = first
-            .store("site/a?x=1", page_at("<p>kept</p>", &clock))
-            .await
-            .accepted();
+        let (_root, dir) = pages_dir();
+        let first = cache(1 << 20, Some(&dir), &clock).await;
+        let stored = accepted(
+            first
+                .store("site/a?x=1", page_at("<p>kept</p>", &clock))
+                .await,
+        );
         first.store("site/b", page_at("<p>also</p>", &clock)).await;
         first.flush().await;
         drop(first);
 
         clock.advance(FRESH + Duration::from_secs(1));
-        let second = cache(1 << 20, Some(dir.path()), &clock);
+        let second = cache(1 << 20, Some(&dir), &clock).await;
         match second.lookup("site/a?x=1").await {
             Lookup::Stale(page) => assert_eq!(*page, *stored),
             other => panic!("expected the stale page back, got {other:?}"),
         }
         assert!(matches!(second.lookup("site/b").await, Lookup::Stale(_)));
         assert!(matches!(second.lookup("site/c").await, Lookup::Miss));
+        drop(second);
 
         // Past the stale window the files are deleted at startup.
         clock.advance(STALE);
-        let third = cache(1 << 20, Some(dir.path()), &clock);
+        let third = cache(1 << 20, Some(&dir), &clock).await;
         assert!(matches!(third.lookup("site/a?x=1").await, Lookup::Miss));
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert_eq!(page_files(&dir), Vec::<String>::new());
+    }
+
+    #[tokio::test]
+    async fn a_miss_waits_for_the_directory_while_it_loads() {
+        let clock = TestClock::new();
+        let (_root, dir) = pages_dir();
+        let first = cache(1 << 20, Some(&dir), &clock).await;
+        first.store("k", page_at("<p>saved</p>", &clock)).await;
+        first.flush().await;
+        drop(first);
+        // No wait for the loader here: the lookup itself waits for it.
+        let second = PageCache::with_clock(&config(1 << 20, Some(&dir)), clock.clock());
+        assert_eq!(text(&second, "k").await, Some("<p>saved</p>".into()));
+    }
+
+    #[tokio::test]
+    async fn pages_loaded_late_never_hide_a_live_store() {
+        let clock = TestClock::new();
+        let (_root, dir) = pages_dir();
+        let first = cache(1 << 20, Some(&dir), &clock).await;
+        for key in ["live", "worse"] {
+            first.store(key, page_at("<p>from disk</p>", &clock)).await;
+        }
+        first.flush().await;
+        drop(first);
+        let second = cache(1 << 20, Some(&dir), &clock).await;
+        let active = second.active.as_ref().unwrap();
+        // As if the loader were still reading when two live fetches landed.
+        active.memory().remove("live");
+        active.memory().remove("worse");
+        clock.advance(Duration::from_secs(1));
+        active.put(
+            "live",
+            &Arc::new(page_at("<p>live</p>", &clock)),
+            clock.now(),
+        );
+        let empty = Quality {
+            text_chars: 0,
+            whole: true,
+        };
+        active.put(
+            "worse",
+            &Arc::new(page_with("", empty, &clock)),
+            clock.now(),
+        );
+        active.load_directory(&watch::channel(false).0);
+        assert_eq!(text(&second, "live").await, Some("<p>live</p>".into()));
+        assert_eq!(
+            text(&second, "worse").await,
+            Some("<p>from disk</p>".into())
+        );
     }
 
     #[tokio::test]
     async fn damaged_files_are_deleted_not_served() {
         let clock = TestClock::new();
-        let dir = tempfile::tempdir().unwrap();
-        let first = cache(1 << 20, Some(dir.path()), &clock);
+        let (_root, dir) = pages_dir();
+        let first = cache(1 << 20, Some(&dir), &clock).await;
         for key in ["flipped", "truncated", "intact"] {
             first
                 .store(key, page_at(&format!("<p>{key}</p>"), &clock))
@@ -628,16 +919,16 @@ mod tests {
         first.flush().await;
         drop(first);
 
-        let flipped = dir.path().join(disk::file_name("flipped"));
+        let flipped = dir.join(disk::file_name("flipped"));
         let mut data = fs::read(&flipped).unwrap();
         let last = data.len() - 1;
         data[last] ^= 0x20;
         fs::write(&flipped, data).unwrap();
-        let truncated = dir.path().join(disk::file_name("truncated"));
+        let truncated = dir.join(disk::file_name("truncated"));
         let data = fs::read(&truncated).unwrap();
         fs::write(&truncated, &data[..data.len() / 2]).unwrap();
 
-        let second = cache(1 << 20, Some(dir.path()), &clock);
+        let second = cache(1 << 20, Some(&dir), &clock).await;
         assert!(matches!(second.lookup("flipped").await, Lookup::Miss));
         assert!(matches!(second.lookup("truncated").await, Lookup::Miss));
         assert!(matches!(second.lookup("intact").await, Lookup::Fresh(_)));
@@ -647,12 +938,29 @@ mod tests {
     #[tokio::test]
     async fn disk_failure_keeps_the_memory_copy() {
         let clock = TestClock::new();
-        let dir = tempfile::tempdir().unwrap();
-        let cache = cache(1 << 20, Some(dir.path()), &clock);
+        let (_root, dir) = pages_dir();
+        let cache = cache(1 << 20, Some(&dir), &clock).await;
         // The directory vanishing under a running server: every write fails.
-        fs::remove_dir(dir.path()).unwrap();
+        fs::remove_dir(&dir).unwrap();
         cache.store("k", page_at("v", &clock)).await;
         cache.flush().await;
         assert!(matches!(cache.lookup("k").await, Lookup::Fresh(_)));
+        // Back again, it is written to as before.
+        fs::create_dir(&dir).unwrap();
+        cache.store("k2", page_at("v2", &clock)).await;
+        cache.flush().await;
+        assert_eq!(page_files(&dir), vec![disk::file_name("k2")]);
+    }
+
+    #[tokio::test]
+    async fn a_file_where_the_directory_should_be_leaves_memory_working() {
+        let clock = TestClock::new();
+        let (_root, dir) = pages_dir();
+        fs::write(&dir, b"not a directory").unwrap();
+        let cache = cache(1 << 20, Some(&dir), &clock).await;
+        accepted(cache.store("k", page_at("v", &clock)).await);
+        cache.flush().await;
+        assert!(matches!(cache.lookup("k").await, Lookup::Fresh(_)));
+        assert_eq!(fs::read(&dir).unwrap(), b"not a directory");
     }
 }

@@ -1,6 +1,7 @@
 //! A finished Light page as the cache keeps it: the body, its gzip and brotli forms
 //! (compressed once, when stored, so a flood of readers costs no compression work), the
-//! validators readers revalidate with, and how long it stays fresh.
+//! validators readers revalidate with, how long it stays fresh, and how much of an
+//! article it carries (its [`Quality`], which decides whether it may replace another copy).
 
 use std::io::Write;
 use std::time::{Duration, SystemTime};
@@ -14,14 +15,18 @@ const GZIP_LEVEL: u32 = 6;
 const BROTLI_QUALITY: u32 = 5;
 /// brotli window (log2 of bytes): 1 MiB covers any Light page and keeps decoder memory small.
 const BROTLI_WINDOW: u32 = 20;
+/// Past the epoch, a time later than any page's use, yet one `SystemTime` can hold.
+const NEVER: Duration = Duration::from_secs(1 << 60);
 
-/// How much of an article a stored page carries, which decides whether it may replace
-/// another copy.
+/// How much of an article a stored page carries, which decides whether it may replace another copy.
+///
+/// A page with no article text, or from a body that may have been cut short, never
+/// replaces a usable copy that is better (see [`PageCache::store`](super::PageCache::store)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quality {
     /// Characters of article text (0: the conversion found no article text).
     pub text_chars: u32,
-    /// Whether the upstream body is known to be whole.
+    /// Whether the upstream body is known to be whole: delimited by length, chunked framing or HTTP/2, or close-delimited but ending its document.
     pub whole: bool,
 }
 
@@ -30,9 +35,10 @@ pub struct Quality {
 /// ```
 /// use std::time::{Duration, SystemTime};
 /// use bytes::Bytes;
-/// use lightmirror::cache::StoredPage;
+/// use lightmirror::cache::{Quality, StoredPage};
 ///
-/// let page = StoredPage::new(200, Bytes::from_static(b"<p>hi</p>"), None, Duration::from_secs(60), lightmirror::cache::Quality { text_chars: 1, whole: true });
+/// let whole = Quality { text_chars: 2, whole: true };
+/// let page = StoredPage::new(200, Bytes::from_static(b"<p>hi</p>"), None, Duration::from_secs(60), whole);
 /// assert!(page.etag.starts_with('"'));
 /// assert!(page.is_fresh(page.created + Duration::from_secs(59)));
 /// assert!(!page.is_fresh(page.created + Duration::from_secs(60)));
@@ -55,7 +61,7 @@ pub struct StoredPage {
     pub created: SystemTime,
     /// How long after `created` the page is fresh.
     pub fresh_for: Duration,
-    /// How much article it carries.
+    /// How much of the article the page carries.
     pub quality: Quality,
 }
 
@@ -99,11 +105,13 @@ impl StoredPage {
         self.age(now) < self.fresh_for.saturating_add(stale_if_error)
     }
 
-    /// How long from `now` until the page is of no use at all.
-    pub(crate) fn usable_for(&self, now: SystemTime, stale_if_error: Duration) -> Duration {
-        self.fresh_for
-            .saturating_add(stale_if_error)
-            .saturating_sub(self.age(now))
+    /// When the page stops being of any use: freshness and then `stale_if_error` past
+    /// creation. A sum beyond what the clock can express means never.
+    pub(crate) fn usable_until(&self, stale_if_error: Duration) -> SystemTime {
+        let usable = self.fresh_for.saturating_add(stale_if_error);
+        self.created
+            .checked_add(usable)
+            .unwrap_or(SystemTime::UNIX_EPOCH + NEVER)
     }
 
     /// Bytes the page occupies, counting all three forms of the body.
@@ -150,22 +158,28 @@ mod tests {
     use super::*;
     use std::io::Read;
 
+    const WHOLE: Quality = Quality {
+        text_chars: 20,
+        whole: true,
+    };
+
     fn body() -> Bytes {
         Bytes::from("<article><p>Light text, repeated. </p></article>".repeat(200))
     }
 
+    fn page(status: u16, body: Bytes, last_modified: Option<SystemTime>, fresh: u64) -> StoredPage {
+        StoredPage::new(
+            status,
+            body,
+            last_modified,
+            Duration::from_secs(fresh),
+            WHOLE,
+        )
+    }
+
     #[test]
     fn compressed_forms_decode_to_the_body() {
-        let page = StoredPage::new(
-            200,
-            body(),
-            None,
-            Duration::from_secs(1),
-            crate::cache::Quality {
-                text_chars: 1,
-                whole: true,
-            },
-        );
+        let page = page(200, body(), None, 1);
         let mut from_gzip = Vec::new();
         flate2::read::GzDecoder::new(&page.gzip[..])
             .read_to_end(&mut from_gzip)
@@ -185,36 +199,9 @@ mod tests {
 
     #[test]
     fn etag_follows_the_body() {
-        let a = StoredPage::new(
-            200,
-            body(),
-            None,
-            Duration::ZERO,
-            crate::cache::Quality {
-                text_chars: 1,
-                whole: true,
-            },
-        );
-        let b = StoredPage::new(
-            404,
-            body(),
-            None,
-            Duration::ZERO,
-            crate::cache::Quality {
-                text_chars: 1,
-                whole: true,
-            },
-        );
-        let c = StoredPage::new(
-            200,
-            Bytes::from_static(b"other"),
-            None,
-            Duration::ZERO,
-            crate::cache::Quality {
-                text_chars: 1,
-                whole: true,
-            },
-        );
+        let a = page(200, body(), None, 0);
+        let b = page(404, body(), None, 0);
+        let c = page(200, Bytes::from_static(b"other"), None, 0);
         assert_eq!(a.etag, b.etag);
         assert_ne!(a.etag, c.etag);
         assert_eq!(a.etag.len(), 34);
@@ -223,43 +210,16 @@ mod tests {
 
     #[test]
     fn last_modified_defaults_to_creation() {
-        let a = StoredPage::new(
-            200,
-            body(),
-            None,
-            Duration::ZERO,
-            crate::cache::Quality {
-                text_chars: 1,
-                whole: true,
-            },
-        );
+        let a = page(200, body(), None, 0);
         assert_eq!(a.last_modified, a.created);
         let then = SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
-        let b = StoredPage::new(
-            200,
-            body(),
-            Some(then),
-            Duration::ZERO,
-            crate::cache::Quality {
-                text_chars: 1,
-                whole: true,
-            },
-        );
+        let b = page(200, body(), Some(then), 0);
         assert_eq!(b.last_modified, then);
     }
 
     #[test]
     fn age_and_windows() {
-        let page = StoredPage::new(
-            200,
-            body(),
-            None,
-            Duration::from_secs(10),
-            crate::cache::Quality {
-                text_chars: 1,
-                whole: true,
-            },
-        );
+        let page = page(200, body(), None, 10);
         let at = |s| page.created + Duration::from_secs(s);
         let stale = Duration::from_secs(5);
         assert_eq!(
@@ -269,7 +229,8 @@ mod tests {
         assert_eq!(page.age(at(4)), Duration::from_secs(4));
         assert!(page.is_fresh(at(9)) && !page.is_fresh(at(10)));
         assert!(page.is_usable(at(14), stale) && !page.is_usable(at(15), stale));
-        assert_eq!(page.usable_for(at(4), stale), Duration::from_secs(11));
-        assert_eq!(page.usable_for(at(40), stale), Duration::ZERO);
+        assert_eq!(page.usable_until(stale), at(15));
+        let forever = page.usable_until(Duration::MAX);
+        assert!(forever > at(1 << 40));
     }
 }

@@ -1,10 +1,31 @@
-//! The HTTP caching rules the cache applies: how long a page stays fresh (configuration and
-//! the upstream's `Cache-Control`) and whether a reader's conditional request can be
-//! answered with `304 Not Modified`. Pure functions over header values; no storage here.
+//! The rules the cache applies: how long a page stays fresh (configuration and the
+//! upstream's `Cache-Control`), whether a reader's conditional request can be answered with
+//! `304 Not Modified`, whether a new page may replace a saved copy, and which keys are
+//! query variants of one path. Pure functions over header values and keys; no storage here.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::StoredPage;
+use super::{Quality, StoredPage};
+
+/// Whether a new page of quality `new` may replace the usable (fresh or stale) copy of
+/// quality `old`, if there is one. It may, unless it carries no article text where the
+/// copy does, or it may have been cut short: a failing or tampered upstream must not turn
+/// a good saved page into an empty or partial one that is then served for days.
+pub(crate) fn replaces(new: Quality, old: Option<Quality>) -> bool {
+    let Some(old) = old else {
+        return true;
+    };
+    let loses_text = new.text_chars == 0 && old.text_chars > 0;
+    new.whole && !loses_text
+}
+
+/// The path a key with a query is a variant of (`site\0/path?q` → `site\0/path`, as made
+/// by [`route::cache_key`](crate::route::cache_key)); `None` for a key without a query.
+/// The query starts at the first `?` after the site name, which may itself hold one.
+pub(crate) fn variant_base(key: &str) -> Option<&str> {
+    let path = key.find('\0').map_or(0, |nul| nul + 1);
+    key[path..].find('?').map(|query| &key[..path + query])
+}
 
 /// How long a converted page stays fresh, or `None` when it must not be stored.
 ///
@@ -61,9 +82,10 @@ pub fn freshness(
 /// ```
 /// use std::time::Duration;
 /// use bytes::Bytes;
-/// use lightmirror::cache::{not_modified, StoredPage};
+/// use lightmirror::cache::{not_modified, Quality, StoredPage};
 ///
-/// let page = StoredPage::new(200, Bytes::from_static(b"<p>hi</p>"), None, Duration::from_secs(60), lightmirror::cache::Quality { text_chars: 1, whole: true });
+/// let whole = Quality { text_chars: 2, whole: true };
+/// let page = StoredPage::new(200, Bytes::from_static(b"<p>hi</p>"), None, Duration::from_secs(60), whole);
 /// assert!(not_modified(&page, Some(&format!("W/{}", page.etag)), None));
 /// assert!(!not_modified(&page, Some("\"other\""), None));
 /// ```
@@ -255,11 +277,39 @@ mod tests {
             Bytes::from_static(b"<p>light</p>"),
             Some(modified),
             Duration::from_secs(60),
-            crate::cache::Quality {
-                text_chars: 1,
+            Quality {
+                text_chars: 5,
                 whole: true,
             },
         )
+    }
+
+    #[test]
+    fn a_worse_page_never_replaces_a_usable_copy() {
+        let q = |text_chars, whole| Quality { text_chars, whole };
+        // With nothing to lose, anything is kept.
+        assert!(replaces(q(0, false), None));
+        assert!(replaces(q(0, true), None));
+        // Whole pages replace each other, longer or shorter, as the article changes.
+        assert!(replaces(q(10, true), Some(q(5000, true))));
+        assert!(replaces(q(5000, true), Some(q(10, false))));
+        // No text never replaces text; empty replaces empty.
+        assert!(!replaces(q(0, true), Some(q(5000, true))));
+        assert!(!replaces(q(0, true), Some(q(1, false))));
+        assert!(replaces(q(0, true), Some(q(0, true))));
+        // A body that may be cut short replaces no copy at all, however poor.
+        assert!(!replaces(q(5000, false), Some(q(10, true))));
+        assert!(!replaces(q(5000, false), Some(q(0, false))));
+    }
+
+    #[test]
+    fn variants_share_the_path_of_their_key() {
+        assert_eq!(variant_base("news\0/a?x=1"), Some("news\0/a"));
+        assert_eq!(variant_base("news\0/a?"), Some("news\0/a"));
+        assert_eq!(variant_base("news\0/a?x=1?y"), Some("news\0/a"));
+        assert_eq!(variant_base("news\0/a"), None);
+        assert_eq!(variant_base("what?\0/a"), None);
+        assert_eq!(variant_base("what?\0/a?b"), Some("what?\0/a"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::schema::{Config, SiteConfig};
+use super::schema::{CacheConfig, Config, SiteConfig};
 use super::site::Site;
 
 /// One thing wrong in a configuration: where, and why.
@@ -131,6 +131,7 @@ pub fn parse(text: &str, origin: &str) -> Result<(Config, Vec<Site>), ConfigErro
             "must differ from server.listen: readers must never reach the admin listener",
         ));
     }
+    check_cache(&config.cache, &mut problems);
     let sites = check_sites(&config, &mut problems);
     if problems.is_empty() {
         Ok((config, sites))
@@ -218,6 +219,42 @@ fn check_global(config: &Config, problems: &mut Vec<Problem>) {
             problems.push(problem(key, "must be longer than 0s"));
         }
     }
+}
+
+fn check_cache(cache: &CacheConfig, problems: &mut Vec<Problem>) {
+    if cache.max_variants == 0 {
+        problems.push(problem("cache.max_variants", "must be greater than 0"));
+    }
+    let Some(dir) = &cache.dir else {
+        return;
+    };
+    match cache.key_path() {
+        None => problems.push(problem(
+            "cache.key_file",
+            format!(
+                "must be set: cache.dir \"{}\" names no directory to put a key file beside",
+                dir.display()
+            ),
+        )),
+        Some(key) if lexically(&key).starts_with(lexically(dir)) => problems.push(problem(
+            "cache.key_file",
+            format!(
+                "\"{}\" is inside cache.dir \"{}\"; the key must live outside the directory whose pages it authenticates",
+                key.display(),
+                dir.display()
+            ),
+        )),
+        Some(_) => {}
+    }
+}
+
+/// A path without its `.` components, so `./cache/k` compares as `cache/k`. Symbolic
+/// links are the cache's to resolve when it opens the key; configuration never touches
+/// the disk.
+fn lexically(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|part| !matches!(part, std::path::Component::CurDir))
+        .collect()
 }
 
 fn check_sites(config: &Config, problems: &mut Vec<Problem>) -> Vec<Site> {
@@ -333,6 +370,37 @@ mod tests {
         "#;
         let err = parse(text, "t").unwrap_err().to_string();
         assert!(err.contains("already served by site \"a\""), "{err}");
+    }
+
+    #[test]
+    fn the_cache_key_lives_beside_the_directory_never_inside() {
+        let with = |cache: &str| parse(&format!("[cache]\n{cache}\n{GOOD}"), "t");
+        let (config, _) = with(r#"dir = "/var/cache/lightmirror/""#).unwrap();
+        assert_eq!(
+            config.cache.key_path(),
+            Some(PathBuf::from("/var/cache/lightmirror.key"))
+        );
+        assert_eq!(config.cache.max_variants, 16);
+        let (config, _) = with("dir = \"pages\"\nkey_file = \"/etc/lm.key\"").unwrap();
+        assert_eq!(config.cache.key_path(), Some(PathBuf::from("/etc/lm.key")));
+        for (cache, expected) in [
+            (
+                "dir = \"/var/c\"\nkey_file = \"/var/c/k\"",
+                "cache.key_file: \"/var/c/k\" is inside cache.dir",
+            ),
+            (
+                "dir = \"c\"\nkey_file = \"./c/sub/k\"",
+                "is inside cache.dir",
+            ),
+            ("dir = \"/\"", "cache.key_file: must be set"),
+            (
+                "max_variants = 0",
+                "cache.max_variants: must be greater than 0",
+            ),
+        ] {
+            let err = with(cache).unwrap_err().to_string();
+            assert!(err.contains(expected), "{cache}: {err}");
+        }
     }
 
     #[test]

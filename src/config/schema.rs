@@ -186,7 +186,10 @@ impl Default for LimitsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct CacheConfig {
-    /// Memory given to cached Light pages, in bytes; `0` turns the cache off.
+    /// Memory given to cached Light pages, in bytes, and the most the directory holds;
+    /// `0` turns the cache off. A fifth is kept for new pages (probation), the rest for
+    /// pages read again after they were stored (protected). A page heavier than a fifth of
+    /// this, or than 64 MiB, is served but not kept.
     ///
     /// ### Default
     /// `67108864` (64 MiB)
@@ -203,11 +206,41 @@ pub struct CacheConfig {
     /// `7days`
     #[serde(with = "humantime_serde")]
     pub stale_if_error: Duration,
-    /// Directory that keeps pages across restarts; unset keeps them in memory only.
+    /// Directory that keeps pages across restarts; unset keeps them in memory only. When
+    /// it cannot be used, the cache warns and keeps pages in memory only.
     ///
     /// ### Default
     /// unset
     pub dir: Option<PathBuf>,
+    /// Most new pages of one path that differ only in their query (`/a?x=1`, `/a?x=2` ...)
+    /// kept at once among the pages not read again yet; one more pushes out the oldest.
+    /// The page without a query, and variants read again, do not count. Must be at least 1.
+    ///
+    /// ### Default
+    /// `16`
+    pub max_variants: usize,
+    /// File holding the secret that authenticates the directory's pages (32 bytes, created
+    /// with mode 0600 when absent). It must be outside `dir`. When it is not a regular file
+    /// of 32 bytes, the run uses a key of its own and discards the pages saved before.
+    ///
+    /// ### Default
+    /// `<dir>.key` beside the directory (`/var/cache/lightmirror.key` for
+    /// `/var/cache/lightmirror`)
+    pub key_file: Option<PathBuf>,
+}
+
+impl CacheConfig {
+    /// The key file in effect: `key_file`, else `<dir>.key` beside the directory. `None`
+    /// without a directory, or when `dir` names none to put a key beside (`/`, `.`, `..`).
+    pub fn key_path(&self) -> Option<PathBuf> {
+        if let Some(file) = &self.key_file {
+            return Some(file.clone());
+        }
+        let dir = self.dir.as_ref()?;
+        let mut name = dir.file_name()?.to_owned();
+        name.push(".key");
+        Some(dir.with_file_name(name))
+    }
 }
 
 impl Default for CacheConfig {
@@ -217,6 +250,8 @@ impl Default for CacheConfig {
             ttl: Duration::from_secs(300),
             stale_if_error: Duration::from_secs(7 * 24 * 3600),
             dir: None,
+            max_variants: 16,
+            key_file: None,
         }
     }
 }

@@ -24,7 +24,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::budget::MemoryBudget;
-use crate::cache::{CacheError, PageCache};
+use crate::cache::PageCache;
 use crate::config::{Config, LimitsConfig, Site};
 use crate::metrics::Metrics;
 use crate::upstream::{Fetcher, UpstreamError};
@@ -44,9 +44,6 @@ pub enum ServerError {
     /// The upstream HTTP client could not be built.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
-    /// The cache directory could not be opened.
-    #[error(transparent)]
-    Cache(#[from] CacheError),
 }
 
 /// Everything a request needs, swapped whole on reload.
@@ -162,7 +159,7 @@ impl ServerHandle {
     /// if any, is read in the background).
     pub fn new(config: Config, sites: Vec<Site>) -> Result<Self, ServerError> {
         let lasting = Lasting {
-            cache: PageCache::new(&config.cache)?,
+            cache: PageCache::new(&config.cache),
             permits: Arc::new(SitePermits::default()),
             budget: MemoryBudget::new(config.limits.max_inflight_bytes),
             metrics: Arc::new(Metrics::default()),
