@@ -253,13 +253,15 @@ fn strip_port(host: &str) -> &str {
         .map_or(host, |(h, _)| h)
 }
 
-/// The upstream URL for a request path and query, the path normalised first.
+/// The upstream URL for a request path and query: the path normalised first, the query
+/// kept as the site's `query` rule says.
 pub fn upstream_url(site: &Site, path: &str, query: Option<&str>) -> Result<Url, RouteError> {
     let normal = NormalPath::parse(path).map_err(|why| RouteError::MalformedPath {
         path: path.to_owned(),
         why,
     })?;
-    site_url(site, &site.upstream, &normal, query)
+    let query = site.kept_query(query);
+    site_url(site, &site.upstream, &normal, query.as_deref())
 }
 
 /// The URL of a normalised path on `origin` (the site's upstream, or a redirect's https

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 use harness::{Light, Reply, Upstream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -583,5 +584,42 @@ async fn empty_and_cut_answers_never_replace_a_saved_copy() {
     let page = light.get("/story").await.text().await.unwrap();
     assert!(page.contains("now updated"), "{page}");
     assert!(!page.contains("saved copy"), "{page}");
+    light.stop().await;
+}
+
+#[tokio::test]
+async fn a_burst_of_dropped_parameters_is_one_fetch() {
+    let upstream = Upstream::start().await;
+    upstream.route("/p", Reply::html(article(100)));
+    upstream.route("/search?page=2&q=tide", Reply::html(article(100)));
+    let light = Light::start(&config("", r#"query = ["q", "page"]"#), &upstream).await;
+    let client = Light::client();
+    let base = light.url("/p");
+    let mut requests = futures_util::stream::iter(0..1000)
+        .map(|i| {
+            let client = client.clone();
+            let url = format!("{base}?utm_source=mail&cb={i}");
+            async move {
+                client
+                    .get(url)
+                    .header("host", "light.test")
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            }
+        })
+        .buffer_unordered(32);
+    while let Some(status) = requests.next().await {
+        assert_eq!(status, 200);
+    }
+    drop(requests);
+    assert_eq!(upstream.hits("/p"), 1);
+    assert_eq!(upstream.total_hits(), 1);
+    // Kept parameters are sorted, so both orders are one page.
+    for query in ["q=tide&page=2", "page=2&q=tide&fbclid=x"] {
+        assert_eq!(light.get(&format!("/search?{query}")).await.status(), 200);
+    }
+    assert_eq!(upstream.hits("/search?page=2&q=tide"), 1);
     light.stop().await;
 }

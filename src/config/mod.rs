@@ -7,5 +7,8 @@ mod schema;
 mod site;
 
 pub use load::{load_file, parse, ConfigError, Problem};
-pub use schema::{CacheConfig, Config, KindRule, LimitsConfig, PageKind, ServerConfig, SiteConfig};
+pub use schema::{
+    CacheConfig, Config, KindRule, LimitsConfig, PageKind, QueryConfig, QueryMode, ServerConfig,
+    SiteConfig,
+};
 pub use site::{PathGlob, Site};

@@ -327,6 +327,42 @@ pub struct SiteConfig {
     /// Article URLs that `lightmirror check --sample` and operators test rules against.
     #[serde(default)]
     pub test_urls: Vec<String>,
+    /// Which query parameters reach the upstream and the cache key: `"keep"` all of them,
+    /// `"drop"` all of them, or a list of the parameter names that matter
+    /// (`["page", "q"]`). Kept parameters are sorted by name, so `?a=1&b=2` and
+    /// `?b=2&a=1` are one page; parameters a site ignores (tracking tags, cache busters)
+    /// then cannot make every request a new fetch.
+    ///
+    /// ### Default
+    /// `"keep"`
+    #[serde(default)]
+    pub query: QueryConfig,
+}
+
+/// `query` in `[[site]]`: every parameter, none, or the ones named.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum QueryConfig {
+    /// `"keep"` or `"drop"`.
+    Mode(QueryMode),
+    /// The names of the parameters kept.
+    Only(Vec<String>),
+}
+
+/// `"keep"` or `"drop"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueryMode {
+    /// Every parameter.
+    Keep,
+    /// No parameter.
+    Drop,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        Self::Mode(QueryMode::Keep)
+    }
 }
 
 /// `[[site.kind]]`: a path pattern and the page kind it implies.

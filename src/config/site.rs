@@ -7,7 +7,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::load::problem;
-use super::schema::{PageKind, SiteConfig};
+use super::schema::{PageKind, QueryConfig, QueryMode, SiteConfig};
 use super::Problem;
 use crate::route::NormalPath;
 
@@ -43,6 +43,8 @@ pub struct Site {
     pub deny_paths: Vec<String>,
     /// Whether path prefixes match ignoring ASCII case.
     pub paths_case_insensitive: bool,
+    /// Which query parameters reach the upstream and the cache key.
+    pub query: QueryConfig,
     /// Freshness of this site's pages, when set.
     pub cache_ttl: Option<Duration>,
     /// Language assumed when a page declares none.
@@ -226,6 +228,7 @@ impl Site {
             allow_paths,
             deny_paths,
             paths_case_insensitive: raw.paths_case_insensitive,
+            query: raw.query.clone(),
             cache_ttl: raw.cache_ttl,
             lang: raw.lang.clone(),
             test_urls,
@@ -263,6 +266,33 @@ impl Site {
         }
     }
 
+    /// The query a request's `query` becomes under the site's `query` rule: only the
+    /// parameters kept, sorted by name (the order of repeated names kept), each as it was
+    /// written; `None` when none is left.
+    pub fn kept_query(&self, query: Option<&str>) -> Option<String> {
+        let keep = |name: &str| match &self.query {
+            QueryConfig::Mode(QueryMode::Keep) => true,
+            QueryConfig::Mode(QueryMode::Drop) => false,
+            QueryConfig::Only(names) => names.iter().any(|n| n == name),
+        };
+        let mut kept: Vec<(String, &str)> = query
+            .unwrap_or_default()
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .filter_map(|pair| {
+                let raw_name = pair.split_once('=').map_or(pair, |(name, _)| name);
+                let name: String = url::form_urlencoded::parse(raw_name.as_bytes())
+                    .next()
+                    .map(|(name, _)| name.into_owned())
+                    .unwrap_or_default();
+                keep(&name).then_some((name, pair))
+            })
+            .collect();
+        kept.sort_by(|a, b| a.0.cmp(&b.0));
+        let joined: Vec<&str> = kept.into_iter().map(|(_, pair)| pair).collect();
+        (!joined.is_empty()).then(|| joined.join("&"))
+    }
+
     /// Whether `url` lies on this site's upstream origin.
     pub fn is_upstream(&self, url: &Url) -> bool {
         url.origin() == self.upstream.origin()
@@ -290,6 +320,7 @@ impl Site {
             allow_paths: Vec::new(),
             deny_paths: Vec::new(),
             paths_case_insensitive: false,
+            query: QueryConfig::default(),
             cache_ttl: None,
             lang: None,
             test_urls: Vec::new(),
@@ -311,6 +342,35 @@ fn normalise_host(host: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn site_with_query(rule: &str) -> Site {
+        let text = format!(
+            "[[site]]\nname = \"q\"\nupstream = \"https://news.example\"\nhosts = [\"l.example\"]\nquery = {rule}\n"
+        );
+        super::super::parse(&text, "t").unwrap().1.remove(0)
+    }
+
+    #[test]
+    fn queries_keep_what_the_rule_says_sorted() {
+        let keep = site_with_query("\"keep\"");
+        assert_eq!(
+            keep.kept_query(Some("b=2&a=1&&a=0")).as_deref(),
+            Some("a=1&a=0&b=2")
+        );
+        assert_eq!(keep.kept_query(None), None);
+        let drop = site_with_query("\"drop\"");
+        assert_eq!(drop.kept_query(Some("utm_source=x&page=2")), None);
+        let only = site_with_query("[\"page\", \"q\"]");
+        assert_eq!(
+            only.kept_query(Some("utm_source=x&q=harbour+news&page=2&fbclid=1"))
+                .as_deref(),
+            Some("page=2&q=harbour+news")
+        );
+        assert_eq!(
+            only.kept_query(Some("%70age=3")).as_deref(),
+            Some("%70age=3")
+        );
+    }
 
     #[test]
     fn globs_respect_segments() {
