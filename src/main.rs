@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use url::Url;
 
-use lightmirror::config::{self, Config, LimitsConfig, Site};
+use lightmirror::config::{self, Config, LimitsConfig, LogFormat, Site};
 use lightmirror::convert::convert_document;
 use lightmirror::demo;
 use lightmirror::eval::{self, EvalArgs};
@@ -152,19 +152,23 @@ fn names(sites: &[Site]) -> String {
         .join(", ")
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("LIGHTMIRROR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
 }
 
 fn serve(path: PathBuf) -> Result<ExitCode> {
     let (config, sites) = config::load_file(&path)?;
-    init_logging();
+    init_logging(config.server.log_format);
     let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
     runtime.block_on(async move {
         let listen = config.server.listen;
@@ -382,7 +386,7 @@ async fn bind_loopback(port: u16) -> Result<tokio::net::TcpListener> {
 }
 
 fn demo() -> Result<ExitCode> {
-    init_logging();
+    init_logging(LogFormat::Text);
     let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
     runtime.block_on(async {
         let sample = demo::start(bind_loopback(8081).await?).await?;

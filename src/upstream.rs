@@ -298,7 +298,8 @@ fn classify(e: &reqwest::Error) -> UpstreamError {
     UpstreamError::Unreachable(text)
 }
 
-/// reqwest's top-level message hides the cause; the chain names it.
+/// reqwest's top-level message hides the cause; the chain names it. The URL in it loses
+/// its query: queries carry what readers searched for, and this text reaches the logs.
 fn describe(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
@@ -306,6 +307,11 @@ fn describe(e: &reqwest::Error) -> String {
         text.push_str(": ");
         text.push_str(&cause.to_string());
         source = cause.source();
+    }
+    if let Some(url) = e.url().filter(|u| u.query().is_some()) {
+        let mut bare = url.clone();
+        bare.set_query(None);
+        text = text.replace(url.as_str(), bare.as_str());
     }
     text
 }

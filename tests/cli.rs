@@ -518,3 +518,59 @@ fn demo_runs_offline_and_reports_the_saving() {
         );
     }
 }
+
+#[tokio::test]
+async fn access_logs_are_json_lines_without_queries_or_addresses() {
+    let upstream = Upstream::start().await;
+    upstream.route("/a?q=secret+words", Reply::html(PAGE));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("serve.toml");
+    let port = free_port();
+    let text = serve_config(port, &upstream, "\"light.test\"")
+        .replace("[server]\n", "[server]\nlog_format = \"json\"\n");
+    std::fs::write(&path, text).unwrap();
+    let mut child = lightmirror()
+        .args(["serve", "--config"])
+        .arg(&path)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until_serving(port).await;
+    let response = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/a?q=secret+words"))
+        .header("host", "light.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    signal(&child, "TERM");
+    let stderr = child.stderr.take().unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut { stderr }, &mut text).unwrap();
+        let _ = child.wait();
+        text
+    })
+    .await
+    .unwrap();
+    assert!(
+        !output.contains("secret"),
+        "a query reached the log:\n{output}"
+    );
+    assert!(!output.contains("127.0.0.1:") || !output.contains("\"client\""));
+    let line = output
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| line["fields"]["path"] == "/a" && line["fields"]["status"] == 200)
+        .unwrap_or_else(|| panic!("no JSON access line for /a:\n{output}"));
+    let fields = &line["fields"];
+    assert_eq!(fields["site"], "ledger");
+    assert_eq!(fields["host"], "light.test");
+    assert_eq!(fields["method"], "GET");
+    assert_eq!(fields["cache"], "miss");
+    assert!(
+        fields["upstream_ms"].is_string() && fields["total_ms"].is_u64(),
+        "{fields}"
+    );
+    assert!(fields.get("client").is_none(), "{fields}");
+}

@@ -8,7 +8,7 @@ mod site;
 
 pub use load::{load_file, parse, ConfigError, Problem};
 pub use schema::{
-    CacheConfig, Config, KindRule, LimitsConfig, PageKind, QueryConfig, QueryMode, ServerConfig,
-    SiteConfig,
+    CacheConfig, Config, KindRule, LimitsConfig, LogFormat, PageKind, QueryConfig, QueryMode,
+    ServerConfig, SiteConfig,
 };
 pub use site::{PathGlob, Site};

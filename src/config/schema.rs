@@ -47,6 +47,34 @@ pub struct ServerConfig {
     /// `10s`
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Log request query strings. Off, as queries carry what readers searched for.
+    ///
+    /// ### Default
+    /// `false`
+    pub log_query: bool,
+    /// `"text"` for people, `"json"` (one object a line) for log collectors.
+    ///
+    /// ### Default
+    /// `"text"`
+    pub log_format: LogFormat,
+    /// Peers (CIDR ranges) whose `X-Forwarded-For` or `Forwarded` header is believed for
+    /// the reader's address, such as a TLS proxy in front: `["127.0.0.1/32", "::1/128"]`.
+    /// From any other peer the headers are ignored.
+    ///
+    /// ### Default
+    /// `[]`
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines, coloured only on a terminal.
+    #[default]
+    Text,
+    /// One JSON object a line.
+    Json,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +83,9 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             log_client_ip: false,
             shutdown_grace: Duration::from_secs(10),
+            log_query: false,
+            log_format: LogFormat::Text,
+            trusted_proxies: Vec::new(),
         }
     }
 }

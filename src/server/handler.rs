@@ -11,6 +11,7 @@
 #![allow(clippy::result_large_err)]
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -20,6 +21,7 @@ use http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use url::Url;
 
+use super::client;
 use super::respond::{self, Body};
 use super::Runtime;
 use crate::budget::{Charge, ADMISSION_BYTES, DETECTION_BYTES_PER_BYTE};
@@ -51,21 +53,19 @@ pub async fn handle(
     peer: SocketAddr,
 ) -> Response<Body> {
     let started = Instant::now();
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+    let trace = Trace::default();
     let deadline = request_deadline(&runtime);
     let site = reader_host(&request)
         .ok()
         .and_then(|host| route::site_for_host(&runtime.sites, host).ok())
         .map_or_else(|| "none".to_owned(), |site| site.name.clone());
-    let response = match tokio::time::timeout(deadline, respond_to(&request, &runtime)).await {
-        Ok(response) => response,
-        Err(_) => respond::plain(
+    let answer = tokio::time::timeout(deadline, respond_to(&request, &runtime, &trace)).await;
+    let mut response = answer.unwrap_or_else(|_| {
+        respond::plain(
             StatusCode::GATEWAY_TIMEOUT,
             "The page took too long to prepare.",
-        ),
-    };
-    let mut response = response;
+        )
+    });
     if !response.headers().contains_key(CACHE_STATUS) {
         // Errors, refusals and answers that may not be kept: nothing usable was cached.
         insert_cache_status(
@@ -73,28 +73,94 @@ pub async fn handle(
             &format!("{CACHE_NAME}; fwd=uri-miss"),
         );
     }
-    let cache_status = response
-        .headers()
-        .get(CACHE_STATUS)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let cache = CacheResult::of(
+        response
+            .headers()
+            .get(CACHE_STATUS)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default(),
+    );
     runtime
         .metrics
         .requests
         .get_or_create(&RequestLabels {
-            site,
+            site: site.clone(),
             status: status_class(response.status()),
-            cache: CacheResult::of(cache_status),
+            cache,
         })
         .inc();
-    let status = response.status().as_u16();
-    let elapsed_ms = started.elapsed().as_millis() as u64;
-    if runtime.config.server.log_client_ip {
-        tracing::info!(%method, %path, status, client = %peer, elapsed_ms, "request");
-    } else {
-        tracing::info!(%method, %path, status, elapsed_ms, "request");
-    }
+    log_request(
+        &request, &response, &runtime, peer, &site, cache, &trace, started,
+    );
     response
+}
+
+/// What the phases of one request tell its access-log line.
+#[derive(Debug)]
+struct Trace {
+    /// Milliseconds to the upstream's response head; `u64::MAX` when nothing was fetched.
+    upstream_ms: AtomicU64,
+}
+
+impl Default for Trace {
+    fn default() -> Self {
+        Self {
+            upstream_ms: AtomicU64::new(u64::MAX),
+        }
+    }
+}
+
+/// One line per request: site, host, method, path (its query only with `log_query`),
+/// status, bytes (`-` while a streamed page is still going out), cache result, upstream and
+/// total time, and the reader's address only with `log_client_ip`.
+#[allow(clippy::too_many_arguments)]
+fn log_request<B>(
+    request: &Request<B>,
+    response: &Response<Body>,
+    runtime: &Runtime,
+    peer: SocketAddr,
+    site: &str,
+    cache: CacheResult,
+    trace: &Trace,
+    started: Instant,
+) {
+    let server = &runtime.config.server;
+    let uri = request.uri();
+    let path = match uri.query() {
+        Some(query) if server.log_query => format!("{}?{query}", uri.path()),
+        _ => uri.path().to_owned(),
+    };
+    let host = reader_host(request).unwrap_or("-");
+    let bytes = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    let upstream_ms = match trace.upstream_ms.load(Ordering::Relaxed) {
+        u64::MAX => "-".to_owned(),
+        ms => ms.to_string(),
+    };
+    let total_ms = started.elapsed().as_millis() as u64;
+    let method = request.method().as_str();
+    let status = response.status().as_u16();
+    let cache = format!("{cache:?}");
+    if server.log_client_ip {
+        let client = client::reader_address(request.headers(), peer, &server.trusted_proxies);
+        tracing::info!(site, host, method, path, status, bytes, cache, upstream_ms, total_ms, %client, "request");
+    } else {
+        tracing::info!(
+            site,
+            host,
+            method,
+            path,
+            status,
+            bytes,
+            cache,
+            upstream_ms,
+            total_ms,
+            "request"
+        );
+    }
 }
 
 /// A follower's wait, a permit's, the budget's and the upstream's own timeout, each
@@ -103,7 +169,11 @@ fn request_deadline(runtime: &Runtime) -> Duration {
     runtime.config.limits.upstream_timeout * 4 + ADMISSION_WAIT
 }
 
-async fn respond_to(request: &Request<Incoming>, runtime: &Runtime) -> Response<Body> {
+async fn respond_to(
+    request: &Request<Incoming>,
+    runtime: &Runtime,
+    trace: &Trace,
+) -> Response<Body> {
     if let Err(e) = route::check_request(request.method(), request.uri(), request.version()) {
         let status = e.status();
         let mut response = respond::plain(status, &e.to_string());
@@ -134,6 +204,7 @@ async fn respond_to(request: &Request<Incoming>, runtime: &Runtime) -> Response<
         if_modified_since: header_text(headers, header::IF_MODIFIED_SINCE),
         stale_if_error: runtime.config.cache.stale_if_error,
         metrics: &runtime.metrics,
+        trace,
     };
     let url = match route::upstream_url(site, request.uri().path(), request.uri().query()) {
         Ok(url) => url,
@@ -287,6 +358,7 @@ struct Reply<'a> {
     /// CDN in front is told the same.
     stale_if_error: Duration,
     metrics: &'a Arc<Metrics>,
+    trace: &'a Trace,
 }
 
 impl Reply<'_> {
@@ -567,7 +639,12 @@ async fn fetch_and_convert(
         .inc();
     let asked = Instant::now();
     let fetched = runtime.fetcher.fetch(site, url.clone()).await;
-    runtime.metrics.upstream_took(&site.name, asked.elapsed());
+    let took = asked.elapsed();
+    runtime.metrics.upstream_took(&site.name, took);
+    reply
+        .trace
+        .upstream_ms
+        .store(took.as_millis() as u64, Ordering::Relaxed);
     let upstream = match fetched {
         Ok(Outcome::Page(response)) => *response,
         Ok(Outcome::Elsewhere(target)) => {

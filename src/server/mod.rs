@@ -5,6 +5,7 @@
 //! `respond.rs`.
 
 mod admin;
+mod client;
 mod connection;
 mod handler;
 mod respond;
