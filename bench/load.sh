@@ -28,8 +28,8 @@
 set -euo pipefail
 
 seconds=${1:-10}
-root=$(cd "$(dirname "$0")/.." && pwd)
-target=${CARGO_TARGET_DIR:-$root/target}
+# shellcheck source=bench/common.sh
+source "$(dirname "$0")/common.sh"
 sample_addr=${SAMPLE_ADDR:-127.0.0.1:18081}
 proxy_port=${PROXY_PORT:-18080}
 slow_clients=${SLOW_CLIENTS:-1000}
@@ -37,47 +37,21 @@ article=/city/2026/11/24/tidal-barrier-first-winter
 proxy=http://127.0.0.1:$proxy_port
 detected_host=localhost:$proxy_port
 
-command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
-command -v curl >/dev/null || { echo "curl not found: apt-get install curl" >&2; exit 1; }
-
-# One connection per slow client to the proxy, and one from the proxy to the sample site.
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
+need wrk wrk
+need curl curl
 
 echo "== building (release)"
 (cd "$root" && cargo build --release --quiet --bin lightmirror --example sample_site)
 
 # The demo configuration with this run's ports. Every proxied fetch of the slow phase is
 # in flight at once, so the per-site upstream limit is raised to the number of clients.
-sed -e "s/127\.0\.0\.1:8081/$sample_addr/g" \
-    -e "s/listen = \"127\.0\.0\.1:8080\"/listen = \"127.0.0.1:$proxy_port\"/" \
-    -e "s/:8080\"/:$proxy_port\"/g" \
-    -e "s/^\[server\]$/[limits]\nupstream_concurrency = $((slow_clients + 24))\n\n[server]/" \
-    "$root/config/demo.toml" >"$work/load.toml"
+bench_config "$sample_addr" "$proxy_port" \
+    "upstream_concurrency = $((slow_clients + 24))" >"$work/load.toml"
 
-"$target/release/examples/sample_site" "$sample_addr" >"$work/sample.log" 2>&1 &
-pids+=($!)
-"$target/release/lightmirror" serve --config "$work/load.toml" >"$work/proxy.log" 2>&1 &
-proxy_pid=$!
-pids+=($proxy_pid)
+start sample "$target/release/examples/sample_site" "$sample_addr"
+start proxy "$target/release/lightmirror" serve --config "$work/load.toml"
+proxy_pid=$started
 
-wait_for() {
-    for _ in $(seq 1 100); do
-        if [ "$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)" = 200 ]; then return 0; fi
-        sleep 0.1
-    done
-    echo "no answer from $1; logs:" >&2
-    cat "$work"/*.log >&2
-    exit 1
-}
 wait_for "http://$sample_addr$article"
 wait_for "$proxy$article"
 
@@ -125,11 +99,11 @@ for host in "127.0.0.1:$proxy_port" "$detected_host"; do
 done
 
 echo "== 5. $slow_clients concurrent slow clients, 15s"
-before=$(awk '/^VmRSS:/ {print $2}' "/proc/$proxy_pid/status")
+before=$(status_kib "$proxy_pid" VmRSS)
 # Reset the peak so that VmHWM tells this phase's peak, not the cache-miss phases'.
 echo 5 >"/proc/$proxy_pid/clear_refs" 2>/dev/null || echo "   (peak not reset: it may come from an earlier phase)"
 LM_PATH=/slow$article wrk -t2 -c"$slow_clients" -d15s --timeout 15s --latency \
     -s "$work/miss.lua" "$proxy" >"$work/slow.txt"
-peak=$(awk '/^VmHWM:/ {print $2}' "/proc/$proxy_pid/status")
+peak=$(status_kib "$proxy_pid" VmHWM)
 echo "   $(rps "$work/slow.txt") pages/s, p99 $(p99 "$work/slow.txt") $(errors "$work/slow.txt")"
 echo "   proxy RSS before: $((before / 1024)) MiB; peak (VmHWM): $((peak / 1024)) MiB"
