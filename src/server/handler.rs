@@ -24,7 +24,10 @@ use url::Url;
 use super::client;
 use super::respond::{self, Body};
 use super::Runtime;
-use crate::budget::{Charge, ADMISSION_BYTES, DETECTION_BYTES_PER_BYTE};
+use crate::budget::{
+    Charge, ADMISSION_BYTES, DETECTING_BYTES_PER_BYTE, GATHERING_BYTES_PER_BYTE,
+    STREAMED_BYTES_PER_BYTE,
+};
 use crate::cache::{self, FlightLeader, Landing, Lookup, PageCache, Quality, Stored, StoredPage};
 use crate::compress::{negotiate, Coding, StreamEncoder};
 use crate::config::Site;
@@ -205,6 +208,7 @@ async fn respond_to(
         stale_if_error: runtime.config.cache.stale_if_error,
         metrics: &runtime.metrics,
         trace,
+        detections: &runtime.detections,
     };
     let url = match route::upstream_url(site, request.uri().path(), request.uri().query()) {
         Ok(url) => url,
@@ -359,6 +363,8 @@ struct Reply<'a> {
     stale_if_error: Duration,
     metrics: &'a Arc<Metrics>,
     trace: &'a Trace,
+    /// Detections allowed to run at once.
+    detections: &'a tokio::sync::Semaphore,
 }
 
 impl Reply<'_> {
@@ -807,7 +813,7 @@ async fn whole_page(reply: &Reply<'_>, fetch: Fetch) -> Result<Response<Body>, F
         match upstream.chunk().await {
             Ok(Some(chunk)) => {
                 charge
-                    .grow(chunk.len() * DETECTION_BYTES_PER_BYTE)
+                    .grow(chunk.len() * GATHERING_BYTES_PER_BYTE)
                     .map_err(|_| reply.busy())?;
                 conversion
                     .push(&chunk)
@@ -819,6 +825,9 @@ async fn whole_page(reply: &Reply<'_>, fetch: Fetch) -> Result<Response<Body>, F
     }
     // The upstream is done with; the next fetch of this site need not wait for detection.
     drop(permit);
+    // Detection is CPU work: a few at a time, each charged for its peak.
+    let _detecting = reply.detections.acquire().await.map_err(|_| reply.busy())?;
+    charge.overdraw(upstream.received() * DETECTING_BYTES_PER_BYTE);
     let url = upstream.url.clone();
     // Detection is CPU work of a millisecond or more: keep it off the I/O threads.
     let finished = tokio::task::spawn_blocking(move || conversion.finish())
@@ -895,6 +904,9 @@ async fn stream_page(
         }
     }
     let unsent = charge.split(charge.bytes());
+    if charge.grow(first.len() * STREAMED_BYTES_PER_BYTE).is_err() {
+        return Err(reply.busy());
+    }
     let (mut reader, mut response) = respond::streamed(reply.coding, unsent, unsent_limit);
     let cache_control = match keeping.fresh_for {
         Some(fresh) => reply.shared_cache_control(fresh),
@@ -917,6 +929,9 @@ async fn stream_page(
                 Ok(Some(chunk)) => match conversion.push(&chunk) {
                     Ok(out) if out.is_empty() => {}
                     Ok(out) => {
+                        if charge.grow(out.len() * STREAMED_BYTES_PER_BYTE).is_err() {
+                            break "the memory for pages in flight is in use".to_owned();
+                        }
                         whole.extend_from_slice(&out);
                         reader.send(encoder.push(&out));
                     }

@@ -60,6 +60,8 @@ pub(crate) struct Runtime {
     pub budget: MemoryBudget,
     /// What the server counts; kept across reloads.
     pub metrics: Arc<Metrics>,
+    /// Detections running at once; one bound for the server's life.
+    pub detections: Arc<Semaphore>,
 }
 
 /// What outlives a reload: the cache, the fetch bounds, the memory budget, the counts.
@@ -69,6 +71,7 @@ struct Lasting {
     permits: Arc<SitePermits>,
     budget: MemoryBudget,
     metrics: Arc<Metrics>,
+    detections: Arc<Semaphore>,
 }
 
 impl Runtime {
@@ -85,6 +88,7 @@ impl Runtime {
             cache: lasting.cache,
             budget: lasting.budget,
             metrics: lasting.metrics,
+            detections: lasting.detections,
         })
     }
 
@@ -94,6 +98,7 @@ impl Runtime {
             permits: Arc::clone(&self.permits),
             budget: self.budget.clone(),
             metrics: Arc::clone(&self.metrics),
+            detections: Arc::clone(&self.detections),
         }
     }
 }
@@ -164,6 +169,7 @@ impl ServerHandle {
             permits: Arc::new(SitePermits::default()),
             budget: MemoryBudget::new(config.limits.max_inflight_bytes),
             metrics: Arc::new(Metrics::default()),
+            detections: Arc::new(Semaphore::new(crate::budget::detections_at_once())),
         };
         let runtime = Runtime::new(config, sites, lasting)?;
         Ok(Self {
