@@ -75,6 +75,23 @@ enum Command {
         #[arg(long, default_value_t = 8)]
         after: u32,
     },
+    /// Purge cached pages through a running server's admin listener and print how many
+    /// went: the whole site, one page with its query variants (--path), or every page
+    /// under a prefix (--prefix).
+    Purge {
+        /// The admin listener, as `[admin] listen` gives it (host:port).
+        #[arg(long, value_name = "ADDR")]
+        admin: String,
+        /// The site's name, as in `[[site]] name`.
+        #[arg(long)]
+        site: String,
+        /// One page's path; every query variant of it goes too.
+        #[arg(long, conflicts_with = "prefix")]
+        path: Option<String>,
+        /// A path prefix; every page under it goes.
+        #[arg(long)]
+        prefix: Option<String>,
+    },
     /// Score article extraction on a corpus laid out as `<case>/source.html`,
     /// `expected.html` and `expected-metadata.json`.
     Eval {
@@ -130,6 +147,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 after_secs: after,
             };
             print!("{}", snippet.html());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Purge {
+            admin,
+            site,
+            path,
+            prefix,
+        } => {
+            let removed = purge(&admin, &site, path, prefix)?;
+            println!("{removed}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Eval { corpus, floor } => {
@@ -193,6 +220,47 @@ fn serve(path: PathBuf) -> Result<ExitCode> {
         spawn_reloader(handle.clone(), path);
         handle.serve(listener, shutdown_signal()).await;
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Asks the admin listener at `admin` for a purge; the number of pages removed.
+fn purge(admin: &str, site: &str, path: Option<String>, prefix: Option<String>) -> Result<u64> {
+    let url = if admin.contains("://") {
+        format!("{}/purge", admin.trim_end_matches('/'))
+    } else {
+        format!("http://{admin}/purge")
+    };
+    let mut form = vec![("site", site.to_owned())];
+    form.extend(path.map(|path| ("path", path)));
+    form.extend(prefix.map(|prefix| ("prefix", prefix)));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()?;
+        let response = client
+            .post(&url)
+            .form(&form)
+            .send()
+            .await
+            .with_context(|| format!("POST {url}"))?;
+        let status = response.status();
+        let body = response
+            .text()
+            .await
+            .with_context(|| format!("POST {url}"))?;
+        if !status.is_success() {
+            bail!("{url} answered {status}: {}", body.trim());
+        }
+        let answer: serde_json::Value =
+            serde_json::from_str(&body).with_context(|| format!("{url} answered {body:?}"))?;
+        answer["removed"]
+            .as_u64()
+            .with_context(|| format!("{url} answered {body:?}"))
     })
 }
 

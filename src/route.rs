@@ -289,11 +289,23 @@ pub fn site_url(
     Ok(url)
 }
 
-/// A cache key: site name, normalised path and query.
+/// A cache key: `NAME.DIGEST\0/path?query`, with the site's name and the digest of its
+/// rules ([`Site::rules_digest`]), then the normalised path and the kept query. A reload
+/// that changes a site's rules changes its keys, so pages converted under the old rules
+/// are never served again; purging by site matches the name whatever the digest.
+///
+/// ```
+/// let text = "[[site]]\nname = \"news\"\nupstream = \"https://news.example\"\nhosts = [\"l.example\"]\n";
+/// let (_, sites) = lightmirror::config::parse(text, "t").unwrap();
+/// let url = url::Url::parse("https://news.example/a?b=1").unwrap();
+/// let key = lightmirror::route::cache_key(&sites[0], &url);
+/// assert_eq!(key, format!("news.{}\0/a?b=1", sites[0].rules_digest));
+/// ```
 pub fn cache_key(site: &Site, url: &Url) -> String {
+    let site_part = format!("{}.{}", site.name, site.rules_digest);
     match url.query() {
-        Some(q) => format!("{}\u{0}{}?{q}", site.name, url.path()),
-        None => format!("{}\u{0}{}", site.name, url.path()),
+        Some(q) => format!("{site_part}\u{0}{}?{q}", url.path()),
+        None => format!("{site_part}\u{0}{}", url.path()),
     }
 }
 

@@ -1,5 +1,6 @@
-//! The admin listener against real servers: metrics that move with real requests, and a
-//! health check, on a listener readers never reach.
+//! The admin listener against real servers: metrics that move with real requests, a
+//! health check and purges (by request and by the `lightmirror purge` command), on a
+//! listener readers never reach.
 
 #[path = "support/harness.rs"]
 mod harness;
@@ -8,6 +9,15 @@ use harness::{site_config, Light, Reply, Upstream};
 
 const PAGE: &str = "<html><head><title>Ferry times</title></head><body><article><h1>Ferry times</h1>\
 <p>The winter ferry timetable starts on Monday, with two sailings fewer each day.</p></article></body></html>";
+
+/// Serves `light`'s admin listener on an ephemeral port.
+async fn admin_of(light: &Light) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin = listener.local_addr().unwrap();
+    let handle = light.handle.clone();
+    tokio::spawn(async move { handle.serve_admin(listener).await });
+    admin
+}
 
 async fn scrape(admin: std::net::SocketAddr) -> String {
     reqwest::get(format!("http://{admin}/metrics"))
@@ -72,4 +82,103 @@ async fn metrics_count_real_requests_and_health_answers() {
     // The readers' listener has no such page.
     assert_eq!(light.get("/metrics").await.status(), 404);
     light.stop().await;
+}
+
+async fn purge(admin: std::net::SocketAddr, query: &str, form: &str) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .post(format!("http://{admin}/purge?{query}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form.to_owned())
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_purge_makes_the_next_request_a_miss() {
+    let upstream = Upstream::start().await;
+    for path in ["/ferry", "/ferry?day=mon", "/news/one", "/news/two"] {
+        upstream.route(path, Reply::html(PAGE));
+    }
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("pages");
+    let config = site_config("").replace(
+        "[limits]",
+        &format!("[cache]\ndir = {:?}\n\n[limits]", dir.to_str().unwrap()),
+    );
+    let light = Light::start(&config, &upstream).await;
+    let admin = admin_of(&light).await;
+    let read_all = || async {
+        for path in ["/ferry", "/ferry?day=mon", "/news/one", "/news/two"] {
+            assert_eq!(light.get(path).await.status(), 200, "{path}");
+        }
+    };
+    read_all().await;
+    read_all().await;
+    assert_eq!(upstream.total_hits(), 4);
+
+    assert_eq!(
+        purge(admin, "", "site=ledger&path=/ferry").await,
+        (200, "{\"removed\": 2}\n".into())
+    );
+    read_all().await;
+    assert_eq!(upstream.hits("/ferry"), 2);
+    assert_eq!(upstream.hits("/ferry?day=mon"), 2);
+    assert_eq!(upstream.hits("/news/one"), 1);
+
+    for (query, form) in [
+        ("site=elsewhere", ""),
+        ("", "path=/ferry"),
+        ("site=ledger&path=/ferry", "prefix=/news/"),
+    ] {
+        let (status, body) = purge(admin, query, form).await;
+        assert_eq!(status, 400, "{query} {form}: {body}");
+    }
+    let get = reqwest::get(format!("http://{admin}/purge")).await.unwrap();
+    assert_eq!(get.status(), 404);
+    // Readers cannot purge.
+    let reader = Light::client()
+        .post(light.url("/purge?site=ledger"))
+        .header("host", "light.test")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(reader.status(), 200);
+    assert_eq!(upstream.total_hits(), 6);
+
+    // The command, as an operator runs it.
+    let command = tokio::process::Command::new(env!("CARGO_BIN_EXE_lightmirror"))
+        .args(["purge", "--admin", &admin.to_string(), "--site", "ledger"])
+        .args(["--prefix", "/news/"])
+        .output()
+        .await
+        .unwrap();
+    assert!(command.status.success(), "{command:?}");
+    assert_eq!(String::from_utf8_lossy(&command.stdout), "2\n");
+    read_all().await;
+    assert_eq!(upstream.hits("/news/one"), 2);
+    assert_eq!(upstream.hits("/ferry"), 2);
+    assert_eq!(
+        purge(admin, "site=ledger", "").await,
+        (200, "{\"removed\": 4}\n".into())
+    );
+    light.stop().await;
+
+    // What was purged from the directory stays purged across a restart.
+    assert_eq!(purge_restarted(&config, &upstream).await, 0);
+}
+
+/// After a restart on the same directory, purges the whole site: the pages it held.
+async fn purge_restarted(config: &str, upstream: &Upstream) -> u64 {
+    let light = Light::start(config, upstream).await;
+    let admin = admin_of(&light).await;
+    let (status, body) = purge(admin, "site=ledger", "").await;
+    assert_eq!(status, 200, "{body}");
+    light.stop().await;
+    let removed = body
+        .trim()
+        .trim_start_matches("{\"removed\": ")
+        .trim_end_matches('}');
+    removed.parse().unwrap()
 }

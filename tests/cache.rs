@@ -1,7 +1,8 @@
 //! The cache as readers meet it: one upstream fetch for a crowd, a saved copy when the
 //! upstream fails, conditional requests, the upstream's no-store, pages that survive a
 //! restart through the cache directory, floods of one-off pages that leave read pages in
-//! place, and a cache directory an attacker has written to.
+//! place, a cache directory an attacker has written to, and reloads that change a site's
+//! rules.
 
 #[path = "support/harness.rs"]
 mod harness;
@@ -394,6 +395,15 @@ fn forge_page(key: &[u8], cache_key: &str, body: &str) -> Vec<u8> {
     file
 }
 
+/// The cache key of `path` on the test site, as the server makes it.
+fn ledger_key(path: &str) -> String {
+    let origin = "http://127.0.0.1:1";
+    let text = site_config("").replace("{upstream}", origin);
+    let (_, sites) = lightmirror::config::parse(&text, "test.toml").unwrap();
+    let url = url::Url::parse(&format!("{origin}{path}")).unwrap();
+    lightmirror::route::cache_key(&sites[0], &url)
+}
+
 fn page_file_name(cache_key: &str) -> String {
     let hex: String = Sha256::digest(cache_key.as_bytes())
         .iter()
@@ -421,14 +431,16 @@ async fn the_cache_directory_is_not_trusted() {
     let key = [42u8; 32];
     std::fs::write(root.path().join("pages.key"), key).unwrap();
     // A page under the right key is served, which shows the forgery below is well formed.
-    let genuine = forge_page(&key, "ledger\0/genuine", "<p>genuine copy</p>");
-    std::fs::write(dir.join(page_file_name("ledger\0/genuine")), genuine).unwrap();
+    let genuine_key = ledger_key("/genuine");
+    let genuine = forge_page(&key, &genuine_key, "<p>genuine copy</p>");
+    std::fs::write(dir.join(page_file_name(&genuine_key)), genuine).unwrap();
+    let tides_key = ledger_key("/tides");
     let planted = forge_page(
         &[7u8; 32],
-        "ledger\0/tides",
+        &tides_key,
         "<p>news</p><script>steal()</script>",
     );
-    std::fs::write(dir.join(page_file_name("ledger\0/tides")), planted).unwrap();
+    std::fs::write(dir.join(page_file_name(&tides_key)), planted).unwrap();
     let fifo = dir.join(format!("{:064x}.page", 1));
     let made = std::process::Command::new("mkfifo").arg(&fifo).status();
     assert!(made.unwrap().success());
@@ -488,4 +500,56 @@ async fn a_file_in_place_of_the_cache_directory_leaves_the_cache_in_memory() {
     );
     light.stop().await;
     assert_eq!(std::fs::read_to_string(&dir).unwrap(), "not a directory");
+}
+
+/// A story with a box the operator may come to remove.
+const PROMO_PAGE: &str =
+    "<html><head><title>Harbour works</title></head><body><article class=story>\
+<p>The harbour wall is to be rebuilt over the winter, and the ferry berth moves east.</p>\
+<p class=promo>Subscribe today for all the harbour news</p></article></body></html>";
+
+fn promo_config(dir: &Path, remove: &str) -> String {
+    in_dir(dir).replace("[[site]]\n", &format!("[[site]]\nremove = [{remove}]\n"))
+}
+
+async fn reload(light: &Light, upstream: &Upstream, toml: &str) {
+    let text = toml.replace("{upstream}", &format!("http://{}", upstream.addr));
+    let (config, sites) = lightmirror::config::parse(&text, "test.toml").unwrap();
+    light.handle.reload(config, sites).unwrap();
+}
+
+#[tokio::test]
+async fn a_reload_that_changes_the_rules_makes_old_pages_unreachable() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("pages");
+    let upstream = Upstream::start().await;
+    upstream.route("/harbour", Reply::html(PROMO_PAGE));
+    let before = promo_config(&dir, "");
+    let light = Light::start(&before, &upstream).await;
+    let (_, body) = get_plain(&light, "/harbour").await;
+    assert!(body.contains("Subscribe today"), "{body}");
+    assert_eq!(get_plain(&light, "/harbour").await.1, body);
+    assert_eq!(upstream.hits("/harbour"), 1);
+
+    // The same rules, reloaded: the cached page stays.
+    reload(&light, &upstream, &before).await;
+    assert_eq!(get_plain(&light, "/harbour").await.1, body);
+    assert_eq!(upstream.hits("/harbour"), 1);
+
+    let after = promo_config(&dir, "\".promo\"");
+    reload(&light, &upstream, &after).await;
+    let (status, body) = get_plain(&light, "/harbour").await;
+    assert_eq!(status, 200);
+    assert!(!body.contains("Subscribe today"), "{body}");
+    assert!(body.contains("harbour wall"), "{body}");
+    assert_eq!(upstream.hits("/harbour"), 2);
+    light.stop().await;
+
+    // Nor does a restart under the new rules find the old page on disk.
+    upstream.route("/harbour", Reply::with(502, &[], "blocked"));
+    let restarted = Light::start(&after, &upstream).await;
+    let (status, body) = get_plain(&restarted, "/harbour").await;
+    assert_eq!(status, 200);
+    assert!(!body.contains("Subscribe today"), "{body}");
+    restarted.stop().await;
 }

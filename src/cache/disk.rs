@@ -43,7 +43,7 @@ use sha2::{Digest, Sha256};
 use super::key::{Key, UNTRUSTED_OPEN};
 use super::policy::replaces;
 use super::segments::{largest_entry, Evicted, Segment, Segments};
-use super::{CacheError, Quality, StoredPage};
+use super::{CacheError, Purge, Quality, StoredPage};
 use crate::config::CacheConfig;
 
 /// The CR LF catches files mangled by text-mode transfers.
@@ -99,6 +99,8 @@ pub(crate) enum Written {
     Kept,
     /// The directory is unusable; nothing was written.
     Skipped,
+    /// The page is no longer wanted (it left memory before its turn); nothing was written.
+    Unwanted,
 }
 
 /// The cache directory and the account of what it holds.
@@ -158,11 +160,18 @@ impl DiskStore {
         pages
     }
 
-    /// Writes `page` under `key` in `segment`, logging what fails: a failing directory
-    /// once per outage, a page that cannot be written once per page.
-    pub(crate) fn save(&self, key: &str, page: &StoredPage, segment: Segment, now: SystemTime) {
-        match self.write(key, page, segment, now) {
-            Ok(Written::Saved | Written::Kept) => {
+    /// Writes `page` under `key` in the segment `wanted` names, unless it names none (see
+    /// [`write_if`](Self::write_if)), logging what fails: a failing directory once per
+    /// outage, a page that cannot be written once per page.
+    pub(crate) fn save(
+        &self,
+        key: &str,
+        page: &StoredPage,
+        wanted: impl FnOnce() -> Option<Segment>,
+        now: SystemTime,
+    ) {
+        match self.write_if(key, page, wanted, now) {
+            Ok(Written::Saved | Written::Kept | Written::Unwanted) => {
                 if self.outage.working() {
                     tracing::info!(dir = %self.dir.display(), "cache: the cache directory works again");
                 }
@@ -184,11 +193,26 @@ impl DiskStore {
     /// pushes out. The file enters `segment`, the page's in memory (or protected, if it
     /// was). A usable copy on disk that is newer than `page` (a later store that finished
     /// first), or that `page` may not replace, is kept instead.
+    #[cfg(test)]
     pub(crate) fn write(
         &self,
         key: &str,
         page: &StoredPage,
         segment: Segment,
+        now: SystemTime,
+    ) -> Result<Written, CacheError> {
+        self.write_if(key, page, || Some(segment), now)
+    }
+
+    /// [`write`](Self::write), with the segment asked of `wanted` at the last moment,
+    /// under the account's lock: `None` (the page left memory, purged or replaced, while
+    /// this write waited) writes nothing. A purge removes from memory before it takes the
+    /// account's lock, so a page it removed is never written back after it.
+    pub(crate) fn write_if(
+        &self,
+        key: &str,
+        page: &StoredPage,
+        wanted: impl FnOnce() -> Option<Segment>,
         now: SystemTime,
     ) -> Result<Written, CacheError> {
         let Some(secret) = self.wait_open() else {
@@ -211,6 +235,10 @@ impl DiskStore {
             return Err(CacheError::Io { path: temp, source });
         }
         let mut index = self.index();
+        let Some(segment) = wanted() else {
+            remove(&temp);
+            return Ok(Written::Unwanted);
+        };
         if let Some(on_disk) = index.get(key, now) {
             if on_disk.created > page.created || !replaces(page.quality, Some(on_disk.quality)) {
                 remove(&temp);
@@ -274,6 +302,25 @@ impl DiskStore {
         remove(&path);
         index.remove(key);
         None
+    }
+
+    /// Deletes the files of `site` within `scope`, once the directory is read (waiting
+    /// for it); returns their keys. Nothing when the directory is unusable.
+    pub(crate) fn purge(&self, site: &str, scope: &Purge) -> Vec<String> {
+        if self.wait_open().is_none() {
+            return Vec::new();
+        }
+        let mut index = self.index();
+        let keys: Vec<String> = index
+            .keys()
+            .filter(|key| scope.matches(site, key))
+            .map(ToOwned::to_owned)
+            .collect();
+        for key in &keys {
+            index.remove(key);
+            remove(&self.dir.join(file_name(key)));
+        }
+        keys
     }
 
     /// Bytes of the files on the account.

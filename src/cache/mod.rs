@@ -11,17 +11,23 @@
 //! ([`PageCache::join`]). The cache knows nothing of the server: callers pass header values
 //! as text and decide themselves what to fetch and what to send.
 //!
+//! An operator can purge a site's pages, one page or a subtree from memory and the
+//! directory alike ([`PageCache::purge`]).
+//!
 //! Modules: `page` (the stored form), `policy` (freshness, conditional requests, which copy
 //! to keep), `segments` (which page goes when room is needed), `flight` (coalescing),
-//! `disk` (the directory, which is not trusted) and `key` (the secret its files carry).
+//! `purge` (which keys a purge names), `disk` (the directory, which is not trusted) and
+//! `key` (the secret its files carry).
 
 mod disk;
 mod flight;
 mod key;
 mod page;
 mod policy;
+mod purge;
 mod segments;
 
+use std::collections::HashSet;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -37,6 +43,7 @@ use segments::{Evicted, Segment, Segments};
 pub use flight::{Flight, FlightFollower, FlightLeader, Landing};
 pub use page::{Quality, StoredPage};
 pub use policy::{freshness, not_modified};
+pub use purge::Purge;
 
 /// How long a miss waits for the directory's pages while they load at startup: enough for
 /// a typical directory, little for a reader when the disk is slow. Past it the miss is a
@@ -277,6 +284,39 @@ impl PageCache {
         }
     }
 
+    /// Removes the pages of `site` within `scope` from memory and from the directory, so
+    /// they are gone after a restart too; returns how many pages went (one found in both
+    /// counts once). Waits for the directory to be read first, so no page loaded late
+    /// comes back, and for the files to be deleted. A fetch already under way when the
+    /// purge runs may still store its page afterwards.
+    pub async fn purge(&self, site: &str, scope: Purge) -> usize {
+        let Some(active) = &self.active else {
+            return 0;
+        };
+        let mut loaded = active.loaded.clone();
+        // A loader that died without finishing ends the wait just as well.
+        let _ = loaded.wait_for(|&done| done).await;
+        let mut removed: HashSet<String> = {
+            let mut memory = active.memory();
+            let keys: Vec<String> = memory
+                .keys()
+                .filter(|key| scope.matches(site, key))
+                .map(ToOwned::to_owned)
+                .collect();
+            let pages: Vec<_> = keys.iter().filter_map(|key| memory.remove(key)).collect();
+            drop(memory);
+            // Pages are freed outside the lock.
+            drop(pages);
+            keys.into_iter().collect()
+        };
+        if let Some(disk) = active.disk.clone() {
+            let site = site.to_owned();
+            let deleted = tokio::task::spawn_blocking(move || disk.purge(&site, &scope)).await;
+            removed.extend(deleted.unwrap_or_default());
+        }
+        removed.len()
+    }
+
     /// Coalesces fetches of `key`: the first caller while none is under way leads, every
     /// other caller follows until the leader finishes or is dropped. Look the key up first;
     /// a leader may look again, as a flight may have landed in between.
@@ -331,10 +371,14 @@ impl Active {
         let key = key.to_owned();
         let memory = Arc::clone(&self.memory);
         self.on_disk(move |disk| {
-            // Asked only now: a read may have protected the page while this write waited,
-            // and its protection must not reach the disk before the file does.
-            let segment = lock(&memory).segment(&key).unwrap_or(Segment::Probation);
-            disk.save(&key, &saved, segment, now);
+            // Asked only at the last moment: a read may have protected the page while this
+            // write waited, and its protection must not reach the disk before the file
+            // does; a page purged or replaced meanwhile is not written at all.
+            let wanted = || match lock(&memory).held(&key) {
+                Some((held, segment)) if Arc::ptr_eq(held, &saved) => Some(segment),
+                _ => None,
+            };
+            disk.save(&key, &saved, wanted, now);
         });
         Stored::Accepted(page)
     }
@@ -904,6 +948,100 @@ mod tests {
             text(&second, "worse").await,
             Some("<p>from disk</p>".into())
         );
+    }
+
+    /// A key as `route::cache_key` makes it.
+    fn site_key(site: &str, page: &str) -> String {
+        format!("{site}.0123456789ab\0{page}")
+    }
+
+    #[tokio::test]
+    async fn purge_removes_a_path_a_prefix_or_a_site_from_memory() {
+        let clock = TestClock::new();
+        let cache = cache(1 << 20, None, &clock).await;
+        let pages = [
+            "/a",
+            "/a?page=2",
+            "/ab",
+            "/news/x",
+            "/news/y?z=1",
+            "/newsroom",
+        ];
+        for page in pages {
+            for site in ["s", "t"] {
+                cache
+                    .store(&site_key(site, page), page_at(page, &clock))
+                    .await;
+            }
+        }
+        let purge = |scope| cache.purge("s", scope);
+        assert_eq!(purge(Purge::Path("/a".into())).await, 2);
+        assert_eq!(purge(Purge::Path("/a".into())).await, 0);
+        assert_eq!(purge(Purge::Prefix("/news/".into())).await, 2);
+        let left = ["/ab", "/newsroom"];
+        for page in pages {
+            let kept = text(&cache, &site_key("s", page)).await.is_some();
+            assert_eq!(kept, left.contains(&page), "{page}");
+            assert!(text(&cache, &site_key("t", page)).await.is_some(), "{page}");
+        }
+        assert_eq!(cache.purge("s", Purge::Site).await, 2);
+        assert_eq!(cache.size().0, pages.len() as u64);
+        assert_eq!(cache.purge("nowhere", Purge::Site).await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_purged_page_is_gone_after_a_restart() {
+        let clock = TestClock::new();
+        let (_root, dir) = pages_dir();
+        let first = cache(1 << 20, Some(&dir), &clock).await;
+        for page in ["/a", "/a?x=1", "/b", "/c/d"] {
+            first
+                .store(&site_key("s", page), page_at(page, &clock))
+                .await;
+        }
+        first.flush().await;
+        drop(first);
+
+        let second = cache(1 << 20, Some(&dir), &clock).await;
+        // Only on disk (loaded back into memory, then dropped there), or in both.
+        second
+            .active
+            .as_ref()
+            .unwrap()
+            .memory()
+            .remove(&site_key("s", "/a?x=1"));
+        assert_eq!(second.purge("s", Purge::Path("/a".into())).await, 2);
+        // Stored and purged at once: its disk write, whenever it runs, writes nothing.
+        second
+            .store(&site_key("s", "/new"), page_at("new", &clock))
+            .await;
+        assert_eq!(second.purge("s", Purge::Prefix("/n".into())).await, 1);
+        second.flush().await;
+        assert_eq!(
+            page_files(&dir),
+            names_of(&[site_key("s", "/b"), site_key("s", "/c/d")])
+        );
+        drop(second);
+
+        let third = cache(1 << 20, Some(&dir), &clock).await;
+        for gone in ["/a", "/a?x=1", "/new"] {
+            assert!(matches!(
+                third.lookup(&site_key("s", gone)).await,
+                Lookup::Miss
+            ));
+        }
+        assert!(matches!(
+            third.lookup(&site_key("s", "/b")).await,
+            Lookup::Fresh(_)
+        ));
+        assert_eq!(third.purge("s", Purge::Site).await, 2);
+        assert_eq!(page_files(&dir), Vec::<String>::new());
+    }
+
+    fn names_of(keys: &[String]) -> Vec<String> {
+        let mut names: Vec<String> = keys.iter().map(|key| disk::file_name(key)).collect();
+        names.sort();
+        names
     }
 
     #[tokio::test]

@@ -185,8 +185,21 @@ impl<V> Segments<V> {
     }
 
     /// The segment `key` is in, if it is held.
+    #[cfg(test)]
     pub(crate) fn segment(&self, key: &str) -> Option<Segment> {
-        self.entries.get(key).map(|entry| entry.segment)
+        self.held(key).map(|(_, segment)| segment)
+    }
+
+    /// The value under `key` and its segment, if it is held, of use or not.
+    pub(crate) fn held(&self, key: &str) -> Option<(&V, Segment)> {
+        self.entries
+            .get(key)
+            .map(|entry| (&entry.value, entry.segment))
+    }
+
+    /// The keys held, in no order.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(String::as_str)
     }
 
     fn next_serial(&mut self) -> u64 {

@@ -95,8 +95,8 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct AdminConfig {
-    /// Socket address of the admin listener (`GET /metrics`, `GET /health`); keep it on
-    /// loopback or a private network.
+    /// Socket address of the admin listener (`GET /metrics`, `GET /health`,
+    /// `POST /purge`); keep it on loopback or a private network.
     ///
     /// ### Default
     /// unset: no admin listener

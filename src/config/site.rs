@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::load::problem;
@@ -51,6 +52,11 @@ pub struct Site {
     pub lang: Option<String>,
     /// Article URLs to test rules against.
     pub test_urls: Vec<Url>,
+    /// A short digest of the rules that shape a Light page (selectors, label, kinds, lang,
+    /// query), computed once when the site is checked. It is part of every cache key
+    /// (see [`cache_key`](crate::route::cache_key)), so a reload that changes them makes
+    /// the pages cached under the old rules unreachable at once.
+    pub rules_digest: String,
 }
 
 /// A compiled path pattern from `[[site.kind]]`.
@@ -210,7 +216,7 @@ impl Site {
         if problems.len() != before {
             return None;
         }
-        Some(Self {
+        Some(Self::with_digest(Self {
             name: raw.name.clone(),
             label: raw
                 .label
@@ -232,7 +238,50 @@ impl Site {
             cache_ttl: raw.cache_ttl,
             lang: raw.lang.clone(),
             test_urls,
-        })
+            rules_digest: String::new(),
+        }))
+    }
+
+    /// `site` with its [`rules_digest`](Self::rules_digest) computed.
+    fn with_digest(mut site: Self) -> Self {
+        site.rules_digest = site.digest_rules();
+        site
+    }
+
+    /// Twelve hex digits of a SHA-256 over every rule that changes what a page becomes.
+    /// Each part is length-prefixed, so no two different rule sets write the same bytes.
+    fn digest_rules(&self) -> String {
+        let mut hasher = Sha256::new();
+        let mut part = |field: &str, value: &str| {
+            for text in [field, value] {
+                hasher.update((text.len() as u64).to_le_bytes());
+                hasher.update(text.as_bytes());
+            }
+        };
+        part("label", &self.label);
+        for selector in &self.content {
+            part("content", selector);
+        }
+        for selector in &self.remove {
+            part("remove", selector);
+        }
+        for (field, selector) in [
+            ("title", &self.title),
+            ("byline", &self.byline),
+            ("date", &self.date),
+            ("lang", &self.lang),
+        ] {
+            if let Some(value) = selector {
+                part(field, value);
+            }
+        }
+        for (glob, kind) in &self.kinds {
+            part("kind", glob.as_str());
+            part("kind.kind", &format!("{kind:?}"));
+        }
+        part("query", &format!("{:?}", self.query));
+        let digest = hasher.finalize();
+        digest[..6].iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// The kind the operator's rules give a path, if any rule matches.
@@ -305,7 +354,7 @@ impl Site {
         upstream.set_query(None);
         upstream.set_fragment(None);
         let name = url.host_str().unwrap_or("page").to_owned();
-        Self {
+        Self::with_digest(Self {
             label: format!("{name} Light"),
             name,
             upstream,
@@ -324,7 +373,8 @@ impl Site {
             cache_ttl: None,
             lang: None,
             test_urls: Vec::new(),
-        }
+            rules_digest: String::new(),
+        })
     }
 }
 
@@ -369,6 +419,49 @@ mod tests {
         assert_eq!(
             only.kept_query(Some("%70age=3")).as_deref(),
             Some("%70age=3")
+        );
+    }
+
+    fn site_with(rules: &str) -> Site {
+        let text = format!(
+            "[[site]]\nname = \"d\"\nupstream = \"https://news.example\"\nhosts = [\"l.example\"]\n{rules}\n"
+        );
+        super::super::parse(&text, "t").unwrap().1.remove(0)
+    }
+
+    #[test]
+    fn the_digest_follows_the_rules_that_shape_a_page() {
+        let base = site_with("remove = [\".ad\"]");
+        assert_eq!(base.rules_digest.len(), 12);
+        assert_eq!(
+            base.rules_digest,
+            site_with("remove = [\".ad\"]").rules_digest
+        );
+        // Rules that only decide what is fetched leave it alone.
+        let paths = site_with("remove = [\".ad\"]\ndeny_paths = [\"/x/\"]\ncache_ttl = \"1m\"");
+        assert_eq!(base.rules_digest, paths.rules_digest);
+        for changed in [
+            "remove = [\".ads\"]",
+            "remove = [\".ad\", \".promo\"]",
+            "remove = [\".ad\"]\ncontent = [\"article\"]",
+            "remove = [\".ad\"]\ntitle = \"h1\"",
+            "remove = [\".ad\"]\nbyline = \".by\"",
+            "remove = [\".ad\"]\ndate = \"time\"",
+            "remove = [\".ad\"]\nlabel = \"Other\"",
+            "remove = [\".ad\"]\nlang = \"fa\"",
+            "remove = [\".ad\"]\nquery = \"drop\"",
+            "remove = [\".ad\"]\n[[site.kind]]\npath = \"/tag/*\"\nkind = \"listing\"",
+        ] {
+            assert_ne!(
+                base.rules_digest,
+                site_with(changed).rules_digest,
+                "{changed}"
+            );
+        }
+        // Moving a selector from one rule to another is a change too.
+        assert_ne!(
+            site_with("title = \"h1\"").rules_digest,
+            site_with("byline = \"h1\"").rules_digest
         );
     }
 
