@@ -247,36 +247,42 @@ async fn http2_streams_with_a_shut_window_hold_no_fetch() {
 async fn misses_over_the_memory_budget_get_503_or_the_saved_copy() {
     let upstream = Upstream::start().await;
     let gate = Arc::new(tokio::sync::Notify::new());
-    let held = article(30_000);
+    let held = article(7_800);
     let (first, rest) = held.split_at(held.len() - 200);
-    upstream.route(
-        "/held",
-        Reply::Gated {
-            first: Bytes::from(first.to_owned()),
-            rest: Bytes::from(rest.to_owned()),
-            gate: Arc::clone(&gate),
-        },
-    );
-    upstream.route("/second", Reply::html(article(12_000)));
-    upstream.route("/third", Reply::html(article(12_000)));
-    let limits = r#"max_upstream_bytes = 300000
-max_inflight_bytes = 700000"#;
+    for i in 0..3 {
+        upstream.route(
+            &format!("/held/{i}"),
+            Reply::Gated {
+                first: Bytes::from(first.to_owned()),
+                rest: Bytes::from(rest.to_owned()),
+                gate: Arc::clone(&gate),
+            },
+        );
+    }
+    upstream.route("/second", Reply::html(article(6_000)));
+    upstream.route("/third", Reply::html(article(6_000)));
+    // The least the budget may be: one page of max_upstream_bytes, gathered and detected.
+    let limits = r#"max_upstream_bytes = 60000
+max_inflight_bytes = 665536"#;
     let light = Light::start(&config(limits, r#"cache_ttl = "1s""#), &upstream).await;
     assert_eq!(light.get("/second").await.status(), 200);
     tokio::time::sleep(Duration::from_millis(1100)).await;
 
-    // One page in flight takes most of the budget.
-    let holder = {
-        let light_url = light.url("/held");
-        tokio::spawn(async move {
-            Light::client()
-                .get(light_url)
-                .header("host", "light.test")
-                .send()
-                .await
-                .unwrap()
+    // Pages in flight take most of the budget.
+    let holders: Vec<_> = (0..3)
+        .map(|i| {
+            let url = light.url(&format!("/held/{i}"));
+            tokio::spawn(async move {
+                Light::client()
+                    .get(url)
+                    .header("host", "light.test")
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
         })
-    };
+        .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let refused = light.get("/third").await;
@@ -288,8 +294,11 @@ max_inflight_bytes = 700000"#;
     assert!(body.contains("too busy"), "{body}");
     assert!(body.contains("saved copy"), "{body}");
 
-    gate.notify_one();
-    assert_eq!(holder.await.unwrap().status(), 200);
+    // The pages in flight finish, detections a few at a time, none waiting on memory.
+    gate.notify_waiters();
+    for holder in holders {
+        assert_eq!(holder.await.unwrap(), 200);
+    }
     // The budget is whole again.
     assert_eq!(light.get("/third").await.status(), 200);
     light.stop().await;
