@@ -10,6 +10,13 @@ use regex::Regex;
 
 use super::dom::{Data, Dom, Id, Step, HEADINGS};
 
+pub(crate) fn knob(name: &str, default: f64) -> f64 {
+    std::env::var(format!("LM_{name}"))
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 fn re(pattern: &str) -> Regex {
     Regex::new(pattern).expect("constant pattern compiles")
 }
@@ -19,6 +26,51 @@ static UNLIKELY: LazyLock<Regex> = LazyLock::new(|| {
         r"(?i)-ad-|ai2html|banner|breadcrumbs|combx|comment|community|cover-wrap|disqus|extra|footer|gdpr|header|legends|menu|related|remark|replies|rss|shoutbox|sidebar|skyscraper|social|sponsor|supplemental|ad-break|agegate|pagination|pager|popup|yom-remote|cookie|newsletter|subscribe",
     )
 });
+/// Class and id words of page furniture that is never the article, whatever else its
+/// class says: consent and cookie banners, pop-ups and modals, newsletter sign-ups. A word
+/// counts at the start of a class token or after a separator (`eu-cookie-law`,
+/// `widget_newsletter`, `cookiebar`).
+const FURNITURE: &[&str] = &[
+    "cookie",
+    "consent",
+    "gdpr",
+    "popup",
+    "pop-up",
+    "modal",
+    "newsletter",
+];
+/// Prefixes of class tokens that tag a container with a taxonomy or a state rather than
+/// say what it is (`category-newsletter`, `has-modal`).
+const TAXONOMY_PREFIXES: &[&str] = &["category-", "tag-", "has-", "is-", "with-", "no-"];
+/// Suffixes of state tokens (`modal-enabled`, `popup-open`).
+const STATE_SUFFIXES: &[&str] = &[
+    "-enabled", "-open", "-active", "-visible", "-shown", "-closed",
+];
+/// Share of the page's text above which a furniture class is not believed.
+const FURNITURE_MAX_SHARE: f64 = 0.5;
+
+/// Whether a class and id string marks page furniture: see [`FURNITURE`], plus notices
+/// that the browser is outdated.
+fn is_furniture(match_string: &str) -> bool {
+    match_string.split_ascii_whitespace().any(|token| {
+        let t = token.to_ascii_lowercase();
+        if TAXONOMY_PREFIXES.iter().any(|p| t.starts_with(p))
+            || STATE_SUFFIXES.iter().any(|s| t.ends_with(s))
+        {
+            return false;
+        }
+        let at_boundary = |word: &str| {
+            t.match_indices(word)
+                .any(|(i, _)| i == 0 || !t.as_bytes()[i - 1].is_ascii_alphanumeric())
+        };
+        FURNITURE.iter().any(|w| at_boundary(w))
+            || (t.contains("browser")
+                && ["update", "upgrade", "outdated", "unsupported", "warning"]
+                    .iter()
+                    .any(|w| t.contains(w)))
+    })
+}
+
 static MAYBE: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?i)and|article|body|column|content|main|mathjax|shadow"));
 static POSITIVE: LazyLock<Regex> = LazyLock::new(|| {
@@ -756,8 +808,17 @@ impl Pass<'_> {
         let mut to_score = Vec::new();
         let mut title_header_left = !title.is_empty();
         let mut node = self.dom.find(0, "html");
+        let page_len = node.map_or(0, |html| text_len(self.dom, html));
         while let Some(id) = node {
             let ms = match_string(self.dom, id);
+            if ms.len() > 1
+                && is_furniture(&ms)
+                && !self.dom.is(id, &["html", "body"])
+                && (text_len(self.dom, id) as f64) < FURNITURE_MAX_SHARE * page_len as f64
+            {
+                node = remove_and_next(self.dom, id);
+                continue;
+            }
             if self.dom.attr(id, "aria-modal") == Some("true")
                 && self.dom.attr(id, "role") == Some("dialog")
             {
@@ -1294,6 +1355,36 @@ mod tests {
         super::super::text::dom_text(&dom, found.article)
     }
 
+    /// The article's HTML, captions included.
+    fn article_html(html: &str) -> String {
+        let doc = Html::parse_document(html);
+        let fresh = || Dom::from_html(&doc, &[], 512);
+        let (dom, found) = grab(fresh(), fresh, "The headline of the story").expect("article");
+        let mut out = String::new();
+        dom.content_html(found.article, true, &mut out);
+        out
+    }
+
+    #[test]
+    fn a_consent_banner_loses_to_a_short_article() {
+        let html = "<html><body><ul class=nav><li><a href=/>Home page</a></li>\
+             <li><a href=/a>Archive of old posts</a></li><li><a href=/b>About this blog</a></li>\
+             </ul><div id=main><div class=post><h1>The headline of the story</h1>\
+             <p>\u{201e}I know I am drunk and should not say it\u{201c} \u{2013} \u{201e}Then \
+             don't\u{201c} \u{2013} \u{201e}OK.\u{201c}</p></div></div>\
+             <div class='widget eu-cookie-law-widget'><form><p>Privacy and cookies: this site \
+             uses cookies. By continuing to use this website, you agree to their use. To find \
+             out more, including how to control cookies, see here: Cookie Policy</p>\
+             <input type=submit value='Close and accept'></form></div>\
+             <div id=update-browser-banner class=popup-banner><p>Your browser is out of date. \
+             Download a newer browser for a better experience, free of charge.</p></div>\
+             </body></html>";
+        let text = article(html);
+        assert!(text.contains("I know I am drunk"), "{text}");
+        assert!(!text.contains("cookies"), "{text}");
+        assert!(!text.contains("browser"), "{text}");
+    }
+
     #[test]
     fn picks_the_article_over_boilerplate() {
         let para = "This is a long paragraph of article text, with commas, and more words to make \
@@ -1326,8 +1417,10 @@ mod tests {
              <a class='visually-hidden focusable' href=#x>Continue reading the main story</a>\
              <p>{para}{para}</p></article></body></html>"
         );
-        let text = article(&html);
-        assert!(text.contains("Rain in Khartoum. Jane Roe"), "{text}");
+        let html = article_html(&html);
+        assert!(html.contains("<figcaption>Rain in Khartoum."), "{html}");
+        assert!(html.contains("Jane Roe</figcaption>"), "{html}");
+        let text = super::super::to_text(&html);
         assert!(
             text.contains("An explanation written for screen readers"),
             "{text}"
