@@ -123,6 +123,24 @@ const KEEP_TAG: &[&str] = &["div", "article", "section", "p", "ol", "ul"];
 /// container.
 const TEXTISH: &[&str] = &["span", "li", "td"];
 
+/// Longest paragraph that can be a link teaser ("Read more: <headline>").
+const LINK_PARAGRAPH_MAX: usize = 200;
+/// Share of a short paragraph's text in links above which it is a teaser.
+const LINK_PARAGRAPH_DENSITY: f64 = 0.5;
+
+/// Rank of a heading element, 1 for `h1`.
+fn heading_rank(name: &str) -> Option<u8> {
+    match name {
+        "h1" => Some(1),
+        "h2" => Some(2),
+        "h3" => Some(3),
+        "h4" => Some(4),
+        "h5" => Some(5),
+        "h6" => Some(6),
+        _ => None,
+    }
+}
+
 /// Below this many characters an attempt is retried with looser rules.
 const CHAR_THRESHOLD: usize = 500;
 
@@ -1136,6 +1154,10 @@ impl Pass<'_> {
         self.clean_conditionally(article, "table", &mut stats);
         self.clean_conditionally(article, "ul", &mut stats);
         self.clean_conditionally(article, "div", &mut stats);
+        if self.flags.clean_conditionally {
+            self.remove_link_paragraphs(article, &mut stats);
+            self.remove_orphan_headings(article, &mut stats);
+        }
         for h in self.dom.find_all(article, &["h1"]) {
             self.dom.rename(h, "h2");
         }
@@ -1153,6 +1175,58 @@ impl Pass<'_> {
             if next.is_some_and(|n| self.dom.is(n, &["p"])) {
                 self.dom.detach(br);
             }
+        }
+    }
+
+    /// Removes short paragraphs that are mostly a link: the "Read more: <headline>" and
+    /// "See also" teasers set between the paragraphs of a story.
+    fn remove_link_paragraphs(&mut self, article: Id, stats: &mut Stats) {
+        for p in self.dom.find_all(article, &["p"]) {
+            let len = stats.len(p);
+            if len > 0
+                && len <= LINK_PARAGRAPH_MAX
+                && stats.link_density(p) > LINK_PARAGRAPH_DENSITY
+            {
+                stats.remove(self.dom, p, article);
+            }
+        }
+    }
+
+    /// Removes headings left with nothing to head: the last blocks of the article, or one
+    /// followed straight by a heading of the same or a higher rank. They titled a block of
+    /// links or a widget that cleaning took out ("Related", "More on this topic").
+    fn remove_orphan_headings(&mut self, article: Id, stats: &mut Stats) {
+        // Headings and text-bearing blocks, in document order.
+        let mut blocks: Vec<(Id, u8)> = Vec::new();
+        for id in self.dom.descendants(article) {
+            let name = self.dom.name(id);
+            if let Some(rank) = heading_rank(name) {
+                blocks.push((id, rank));
+            } else if self.dom.is_element(id)
+                && !blocks
+                    .last()
+                    .is_some_and(|&(h, _)| self.dom.ancestors(id).any(|a| a == h))
+                && self
+                    .dom
+                    .children(id)
+                    .any(|c| self.dom.text(c).is_some_and(|t| !t.trim().is_empty()))
+            {
+                blocks.push((id, 0));
+            }
+        }
+        let mut orphans = Vec::new();
+        let mut next_rank: Option<u8> = None;
+        for &(id, rank) in blocks.iter().rev() {
+            if rank > 0 {
+                if next_rank.is_none_or(|n| n > 0 && n <= rank) {
+                    orphans.push(id);
+                    continue;
+                }
+            }
+            next_rank = Some(rank);
+        }
+        for h in orphans {
+            stats.remove(self.dom, h, article);
         }
     }
 
@@ -1363,6 +1437,25 @@ mod tests {
         let mut out = String::new();
         dom.content_html(found.article, true, &mut out);
         out
+    }
+
+    #[test]
+    fn link_teasers_and_their_headings_leave_the_body() {
+        let para = "A long paragraph of the story, with commas, clauses and enough words to be \
+                    scored as the article's running text. ";
+        let html = format!(
+            "<html><body><article><p>{para}{para}</p><p>{para}{para}</p>\
+             <p><b>Read more: <a href=/x>Minister resigns after the budget vote</a></b></p>\
+             <p>{para}</p><p>Reported by <a href=/ann>Ann</a> from the capital, {para}</p>\
+             <h3>You may also like</h3><div class=teasers><a href=/a>First teaser title</a>\
+             <a href=/b>Second teaser title</a><a href=/c>Third teaser title</a></div>\
+             </article></body></html>"
+        );
+        let text = article(&html);
+        assert!(text.contains("Reported by Ann"), "{text}");
+        for teaser in ["Read more", "Minister", "You may also like", "teaser"] {
+            assert!(!text.contains(teaser), "{teaser} in {text}");
+        }
     }
 
     #[test]
