@@ -141,6 +141,13 @@ fn heading_rank(name: &str) -> Option<u8> {
     }
 }
 
+/// Shortest article found in the page's article markup that a looser attempt must beat by
+/// [`MARKED_FACTOR`]: a short story in its `<article>` is likelier than an author box or a
+/// comment form that wins once class hints are ignored.
+const MARKED_MIN: usize = 100;
+/// How many times longer a looser attempt's article must be than a marked one.
+const MARKED_FACTOR: f64 = 3.0;
+
 /// Below this many characters an attempt is retried with looser rules.
 const CHAR_THRESHOLD: usize = 500;
 
@@ -160,6 +167,9 @@ pub(crate) struct Found {
     pub byline: Option<String>,
     /// Text length of the article.
     pub text_len: usize,
+    /// Whether the article was found in the page's own article markup (`<article>`,
+    /// `itemprop=articleBody`), which a later, looser attempt must clearly beat.
+    pub marked: bool,
 }
 
 /// Attempts in order: each drops one more rule, for pages the stricter rules leave empty.
@@ -204,13 +214,20 @@ pub(crate) fn grab(first: Dom, fresh: impl Fn() -> Dom, title: &str) -> Option<(
             byline: None,
         };
         let found = pass.run(body, title);
+        if std::env::var("LM_DEBUG").is_ok() {
+            eprintln!("attempt -> {} chars", found.text_len);
+        }
         if found.text_len >= CHAR_THRESHOLD {
             return Some((dom, found));
         }
-        if best
-            .as_ref()
-            .is_none_or(|(_, b)| found.text_len > b.text_len)
-        {
+        if best.as_ref().is_none_or(|(_, b)| {
+            let needed = if b.marked && b.text_len >= MARKED_MIN {
+                MARKED_FACTOR * b.text_len as f64
+            } else {
+                b.text_len as f64
+            };
+            found.text_len as f64 > needed
+        }) {
             best = Some((dom, found));
         }
     }
@@ -993,6 +1010,18 @@ impl Pass<'_> {
                 top.truncate(5);
             }
         }
+        if std::env::var("LM_DEBUG").is_ok() {
+            for &t in &top {
+                eprintln!(
+                    "top {} {:?} score {:.1} len {} ld {:.2}",
+                    self.dom.name(t),
+                    match_string(self.dom, t),
+                    self.score(t).unwrap_or(0.0),
+                    stats.len(t),
+                    stats.link_density(t)
+                );
+            }
+        }
         let top_candidate = match top.first() {
             Some(&t) if t != body => self.refine(t, &top, body),
             _ => {
@@ -1005,12 +1034,22 @@ impl Pass<'_> {
                 div
             }
         };
+        let marked = std::iter::once(top_candidate)
+            .chain(self.dom.ancestors(top_candidate))
+            .any(|a| {
+                self.dom.is(a, &["article"])
+                    || self
+                        .dom
+                        .attr(a, "itemprop")
+                        .is_some_and(|p| p.contains("articleBody"))
+            });
         let article = self.merge_siblings(top_candidate);
         self.prep_article(article);
         Found {
             article,
             byline: self.byline.take(),
             text_len: text_len(self.dom, article),
+            marked,
         }
     }
 
@@ -1055,6 +1094,7 @@ impl Pass<'_> {
             last = ps;
             parent = self.dom.nodes[p].parent;
         }
+        top_candidate = self.out_of_table(top_candidate, threshold, body);
         while let Some(p) = self.dom.nodes[top_candidate]
             .parent
             .filter(|&p| p != body && p != 0)
@@ -1068,6 +1108,40 @@ impl Pass<'_> {
             self.initialize(top_candidate);
         }
         top_candidate
+    }
+
+    /// A candidate that is a piece of a table (a row, a row group, the table) leaves it
+    /// for the nearest scored container outside the table, when that container scores at
+    /// least `threshold`: a long table (a list of signatories, of constituencies) reads as
+    /// running text cell by cell, while the story it belongs to is in the paragraphs
+    /// around it.
+    fn out_of_table(&self, candidate: Id, threshold: f64, body: Id) -> Id {
+        const TABLE_PARTS: &[&str] = &["table", "tbody", "thead", "tfoot", "tr", "td", "th"];
+        // A row or a row group wins when many cells score, as in a table of data; a layout
+        // table's content cell wins as a cell and stays.
+        if !self
+            .dom
+            .is(candidate, &["table", "tbody", "thead", "tfoot", "tr"])
+        {
+            return candidate;
+        }
+        let mut outside = false;
+        for a in self.dom.ancestors(candidate) {
+            if a == body || a == 0 {
+                break;
+            }
+            if self.dom.is(a, &["table"]) {
+                outside = true;
+                continue;
+            }
+            if outside
+                && !self.dom.is(a, TABLE_PARTS)
+                && self.score(a).is_some_and(|s| s >= threshold)
+            {
+                return a;
+            }
+        }
+        candidate
     }
 
     /// Gathers the top candidate and the siblings that look like part of the same article.
