@@ -150,15 +150,16 @@ mod tests {
 
     #[test]
     fn a_short_story_beside_a_long_menu_is_an_article() {
-        let mut html = String::from("<html><body><nav class=menu>");
+        let mut html = String::from("<html><body><div class=menu>");
         for i in 0..12 {
             html.push_str(&format!(
                 "<div><a href=\"/topics/{i}\">Menu entry number {i} of the site</a></div>"
             ));
         }
         html.push_str(
-            "</nav><div id=content><p>The yearly report on the climate of the country is out: \
-             it was the fourth warmest year since measurements began, with little rain.</p>\
+            "</div><div id=content><p>The yearly report on the climate of the country is out: \
+             it was the fourth warmest year since measurements began, with little rain in the \
+             south and a wet autumn in the north, where rivers rose over their banks twice.</p>\
              <p>Its series reach back to the eighteenth century.</p></div></body></html>",
         );
         let dom = Dom::from_html(&scraper::Html::parse_document(&html), &[], 512);
