@@ -102,6 +102,21 @@ pub(crate) fn kind(dom: &Dom, url: &url::Url, ld_article: bool) -> PageKind {
             }
         }
     }
+    // Text straight in a block, without paragraphs, is prose of that block.
+    for div in dom.find_all(body, &["div", "td", "section", "article"]) {
+        let direct: usize = dom
+            .children(div)
+            .filter_map(|c| dom.text(c))
+            .map(|t| {
+                t.split_whitespace()
+                    .map(|w| w.chars().count() + 1)
+                    .sum::<usize>()
+            })
+            .sum();
+        if direct >= 80 && link_density(dom, div) < 0.2 {
+            *prose.entry(div).or_default() += direct;
+        }
+    }
     let densest = prose.values().copied().max().unwrap_or(0);
     let needed = if is_story_path(url.path()) {
         MIN_STORY_PROSE
@@ -149,7 +164,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_short_story_beside_a_long_menu_is_an_article() {
+    fn a_one_paragraph_story_in_a_div_beside_a_long_menu_is_an_article() {
         let mut html = String::from("<html><body><div class=menu>");
         for i in 0..12 {
             html.push_str(&format!(
@@ -157,10 +172,10 @@ mod tests {
             ));
         }
         html.push_str(
-            "</div><div id=content><p>The yearly report on the climate of the country is out: \
+            "</div><div id=content>The yearly report on the climate of the country is out: \
              it was the fourth warmest year since measurements began, with little rain in the \
-             south and a wet autumn in the north, where rivers rose over their banks twice.</p>\
-             <p>Its series reach back to the eighteenth century.</p></div></body></html>",
+             south and a wet autumn in the north, where rivers rose over their banks twice.\
+             <br>Its series reach back to the eighteenth century.</div></body></html>",
         );
         let dom = Dom::from_html(&scraper::Html::parse_document(&html), &[], 512);
         let story = url::Url::parse("http://example.com/news/climate-report-2021").unwrap();

@@ -148,6 +148,9 @@ const MARKED_MIN: usize = 100;
 /// How many times longer a looser attempt's article must be than a marked one.
 const MARKED_FACTOR: f64 = 3.0;
 
+/// How much more text outside links a looser attempt must find to replace a stricter one.
+const LOOSER_GAIN: f64 = 1.1;
+
 /// Below this many characters an attempt is retried with looser rules.
 const CHAR_THRESHOLD: usize = 500;
 
@@ -170,6 +173,16 @@ pub(crate) struct Found {
     /// Whether the article was found in the page's own article markup (`<article>`,
     /// `itemprop=articleBody`), which a later, looser attempt must clearly beat.
     pub marked: bool,
+    /// Share of the article's text in links.
+    pub link_density: f64,
+}
+
+impl Found {
+    /// Text outside links, which attempts are compared by: a looser attempt that keeps
+    /// menus and teaser lists is longer, not better.
+    fn prose_len(&self) -> f64 {
+        self.text_len as f64 * (1.0 - self.link_density)
+    }
 }
 
 /// Attempts in order: each drops one more rule, for pages the stricter rules leave empty.
@@ -222,11 +235,11 @@ pub(crate) fn grab(first: Dom, fresh: impl Fn() -> Dom, title: &str) -> Option<(
         }
         if best.as_ref().is_none_or(|(_, b)| {
             let needed = if b.marked && b.text_len >= MARKED_MIN {
-                MARKED_FACTOR * b.text_len as f64
+                MARKED_FACTOR * b.prose_len()
             } else {
-                b.text_len as f64
+                LOOSER_GAIN * b.prose_len()
             };
-            found.text_len as f64 > needed
+            found.prose_len() > needed || (b.prose_len() == 0.0 && found.text_len > b.text_len)
         }) {
             best = Some((dom, found));
         }
@@ -1049,6 +1062,7 @@ impl Pass<'_> {
             article,
             byline: self.byline.take(),
             text_len: text_len(self.dom, article),
+            link_density: link_density(self.dom, article),
             marked,
         }
     }
