@@ -10,13 +10,6 @@ use regex::Regex;
 
 use super::dom::{Data, Dom, Id, Step, HEADINGS};
 
-pub(crate) fn knob(name: &str, default: f64) -> f64 {
-    std::env::var(format!("LM_{name}"))
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn re(pattern: &str) -> Regex {
     Regex::new(pattern).expect("constant pattern compiles")
 }
@@ -151,7 +144,7 @@ const MARKED_FACTOR: f64 = 3.0;
 /// How much more text outside links a looser attempt must find to replace a stricter one.
 const LOOSER_GAIN: f64 = 1.1;
 
-/// Below this many characters an attempt is retried with looser rules.
+/// Below this many characters outside links an attempt is retried with looser rules.
 const CHAR_THRESHOLD: usize = 500;
 
 /// Which rules an attempt applies.
@@ -227,10 +220,7 @@ pub(crate) fn grab(first: Dom, fresh: impl Fn() -> Dom, title: &str) -> Option<(
             byline: None,
         };
         let found = pass.run(body, title);
-        if std::env::var("LM_DEBUG").is_ok() {
-            eprintln!("attempt -> {} chars", found.text_len);
-        }
-        if found.text_len >= CHAR_THRESHOLD {
+        if found.prose_len() >= CHAR_THRESHOLD as f64 {
             return Some((dom, found));
         }
         if best.as_ref().is_none_or(|(_, b)| {
@@ -1023,18 +1013,6 @@ impl Pass<'_> {
                 top.truncate(5);
             }
         }
-        if std::env::var("LM_DEBUG").is_ok() {
-            for &t in &top {
-                eprintln!(
-                    "top {} {:?} score {:.1} len {} ld {:.2}",
-                    self.dom.name(t),
-                    match_string(self.dom, t),
-                    self.score(t).unwrap_or(0.0),
-                    stats.len(t),
-                    stats.link_density(t)
-                );
-            }
-        }
         let top_candidate = match top.first() {
             Some(&t) if t != body => self.refine(t, &top, body),
             _ => {
@@ -1305,11 +1283,9 @@ impl Pass<'_> {
         let mut orphans = Vec::new();
         let mut next_rank: Option<u8> = None;
         for &(id, rank) in blocks.iter().rev() {
-            if rank > 0 {
-                if next_rank.is_none_or(|n| n > 0 && n <= rank) {
-                    orphans.push(id);
-                    continue;
-                }
+            if rank > 0 && next_rank.is_none_or(|n| n > 0 && n <= rank) {
+                orphans.push(id);
+                continue;
             }
             next_rank = Some(rank);
         }
