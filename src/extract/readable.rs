@@ -45,23 +45,49 @@ const FURNITURE_MAX_SHARE: f64 = 0.5;
 /// Whether a class and id string marks page furniture: see [`FURNITURE`], plus notices
 /// that the browser is outdated.
 fn is_furniture(match_string: &str) -> bool {
-    match_string.split_ascii_whitespace().any(|token| {
-        let t = token.to_ascii_lowercase();
-        if TAXONOMY_PREFIXES.iter().any(|p| t.starts_with(p))
-            || STATE_SUFFIXES.iter().any(|s| t.ends_with(s))
+    match_string.split_ascii_whitespace().any(|t| {
+        if TAXONOMY_PREFIXES
+            .iter()
+            .any(|p| starts_with_ignore_case(t, p))
+            || STATE_SUFFIXES.iter().any(|s| ends_with_ignore_case(t, s))
         {
             return false;
         }
-        let at_boundary = |word: &str| {
-            t.match_indices(word)
-                .any(|(i, _)| i == 0 || !t.as_bytes()[i - 1].is_ascii_alphanumeric())
-        };
-        FURNITURE.iter().any(|w| at_boundary(w))
-            || (t.contains("browser")
+        FURNITURE.iter().any(|w| word_at_boundary(t, w))
+            || (find_ignore_case(t, "browser").is_some()
                 && ["update", "upgrade", "outdated", "unsupported", "warning"]
                     .iter()
-                    .any(|w| t.contains(w)))
+                    .any(|w| find_ignore_case(t, w).is_some()))
     })
+}
+
+/// Whether `word` (lower case) occurs in `token`, in any case, at its start or after a
+/// character that is not a letter or digit.
+fn word_at_boundary(token: &str, word: &str) -> bool {
+    let (t, w) = (token.as_bytes(), word.as_bytes());
+    (0..=t.len().saturating_sub(w.len()))
+        .filter(|&i| t.len() >= w.len() && t[i..i + w.len()].eq_ignore_ascii_case(w))
+        .any(|i| i == 0 || !t[i - 1].is_ascii_alphanumeric())
+}
+
+/// Position of `needle` (lower case) in `hay`, in any case.
+pub(crate) fn find_ignore_case(hay: &str, needle: &str) -> Option<usize> {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    if n.len() > h.len() {
+        return None;
+    }
+    (0..=h.len() - n.len()).find(|&i| h[i..i + n.len()].eq_ignore_ascii_case(n))
+}
+
+fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+    s.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|b| b.eq_ignore_ascii_case(prefix.as_bytes()))
+}
+
+fn ends_with_ignore_case(s: &str, suffix: &str) -> bool {
+    s.len() >= suffix.len()
+        && s.as_bytes()[s.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
 }
 
 static MAYBE: LazyLock<Regex> =
@@ -144,7 +170,8 @@ const MARKED_FACTOR: f64 = 3.0;
 /// How much more text outside links a looser attempt must find to replace a stricter one.
 const LOOSER_GAIN: f64 = 1.1;
 
-/// Below this many characters outside links an attempt is retried with looser rules.
+/// Below this many characters (or half as many outside links) an attempt is retried with
+/// looser rules.
 const CHAR_THRESHOLD: usize = 500;
 
 /// Which rules an attempt applies.
@@ -220,7 +247,9 @@ pub(crate) fn grab(first: Dom, fresh: impl Fn() -> Dom, title: &str) -> Option<(
             byline: None,
         };
         let found = pass.run(body, title);
-        if found.prose_len() >= CHAR_THRESHOLD as f64 {
+        // Enough text ends the search, unless most of it is links (a menu kept with a short
+        // story).
+        if found.text_len >= CHAR_THRESHOLD && found.prose_len() >= CHAR_THRESHOLD as f64 / 2.0 {
             return Some((dom, found));
         }
         if best.as_ref().is_none_or(|(_, b)| {

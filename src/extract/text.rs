@@ -174,9 +174,11 @@ const CAPTION_MAX: usize = 300;
 /// Whether a class names a caption, a credit or a copyright notice, in the spellings CMSs
 /// use: `wp-caption-text`, `image-credit`, `photoCredit`, `copyright`.
 fn is_caption_class(class: &str) -> bool {
+    use super::readable::find_ignore_case;
     class.split_ascii_whitespace().any(|c| {
-        let c = c.to_ascii_lowercase();
-        c.contains("caption") || c.contains("credit") || c.contains("copyright")
+        ["caption", "credit", "copyright"]
+            .iter()
+            .any(|w| find_ignore_case(c, w).is_some())
     })
 }
 
