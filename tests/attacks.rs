@@ -552,15 +552,9 @@ async fn empty_and_cut_answers_never_replace_a_saved_copy() {
     assert_eq!(light.get("/story").await.status(), 200);
     let cut = &good[..good.len() / 2];
     let worse = [
-        (
-            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 0",
-            "",
-        ),
+        ("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 0", ""),
         ("HTTP/1.1 204 No Content", ""),
-        (
-            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close",
-            cut,
-        ),
+        ("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close", cut),
         (
             "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 44",
             "<html><body><p>   </p></body></html>        ",
