@@ -93,14 +93,18 @@ enum Command {
         prefix: Option<String>,
     },
     /// Score article extraction on a corpus laid out as `<case>/source.html`,
-    /// `expected.html` and `expected-metadata.json`.
+    /// `expected.html` and `expected-metadata.json`, or as `cases.json` (passages each
+    /// page's article contains and boilerplate it leaves out) beside `pages/`.
     Eval {
         /// The corpus directory.
         #[arg(long)]
         corpus: PathBuf,
-        /// Exit non-zero when the overall body F1 is below this.
+        /// Exit non-zero when the overall F1 is below this.
         #[arg(long)]
         floor: Option<f64>,
+        /// Write the extracted texts here as `{case: {"articleBody": text}}`.
+        #[arg(long, value_name = "FILE")]
+        dump: Option<PathBuf>,
     },
 }
 
@@ -159,8 +163,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{removed}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Eval { corpus, floor } => {
-            let report = eval::run(&EvalArgs { corpus, floor })?;
+        Command::Eval {
+            corpus,
+            floor,
+            dump,
+        } => {
+            let report = eval::run(&EvalArgs {
+                corpus,
+                floor,
+                dump,
+            })?;
             println!("{report}");
             Ok(if report.passes() {
                 ExitCode::SUCCESS

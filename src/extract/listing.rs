@@ -18,6 +18,22 @@ const MIN_LINK_DENSITY: f64 = 0.35;
 /// Characters of running text in one container that make a page an article.
 const MIN_ARTICLE_PROSE: usize = 800;
 
+/// Characters of running text that make a page an article when its address reads as one
+/// story's (see [`is_story_path`]): a short news item or notice keeps its one or two
+/// paragraphs beside a long menu.
+const MIN_STORY_PROSE: usize = 200;
+
+/// Whether the last segment of a path names one story: a slug of three or more words
+/// (`histalp-jahresbericht-2021`, `2021_11_mineraloelinfo.html`), as section and tag pages
+/// seldom have.
+fn is_story_path(path: &str) -> bool {
+    let Some(last) = path.trim_end_matches('/').rsplit('/').next() else {
+        return false;
+    };
+    let stem = last.split(['.', ';']).next().unwrap_or("");
+    stem.split(['-', '_']).filter(|w| !w.is_empty()).count() >= 3
+}
+
 /// A headline link's text: long enough to be a sentence-like title, short enough not to be
 /// a paragraph.
 fn is_headline_text(text: &str) -> bool {
@@ -86,8 +102,28 @@ pub(crate) fn kind(dom: &Dom, url: &url::Url, ld_article: bool) -> PageKind {
             }
         }
     }
+    // Text straight in a block, without paragraphs, is prose of that block.
+    for div in dom.find_all(body, &["div", "td", "section", "article"]) {
+        let direct: usize = dom
+            .children(div)
+            .filter_map(|c| dom.text(c))
+            .map(|t| {
+                t.split_whitespace()
+                    .map(|w| w.chars().count() + 1)
+                    .sum::<usize>()
+            })
+            .sum();
+        if direct >= 80 && link_density(dom, div) < 0.2 {
+            *prose.entry(div).or_default() += direct;
+        }
+    }
     let densest = prose.values().copied().max().unwrap_or(0);
-    if densest < MIN_ARTICLE_PROSE && headlines(dom, url).len() >= MIN_HEADLINES {
+    let needed = if is_story_path(url.path()) {
+        MIN_STORY_PROSE
+    } else {
+        MIN_ARTICLE_PROSE
+    };
+    if densest < needed && headlines(dom, url).len() >= MIN_HEADLINES {
         PageKind::Listing
     } else {
         PageKind::Article
@@ -126,6 +162,27 @@ pub(crate) fn render(dom: &Dom, url: &url::Url, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_one_paragraph_story_in_a_div_beside_a_long_menu_is_an_article() {
+        let mut html = String::from("<html><body><div class=menu>");
+        for i in 0..12 {
+            html.push_str(&format!(
+                "<div><a href=\"/topics/{i}\">Menu entry number {i} of the site</a></div>"
+            ));
+        }
+        html.push_str(
+            "</div><div id=content>The yearly report on the climate of the country is out: \
+             it was the fourth warmest year since measurements began, with little rain in the \
+             south and a wet autumn in the north, where rivers rose over their banks twice.\
+             <br>Its series reach back to the eighteenth century.</div></body></html>",
+        );
+        let dom = Dom::from_html(&scraper::Html::parse_document(&html), &[], 512);
+        let story = url::Url::parse("http://example.com/news/climate-report-2021").unwrap();
+        assert_eq!(kind(&dom, &story, false), PageKind::Article);
+        let section = url::Url::parse("http://example.com/news/").unwrap();
+        assert_eq!(kind(&dom, &section, false), PageKind::Listing);
+    }
 
     #[test]
     fn front_page_is_a_listing() {

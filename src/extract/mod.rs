@@ -299,6 +299,27 @@ mod tests {
     }
 
     #[test]
+    fn a_one_paragraph_story_in_a_div_is_an_article() {
+        let mut html = String::from("<html><body><div class=menu>");
+        for i in 0..12 {
+            html.push_str(&format!(
+                "<div><a href=\"/topics/{i}\">Menu entry number {i} of the site</a></div>"
+            ));
+        }
+        html.push_str(
+            "</div><div id=content>The yearly report on the climate of the country is out: \
+             it was the fourth warmest year since measurements began, with little rain in the \
+             south and a wet autumn in the north, where rivers rose over their banks twice.\
+             </div></body></html>",
+        );
+        let url = url::Url::parse("http://example.com/news/climate-report-2021").unwrap();
+        let out = extract(&html, &url, &Rules::default());
+        assert_eq!(out.kind, PageKind::Article);
+        assert!(out.text.starts_with("The yearly report"), "{}", out.text);
+        assert!(!out.text.contains("Menu entry"), "{}", out.text);
+    }
+
+    #[test]
     fn never_panics_on_odd_input() {
         for html in [
             "",

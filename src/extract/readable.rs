@@ -19,6 +19,77 @@ static UNLIKELY: LazyLock<Regex> = LazyLock::new(|| {
         r"(?i)-ad-|ai2html|banner|breadcrumbs|combx|comment|community|cover-wrap|disqus|extra|footer|gdpr|header|legends|menu|related|remark|replies|rss|shoutbox|sidebar|skyscraper|social|sponsor|supplemental|ad-break|agegate|pagination|pager|popup|yom-remote|cookie|newsletter|subscribe",
     )
 });
+/// Class and id words of page furniture that is never the article, whatever else its
+/// class says: consent and cookie banners, pop-ups and modals, newsletter sign-ups. A word
+/// counts at the start of a class token or after a separator (`eu-cookie-law`,
+/// `widget_newsletter`, `cookiebar`).
+const FURNITURE: &[&str] = &[
+    "cookie",
+    "consent",
+    "gdpr",
+    "popup",
+    "pop-up",
+    "modal",
+    "newsletter",
+];
+/// Prefixes of class tokens that tag a container with a taxonomy or a state rather than
+/// say what it is (`category-newsletter`, `has-modal`).
+const TAXONOMY_PREFIXES: &[&str] = &["category-", "tag-", "has-", "is-", "with-", "no-"];
+/// Suffixes of state tokens (`modal-enabled`, `popup-open`).
+const STATE_SUFFIXES: &[&str] = &[
+    "-enabled", "-open", "-active", "-visible", "-shown", "-closed",
+];
+/// Share of the page's text above which a furniture class is not believed.
+const FURNITURE_MAX_SHARE: f64 = 0.5;
+
+/// Whether a class and id string marks page furniture: see [`FURNITURE`], plus notices
+/// that the browser is outdated.
+fn is_furniture(match_string: &str) -> bool {
+    match_string.split_ascii_whitespace().any(|t| {
+        if TAXONOMY_PREFIXES
+            .iter()
+            .any(|p| starts_with_ignore_case(t, p))
+            || STATE_SUFFIXES.iter().any(|s| ends_with_ignore_case(t, s))
+        {
+            return false;
+        }
+        FURNITURE.iter().any(|w| word_at_boundary(t, w))
+            || (find_ignore_case(t, "browser").is_some()
+                && ["update", "upgrade", "outdated", "unsupported", "warning"]
+                    .iter()
+                    .any(|w| find_ignore_case(t, w).is_some()))
+    })
+}
+
+/// Whether `word` (lower case) occurs in `token`, in any case, at its start or after a
+/// character that is not a letter or digit.
+fn word_at_boundary(token: &str, word: &str) -> bool {
+    let (t, w) = (token.as_bytes(), word.as_bytes());
+    (0..=t.len().saturating_sub(w.len()))
+        .filter(|&i| t.len() >= w.len() && t[i..i + w.len()].eq_ignore_ascii_case(w))
+        .any(|i| i == 0 || !t[i - 1].is_ascii_alphanumeric())
+}
+
+/// Position of `needle` (lower case) in `hay`, in any case.
+pub(crate) fn find_ignore_case(hay: &str, needle: &str) -> Option<usize> {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    if n.len() > h.len() {
+        return None;
+    }
+    (0..=h.len() - n.len()).find(|&i| h[i..i + n.len()].eq_ignore_ascii_case(n))
+}
+
+fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+    s.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|b| b.eq_ignore_ascii_case(prefix.as_bytes()))
+}
+
+fn ends_with_ignore_case(s: &str, suffix: &str) -> bool {
+    s.len() >= suffix.len()
+        && s.as_bytes()[s.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+}
+
 static MAYBE: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?i)and|article|body|column|content|main|mathjax|shadow"));
 static POSITIVE: LazyLock<Regex> = LazyLock::new(|| {
@@ -71,7 +142,36 @@ const KEEP_TAG: &[&str] = &["div", "article", "section", "p", "ol", "ul"];
 /// container.
 const TEXTISH: &[&str] = &["span", "li", "td"];
 
-/// Below this many characters an attempt is retried with looser rules.
+/// Longest paragraph that can be a link teaser ("Read more: <headline>").
+const LINK_PARAGRAPH_MAX: usize = 200;
+/// Share of a short paragraph's text in links above which it is a teaser.
+const LINK_PARAGRAPH_DENSITY: f64 = 0.5;
+
+/// Rank of a heading element, 1 for `h1`.
+fn heading_rank(name: &str) -> Option<u8> {
+    match name {
+        "h1" => Some(1),
+        "h2" => Some(2),
+        "h3" => Some(3),
+        "h4" => Some(4),
+        "h5" => Some(5),
+        "h6" => Some(6),
+        _ => None,
+    }
+}
+
+/// Shortest article found in the page's article markup that a looser attempt must beat by
+/// [`MARKED_FACTOR`]: a short story in its `<article>` is likelier than an author box or a
+/// comment form that wins once class hints are ignored.
+const MARKED_MIN: usize = 100;
+/// How many times longer a looser attempt's article must be than a marked one.
+const MARKED_FACTOR: f64 = 3.0;
+
+/// How much more text outside links a looser attempt must find to replace a stricter one.
+const LOOSER_GAIN: f64 = 1.1;
+
+/// Below this many characters (or half as many outside links) an attempt is retried with
+/// looser rules.
 const CHAR_THRESHOLD: usize = 500;
 
 /// Which rules an attempt applies.
@@ -90,6 +190,19 @@ pub(crate) struct Found {
     pub byline: Option<String>,
     /// Text length of the article.
     pub text_len: usize,
+    /// Whether the article was found in the page's own article markup (`<article>`,
+    /// `itemprop=articleBody`), which a later, looser attempt must clearly beat.
+    pub marked: bool,
+    /// Share of the article's text in links.
+    pub link_density: f64,
+}
+
+impl Found {
+    /// Text outside links, which attempts are compared by: a looser attempt that keeps
+    /// menus and teaser lists is longer, not better.
+    fn prose_len(&self) -> f64 {
+        self.text_len as f64 * (1.0 - self.link_density)
+    }
 }
 
 /// Attempts in order: each drops one more rule, for pages the stricter rules leave empty.
@@ -134,13 +247,19 @@ pub(crate) fn grab(first: Dom, fresh: impl Fn() -> Dom, title: &str) -> Option<(
             byline: None,
         };
         let found = pass.run(body, title);
-        if found.text_len >= CHAR_THRESHOLD {
+        // Enough text ends the search, unless most of it is links (a menu kept with a short
+        // story).
+        if found.text_len >= CHAR_THRESHOLD && found.prose_len() >= CHAR_THRESHOLD as f64 / 2.0 {
             return Some((dom, found));
         }
-        if best
-            .as_ref()
-            .is_none_or(|(_, b)| found.text_len > b.text_len)
-        {
+        if best.as_ref().is_none_or(|(_, b)| {
+            let needed = if b.marked && b.text_len >= MARKED_MIN {
+                MARKED_FACTOR * b.prose_len()
+            } else {
+                LOOSER_GAIN * b.prose_len()
+            };
+            found.prose_len() > needed || (b.prose_len() == 0.0 && found.text_len > b.text_len)
+        }) {
             best = Some((dom, found));
         }
     }
@@ -756,8 +875,17 @@ impl Pass<'_> {
         let mut to_score = Vec::new();
         let mut title_header_left = !title.is_empty();
         let mut node = self.dom.find(0, "html");
+        let page_len = node.map_or(0, |html| text_len(self.dom, html));
         while let Some(id) = node {
             let ms = match_string(self.dom, id);
+            if ms.len() > 1
+                && is_furniture(&ms)
+                && !self.dom.is(id, &["html", "body"])
+                && (text_len(self.dom, id) as f64) < FURNITURE_MAX_SHARE * page_len as f64
+            {
+                node = remove_and_next(self.dom, id);
+                continue;
+            }
             if self.dom.attr(id, "aria-modal") == Some("true")
                 && self.dom.attr(id, "role") == Some("dialog")
             {
@@ -926,12 +1054,23 @@ impl Pass<'_> {
                 div
             }
         };
+        let marked = std::iter::once(top_candidate)
+            .chain(self.dom.ancestors(top_candidate))
+            .any(|a| {
+                self.dom.is(a, &["article"])
+                    || self
+                        .dom
+                        .attr(a, "itemprop")
+                        .is_some_and(|p| p.contains("articleBody"))
+            });
         let article = self.merge_siblings(top_candidate);
         self.prep_article(article);
         Found {
             article,
             byline: self.byline.take(),
             text_len: text_len(self.dom, article),
+            link_density: link_density(self.dom, article),
+            marked,
         }
     }
 
@@ -976,6 +1115,7 @@ impl Pass<'_> {
             last = ps;
             parent = self.dom.nodes[p].parent;
         }
+        top_candidate = self.out_of_table(top_candidate, threshold, body);
         while let Some(p) = self.dom.nodes[top_candidate]
             .parent
             .filter(|&p| p != body && p != 0)
@@ -989,6 +1129,40 @@ impl Pass<'_> {
             self.initialize(top_candidate);
         }
         top_candidate
+    }
+
+    /// A candidate that is a piece of a table (a row, a row group, the table) leaves it
+    /// for the nearest scored container outside the table, when that container scores at
+    /// least `threshold`: a long table (a list of signatories, of constituencies) reads as
+    /// running text cell by cell, while the story it belongs to is in the paragraphs
+    /// around it.
+    fn out_of_table(&self, candidate: Id, threshold: f64, body: Id) -> Id {
+        const TABLE_PARTS: &[&str] = &["table", "tbody", "thead", "tfoot", "tr", "td", "th"];
+        // A row or a row group wins when many cells score, as in a table of data; a layout
+        // table's content cell wins as a cell and stays.
+        if !self
+            .dom
+            .is(candidate, &["table", "tbody", "thead", "tfoot", "tr"])
+        {
+            return candidate;
+        }
+        let mut outside = false;
+        for a in self.dom.ancestors(candidate) {
+            if a == body || a == 0 {
+                break;
+            }
+            if self.dom.is(a, &["table"]) {
+                outside = true;
+                continue;
+            }
+            if outside
+                && !self.dom.is(a, TABLE_PARTS)
+                && self.score(a).is_some_and(|s| s >= threshold)
+            {
+                return a;
+            }
+        }
+        candidate
     }
 
     /// Gathers the top candidate and the siblings that look like part of the same article.
@@ -1075,6 +1249,10 @@ impl Pass<'_> {
         self.clean_conditionally(article, "table", &mut stats);
         self.clean_conditionally(article, "ul", &mut stats);
         self.clean_conditionally(article, "div", &mut stats);
+        if self.flags.clean_conditionally {
+            self.remove_link_paragraphs(article, &mut stats);
+            self.remove_orphan_headings(article, &mut stats);
+        }
         for h in self.dom.find_all(article, &["h1"]) {
             self.dom.rename(h, "h2");
         }
@@ -1092,6 +1270,56 @@ impl Pass<'_> {
             if next.is_some_and(|n| self.dom.is(n, &["p"])) {
                 self.dom.detach(br);
             }
+        }
+    }
+
+    /// Removes short paragraphs that are mostly a link: the "Read more: <headline>" and
+    /// "See also" teasers set between the paragraphs of a story.
+    fn remove_link_paragraphs(&mut self, article: Id, stats: &mut Stats) {
+        for p in self.dom.find_all(article, &["p"]) {
+            let len = stats.len(p);
+            if len > 0
+                && len <= LINK_PARAGRAPH_MAX
+                && stats.link_density(p) > LINK_PARAGRAPH_DENSITY
+            {
+                stats.remove(self.dom, p, article);
+            }
+        }
+    }
+
+    /// Removes headings left with nothing to head: the last blocks of the article, or one
+    /// followed straight by a heading of the same or a higher rank. They titled a block of
+    /// links or a widget that cleaning took out ("Related", "More on this topic").
+    fn remove_orphan_headings(&mut self, article: Id, stats: &mut Stats) {
+        // Headings and text-bearing blocks, in document order.
+        let mut blocks: Vec<(Id, u8)> = Vec::new();
+        for id in self.dom.descendants(article) {
+            let name = self.dom.name(id);
+            if let Some(rank) = heading_rank(name) {
+                blocks.push((id, rank));
+            } else if self.dom.is_element(id)
+                && !blocks
+                    .last()
+                    .is_some_and(|&(h, _)| self.dom.ancestors(id).any(|a| a == h))
+                && self
+                    .dom
+                    .children(id)
+                    .any(|c| self.dom.text(c).is_some_and(|t| !t.trim().is_empty()))
+            {
+                blocks.push((id, 0));
+            }
+        }
+        let mut orphans = Vec::new();
+        let mut next_rank: Option<u8> = None;
+        for &(id, rank) in blocks.iter().rev() {
+            if rank > 0 && next_rank.is_none_or(|n| n > 0 && n <= rank) {
+                orphans.push(id);
+                continue;
+            }
+            next_rank = Some(rank);
+        }
+        for h in orphans {
+            stats.remove(self.dom, h, article);
         }
     }
 
@@ -1294,6 +1522,55 @@ mod tests {
         super::super::text::dom_text(&dom, found.article)
     }
 
+    /// The article's HTML, captions included.
+    fn article_html(html: &str) -> String {
+        let doc = Html::parse_document(html);
+        let fresh = || Dom::from_html(&doc, &[], 512);
+        let (dom, found) = grab(fresh(), fresh, "The headline of the story").expect("article");
+        let mut out = String::new();
+        dom.content_html(found.article, true, &mut out);
+        out
+    }
+
+    #[test]
+    fn link_teasers_and_their_headings_leave_the_body() {
+        let para = "A long paragraph of the story, with commas, clauses and enough words to be \
+                    scored as the article's running text. ";
+        let html = format!(
+            "<html><body><article><p>{para}{para}</p><p>{para}{para}</p>\
+             <p><b>Read more: <a href=/x>Minister resigns after the budget vote</a></b></p>\
+             <p>{para}</p><p>Reported by <a href=/ann>Ann</a> from the capital, {para}</p>\
+             <h3>You may also like</h3><div class=teasers><a href=/a>First teaser title</a>\
+             <a href=/b>Second teaser title</a><a href=/c>Third teaser title</a></div>\
+             </article></body></html>"
+        );
+        let text = article(&html);
+        assert!(text.contains("Reported by Ann"), "{text}");
+        for teaser in ["Read more", "Minister", "You may also like", "teaser"] {
+            assert!(!text.contains(teaser), "{teaser} in {text}");
+        }
+    }
+
+    #[test]
+    fn a_consent_banner_loses_to_a_short_article() {
+        let html = "<html><body><ul class=nav><li><a href=/>Home page</a></li>\
+             <li><a href=/a>Archive of old posts</a></li><li><a href=/b>About this blog</a></li>\
+             </ul><div id=main><div class=post><h1>The headline of the story</h1>\
+             <p>\u{201e}I know I am drunk and should not say it\u{201c} \u{2013} \u{201e}Then \
+             don't\u{201c} \u{2013} \u{201e}OK.\u{201c}</p></div></div>\
+             <div class='widget eu-cookie-law-widget'><form><p>Privacy and cookies: this site \
+             uses cookies. By continuing to use this website, you agree to their use. To find \
+             out more, including how to control cookies, see here: Cookie Policy</p>\
+             <input type=submit value='Close and accept'></form></div>\
+             <div id=update-browser-banner class=popup-banner><p>Your browser is out of date. \
+             Download a newer browser for a better experience, free of charge.</p></div>\
+             </body></html>";
+        let text = article(html);
+        assert!(text.contains("I know I am drunk"), "{text}");
+        assert!(!text.contains("cookies"), "{text}");
+        assert!(!text.contains("browser"), "{text}");
+    }
+
     #[test]
     fn picks_the_article_over_boilerplate() {
         let para = "This is a long paragraph of article text, with commas, and more words to make \
@@ -1326,8 +1603,10 @@ mod tests {
              <a class='visually-hidden focusable' href=#x>Continue reading the main story</a>\
              <p>{para}{para}</p></article></body></html>"
         );
-        let text = article(&html);
-        assert!(text.contains("Rain in Khartoum. Jane Roe"), "{text}");
+        let html = article_html(&html);
+        assert!(html.contains("<figcaption>Rain in Khartoum."), "{html}");
+        assert!(html.contains("Jane Roe</figcaption>"), "{html}");
+        let text = super::super::to_text(&html);
         assert!(
             text.contains("An explanation written for screen readers"),
             "{text}"

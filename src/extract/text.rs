@@ -1,9 +1,11 @@
-//! Plain text of an HTML fragment: block elements become paragraphs separated by one blank
+//! Plain text of an HTML fragment: the article's running text (headings, paragraphs,
+//! lists, quotes, tables), without what only accompanies it in a page: figure captions,
+//! photo credits, ruby readings. Block elements become paragraphs separated by one blank
 //! line, inline whitespace collapses, `<br>` becomes a line break and table cells are joined
 //! with " | ". Used for scoring the extractor and for text-only output; it decides nothing
 //! about what is content.
 
-use super::dom::{is_heading, Data, Dom, Step};
+use super::dom::{is_heading, Data, Dom, Id, Step};
 
 /// Elements that start and end a paragraph of text.
 pub(crate) fn is_block(name: &str) -> bool {
@@ -124,8 +126,9 @@ pub(crate) fn dom_text(dom: &Dom, root: usize) -> String {
     let mut silent = 0usize;
     for step in dom.walk(root) {
         match step {
-            Step::Enter(id) if is_silent(dom.name(id)) => silent += 1,
-            Step::Leave(id) if is_silent(dom.name(id)) => silent -= 1,
+            Step::Enter(id) if silent > 0 && dom.is_element(id) => silent += 1,
+            Step::Leave(id) if silent > 0 && dom.is_element(id) => silent -= 1,
+            Step::Enter(id) if is_silent(dom, id) => silent += 1,
             _ if silent > 0 => {}
             Step::Enter(id) => match &dom.nodes[id].data {
                 Data::Text(t) => w.text(t, pre > 0),
@@ -155,8 +158,32 @@ pub(crate) fn dom_text(dom: &Dom, root: usize) -> String {
     w.out
 }
 
-fn is_silent(name: &str) -> bool {
-    matches!(name, "head" | "title" | "script" | "noscript")
+/// Elements whose text is not running text: the document head, scripts, figure captions,
+/// ruby readings, and short blocks classed as a caption or a credit.
+fn is_silent(dom: &Dom, id: Id) -> bool {
+    match dom.name(id) {
+        "head" | "title" | "script" | "noscript" | "figcaption" | "rt" | "rp" => true,
+        "" => false,
+        _ => dom.attr(id, "class").is_some_and(is_caption_class) && short(dom, id),
+    }
+}
+
+/// Longest text of an element a caption or credit class silences.
+const CAPTION_MAX: usize = 300;
+
+/// Whether a class names a caption, a credit or a copyright notice, in the spellings CMSs
+/// use: `wp-caption-text`, `image-credit`, `photoCredit`, `copyright`.
+fn is_caption_class(class: &str) -> bool {
+    use super::readable::find_ignore_case;
+    class.split_ascii_whitespace().any(|c| {
+        ["caption", "credit", "copyright"]
+            .iter()
+            .any(|w| find_ignore_case(c, w).is_some())
+    })
+}
+
+fn short(dom: &Dom, id: Id) -> bool {
+    super::readable::text_len(dom, id) <= CAPTION_MAX
 }
 
 #[cfg(test)]
@@ -173,6 +200,17 @@ mod tests {
             t,
             "Head\n\nOne two three\nfour\n\na\n\nb\n\nx | y\n\na  b\nc"
         );
+    }
+
+    #[test]
+    fn captions_credits_and_readings_are_not_running_text() {
+        let t = to_text(
+            "<p>Before.</p><figure><img src=a.jpg><figcaption>Rain in Khartoum. Jane Roe\
+             </figcaption></figure><div class=wp-caption-text>Image 1 of 9</div>\
+             <p>After <span class=photoCredit>Photo: AP</span></p>\
+             <p><ruby>子<rp>(</rp><rt>こ</rt><rp>)</rp></ruby>ども</p>",
+        );
+        assert_eq!(t, "Before.\n\nAfter\n\n子ども");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The cross-site-scripting payloads shared beside the project (`../shared/corpus/xss`).
-//! The corpus is not part of the repository, so a checkout without it skips rather than
-//! fails.
+//! The corpus is not part of the repository, so a checkout without it skips with a note
+//! rather than fails, unless `LIGHTMIRROR_REQUIRE_CORPUS=1` (as in CI) makes absence a
+//! failure.
 
 use std::path::PathBuf;
 
@@ -20,10 +21,12 @@ pub fn dompurify_payloads() -> Option<Vec<Payload>> {
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) => {
-            eprintln!(
-                "note: skipping the DOMPurify payloads, {} is unreadable: {e}",
-                path.display()
+            let why = format!("{} is unreadable: {e}", path.display());
+            assert!(
+                std::env::var("LIGHTMIRROR_REQUIRE_CORPUS").as_deref() != Ok("1"),
+                "LIGHTMIRROR_REQUIRE_CORPUS=1 but {why}"
             );
+            eprintln!("note: skipping the DOMPurify payloads, {why}");
             return None;
         }
     };
