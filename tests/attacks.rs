@@ -43,6 +43,19 @@ const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// An empty SETTINGS frame.
 const HTTP2_SETTINGS: &[u8] = &[0, 0, 0, 4, 0, 0, 0, 0, 0];
 
+/// A reader's GET of `url` for `light.test`, in a task of its own; gives its status.
+fn spawn_get(url: String) -> tokio::task::JoinHandle<reqwest::StatusCode> {
+    tokio::spawn(async move {
+        Light::client()
+            .get(url)
+            .header("host", "light.test")
+            .send()
+            .await
+            .unwrap()
+            .status()
+    })
+}
+
 /// Opens a connection that sends `greeting` and then nothing.
 async fn silent(light: &Light, greeting: &[u8]) -> TcpStream {
     let mut stream = TcpStream::connect(light.addr).await.unwrap();
@@ -270,18 +283,7 @@ max_inflight_bytes = 665536"#;
 
     // Pages in flight take most of the budget.
     let holders: Vec<_> = (0..3)
-        .map(|i| {
-            let url = light.url(&format!("/held/{i}"));
-            tokio::spawn(async move {
-                Light::client()
-                    .get(url)
-                    .header("host", "light.test")
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-            })
-        })
+        .map(|i| spawn_get(light.url(&format!("/held/{i}"))))
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -459,34 +461,12 @@ async fn a_reload_keeps_fetches_in_flight_within_the_site_bound() {
     upstream.route("/other", Reply::html(article(100)));
     let text = config("upstream_concurrency = 1", "");
     let light = Light::start(&text, &upstream).await;
-    let holder = {
-        let url = light.url("/slow");
-        tokio::spawn(async move {
-            Light::client()
-                .get(url)
-                .header("host", "light.test")
-                .send()
-                .await
-                .unwrap()
-                .status()
-        })
-    };
+    let holder = spawn_get(light.url("/slow"));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let reloaded = text.replace("{upstream}", &format!("http://{}", upstream.addr));
     let (config, sites) = lightmirror::config::parse(&reloaded, "reload.toml").unwrap();
     light.handle.reload(config, sites).unwrap();
-    let other = {
-        let url = light.url("/other");
-        tokio::spawn(async move {
-            Light::client()
-                .get(url)
-                .header("host", "light.test")
-                .send()
-                .await
-                .unwrap()
-                .status()
-        })
-    };
+    let other = spawn_get(light.url("/other"));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         upstream.hits("/other"),

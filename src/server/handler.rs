@@ -576,13 +576,14 @@ impl CacheSlot {
     async fn complete(mut self, page: Vec<u8>, keeping: &Keeping, quality: Quality) -> Kept {
         let (kept, landing) = match keeping.fresh_for {
             Some(fresh_for) => {
-                let page = StoredPage::new(
-                    200,
-                    Bytes::from(page),
-                    keeping.last_modified,
-                    fresh_for,
-                    quality,
-                );
+                let last_modified = keeping.last_modified;
+                // Compressing a large page twice is CPU work of tens of milliseconds: keep
+                // it off the threads that serve cache hits.
+                let page = tokio::task::spawn_blocking(move || {
+                    StoredPage::new(200, Bytes::from(page), last_modified, fresh_for, quality)
+                })
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
                 match self.cache.store(&self.key, page).await {
                     Stored::Accepted(page) => {
                         (Kept::Stored(Arc::clone(&page)), Landing::Page(page))

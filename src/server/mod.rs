@@ -401,5 +401,7 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     }
 }
 
-/// How long an idle connection asked to close may take to say goodbye (an HTTP/2 GOAWAY).
-const CLOSE_IDLE_WITHIN: Duration = Duration::from_secs(1);
+/// How long an idle connection asked to close may take to say goodbye: long enough to
+/// write an HTTP/2 GOAWAY, short enough that a new connection waiting for the slot (and a
+/// client that never answers) costs nobody a noticeable wait.
+const CLOSE_IDLE_WITHIN: Duration = Duration::from_millis(100);
