@@ -26,7 +26,7 @@
 #      preface, or the preface and SETTINGS, each reopened when the proxy closes it; how
 #      long the proxy keeps them, and a reader's 50 misses on new connections meanwhile;
 #   2. readers that never read: 64 streams of an HTTP/2 connection with a zero window, and
-#      8 HTTP/1 connections that never read, ask for large pages of the streamed site; a
+#      4 HTTP/1 connections that never read, ask for large pages of the streamed site; a
 #      reader's misses on other pages of that site meanwhile (fetch permits pinned by the
 #      attack would make them wait), whether the attacked pages reached the cache anyway
 #      (the sample site counts its requests), and when the proxy let the attackers go;

@@ -110,10 +110,11 @@ struct StallArgs {
     #[arg(long, default_value_t = 256)]
     h2_page_kib: usize,
     /// HTTP/1 connections that send a request and never read.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 4)]
     h1_connections: usize,
-    /// Size of their pages, in KiB.
-    #[arg(long, default_value_t = 5120)]
+    /// Size of their pages, in KiB: large enough that the Light page outgrows what the
+    /// kernel's buffers and `rewriter_memory` hold together.
+    #[arg(long, default_value_t = 8192)]
     h1_page_kib: usize,
     /// The reader's requests for other pages of the site while the attack holds.
     #[arg(long, default_value_t = 48)]
@@ -405,26 +406,42 @@ struct FloodKind {
     lifetimes: Spread,
 }
 
-/// Connections established to `port` on this machine's loopback, as the kernel counts
-/// them on the accepting side (from /proc/net/tcp): what the proxy really holds, which a
-/// client cannot tell from a connection dropped in the accept queue.
-fn established_at(port: u16) -> usize {
-    let port = format!(":{port:04X}");
+/// TCP's state for an established connection in /proc/net/tcp.
+const ESTABLISHED: u8 = 1;
+
+/// This machine's TCP connections as the kernel lists them: local port, remote port and
+/// state of each.
+fn tcp_table() -> Vec<(u16, u16, u8)> {
+    let port = |address: &str| {
+        let hex = address.rsplit(':').next()?;
+        u16::from_str_radix(hex, 16).ok()
+    };
     ["/proc/net/tcp", "/proc/net/tcp6"]
         .iter()
         .filter_map(|table| std::fs::read_to_string(table).ok())
-        .map(|table| {
+        .flat_map(|table| {
             table
                 .lines()
                 .skip(1)
-                .filter(|line| {
-                    let fields: Vec<&str> = line.split_whitespace().collect();
-                    // Local address, remote address, state (01: established).
-                    fields.len() > 3 && fields[1].ends_with(&port) && fields[3] == "01"
+                .filter_map(|line| {
+                    // Slot, local address, remote address, state.
+                    let fields: Vec<&str> = line.split_whitespace().take(4).collect();
+                    let state = u8::from_str_radix(fields.get(3)?, 16).ok()?;
+                    Some((port(fields.get(1)?)?, port(fields.get(2)?)?, state))
                 })
-                .count()
+                .collect::<Vec<_>>()
         })
-        .sum()
+        .collect()
+}
+
+/// Connections established to `port` on this machine, as the kernel counts them on the
+/// accepting side: what the proxy really holds, which a client cannot tell from a
+/// connection dropped in the accept queue.
+fn established_at(port: u16) -> usize {
+    tcp_table()
+        .iter()
+        .filter(|&&(local, _, state)| local == port && state == ESTABLISHED)
+        .count()
 }
 
 async fn flood(target: Arc<Target>, args: FloodArgs) -> Result<(), String> {
@@ -662,6 +679,33 @@ async fn stall(target: Arc<Target>, args: StallArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         h1.push(stream);
     }
+    // When the proxy closes its side of each: the client cannot tell without reading,
+    // but the kernel's table shows the proxy's socket leave the established state.
+    let hold = Duration::from_secs(args.hold_seconds);
+    let proxy_port = target.proxy.port();
+    let ports = h1
+        .iter()
+        .map(|stream| stream.local_addr().map(|a| a.port()))
+        .collect::<io::Result<Vec<u16>>>()
+        .map_err(|e| e.to_string())?;
+    let sent = Instant::now();
+    let h1_closed = tokio::spawn(async move {
+        let mut closed: Vec<Option<Duration>> = vec![None; ports.len()];
+        while sent.elapsed() < hold && closed.iter().any(Option::is_none) {
+            let table = tcp_table();
+            for (closed, port) in closed.iter_mut().zip(&ports) {
+                let state = table
+                    .iter()
+                    .find(|&&(local, remote, _)| local == proxy_port && remote == *port)
+                    .map(|&(_, _, state)| state);
+                if closed.is_none() && state != Some(ESTABLISHED) {
+                    *closed = Some(sent.elapsed());
+                }
+            }
+            sleep(Duration::from_millis(100)).await;
+        }
+        closed
+    });
     // The zero-window HTTP/2 connection.
     let (client, lived) = zero_window(target.proxy).await?;
     let urls: Vec<String> = h2_paths
@@ -731,7 +775,6 @@ async fn stall(target: Arc<Target>, args: StallArgs) -> Result<(), String> {
     );
 
     // How long the proxy kept the zero-window connection, and what the HTTP/1 readers got.
-    let hold = Duration::from_secs(args.hold_seconds);
     match timeout(hold, lived).await {
         Ok(Ok(lived)) => figure(
             "stall: zero-window HTTP/2 connection closed by the proxy after",
@@ -743,6 +786,20 @@ async fn stall(target: Arc<Target>, args: StallArgs) -> Result<(), String> {
         ),
     }
     drop(client);
+    let closed = h1_closed.await.map_err(|e| e.to_string())?;
+    let still_open = closed.iter().filter(|c| c.is_none()).count();
+    figure(
+        "stall: HTTP/1 non-readers closed by the proxy after",
+        format!(
+            "{}{}",
+            Spread(closed.into_iter().flatten().collect()).in_seconds(),
+            if still_open > 0 {
+                format!(", {still_open} still open after {}", seconds(hold))
+            } else {
+                String::new()
+            }
+        ),
+    );
     // Read at last: a body that ends before its last chunk was cut off by the proxy.
     let (mut cut, mut whole, mut open, mut received) = (0, 0, 0, 0);
     for mut stream in h1 {
