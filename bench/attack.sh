@@ -9,7 +9,11 @@
 #
 # Environment:
 #   CARGO_TARGET_DIR     where cargo builds (default: target)
-#   CARGO_FLAGS          more arguments for `cargo build`, split on spaces
+#   CARGO_FLAGS          more arguments for `cargo build`, split on spaces; where worktrees
+#                        of this repository at different commits share a target directory,
+#                        cargo may take another tree's lightmirror for this one's (it names
+#                        local packages by their path in the workspace), and a flag such as
+#                        --config=profile.release.package.lightmirror.debug=1 keeps them apart
 #   SAMPLE_ADDR          address of the sample site (default 127.0.0.1:18091)
 #   PAGES_ADDR           address of its generated pages (default 127.0.0.1:18092)
 #   PROXY_PORT           port of the proxy on 127.0.0.1 (default 18090)
@@ -59,13 +63,22 @@ fi
 
 echo "== building (release)"
 read -ra cargo_flags <<<"${CARGO_FLAGS:-}"
-(cd "$root" && cargo build --release --quiet --bin lightmirror --example sample_site \
-    --example attack "${cargo_flags[@]}")
-# Copies, so that another build sharing the target directory cannot swap them mid-run.
+# Cargo 1.91 and later keep intermediate artifacts in a build directory of their own: the
+# usual target directory stays that, and this run's binaries land in its own directory, so
+# that another build sharing the target directory cannot swap them mid-run. Older cargo
+# builds where it always did, and the binaries are copied from there.
+out=$target
+build_dirs=()
+if [ "$(cargo --version | awk '{split($2, v, "."); print v[1] * 1000 + v[2]}')" -ge 1091 ]; then
+    out=$work/cargo
+    build_dirs=(CARGO_BUILD_BUILD_DIR="$target" CARGO_TARGET_DIR="$out")
+fi
+(cd "$root" && env "${build_dirs[@]}" cargo build --release --quiet --bin lightmirror \
+    --example sample_site --example attack "${cargo_flags[@]}")
 bin=$work/bin
 mkdir "$bin"
-cp "$target/release/lightmirror" "$target/release/examples/sample_site" \
-    "$target/release/examples/attack" "$bin/"
+cp "$out/release/lightmirror" "$out/release/examples/sample_site" \
+    "$out/release/examples/attack" "$bin/"
 
 # The demo configuration, both sites on the generated pages. The deadlines are the
 # defaults, written out for the table; the cache is the default 64 MiB (the demo's 32 MiB

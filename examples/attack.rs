@@ -233,13 +233,22 @@ struct Got {
     bytes: usize,
     /// The body arrived whole (a streamed page cut off by the proxy does not).
     complete: bool,
+    /// A streamed page the proxy closed early, with its notice that the rest could not be
+    /// loaded, instead of the whole page.
+    closed_early: bool,
 }
 
 impl Got {
     fn ok(&self) -> bool {
-        self.status == StatusCode::OK && self.complete
+        self.status == StatusCode::OK && self.complete && !self.closed_early
     }
 }
+
+/// What the proxy writes near the end of a streamed page it had to close early.
+const CLOSED_EARLY: &[u8] = b"The rest of this page could not be loaded.";
+
+/// How much of a body's end is kept to look for [`CLOSED_EARLY`].
+const TAIL_BYTES: usize = 8 << 10;
 
 type Sender = SendRequest<Empty<Bytes>>;
 
@@ -270,22 +279,32 @@ async fn get(sender: &mut Sender, host: &str, path: &str) -> io::Result<Got> {
     let status = response.status();
     let mut body = response.into_body();
     let mut bytes = 0;
+    let mut tail = Vec::new();
+    let mut complete = true;
     while let Some(frame) = body.frame().await {
         match frame {
-            Ok(frame) => bytes += frame.data_ref().map_or(0, Bytes::len),
+            Ok(frame) => {
+                let data = frame.data_ref().map_or(&[][..], |d| &d[..]);
+                bytes += data.len();
+                tail.extend_from_slice(data);
+                if tail.len() > 2 * TAIL_BYTES {
+                    tail.drain(..tail.len() - TAIL_BYTES);
+                }
+            }
             Err(_) => {
-                return Ok(Got {
-                    status,
-                    bytes,
-                    complete: false,
-                })
+                complete = false;
+                break;
             }
         }
     }
+    let closed_early = tail
+        .windows(CLOSED_EARLY.len())
+        .any(|window| window == CLOSED_EARLY);
     Ok(Got {
         status,
         bytes,
-        complete: true,
+        complete,
+        closed_early,
     })
 }
 
@@ -342,7 +361,11 @@ impl Readings {
                 "{} after {} bytes{}",
                 got.status,
                 got.bytes,
-                if got.complete { "" } else { ", cut off" }
+                match (got.complete, got.closed_early) {
+                    (false, _) => ", cut off",
+                    (true, true) => ", closed early",
+                    (true, false) => "",
+                }
             )),
             Err(e) => self.failures.push(e),
         }
@@ -528,7 +551,7 @@ async fn flood(target: Arc<Target>, args: FloodArgs) -> Result<(), String> {
     while flood.join_next().await.is_some() {}
     let held = lock(&held).clone();
     figure(
-        "flood: connections the proxy held (when full / as each request of the reader began)",
+        "flood: connections established to the proxy, held or queued (full / as the reader asked)",
         format!(
             "{filled} / {}-{}",
             held.iter().min().unwrap_or(&0),
@@ -839,6 +862,7 @@ struct Tally {
     /// Statuses other than a whole 200, by status.
     failed: Vec<(u16, usize)>,
     cut: usize,
+    closed_early: usize,
     errors: usize,
     unfinished: usize,
 }
@@ -855,7 +879,12 @@ impl Tally {
 
 impl Display for Tally {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} whole pages ({} MiB)", self.whole, self.bytes >> 20)?;
+        write!(
+            f,
+            "{} MiB read, {} whole pages",
+            self.bytes >> 20,
+            self.whole
+        )?;
         let mut failed = self.failed.clone();
         failed.sort();
         for (status, count) in failed {
@@ -863,8 +892,8 @@ impl Display for Tally {
         }
         write!(
             f,
-            ", {} cut off, {} errors, {} unfinished at the end",
-            self.cut, self.errors, self.unfinished
+            ", {} cut off, {} closed early with a notice, {} errors, {} unfinished at the end",
+            self.cut, self.closed_early, self.errors, self.unfinished
         )
     }
 }
@@ -903,6 +932,8 @@ async fn reader(
                         tally.whole += 1;
                     } else if !got.complete {
                         tally.cut += 1;
+                    } else if got.closed_early {
+                        tally.closed_early += 1;
                     } else {
                         tally.failed(got.status);
                     }
