@@ -96,12 +96,15 @@ cache_bytes=67108864
 bench_config "$pages_addr" "$proxy_port" "${limits[@]}" |
     sed -e "s/^max_bytes = .*/max_bytes = $cache_bytes/" >"$work/attack.toml"
 
+ensure_free "$sample_addr" "$pages_addr" "$proxy"
 start sample "$bin/sample_site" "$sample_addr" "$pages_addr"
+sample_pid=$started
 start proxy "$bin/lightmirror" serve --config "$work/attack.toml"
 proxy_pid=$started
 
 wait_for "http://$pages_addr/page/16/ready"
 wait_for "http://$proxy/page/16/ready"
+alive "$sample_pid" "$proxy_pid"
 
 figures=$work/figures.tsv
 # figure NAME VALUE: a row of the final table.
