@@ -9,7 +9,11 @@
 #
 # Environment:
 #   CARGO_TARGET_DIR     where cargo builds (default: target)
-#   CARGO_FLAGS          more arguments for `cargo build`, split on spaces
+#   CARGO_FLAGS          more arguments for `cargo build`, split on spaces; where worktrees
+#                        of this repository at different commits share a target directory,
+#                        cargo may take another tree's lightmirror for this one's (it names
+#                        local packages by their path in the workspace), and a flag such as
+#                        --config=profile.release.package.lightmirror.debug=1 keeps them apart
 #   SAMPLE_ADDR          address of the sample site (default 127.0.0.1:18091)
 #   PAGES_ADDR           address of its generated pages (default 127.0.0.1:18092)
 #   PROXY_PORT           port of the proxy on 127.0.0.1 (default 18090)
@@ -26,7 +30,7 @@
 #      preface, or the preface and SETTINGS, each reopened when the proxy closes it; how
 #      long the proxy keeps them, and a reader's 50 misses on new connections meanwhile;
 #   2. readers that never read: 64 streams of an HTTP/2 connection with a zero window, and
-#      8 HTTP/1 connections that never read, ask for large pages of the streamed site; a
+#      4 HTTP/1 connections that never read, ask for large pages of the streamed site; a
 #      reader's misses on other pages of that site meanwhile (fetch permits pinned by the
 #      attack would make them wait), whether the attacked pages reached the cache anyway
 #      (the sample site counts its requests), and when the proxy let the attackers go;
@@ -59,13 +63,22 @@ fi
 
 echo "== building (release)"
 read -ra cargo_flags <<<"${CARGO_FLAGS:-}"
-(cd "$root" && cargo build --release --quiet --bin lightmirror --example sample_site \
-    --example attack "${cargo_flags[@]}")
-# Copies, so that another build sharing the target directory cannot swap them mid-run.
+# Cargo 1.91 and later keep intermediate artifacts in a build directory of their own: the
+# usual target directory stays that, and this run's binaries land in its own directory, so
+# that another build sharing the target directory cannot swap them mid-run. Older cargo
+# builds where it always did, and the binaries are copied from there.
+out=$target
+build_dirs=()
+if [ "$(cargo --version | awk '{split($2, v, "."); print v[1] * 1000 + v[2]}')" -ge 1091 ]; then
+    out=$work/cargo
+    build_dirs=(CARGO_BUILD_BUILD_DIR="$target" CARGO_TARGET_DIR="$out")
+fi
+(cd "$root" && env "${build_dirs[@]}" cargo build --release --quiet --bin lightmirror \
+    --example sample_site --example attack "${cargo_flags[@]}")
 bin=$work/bin
 mkdir "$bin"
-cp "$target/release/lightmirror" "$target/release/examples/sample_site" \
-    "$target/release/examples/attack" "$bin/"
+cp "$out/release/lightmirror" "$out/release/examples/sample_site" \
+    "$out/release/examples/attack" "$bin/"
 
 # The demo configuration, both sites on the generated pages. The deadlines are the
 # defaults, written out for the table; the cache is the default 64 MiB (the demo's 32 MiB
@@ -83,12 +96,15 @@ cache_bytes=67108864
 bench_config "$pages_addr" "$proxy_port" "${limits[@]}" |
     sed -e "s/^max_bytes = .*/max_bytes = $cache_bytes/" >"$work/attack.toml"
 
+ensure_free "$sample_addr" "$pages_addr" "$proxy"
 start sample "$bin/sample_site" "$sample_addr" "$pages_addr"
+sample_pid=$started
 start proxy "$bin/lightmirror" serve --config "$work/attack.toml"
 proxy_pid=$started
 
 wait_for "http://$pages_addr/page/16/ready"
 wait_for "http://$proxy/page/16/ready"
+alive "$sample_pid" "$proxy_pid"
 
 figures=$work/figures.tsv
 # figure NAME VALUE: a row of the final table.

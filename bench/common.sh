@@ -34,6 +34,29 @@ start() {
     pids+=("$started")
 }
 
+# ensure_free ADDRESS...: stops the script when something already listens on an address
+# (host:port), such as another run of a benchmark, which the run would otherwise measure.
+ensure_free() {
+    for address in "$@"; do
+        if (exec 3<>"/dev/tcp/${address%:*}/${address##*:}") 2>/dev/null; then
+            echo "$address is in use (another benchmark run?); choose other ports" >&2
+            exit 1
+        fi
+    done
+}
+
+# alive PID...: stops the script, with the logs, when a process it started has exited
+# (it could not listen, say).
+alive() {
+    for pid in "$@"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "process $pid has exited; logs:" >&2
+            cat "$work"/*.log >&2
+            exit 1
+        fi
+    done
+}
+
 # bench_config UPSTREAM PROXY_PORT [LIMIT...]: config/demo.toml with its sites fetching
 # from UPSTREAM, the proxy on 127.0.0.1:PROXY_PORT, and each LIMIT (a TOML line such as
 # `max_connections = 1000`) in a [limits] table.

@@ -48,12 +48,15 @@ echo "== building (release)"
 bench_config "$sample_addr" "$proxy_port" \
     "upstream_concurrency = $((slow_clients + 24))" >"$work/load.toml"
 
+ensure_free "$sample_addr" "127.0.0.1:$proxy_port"
 start sample "$target/release/examples/sample_site" "$sample_addr"
+sample_pid=$started
 start proxy "$target/release/lightmirror" serve --config "$work/load.toml"
 proxy_pid=$started
 
 wait_for "http://$sample_addr$article"
 wait_for "$proxy$article"
+alive "$sample_pid" "$proxy_pid"
 
 # A request per call with a query string no other request has: every one a cache miss.
 cat >"$work/miss.lua" <<'LUA'

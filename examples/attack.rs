@@ -110,10 +110,11 @@ struct StallArgs {
     #[arg(long, default_value_t = 256)]
     h2_page_kib: usize,
     /// HTTP/1 connections that send a request and never read.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 4)]
     h1_connections: usize,
-    /// Size of their pages, in KiB.
-    #[arg(long, default_value_t = 5120)]
+    /// Size of their pages, in KiB: large enough that the Light page outgrows what the
+    /// kernel's buffers and `rewriter_memory` hold together.
+    #[arg(long, default_value_t = 8192)]
     h1_page_kib: usize,
     /// The reader's requests for other pages of the site while the attack holds.
     #[arg(long, default_value_t = 48)]
@@ -232,13 +233,22 @@ struct Got {
     bytes: usize,
     /// The body arrived whole (a streamed page cut off by the proxy does not).
     complete: bool,
+    /// A streamed page the proxy closed early, with its notice that the rest could not be
+    /// loaded, instead of the whole page.
+    closed_early: bool,
 }
 
 impl Got {
     fn ok(&self) -> bool {
-        self.status == StatusCode::OK && self.complete
+        self.status == StatusCode::OK && self.complete && !self.closed_early
     }
 }
+
+/// What the proxy writes near the end of a streamed page it had to close early.
+const CLOSED_EARLY: &[u8] = b"The rest of this page could not be loaded.";
+
+/// How much of a body's end is kept to look for [`CLOSED_EARLY`].
+const TAIL_BYTES: usize = 8 << 10;
 
 type Sender = SendRequest<Empty<Bytes>>;
 
@@ -269,22 +279,32 @@ async fn get(sender: &mut Sender, host: &str, path: &str) -> io::Result<Got> {
     let status = response.status();
     let mut body = response.into_body();
     let mut bytes = 0;
+    let mut tail = Vec::new();
+    let mut complete = true;
     while let Some(frame) = body.frame().await {
         match frame {
-            Ok(frame) => bytes += frame.data_ref().map_or(0, Bytes::len),
+            Ok(frame) => {
+                let data = frame.data_ref().map_or(&[][..], |d| &d[..]);
+                bytes += data.len();
+                tail.extend_from_slice(data);
+                if tail.len() > 2 * TAIL_BYTES {
+                    tail.drain(..tail.len() - TAIL_BYTES);
+                }
+            }
             Err(_) => {
-                return Ok(Got {
-                    status,
-                    bytes,
-                    complete: false,
-                })
+                complete = false;
+                break;
             }
         }
     }
+    let closed_early = tail
+        .windows(CLOSED_EARLY.len())
+        .any(|window| window == CLOSED_EARLY);
     Ok(Got {
         status,
         bytes,
-        complete: true,
+        complete,
+        closed_early,
     })
 }
 
@@ -341,7 +361,11 @@ impl Readings {
                 "{} after {} bytes{}",
                 got.status,
                 got.bytes,
-                if got.complete { "" } else { ", cut off" }
+                match (got.complete, got.closed_early) {
+                    (false, _) => ", cut off",
+                    (true, true) => ", closed early",
+                    (true, false) => "",
+                }
             )),
             Err(e) => self.failures.push(e),
         }
@@ -405,26 +429,42 @@ struct FloodKind {
     lifetimes: Spread,
 }
 
-/// Connections established to `port` on this machine's loopback, as the kernel counts
-/// them on the accepting side (from /proc/net/tcp): what the proxy really holds, which a
-/// client cannot tell from a connection dropped in the accept queue.
-fn established_at(port: u16) -> usize {
-    let port = format!(":{port:04X}");
+/// TCP's state for an established connection in /proc/net/tcp.
+const ESTABLISHED: u8 = 1;
+
+/// This machine's TCP connections as the kernel lists them: local port, remote port and
+/// state of each.
+fn tcp_table() -> Vec<(u16, u16, u8)> {
+    let port = |address: &str| {
+        let hex = address.rsplit(':').next()?;
+        u16::from_str_radix(hex, 16).ok()
+    };
     ["/proc/net/tcp", "/proc/net/tcp6"]
         .iter()
         .filter_map(|table| std::fs::read_to_string(table).ok())
-        .map(|table| {
+        .flat_map(|table| {
             table
                 .lines()
                 .skip(1)
-                .filter(|line| {
-                    let fields: Vec<&str> = line.split_whitespace().collect();
-                    // Local address, remote address, state (01: established).
-                    fields.len() > 3 && fields[1].ends_with(&port) && fields[3] == "01"
+                .filter_map(|line| {
+                    // Slot, local address, remote address, state.
+                    let fields: Vec<&str> = line.split_whitespace().take(4).collect();
+                    let state = u8::from_str_radix(fields.get(3)?, 16).ok()?;
+                    Some((port(fields.get(1)?)?, port(fields.get(2)?)?, state))
                 })
-                .count()
+                .collect::<Vec<_>>()
         })
-        .sum()
+        .collect()
+}
+
+/// Connections established to `port` on this machine, as the kernel counts them on the
+/// accepting side: what the proxy really holds, which a client cannot tell from a
+/// connection dropped in the accept queue.
+fn established_at(port: u16) -> usize {
+    tcp_table()
+        .iter()
+        .filter(|&&(local, _, state)| local == port && state == ESTABLISHED)
+        .count()
 }
 
 async fn flood(target: Arc<Target>, args: FloodArgs) -> Result<(), String> {
@@ -511,7 +551,7 @@ async fn flood(target: Arc<Target>, args: FloodArgs) -> Result<(), String> {
     while flood.join_next().await.is_some() {}
     let held = lock(&held).clone();
     figure(
-        "flood: connections the proxy held (when full / as each request of the reader began)",
+        "flood: connections established to the proxy, held or queued (full / as the reader asked)",
         format!(
             "{filled} / {}-{}",
             held.iter().min().unwrap_or(&0),
@@ -662,6 +702,33 @@ async fn stall(target: Arc<Target>, args: StallArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         h1.push(stream);
     }
+    // When the proxy closes its side of each: the client cannot tell without reading,
+    // but the kernel's table shows the proxy's socket leave the established state.
+    let hold = Duration::from_secs(args.hold_seconds);
+    let proxy_port = target.proxy.port();
+    let ports = h1
+        .iter()
+        .map(|stream| stream.local_addr().map(|a| a.port()))
+        .collect::<io::Result<Vec<u16>>>()
+        .map_err(|e| e.to_string())?;
+    let sent = Instant::now();
+    let h1_closed = tokio::spawn(async move {
+        let mut closed: Vec<Option<Duration>> = vec![None; ports.len()];
+        while sent.elapsed() < hold && closed.iter().any(Option::is_none) {
+            let table = tcp_table();
+            for (closed, port) in closed.iter_mut().zip(&ports) {
+                let state = table
+                    .iter()
+                    .find(|&&(local, remote, _)| local == proxy_port && remote == *port)
+                    .map(|&(_, _, state)| state);
+                if closed.is_none() && state != Some(ESTABLISHED) {
+                    *closed = Some(sent.elapsed());
+                }
+            }
+            sleep(Duration::from_millis(100)).await;
+        }
+        closed
+    });
     // The zero-window HTTP/2 connection.
     let (client, lived) = zero_window(target.proxy).await?;
     let urls: Vec<String> = h2_paths
@@ -731,7 +798,6 @@ async fn stall(target: Arc<Target>, args: StallArgs) -> Result<(), String> {
     );
 
     // How long the proxy kept the zero-window connection, and what the HTTP/1 readers got.
-    let hold = Duration::from_secs(args.hold_seconds);
     match timeout(hold, lived).await {
         Ok(Ok(lived)) => figure(
             "stall: zero-window HTTP/2 connection closed by the proxy after",
@@ -743,6 +809,20 @@ async fn stall(target: Arc<Target>, args: StallArgs) -> Result<(), String> {
         ),
     }
     drop(client);
+    let closed = h1_closed.await.map_err(|e| e.to_string())?;
+    let still_open = closed.iter().filter(|c| c.is_none()).count();
+    figure(
+        "stall: HTTP/1 non-readers closed by the proxy after",
+        format!(
+            "{}{}",
+            Spread(closed.into_iter().flatten().collect()).in_seconds(),
+            if still_open > 0 {
+                format!(", {still_open} still open after {}", seconds(hold))
+            } else {
+                String::new()
+            }
+        ),
+    );
     // Read at last: a body that ends before its last chunk was cut off by the proxy.
     let (mut cut, mut whole, mut open, mut received) = (0, 0, 0, 0);
     for mut stream in h1 {
@@ -782,6 +862,7 @@ struct Tally {
     /// Statuses other than a whole 200, by status.
     failed: Vec<(u16, usize)>,
     cut: usize,
+    closed_early: usize,
     errors: usize,
     unfinished: usize,
 }
@@ -798,7 +879,12 @@ impl Tally {
 
 impl Display for Tally {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} whole pages ({} MiB)", self.whole, self.bytes >> 20)?;
+        write!(
+            f,
+            "{} MiB read, {} whole pages",
+            self.bytes >> 20,
+            self.whole
+        )?;
         let mut failed = self.failed.clone();
         failed.sort();
         for (status, count) in failed {
@@ -806,8 +892,8 @@ impl Display for Tally {
         }
         write!(
             f,
-            ", {} cut off, {} errors, {} unfinished at the end",
-            self.cut, self.errors, self.unfinished
+            ", {} cut off, {} closed early with a notice, {} errors, {} unfinished at the end",
+            self.cut, self.closed_early, self.errors, self.unfinished
         )
     }
 }
@@ -846,6 +932,8 @@ async fn reader(
                         tally.whole += 1;
                     } else if !got.complete {
                         tally.cut += 1;
+                    } else if got.closed_early {
+                        tally.closed_early += 1;
                     } else {
                         tally.failed(got.status);
                     }
