@@ -357,8 +357,8 @@ fn convert(
     }
     let (page, finished) = convert_document(&site, url, &limits, None, &bytes)?;
     match format {
-        Format::Html => print!("{}", String::from_utf8_lossy(&page)),
-        Format::Text => println!("{}", finished.text),
+        Format::Html => emit(&page)?,
+        Format::Text => emit(format!("{}\n", finished.text).as_bytes())?,
         Format::Json => {
             let meta = &finished.meta;
             let json = serde_json::json!({
@@ -374,10 +374,21 @@ fn convert(
                 "text": finished.text,
                 "html": finished.body,
             });
-            println!("{}", serde_json::to_string_pretty(&json)?);
+            emit(format!("{}\n", serde_json::to_string_pretty(&json)?).as_bytes())?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a converted page to standard output. A reader that has closed the pipe
+/// (`lightmirror convert ... | head`) has what it wanted: the program ends quietly.
+fn emit(bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        written => written.context("write standard output"),
+    }
 }
 
 /// Validates a configuration, then shows what each sample page yields under its site's

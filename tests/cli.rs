@@ -574,3 +574,27 @@ async fn access_logs_are_json_lines_without_queries_or_addresses() {
     );
     assert!(fields.get("client").is_none(), "{fields}");
 }
+
+#[test]
+fn convert_into_a_closed_pipe_ends_quietly() {
+    let page = format!(
+        "<html><head><title>Long</title></head><body><article>{}</article></body></html>",
+        "<p>A long story told for a reader who stops after the first lines.</p>".repeat(5000)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("page.html");
+    std::fs::write(&path, page).unwrap();
+    let mut child = lightmirror()
+        .args(["convert", "--url", "https://news.example/long"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before the page is written, as `| head` does once satisfied.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
