@@ -35,7 +35,7 @@ use crate::convert::{Conversion, Finished};
 use crate::metrics::{status_class, CacheResult, Metrics, RequestLabels, SiteLabels};
 use crate::page;
 use crate::rewrite::policy::is_web;
-use crate::route;
+use crate::route::{self, RouteError};
 use crate::upstream::{Outcome, Response as Upstream, UpstreamError};
 
 /// The path that answers health checks on any host.
@@ -58,11 +58,14 @@ pub async fn handle(
     let started = Instant::now();
     let trace = Trace::default();
     let deadline = request_deadline(&runtime);
-    let site = reader_host(&request)
-        .ok()
-        .and_then(|host| route::site_for_host(&runtime.sites, host).ok())
-        .map_or_else(|| "none".to_owned(), |site| site.name.clone());
-    let answer = tokio::time::timeout(deadline, respond_to(&request, &runtime, &trace)).await;
+    let host = reader_host(&request);
+    let routed = host.map(|host| route::site_for_host(&runtime.sites, host));
+    let site = match &routed {
+        Ok(Ok(site)) => site.name.clone(),
+        _ => "none".to_owned(),
+    };
+    let answer =
+        tokio::time::timeout(deadline, respond_to(&request, &runtime, routed, &trace)).await;
     let mut response = answer.unwrap_or_else(|_| {
         respond::plain(
             StatusCode::GATEWAY_TIMEOUT,
@@ -92,8 +95,9 @@ pub async fn handle(
             cache,
         })
         .inc();
+    let host = host.unwrap_or("-");
     log_request(
-        &request, &response, &runtime, peer, &site, cache, &trace, started,
+        &request, &response, &runtime, peer, host, &site, cache, &trace, started,
     );
     response
 }
@@ -122,6 +126,7 @@ fn log_request<B>(
     response: &Response<Body>,
     runtime: &Runtime,
     peer: SocketAddr,
+    host: &str,
     site: &str,
     cache: CacheResult,
     trace: &Trace,
@@ -133,7 +138,6 @@ fn log_request<B>(
         Some(query) if server.log_query => format!("{}?{query}", uri.path()),
         _ => uri.path().to_owned(),
     };
-    let host = reader_host(request).unwrap_or("-");
     let bytes = response
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -172,9 +176,11 @@ fn request_deadline(runtime: &Runtime) -> Duration {
     runtime.config.limits.upstream_timeout * 4 + ADMISSION_WAIT
 }
 
+/// `routed` is the site the request's one host names, as `handle` found it.
 async fn respond_to(
     request: &Request<Incoming>,
     runtime: &Runtime,
+    routed: Result<Result<&Site, RouteError>, &'static str>,
     trace: &Trace,
 ) -> Response<Body> {
     if let Err(e) = route::check_request(request.method(), request.uri(), request.version()) {
@@ -190,13 +196,10 @@ async fn respond_to(
     if request.uri().path() == HEALTH_PATH {
         return respond::plain(StatusCode::OK, "ok");
     }
-    let host = match reader_host(request) {
-        Ok(host) => host,
+    let site = match routed {
+        Ok(Ok(site)) => site,
+        Ok(Err(e)) => return respond::plain(e.status(), &e.to_string()),
         Err(why) => return respond::plain(StatusCode::BAD_REQUEST, why),
-    };
-    let site = match route::site_for_host(&runtime.sites, host) {
-        Ok(site) => site,
-        Err(e) => return respond::plain(e.status(), &e.to_string()),
     };
     let headers = request.headers();
     let reply = Reply {
