@@ -56,6 +56,7 @@ fn light_pass(document: &Document, content: &[String], remove: &[String], memory
         remove,
         memory_limit: memory,
         max_nesting: LimitsConfig::default().max_nesting,
+        images: None,
     };
     let mut rewriter = LightRewriter::new(&options).unwrap();
     let mut out = 0;

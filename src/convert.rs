@@ -5,11 +5,12 @@
 
 use url::Url;
 
-use crate::config::{LimitsConfig, PageKind, Site};
+use crate::config::{ImageMode, LimitsConfig, PageKind, Site};
 use crate::decode::BodyDecoder;
 use crate::extract::{self, Metadata, Rules};
+use crate::image::ImageSizes;
 use crate::page::Shell;
-use crate::rewrite::{self, HeadCollector, LightOptions, LightRewriter, RewriteError};
+use crate::rewrite::{self, HeadCollector, ImageLinks, LightOptions, LightRewriter, RewriteError};
 
 /// Input read before a streamed page's shell goes out even when no `<body>` tag came.
 const HEAD_WAIT_BYTES: usize = 256 << 10;
@@ -53,6 +54,7 @@ pub struct Conversion {
     site: Site,
     page_url: Url,
     limits: LimitsConfig,
+    image_sizes: Option<ImageSizes>,
     decoder: BodyDecoder,
     original_bytes: usize,
     emitted: usize,
@@ -91,11 +93,24 @@ impl Conversion {
         limits: &LimitsConfig,
         content_type: Option<&str>,
     ) -> Result<Self, ConvertError> {
+        Self::with_image_sizes(site, page_url, limits, content_type, None)
+    }
+
+    /// As [`new`](Self::new), with the exact sizes of the Light images already made, which
+    /// the page's image links then announce instead of an estimate.
+    pub fn with_image_sizes(
+        site: &Site,
+        page_url: &Url,
+        limits: &LimitsConfig,
+        content_type: Option<&str>,
+        image_sizes: Option<ImageSizes>,
+    ) -> Result<Self, ConvertError> {
         let mode = if site.content.is_empty() {
             Mode::Detecting(Box::new(Detecting { raw: String::new() }))
         } else {
+            let options = light_options(site, page_url, limits, image_sizes.as_ref());
             Mode::Streaming(Box::new(Streaming {
-                light: Some(LightRewriter::new(&light_options(site, page_url, limits))?),
+                light: Some(LightRewriter::new(&options)?),
                 body_offset: None,
                 head: Some(HeadCollector::new(limits.rewriter_memory)),
                 seen: 0,
@@ -108,6 +123,7 @@ impl Conversion {
             site: site.clone(),
             page_url: page_url.clone(),
             limits: limits.clone(),
+            image_sizes,
             decoder: BodyDecoder::new(content_type),
             original_bytes: 0,
             emitted: 0,
@@ -255,7 +271,12 @@ impl Conversion {
                 let found = extract::extract(&d.raw, &self.page_url, &rules);
                 let body = rewrite::sanitize(
                     &found.body_html,
-                    &light_options(&self.site, &self.page_url, &self.limits),
+                    &light_options(
+                        &self.site,
+                        &self.page_url,
+                        &self.limits,
+                        self.image_sizes.as_ref(),
+                    ),
                 )?;
                 let shell = shell(&self.site, &found.meta, &self.page_url, found.kind);
                 let mut page = shell.head();
@@ -311,7 +332,16 @@ fn shell<'a>(site: &'a Site, meta: &'a Metadata, page_url: &'a Url, kind: PageKi
     }
 }
 
-fn light_options<'a>(site: &'a Site, page_url: &'a Url, limits: &LimitsConfig) -> LightOptions<'a> {
+fn light_options<'a>(
+    site: &'a Site,
+    page_url: &'a Url,
+    limits: &LimitsConfig,
+    image_sizes: Option<&ImageSizes>,
+) -> LightOptions<'a> {
+    let images = (site.images.mode == ImageMode::Tap).then(|| ImageLinks {
+        site: site.clone(),
+        sizes: image_sizes.cloned(),
+    });
     LightOptions {
         page_url,
         upstream: &site.upstream,
@@ -319,6 +349,7 @@ fn light_options<'a>(site: &'a Site, page_url: &'a Url, limits: &LimitsConfig) -
         remove: &site.remove,
         memory_limit: limits.rewriter_memory,
         max_nesting: limits.max_nesting,
+        images,
     }
 }
 

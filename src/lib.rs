@@ -17,6 +17,7 @@ pub mod decode;
 pub mod demo;
 pub mod eval;
 pub mod extract;
+pub mod image;
 pub(crate) mod metrics;
 pub mod page;
 pub mod rewrite;

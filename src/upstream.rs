@@ -84,6 +84,7 @@ pub struct Response {
     pub cache_control: Option<String>,
     /// `Last-Modified`, if sent.
     pub last_modified: Option<String>,
+
     /// The body ends where the connection closes (HTTP/1 without length or chunked
     /// framing), so a body cut short cannot be told from a whole one.
     pub close_delimited: bool,
@@ -180,6 +181,28 @@ impl Fetcher {
 
     /// Fetches `url` for `site`, following redirects that stay on the site.
     pub async fn fetch(&self, site: &Site, url: Url) -> Result<Outcome, UpstreamError> {
+        self.fetch_following(site, url, PAGE_ACCEPT, |from, target| {
+            follow(site, from, target)
+        })
+        .await
+    }
+
+    /// Fetches the image at `url` for `site`, following redirects only to image URLs the
+    /// site fetches ([`Site::image_allowed`]), never from https to http.
+    pub async fn fetch_image(&self, site: &Site, url: Url) -> Result<Outcome, UpstreamError> {
+        self.fetch_following(site, url, IMAGE_ACCEPT, |from, target| {
+            follow_image(site, from, target)
+        })
+        .await
+    }
+
+    async fn fetch_following(
+        &self,
+        site: &Site,
+        url: Url,
+        accept: &'static str,
+        follow: impl Fn(&Url, Url) -> Result<Url, Outcome>,
+    ) -> Result<Outcome, UpstreamError> {
         let timeout = self.limits.upstream_timeout;
         let deadline = Instant::now() + timeout;
         let client = if site.allow_private_upstream {
@@ -192,10 +215,7 @@ impl Fetcher {
             if !site.allow_private_upstream {
                 check_literal_host(&url)?;
             }
-            let request = client.get(url.clone()).header(
-                http::header::ACCEPT,
-                "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
-            );
+            let request = client.get(url.clone()).header(http::header::ACCEPT, accept);
             let response = tokio::time::timeout_at(deadline, request.send())
                 .await
                 .map_err(|_| UpstreamError::Timeout(timeout))?
@@ -208,7 +228,7 @@ impl Fetcher {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|loc| url.join(loc).ok());
                 if let Some(target) = target {
-                    match follow(site, &url, target) {
+                    match follow(&url, target) {
                         Ok(next) => {
                             url = next;
                             continue;
@@ -230,6 +250,7 @@ impl Fetcher {
                 content_type: header(http::header::CONTENT_TYPE),
                 cache_control: header(http::header::CACHE_CONTROL),
                 last_modified: header(http::header::LAST_MODIFIED),
+
                 url,
                 body: response,
                 received: 0,
@@ -257,6 +278,25 @@ fn is_close_delimited(response: &reqwest::Response) -> bool {
     response.version() < http::Version::HTTP_2
         && !chunked
         && !headers.contains_key(http::header::CONTENT_LENGTH)
+}
+
+/// What a page fetch asks for.
+const PAGE_ACCEPT: &str = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5";
+
+/// What an image fetch asks for: the formats the Light image pipeline reads.
+const IMAGE_ACCEPT: &str = "image/webp,image/png,image/jpeg,image/gif;q=0.9,*/*;q=0.1";
+
+/// The URL to fetch next for an image redirect from `from` to `target`; an image that
+/// moves anywhere the site does not fetch images from is not followed, and not linked.
+fn follow_image(site: &Site, from: &Url, target: Url) -> Result<Url, Outcome> {
+    if !is_web(&target) {
+        return Err(Outcome::Unlinkable(target.scheme().to_owned()));
+    }
+    let downgrade = from.scheme() == "https" && target.scheme() == "http";
+    match site.image_allowed(&target) {
+        Some(next) if !downgrade => Ok(next),
+        _ => Err(Outcome::Unlinkable(target.scheme().to_owned())),
+    }
 }
 
 /// The URL to fetch next for a redirect from `from` to `target`, or what the redirect

@@ -16,11 +16,12 @@
 //!
 //! Modules: `page` (the stored form), `policy` (freshness, conditional requests, which copy
 //! to keep), `segments` (which page goes when room is needed), `flight` (coalescing),
-//! `purge` (which keys a purge names), `disk` (the directory, which is not trusted) and
-//! `key` (the secret its files carry).
+//! `purge` (which keys a purge names), `disk` (the directory, which is not trusted),
+//! `key` (the secret its files carry) and `image` (Light images, in memory only).
 
 mod disk;
 mod flight;
+mod image;
 mod key;
 mod page;
 mod policy;
@@ -41,6 +42,7 @@ use flight::Flights;
 use segments::{Evicted, Segment, Segments};
 
 pub use flight::{Flight, FlightFollower, FlightLeader, Landing};
+pub use image::{CachedImage, ImageCache, ImageLookup};
 pub use page::{Quality, StoredPage};
 pub use policy::{freshness, not_modified};
 pub use purge::Purge;

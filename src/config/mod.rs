@@ -2,13 +2,15 @@
 //! with validation that reports every problem in a file at once (`load`). The rest of the
 //! program sees only the checked [`Site`] and [`Config`] values, never raw TOML.
 
+mod images;
 mod load;
 mod schema;
 mod site;
 
+pub use images::ImageRules;
 pub use load::{load_file, parse, ConfigError, Problem};
 pub use schema::{
-    CacheConfig, Config, KindRule, LimitsConfig, LogFormat, PageKind, QueryConfig, QueryMode,
-    ServerConfig, SiteConfig,
+    CacheConfig, Config, ImageMode, KindRule, LimitsConfig, LogFormat, PageKind, QueryConfig,
+    QueryMode, ServerConfig, SiteConfig,
 };
 pub use site::{PathGlob, Site};

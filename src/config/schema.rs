@@ -258,6 +258,13 @@ pub struct CacheConfig {
     /// `<dir>.key` beside the directory (`/var/cache/lightmirror.key` for
     /// `/var/cache/lightmirror`)
     pub key_file: Option<PathBuf>,
+    /// Memory for Light images made on readers' request, in bytes, apart from the pages'
+    /// `max_bytes` so that a burst of images cannot push pages out; in memory only, split
+    /// into probation and protected as pages are. `0` keeps none.
+    ///
+    /// ### Default
+    /// `16777216` (16 MiB, about 800 images)
+    pub image_bytes: u64,
 }
 
 impl CacheConfig {
@@ -283,6 +290,7 @@ impl Default for CacheConfig {
             dir: None,
             max_variants: 16,
             key_file: None,
+            image_bytes: 16 << 20,
         }
     }
 }
@@ -368,6 +376,52 @@ pub struct SiteConfig {
     /// `"keep"`
     #[serde(default)]
     pub query: QueryConfig,
+    /// What a meaningful image becomes: `"tap"`, a placeholder with its alt text or caption
+    /// and a link to a small Light image made on the reader's request; `"off"`, the
+    /// placeholder alone. Light pages themselves never load an image either way.
+    ///
+    /// ### Default
+    /// `"tap"`
+    #[serde(default)]
+    pub images: ImageMode,
+    /// Hosts (with an optional `:port`) besides the upstream's own that the site's images
+    /// are fetched from, such as its image CDN: `["img.example-cdn.com"]`. Images on any
+    /// other host get a placeholder without a link.
+    ///
+    /// ### Default
+    /// `[]`
+    #[serde(default)]
+    pub image_hosts: Vec<String>,
+    /// Widest a Light image is, in pixels (16 to 2048); wider images are scaled down.
+    ///
+    /// ### Default
+    /// `480`
+    #[serde(default = "default_image_width")]
+    pub image_width: u32,
+    /// Make Light images greyscale, about a tenth smaller again.
+    ///
+    /// ### Default
+    /// `false`
+    #[serde(default)]
+    pub image_greyscale: bool,
+}
+
+/// `image_width` when a site does not set it.
+pub const DEFAULT_IMAGE_WIDTH: u32 = 480;
+
+fn default_image_width() -> u32 {
+    DEFAULT_IMAGE_WIDTH
+}
+
+/// `images` in `[[site]]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageMode {
+    /// Placeholders link to Light images.
+    #[default]
+    Tap,
+    /// Placeholders only.
+    Off,
 }
 
 /// `query` in `[[site]]`: every parameter, none, or the ones named.

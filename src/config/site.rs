@@ -7,8 +7,9 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use super::images::ImageRules;
 use super::load::problem;
-use super::schema::{PageKind, QueryConfig, QueryMode, SiteConfig};
+use super::schema::{ImageMode, PageKind, QueryConfig, QueryMode, SiteConfig, DEFAULT_IMAGE_WIDTH};
 use super::Problem;
 use crate::route::NormalPath;
 
@@ -52,6 +53,8 @@ pub struct Site {
     pub lang: Option<String>,
     /// Article URLs to test rules against.
     pub test_urls: Vec<Url>,
+    /// What images become, where they may be fetched from and how Light images are made.
+    pub images: ImageRules,
     /// A short digest of the rules that shape a Light page (selectors, label, kinds, lang,
     /// query), computed once when the site is checked. It is part of every cache key
     /// (see [`cache_key`](crate::route::cache_key)), so a reload that changes them makes
@@ -213,6 +216,7 @@ impl Site {
                 (Err(e), _) => push("test_urls", format!("\"{url}\" is not a URL: {e}")),
             }
         }
+        let images = ImageRules::check(raw, normalise_host, &mut push);
         if problems.len() != before {
             return None;
         }
@@ -238,6 +242,7 @@ impl Site {
             cache_ttl: raw.cache_ttl,
             lang: raw.lang.clone(),
             test_urls,
+            images,
             rules_digest: String::new(),
         }))
     }
@@ -280,6 +285,8 @@ impl Site {
             part("kind.kind", &format!("{kind:?}"));
         }
         part("query", &format!("{:?}", self.query));
+        // Image links, and the sizes they announce, are part of the page.
+        part("images", &format!("{:?}", self.images));
         let digest = hasher.finalize();
         digest[..6].iter().map(|b| format!("{b:02x}")).collect()
     }
@@ -342,6 +349,20 @@ impl Site {
         (!joined.is_empty()).then(|| joined.join("&"))
     }
 
+    /// The URL to fetch for an image at `url`, or `None` when the site does not fetch it:
+    /// it must be on the upstream origin, where the path rules hold as for pages and the
+    /// path is sent in its normal form, or on one of `image_hosts`.
+    pub fn image_allowed(&self, url: &Url) -> Option<Url> {
+        if !self.images.host_allowed(url, &self.upstream) {
+            return None;
+        }
+        if !self.is_upstream(url) {
+            return Some(url.clone());
+        }
+        let path = NormalPath::parse(url.path()).ok()?;
+        crate::route::site_url(self, url, &path, url.query()).ok()
+    }
+
     /// Whether `url` lies on this site's upstream origin.
     pub fn is_upstream(&self, url: &Url) -> bool {
         url.origin() == self.upstream.origin()
@@ -373,6 +394,12 @@ impl Site {
             cache_ttl: None,
             lang: None,
             test_urls: Vec::new(),
+            images: ImageRules {
+                mode: ImageMode::Tap,
+                hosts: Vec::new(),
+                width: DEFAULT_IMAGE_WIDTH,
+                greyscale: false,
+            },
             rules_digest: String::new(),
         })
     }

@@ -133,11 +133,14 @@ pub(crate) fn kept_attr(element: &str, attr: &str) -> Option<&'static str> {
             _ => "charset",
         },
         "alt" | "src" | "data-src" | "data-original" | "data-lazy-src" | "width" | "height"
+        | "srcset" | "data-srcset"
             if element == "img" =>
         {
             match attr {
                 "alt" => "alt",
                 "src" => "src",
+                "srcset" => "srcset",
+                "data-srcset" => "data-srcset",
                 "data-src" => "data-src",
                 "data-original" => "data-original",
                 "data-lazy-src" => "data-lazy-src",

@@ -15,7 +15,7 @@ use url::Url;
 
 use super::balance::Balancer;
 use super::links::{escape_attribute, LinkContext};
-use super::media::{embed_placeholder, image_placeholder, replace_with};
+use super::media::{embed_placeholder, image_placeholder, replace_with, ImageLinks};
 use super::policy::{action, attribute_allowed, clean_value, Action, Media, GLOBAL_ATTRIBUTES};
 use super::shield::EndTagShield;
 use super::RewriteError;
@@ -36,11 +36,15 @@ pub struct LightOptions<'a> {
     pub memory_limit: usize,
     /// Most kept elements open at once; deeper ones are unwrapped.
     pub max_nesting: usize,
+    /// Where image placeholders link; `None` writes placeholders without links.
+    pub images: Option<ImageLinks>,
 }
 
 struct Figure {
     has_caption: bool,
-    image: Option<String>,
+    /// The placeholder of an image without alt text, written at the figure's end if a
+    /// caption turned up after it.
+    pending: Option<String>,
 }
 
 struct State {
@@ -54,6 +58,7 @@ struct State {
     headline_dropped: bool,
     pre_depth: usize,
     max_nesting: usize,
+    images: Option<ImageLinks>,
     /// Input offset where `TAG_CLOSER` begins, once `end` has written it.
     closer_at: Option<usize>,
 }
@@ -121,6 +126,7 @@ impl LightRewriter {
             headline_dropped: false,
             pre_depth: 0,
             max_nesting: options.max_nesting,
+            images: options.images.clone(),
             closer_at: None,
         }));
         let output: Shared<Output> = Arc::default();
@@ -379,16 +385,21 @@ fn apply_policy(
         }
         Action::Remove => el.remove(),
         Action::Placeholder(Media::Image) => {
-            let placeholder = image_placeholder(el, &st.links, st.link_depth > 0);
-            match st.figures.last_mut() {
-                Some(figure) => {
-                    if figure.image.is_none() {
-                        figure.image = placeholder;
-                    }
-                    el.remove();
-                }
-                None => replace_with(el, placeholder),
+            let in_link = st.link_depth > 0;
+            let captioned = st.figures.last().map(|f| f.has_caption);
+            let placeholder = |captioned| {
+                image_placeholder(el, &st.links, st.images.as_ref(), in_link, captioned)
+            };
+            let now = placeholder(captioned.unwrap_or(false));
+            // An image without alt text before its figure's caption waits for it.
+            let pending = match (&now, captioned) {
+                (None, Some(false)) => placeholder(true),
+                _ => None,
+            };
+            if let Some(figure) = st.figures.last_mut() {
+                figure.pending = figure.pending.take().or(pending);
             }
+            replace_with(el, now);
         }
         Action::Placeholder(Media::Embed) => {
             let placeholder = embed_placeholder(el, &st.links, st.link_depth > 0);
@@ -453,7 +464,7 @@ fn track_end(
         match tag {
             "figure" => st.figures.push(Figure {
                 has_caption: false,
-                image: None,
+                pending: None,
             }),
             "figcaption" => {
                 if let Some(figure) = st.figures.last_mut() {
@@ -475,8 +486,8 @@ fn track_end(
         match name.as_str() {
             "figure" => {
                 if let Some(Figure {
-                    has_caption: false,
-                    image: Some(image),
+                    has_caption: true,
+                    pending: Some(image),
                 }) = st.figures.pop()
                 {
                     out.write(image.as_bytes());
@@ -514,6 +525,7 @@ mod tests {
             remove: &remove,
             memory_limit: 4 << 20,
             max_nesting: 512,
+            images: None,
         };
         let mut rewriter = LightRewriter::new(&options).unwrap();
         let mut out = Vec::new();
@@ -584,23 +596,76 @@ mod tests {
         );
         assert_eq!(
             out,
-            "<p><a href=\"https://www.example.com/i.jpg\">[Image: A &amp; B]</a></p><a href=\"/x\">[Image: Inside]</a>"
+            "<p>[Image: A &amp; B]</p><a href=\"/x\">[Image: Inside]</a>"
+        );
+    }
+
+    /// The Light pass of a site that makes Light images.
+    fn light_with_images(html: &str) -> String {
+        let text = "[[site]]\nname = \"t\"\nupstream = \"https://www.example.com\"\n\
+                    hosts = [\"light.example\"]\n";
+        let site = crate::config::parse(text, "t").unwrap().1.remove(0);
+        let page = Url::parse("https://www.example.com/news/story.html").unwrap();
+        let options = LightOptions {
+            page_url: &page,
+            upstream: &site.upstream.clone(),
+            content: &[],
+            remove: &[],
+            memory_limit: 4 << 20,
+            max_nesting: 512,
+            images: Some(ImageLinks {
+                sizes: Some(std::sync::Arc::new(|url: &Url| {
+                    url.path().ends_with("known.jpg").then_some(12_345)
+                })),
+                site,
+            }),
+        };
+        crate::rewrite::sanitize(html, &options).unwrap()
+    }
+
+    fn image_link(path: &str) -> String {
+        let url = Url::parse("https://www.example.com/")
+            .unwrap()
+            .join(path)
+            .unwrap();
+        crate::image::light_path(&url).unwrap()
+    }
+
+    #[test]
+    fn figures_keep_their_caption_and_their_image() {
+        let out = light_with_images(
+            "<figure><img alt=Alt src=a.jpg width=960 height=640><figcaption>Caption</figcaption></figure>\
+             <figure><img alt=Lonely src=/known.jpg></figure>\
+             <figure><img src=c.jpg><figcaption>Only a caption</figcaption></figure>\
+             <figure><figcaption>First</figcaption><img src=d.jpg></figure>\
+             <figure><img src=e.jpg></figure>",
+        );
+        let (a, known, c, d) = (
+            image_link("/news/a.jpg"),
+            image_link("/known.jpg"),
+            image_link("/news/c.jpg"),
+            image_link("/news/d.jpg"),
+        );
+        assert_eq!(
+            out,
+            format!(
+                "<figure>[Image: Alt] <a href=\"{a}\">image, about 20 KB</a><figcaption>Caption</figcaption></figure>\
+                 <figure>[Image: Lonely] <a href=\"{known}\">image, 13 KB</a></figure>\
+                 <figure><figcaption>Only a caption</figcaption>[Image] <a href=\"{c}\">image, about 20 KB</a></figure>\
+                 <figure><figcaption>First</figcaption>[Image] <a href=\"{d}\">image, about 20 KB</a></figure>\
+                 <figure></figure>"
+            )
         );
     }
 
     #[test]
-    fn figures_prefer_their_caption() {
-        let out = light(
-            "<figure><img alt=Alt src=a.jpg><figcaption>Caption</figcaption></figure>\
-             <figure><img alt=Lonely src=b.jpg></figure>",
-            &[],
-            &[],
+    fn decorative_and_foreign_images_get_no_image_link() {
+        let out = light_with_images(
+            "<p><img alt=Icon src=i.png width=32 height=32><img alt=Deco aria-hidden=true src=d.jpg>\
+             <img alt=Role role=presentation src=r.jpg><img alt=Far src=https://cdn.other.example/f.jpg>\
+             <a href=/x><img alt=Linked src=/l.jpg></a></p>",
         );
-        assert_eq!(
-            out,
-            "<figure><figcaption>Caption</figcaption></figure>\
-             <figure><a href=\"https://www.example.com/news/b.jpg\">[Image: Lonely]</a></figure>"
-        );
+        assert_eq!(out, "<p>[Image: Far]<a href=\"/x\">[Image: Linked]</a></p>");
     }
 
     #[test]
@@ -644,6 +709,7 @@ mod tests {
             remove: &[],
             memory_limit: 1 << 20,
             max_nesting: 512,
+            images: None,
         };
         let err = crate::rewrite::sanitize("<select><xmp><script>alert(1)</script>", &options);
         assert!(matches!(err, Err(RewriteError::Ambiguous(_))), "{err:?}");

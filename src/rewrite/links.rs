@@ -102,22 +102,41 @@ pub fn escape_attribute(value: &str) -> String {
     html_escape::encode_double_quoted_attribute(value).into_owned()
 }
 
-/// Picks the smallest candidate of a `srcset`: the cheapest image for a reader who asks
-/// for it.
-pub fn smallest_srcset(srcset: &str) -> Option<&str> {
-    srcset
+/// Picks the candidate of a `srcset` to make a Light image `width` pixels wide from: the
+/// narrowest at least that wide, else the widest; among density candidates (`2x`), the
+/// lowest density. Fetching more than the Light image needs costs the proxy time, and less
+/// costs the reader sharpness.
+pub fn srcset_for(srcset: &str, width: u32) -> Option<&str> {
+    let candidates: Vec<(&str, Option<f64>, f64)> = srcset
         .split(',')
         .filter_map(|candidate| {
             let mut parts = candidate.split_whitespace();
             let url = parts.next()?;
-            let size = parts
-                .next()
-                .and_then(|d| d.get(..d.len().saturating_sub(1))?.parse::<f64>().ok())
+            let descriptor = parts.next().unwrap_or("1x");
+            let value = descriptor
+                .get(..descriptor.len().saturating_sub(1))
+                .and_then(|n| n.parse::<f64>().ok())
                 .unwrap_or(1.0);
-            Some((url, size))
+            let wide = descriptor.ends_with('w').then_some(value);
+            Some((url, wide, value))
         })
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(url, _)| url)
+        .collect();
+    let wide = |c: &&(&str, Option<f64>, f64)| c.1;
+    let enough = candidates
+        .iter()
+        .filter(|c| wide(c).is_some_and(|w| w >= f64::from(width)))
+        .min_by(|a, b| a.2.total_cmp(&b.2));
+    let widest = || {
+        candidates
+            .iter()
+            .filter(|c| wide(c).is_some())
+            .max_by(|a, b| a.2.total_cmp(&b.2))
+    };
+    let lowest_density = || candidates.iter().min_by(|a, b| a.2.total_cmp(&b.2));
+    enough
+        .or_else(widest)
+        .or_else(lowest_density)
+        .map(|(url, _, _)| *url)
 }
 
 #[cfg(test)]
@@ -198,13 +217,14 @@ mod tests {
     }
 
     #[test]
-    fn srcset_smallest_candidate() {
+    fn srcset_gives_the_narrowest_candidate_wide_enough() {
         assert_eq!(
-            smallest_srcset("a.jpg 800w, b.jpg 320w, c.jpg 1200w"),
-            Some("b.jpg")
+            srcset_for("a.jpg 800w, b.jpg 320w, c.jpg 1200w", 480),
+            Some("a.jpg")
         );
-        assert_eq!(smallest_srcset("x.jpg 2x, y.jpg 1x"), Some("y.jpg"));
-        assert_eq!(smallest_srcset(" only.jpg"), Some("only.jpg"));
-        assert_eq!(smallest_srcset(""), None);
+        assert_eq!(srcset_for("a.jpg 800w, b.jpg 320w", 1000), Some("a.jpg"));
+        assert_eq!(srcset_for("x.jpg 2x, y.jpg 1x", 480), Some("y.jpg"));
+        assert_eq!(srcset_for(" only.jpg", 480), Some("only.jpg"));
+        assert_eq!(srcset_for("", 480), None);
     }
 }

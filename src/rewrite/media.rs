@@ -1,37 +1,109 @@
-//! Media placeholders: images, video and embeds become a few words of text, with a link
-//! to the smallest version of the media for a reader who wants it. Tracking pixels and
-//! images with empty `alt` vanish; an image inside a `<figure>` defers to its caption.
+//! Media placeholders: images, video and embeds become a few words of text. An image that
+//! carries meaning (its alt text, or the caption of its figure) becomes `[Image: alt]`
+//! and, when the site makes Light images, a link "image, about N KB" to its Light image on
+//! the Light host; decorative images (tracking pixels, icons, `aria-hidden`, presentation
+//! roles, empty or missing `alt` outside a captioned figure) vanish. Videos and embeds
+//! with a title link to their source. Both routes, streamed and detected, write their
+//! placeholders here and nowhere else.
+
+use std::fmt;
 
 use lol_html::html_content::ContentType;
 use lol_html::send::Element;
 
-use super::links::{escape_attribute, smallest_srcset, LinkContext};
+use super::links::{escape_attribute, srcset_for, LinkContext};
 use super::policy::is_web;
 use crate::charref::decode_attribute;
+use crate::config::Site;
+use crate::image::{estimate_bytes, light_path, size_text, ImageSizes};
 
 /// Alt text and titles are cut to this many characters.
 const MAX_LABEL_CHARS: usize = 160;
 
-/// The placeholder for an `<img>`, or `None` when it should leave no trace.
+/// An image no larger than this on both sides is an icon.
+const MAX_ICON_PX: u32 = 48;
+
+/// An image this thin on either side is a tracking pixel or a spacer.
+const MAX_PIXEL_PX: u32 = 2;
+
+/// What image placeholders link to, for a site that makes Light images.
+#[derive(Clone)]
+pub struct ImageLinks {
+    /// The site: which image URLs it fetches, and how wide its Light images are.
+    pub site: Site,
+    /// The exact sizes of the Light images already made, when known.
+    pub sizes: Option<ImageSizes>,
+}
+
+impl fmt::Debug for ImageLinks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImageLinks")
+            .field("site", &self.site.name)
+            .field("sizes", &self.sizes.is_some())
+            .finish()
+    }
+}
+
+/// The placeholder for an `<img>`, or `None` when it should leave no trace. `captioned`:
+/// the image is in a figure with a caption, which gives an image without alt text its
+/// meaning. Inside a link, the placeholder is that link's text and links nowhere itself.
 pub fn image_placeholder(
     el: &Element<'_, '_>,
     links: &LinkContext,
+    images: Option<&ImageLinks>,
     in_link: bool,
+    captioned: bool,
 ) -> Option<String> {
-    if is_tracking_pixel(el) {
+    if is_decorative(el) {
         return None;
     }
-    let alt = label(el.get_attribute("alt").as_deref()?)?;
+    let text = match el.get_attribute("alt").as_deref().and_then(label) {
+        Some(alt) => format!("[Image: {alt}]"),
+        None if captioned && !in_link => "[Image]".to_owned(),
+        None => return None,
+    };
+    let text = html_escape::encode_text(&text).into_owned();
+    let link = images
+        .filter(|_| !in_link)
+        .and_then(|images| light_image_link(el, links, images));
+    Some(match link {
+        Some(link) => format!("{text} {link}"),
+        None => text,
+    })
+}
+
+/// The link to the Light image of `el`, when its source is one the site fetches.
+fn light_image_link(
+    el: &Element<'_, '_>,
+    links: &LinkContext,
+    images: &ImageLinks,
+) -> Option<String> {
+    let rules = &images.site.images;
     let source = ["srcset", "data-srcset"]
         .iter()
         .find_map(|a| {
             el.get_attribute(a)
-                .and_then(|s| smallest_srcset(&s).map(str::to_owned))
+                .and_then(|s| srcset_for(&s, rules.width).map(str::to_owned))
         })
         .or_else(|| el.get_attribute("data-src"))
-        .or_else(|| el.get_attribute("src"));
-    let text = format!("[Image: {alt}]");
-    Some(linked(&text, source.as_deref(), links, in_link))
+        .or_else(|| el.get_attribute("src"))
+        .and_then(|raw| links.resolve(&raw))
+        .filter(is_web)?;
+    images.site.image_allowed(&source)?;
+    let path = light_path(&source)?;
+    let exact = images.sizes.as_ref().and_then(|sizes| sizes(&source));
+    let text = match exact {
+        Some(bytes) => size_text(bytes, true),
+        None => {
+            let side = |a: &str| dimension(el, a);
+            let bytes = estimate_bytes(side("width"), side("height"), rules.width, rules.greyscale);
+            size_text(bytes, false)
+        }
+    };
+    Some(format!(
+        "<a href=\"{}\">{text}</a>",
+        escape_attribute(&path)
+    ))
 }
 
 /// The placeholder for a video, audio or embed, or `None` when it has no title.
@@ -93,10 +165,31 @@ fn label(raw: &str) -> Option<String> {
     })
 }
 
-fn is_tracking_pixel(el: &Element<'_, '_>) -> bool {
-    ["width", "height"].iter().any(|a| {
-        el.get_attribute(a)
-            .and_then(|v| v.trim().trim_end_matches("px").parse::<u32>().ok())
-            .is_some_and(|n| n <= 2)
-    })
+/// A `width` or `height` attribute in pixels (`480`, `480px`); `None` for percentages
+/// and anything else.
+fn dimension(el: &Element<'_, '_>, name: &str) -> Option<u32> {
+    el.get_attribute(name)
+        .and_then(|v| v.trim().trim_end_matches("px").parse::<u32>().ok())
+}
+
+/// Tracking pixels, spacers and icons, and images the page hides from assistive
+/// technology: none of them carries the story.
+fn is_decorative(el: &Element<'_, '_>) -> bool {
+    let (width, height) = (dimension(el, "width"), dimension(el, "height"));
+    let pixel = [width, height]
+        .iter()
+        .any(|side| side.is_some_and(|n| n <= MAX_PIXEL_PX));
+    let icon = width
+        .zip(height)
+        .is_some_and(|(w, h)| w <= MAX_ICON_PX && h <= MAX_ICON_PX);
+    let hidden = el
+        .get_attribute("aria-hidden")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let presentation = el.get_attribute("role").is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "presentation" | "none"
+        )
+    });
+    pixel || icon || hidden || presentation
 }

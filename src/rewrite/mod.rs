@@ -15,6 +15,7 @@ mod shield;
 
 pub use head::HeadCollector;
 pub use light::{LightOptions, LightRewriter};
+pub use media::ImageLinks;
 
 /// Why the Light pass stopped.
 #[derive(Debug, thiserror::Error)]
