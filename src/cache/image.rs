@@ -14,6 +14,7 @@ use url::Url;
 
 use super::segments::{Segment, Segments};
 use crate::config::{CacheConfig, Site};
+use crate::image::ImageSizes;
 
 /// Variants of one path kept at once: image URLs differ by resizer parameters far less
 /// than pages by their query, and each is a whole image.
@@ -73,7 +74,13 @@ impl ImageCache {
 
     /// The key of the Light image of `source` for `site`.
     pub fn key(site: &Site, source: &Url) -> String {
-        format!("{}.{}\0img\0{source}", site.name, site.rules_digest)
+        format!("{}{source}", Self::key_prefix(site))
+    }
+
+    /// What every key of `site`'s images starts with: its name, rules digest and
+    /// namespace.
+    fn key_prefix(site: &Site) -> String {
+        format!("{}.{}\0img\0", site.name, site.rules_digest)
     }
 
     fn segments(&self) -> Option<MutexGuard<'_, Segments<Arc<CachedImage>>>> {
@@ -131,6 +138,13 @@ impl ImageCache {
         segments
             .get(key, SystemTime::now())
             .map(|image| image.jpeg.len() as u64)
+    }
+
+    /// The exact sizes of `site`'s Light images held now, for the links of a page.
+    pub fn sizes_for(&self, site: &Site) -> ImageSizes {
+        let cache = self.clone();
+        let prefix = Self::key_prefix(site);
+        Arc::new(move |source: &Url| cache.size_of(&format!("{prefix}{source}")))
     }
 
     /// Images held, and their bytes.

@@ -202,6 +202,11 @@ async fn respond_to(
         Err(why) => return respond::plain(StatusCode::BAD_REQUEST, why),
     };
     let headers = request.headers();
+    if request.uri().path().starts_with(crate::image::PREFIX) {
+        let coding = negotiate(header_text(headers, header::ACCEPT_ENCODING));
+        let head = request.method() == http::Method::HEAD;
+        return super::image::serve(runtime, site, request.uri().path(), coding, head).await;
+    }
     let reply = Reply {
         site,
         coding: negotiate(header_text(headers, header::ACCEPT_ENCODING)),
@@ -524,9 +529,9 @@ enum Served {
 }
 
 /// The cache's name in `Cache-Status`.
-const CACHE_NAME: &str = "lightmirror";
+pub(super) const CACHE_NAME: &str = "lightmirror";
 
-fn insert_cache_status(headers: &mut HeaderMap, value: &str) {
+pub(super) fn insert_cache_status(headers: &mut HeaderMap, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         headers.insert(CACHE_STATUS, value);
     }
@@ -707,11 +712,12 @@ async fn fetch_and_convert(
             .as_deref()
             .and_then(|d| httpdate::parse_http_date(d).ok()),
     };
-    let conversion = Conversion::new(
+    let conversion = Conversion::with_image_sizes(
         site,
         &upstream.url,
         limits,
         upstream.content_type.as_deref(),
+        Some(runtime.images.sizes_for(site)),
     )
     .map_err(|e| reply.conversion_failed(&e.to_string(), &upstream.url))?;
     let fetch = Fetch {

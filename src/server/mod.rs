@@ -8,6 +8,7 @@ mod admin;
 mod client;
 mod connection;
 mod handler;
+mod image;
 mod respond;
 
 use std::collections::HashMap;
@@ -25,7 +26,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::budget::MemoryBudget;
-use crate::cache::PageCache;
+use crate::cache::{ImageCache, PageCache};
 use crate::config::{Config, LimitsConfig, Site};
 use crate::metrics::Metrics;
 use crate::upstream::{Fetcher, UpstreamError};
@@ -62,6 +63,10 @@ pub(crate) struct Runtime {
     pub metrics: Arc<Metrics>,
     /// Detections running at once; one bound for the server's life.
     pub detections: Arc<Semaphore>,
+    /// Light images made; one cache for the server's life.
+    pub images: ImageCache,
+    /// Light images being made at once; one bound for the server's life.
+    pub image_work: Arc<Semaphore>,
 }
 
 /// What outlives a reload: the cache, the fetch bounds, the memory budget, the counts.
@@ -72,6 +77,8 @@ struct Lasting {
     budget: MemoryBudget,
     metrics: Arc<Metrics>,
     detections: Arc<Semaphore>,
+    images: ImageCache,
+    image_work: Arc<Semaphore>,
 }
 
 impl Runtime {
@@ -89,6 +96,8 @@ impl Runtime {
             budget: lasting.budget,
             metrics: lasting.metrics,
             detections: lasting.detections,
+            images: lasting.images,
+            image_work: lasting.image_work,
         })
     }
 
@@ -99,6 +108,8 @@ impl Runtime {
             budget: self.budget.clone(),
             metrics: Arc::clone(&self.metrics),
             detections: Arc::clone(&self.detections),
+            images: self.images.clone(),
+            image_work: Arc::clone(&self.image_work),
         }
     }
 }
@@ -170,6 +181,8 @@ impl ServerHandle {
             budget: MemoryBudget::new(config.limits.max_inflight_bytes),
             metrics: Arc::new(Metrics::default()),
             detections: Arc::new(Semaphore::new(crate::budget::detections_at_once())),
+            images: ImageCache::new(&config.cache),
+            image_work: Arc::new(Semaphore::new(image::made_at_once())),
         };
         let runtime = Runtime::new(config, sites, lasting)?;
         Ok(Self {
