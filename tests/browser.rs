@@ -8,6 +8,10 @@
 //! from the upstream, one of them with the Light CSP, show that the check does catch each
 //! of those things.
 //!
+//! A second check opens a Light page with a figure, follows its image link as a reader's
+//! tap would (`tests/browser/open_image.mjs`), and sees the Light image shown at its
+//! Light size, with no request to anywhere but the Light host.
+//!
 //! Without Chromium or `tests/browser/node_modules` (see `.ci/browser-setup.sh`) the test
 //! prints a note and passes, unless `LIGHTMIRROR_REQUIRE_BROWSER=1`.
 
@@ -17,6 +21,8 @@ mod corpus;
 mod harness;
 #[path = "support/light.rs"]
 mod light;
+#[path = "support/pictures.rs"]
+mod pictures;
 #[path = "support/vectors.rs"]
 mod vectors;
 
@@ -121,8 +127,9 @@ fn sources() -> Vec<Source> {
     sources
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chromium_runs_and_fetches_nothing() {
+/// The directory of the browser scripts, or `None` (after a note) when the browser
+/// check cannot run here and is not required to.
+fn browser_dir() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     if let Some(missing) = browser_missing(&dir) {
         let required = std::env::var("LIGHTMIRROR_REQUIRE_BROWSER").as_deref() == Ok("1");
@@ -131,8 +138,86 @@ async fn chromium_runs_and_fetches_nothing() {
             "LIGHTMIRROR_REQUIRE_BROWSER=1 but {missing}; run .ci/browser-setup.sh"
         );
         eprintln!("note: skipping the browser check: {missing} (run .ci/browser-setup.sh)");
-        return;
+        return None;
     }
+    Some(dir)
+}
+
+/// Runs `script` in Node with `args` and reads the JSON object it prints.
+async fn run_script(dir: &std::path::Path, script: &str, args: &[&String]) -> serde_json::Value {
+    let child = tokio::process::Command::new("node")
+        .arg(dir.join(script))
+        .args(args)
+        .env("CHROMIUM", CHROMIUM)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let output = tokio::time::timeout(BROWSER_TIMEOUT, child.wait_with_output())
+        .await
+        .expect("the browser check finishes within its time")
+        .expect("node exits");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "no report from the browser check ({e}), exit {:?}:\n{stdout}\n{}",
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_opens_a_light_image_from_its_link_and_nothing_else() {
+    let Some(dir) = browser_dir() else {
+        return;
+    };
+    let upstream = Upstream::start().await;
+    let paragraph = "<p>The harbour reopened on Monday after the storm, and the fishing fleets \
+                     were back at their moorings by noon, the port authority said.</p>";
+    let html = format!(
+        "<!doctype html><html lang=en><head><title>Harbour reopens</title></head><body>\
+         <article>{paragraph}<figure><img src=/photo.jpg width=1200 height=800>\
+         <figcaption>Boats return to the harbour.</figcaption></figure>{paragraph}\
+         <p><img src=https://tracker.example/p.jpg alt=\"A third-party photo\"></p>{paragraph}</article></body></html>"
+    );
+    upstream.route("/news/harbour.html", Reply::html(html));
+    let photo = pictures::encode(
+        image::DynamicImage::ImageRgb8(pictures::photo(1200, 800, 3)),
+        image::ImageFormat::Jpeg,
+    );
+    upstream.route(
+        "/photo.jpg",
+        Reply::with(200, &[("content-type", "image/jpeg")], photo),
+    );
+    let server = Light::start(&site(Route::Detection), &upstream).await;
+    let page = server.url("/news/harbour.html");
+    let light = server.url("/");
+    let report = run_script(&dir, "open_image.mjs", &[&page]).await;
+    server.stop().await;
+    assert_eq!(report["page_status"], 200, "{report}");
+    assert_eq!(report["image_status"], 200, "{report}");
+    assert_eq!(report["image_type"], "image/jpeg", "{report}");
+    assert_eq!(report["shown"], serde_json::json!([480, 320]), "{report}");
+    assert_eq!(report["violations"], serde_json::json!([]), "{report}");
+    let requests = report["requests"].as_array().expect("requests");
+    assert_eq!(requests.len(), 2, "the page and its image only: {report}");
+    for request in requests {
+        let url = request.as_str().unwrap_or_default();
+        assert!(
+            url.starts_with(&light),
+            "a request off the Light host: {url}"
+        );
+    }
+    assert_eq!(upstream.hits("/photo.jpg"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_runs_and_fetches_nothing() {
+    let Some(dir) = browser_dir() else {
+        return;
+    };
 
     let upstream = Upstream::start().await;
     let sources = sources();
@@ -169,27 +254,7 @@ async fn chromium_runs_and_fetches_nothing() {
     let urls: Vec<&String> = pages.keys().chain(&controls).collect();
 
     let started = Instant::now();
-    let child = tokio::process::Command::new("node")
-        .arg(dir.join("check_pages.mjs"))
-        .args(&urls)
-        .env("CHROMIUM", CHROMIUM)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node runs");
-    let output = tokio::time::timeout(BROWSER_TIMEOUT, child.wait_with_output())
-        .await
-        .expect("the browser check finishes within its time")
-        .expect("node exits");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!(
-            "no report from the browser check ({e}), exit {:?}:\n{stdout}\n{}",
-            output.status.code(),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
+    let report = run_script(&dir, "check_pages.mjs", &urls).await;
     assert_eq!(report["pages"].as_u64(), Some(urls.len() as u64));
 
     let mut by_url: BTreeMap<String, Vec<String>> = BTreeMap::new();
