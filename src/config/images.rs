@@ -76,7 +76,7 @@ impl ImageRules {
             Some(port) => format!("{host}:{port}"),
             None => host.to_owned(),
         };
-        self.hosts.iter().any(|h| *h == named)
+        self.hosts.contains(&named)
     }
 }
 

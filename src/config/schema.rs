@@ -398,7 +398,7 @@ pub struct SiteConfig {
     /// `480`
     #[serde(default = "default_image_width")]
     pub image_width: u32,
-    /// Make Light images greyscale, about a tenth smaller again.
+    /// Make Light images greyscale, about a third smaller again.
     ///
     /// ### Default
     /// `false`

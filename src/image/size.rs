@@ -13,8 +13,10 @@ use url::Url;
 /// The exact sizes of the Light images already made for a site, by source URL.
 pub type ImageSizes = Arc<dyn Fn(&Url) -> Option<u64> + Send + Sync>;
 
-/// Bytes per thousand pixels of a Light image of a photo, colour and greyscale, as
-/// measured by `cargo bench --bench image` on its photo-like test images.
+/// Bytes per thousand pixels of a Light image of a photo, colour and greyscale: a little
+/// above what real news photos at [`JPEG_QUALITY`](super::JPEG_QUALITY) take, so the
+/// estimate errs high. The smoother photo-like test images of `cargo bench --bench image`
+/// take 70 to 85 (colour) and 36 to 50 (greyscale).
 const COLOUR_BYTES_PER_KILOPIXEL: u64 = 120;
 const GREY_BYTES_PER_KILOPIXEL: u64 = 100;
 

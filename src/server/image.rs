@@ -28,8 +28,9 @@ use crate::config::{ImageMode, Site};
 use crate::image::{self as light_image, ImageError, Recipe};
 use crate::upstream::{Outcome, UpstreamError};
 
-/// How long a request for an image waits for room: for a permit to make one, and for the
-/// memory budget.
+/// How long a request for an image waits for room in the memory budget. Its turn to be
+/// made it waits for up to `upstream_timeout`: a reader who tapped an image would rather
+/// wait a few seconds than be turned away, and a waiting request holds no memory.
 const ROOM_WAIT: Duration = Duration::from_secs(2);
 
 /// What a reader turned away for lack of room is told to wait before trying again.
@@ -99,12 +100,12 @@ impl Ask<'_> {
     /// made it while this one waited for its turn.
     async fn make(&self, key: &str, url: Url) -> Result<(Arc<CachedImage>, &'static str), Refusal> {
         let runtime = self.runtime;
-        let permit =
-            tokio::time::timeout(ROOM_WAIT, Arc::clone(&runtime.image_work).acquire_owned())
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .ok_or_else(|| self.busy())?;
+        let turn = runtime.config.limits.upstream_timeout;
+        let permit = tokio::time::timeout(turn, Arc::clone(&runtime.image_work).acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| self.busy())?;
         if let ImageLookup::Fresh(image) = runtime.images.lookup(key) {
             return Ok((image, "fwd=miss; collapsed"));
         }
