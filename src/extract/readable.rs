@@ -42,23 +42,79 @@ const STATE_SUFFIXES: &[&str] = &[
 /// Share of the page's text above which a furniture class is not believed.
 const FURNITURE_MAX_SHARE: f64 = 0.5;
 
+/// Class and id words of blocks that accompany an article inside its container without
+/// being part of it: related and "see more" rows, author boxes, ratings, sharing and social
+/// rows, comment forms and threads, disclaimers, affiliate and subscription notices. They
+/// are matched as [`FURNITURE`] is, but only once the article is chosen, so a word that a
+/// site also uses on its content wrapper cannot cost the article.
+const ACCOMPANIMENT: &[&str] = &[
+    "related",
+    "author-box",
+    "authorbox",
+    "author-bio",
+    "about-author",
+    "saboxplugin",
+    "post-ratings",
+    "sharing",
+    "share-buttons",
+    "social",
+    "comment-respond",
+    "comments",
+    "disclaimer",
+    "disclosure",
+    "print-button",
+    "view-more",
+    "affiliate",
+    "subscription",
+    "entry-utility",
+    "community-notice",
+    "author-info",
+    "promo",
+    "advert",
+    "widget",
+    "tags",
+    "rating",
+    "signup",
+];
+/// Class and id words of blocks that accompany an article only when they hold a link: a
+/// "teaser" is a card leading to another story, or this story's own standfirst paragraph.
+const LINKED_ACCOMPANIMENT: &[&str] = &["teaser"];
+/// Share of the article's text above which an accompaniment class is not believed.
+const ACCOMPANIMENT_MAX_SHARE: f64 = 0.3;
+/// Share of the article's text above which all accompaniment classes together are not
+/// believed.
+const ACCOMPANIMENT_TOTAL_SHARE: f64 = 0.5;
+
+/// Whether a class and id string names one of `words`, in a token that is not a taxonomy
+/// or state tag.
+fn names_any(match_string: &str, words: &[&str]) -> bool {
+    match_string
+        .split_ascii_whitespace()
+        .any(|t| describes(t) && words.iter().any(|w| word_at_boundary(t, w)))
+}
+
+/// Whether a class token says what its element is, rather than tagging it with a taxonomy
+/// (`category-newsletter`) or a state (`modal-open`).
+fn describes(token: &str) -> bool {
+    !TAXONOMY_PREFIXES
+        .iter()
+        .any(|p| starts_with_ignore_case(token, p))
+        && !STATE_SUFFIXES
+            .iter()
+            .any(|s| ends_with_ignore_case(token, s))
+}
+
 /// Whether a class and id string marks page furniture: see [`FURNITURE`], plus notices
 /// that the browser is outdated.
 fn is_furniture(match_string: &str) -> bool {
-    match_string.split_ascii_whitespace().any(|t| {
-        if TAXONOMY_PREFIXES
-            .iter()
-            .any(|p| starts_with_ignore_case(t, p))
-            || STATE_SUFFIXES.iter().any(|s| ends_with_ignore_case(t, s))
-        {
-            return false;
-        }
-        FURNITURE.iter().any(|w| word_at_boundary(t, w))
-            || (find_ignore_case(t, "browser").is_some()
+    names_any(match_string, FURNITURE)
+        || match_string.split_ascii_whitespace().any(|t| {
+            describes(t)
+                && find_ignore_case(t, "browser").is_some()
                 && ["update", "upgrade", "outdated", "unsupported", "warning"]
                     .iter()
-                    .any(|w| find_ignore_case(t, w).is_some()))
-    })
+                    .any(|w| find_ignore_case(t, w).is_some())
+        })
 }
 
 /// Whether `word` (lower case) occurs in `token`, in any case, at its start or after a
@@ -1221,21 +1277,7 @@ impl Pass<'_> {
             &["object", "embed", "footer", "link", "aside", "nav"],
             &mut stats,
         );
-        let tops: Vec<Id> = self.dom.element_children(article).collect();
-        for t in tops {
-            let mut node = next_node(self.dom, t, false);
-            let end = next_node(self.dom, t, true);
-            while let Some(n) = node.filter(|&n| Some(n) != end) {
-                let ms = match_string(self.dom, n);
-                if SHARE.is_match(&ms) && self.dom.text_content(n).chars().count() < CHAR_THRESHOLD
-                {
-                    node = next_node(self.dom, n, true);
-                    stats.remove(self.dom, n, article);
-                } else {
-                    node = next_node(self.dom, n, false);
-                }
-            }
-        }
+        self.remove_accompaniments(article, &mut stats);
         self.clean(
             article,
             &["iframe", "input", "textarea", "select", "button"],
@@ -1271,6 +1313,50 @@ impl Pass<'_> {
                 self.dom.detach(br);
             }
         }
+    }
+
+    /// Removes the blocks inside the article that accompany it (see [`ACCOMPANIMENT`]) and
+    /// short sharing rows. Each must hold a small part of the article's text, and all of
+    /// them together at most half of it: past that, the words describe the article's own
+    /// blocks on this site, and nothing is taken.
+    fn remove_accompaniments(&mut self, article: Id, stats: &mut Stats) {
+        let article_len = stats.len(article) as f64;
+        let mut found = Vec::new();
+        let mut node = next_node(self.dom, article, false);
+        let end = next_node(self.dom, article, true);
+        while let Some(n) = node.filter(|&n| Some(n) != end) {
+            let ms = match_string(self.dom, n);
+            let len = stats.len(n);
+            let sharing = SHARE.is_match(&ms) && len < CHAR_THRESHOLD;
+            let accompanying = (names_any(&ms, ACCOMPANIMENT)
+                || names_any(&ms, LINKED_ACCOMPANIMENT) && self.leads_elsewhere(n))
+                && (len as f64) < ACCOMPANIMENT_MAX_SHARE * article_len;
+            if sharing || accompanying {
+                found.push((n, len));
+                node = next_node(self.dom, n, true);
+            } else {
+                node = next_node(self.dom, n, false);
+            }
+        }
+        let total: usize = found.iter().map(|&(_, len)| len).sum();
+        if total as f64 > ACCOMPANIMENT_TOTAL_SHARE * article_len {
+            found.retain(|&(n, len)| {
+                SHARE.is_match(&match_string(self.dom, n)) && len < CHAR_THRESHOLD
+            });
+        }
+        for (n, _) in found {
+            stats.remove(self.dom, n, article);
+        }
+    }
+
+    /// Whether a block is a card that leads to another page: a container, not a paragraph,
+    /// holding a link.
+    fn leads_elsewhere(&self, id: Id) -> bool {
+        !self.dom.is(id, &["p"])
+            && self
+                .dom
+                .descendants(id)
+                .any(|a| self.dom.is(a, &["a"]) && self.dom.attr(a, "href").is_some())
     }
 
     /// Removes short paragraphs that are mostly a link: the "Read more: <headline>" and
