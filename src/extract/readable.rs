@@ -1658,6 +1658,41 @@ mod tests {
     }
 
     #[test]
+    fn what_accompanies_the_article_leaves_it() {
+        let para = "This is a long paragraph of article text, with commas, and more words to make \
+                    it count as real content for the scorer. ";
+        let html = format!(
+            "<html><body><div class=\"entry-content\"><p>{para}{para}</p><p>{para}{para}</p>\
+             <div class=\"author-box\"><p>Jane writes about gardens, and has for years.</p></div>\
+             <ul class=\"post-ratings\"><li>Was this article useful?</li></ul>\
+             <div class=\"card-teaser\"><a href=/other>Another story, told elsewhere</a></div>\
+             <p class=\"article-teaser\">The standfirst, which stays with its story.</p>\
+             </div></body></html>"
+        );
+        let text = article(&html);
+        assert!(text.contains("The standfirst"), "{text}");
+        for gone in ["Jane writes", "Was this article", "Another story"] {
+            assert!(!text.contains(gone), "{gone} kept in {text}");
+        }
+    }
+
+    #[test]
+    fn a_content_wrapper_named_like_an_accompaniment_stays() {
+        let para = "This is a long paragraph of article text, with commas, and more words to make \
+                    it count as real content for the scorer. ";
+        let html = format!(
+            "<html><body><div class=\"post\">{}</div></body></html>",
+            format!("<div class=\"social-wrap\"><p>{para}{para}</p></div>").repeat(4)
+        );
+        let text = article(&html);
+        assert_eq!(
+            text.matches("This is a long paragraph").count(),
+            8,
+            "{text}"
+        );
+    }
+
+    #[test]
     fn picks_the_article_over_boilerplate() {
         let para = "This is a long paragraph of article text, with commas, and more words to make \
                     it count as real content for the scorer. ";
