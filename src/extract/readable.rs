@@ -79,6 +79,26 @@ const ACCOMPANIMENT: &[&str] = &[
 /// Class and id words of blocks that accompany an article only when they hold a link: a
 /// "teaser" is a card leading to another story, or this story's own standfirst paragraph.
 const LINKED_ACCOMPANIMENT: &[&str] = &["teaser"];
+/// Class and id words of a story's standfirst, the summary set above its body, often
+/// outside the container that holds the paragraphs. Matched as whole words (`entry-excerpt`,
+/// `p.lead`, `articleIntro`, but not `leaderboard`).
+const STANDFIRST: &[&str] = &[
+    "lead",
+    "standfirst",
+    "excerpt",
+    "intro",
+    "summary",
+    "dek",
+    "deck",
+    "abstract",
+    "teaser",
+    "subtitle",
+    "subline",
+];
+/// How many ancestors of the article's container are searched for its standfirst.
+const STANDFIRST_LEVELS: usize = 3;
+/// Text length bounds of a standfirst, in characters.
+const STANDFIRST_LEN: std::ops::RangeInclusive<usize> = 40..=1000;
 /// Share of the article's text above which an accompaniment class is not believed.
 const ACCOMPANIMENT_MAX_SHARE: f64 = 0.3;
 /// Share of the article's text above which all accompaniment classes together are not
@@ -104,6 +124,13 @@ fn describes(token: &str) -> bool {
             .any(|s| ends_with_ignore_case(token, s))
 }
 
+/// Whether a class and id string names a standfirst (see [`STANDFIRST`]).
+fn names_standfirst(match_string: &str) -> bool {
+    match_string
+        .split_ascii_whitespace()
+        .any(|t| describes(t) && STANDFIRST.iter().any(|w| word_in_token(t, w)))
+}
+
 /// Whether a class and id string marks page furniture: see [`FURNITURE`], plus notices
 /// that the browser is outdated.
 fn is_furniture(match_string: &str) -> bool {
@@ -124,6 +151,23 @@ fn word_at_boundary(token: &str, word: &str) -> bool {
     (0..=t.len().saturating_sub(w.len()))
         .filter(|&i| t.len() >= w.len() && t[i..i + w.len()].eq_ignore_ascii_case(w))
         .any(|i| i == 0 || !t[i - 1].is_ascii_alphanumeric())
+}
+
+/// Whether `word` (lower case) is a whole word of `token`, in any case: bounded on each side
+/// by the token's ends, a character that is not a letter or digit, or a camel-case hump.
+fn word_in_token(token: &str, word: &str) -> bool {
+    let (t, w) = (token.as_bytes(), word.as_bytes());
+    (0..=t.len().saturating_sub(w.len()))
+        .filter(|&i| t.len() >= w.len() && t[i..i + w.len()].eq_ignore_ascii_case(w))
+        .any(|i| {
+            let starts = i == 0
+                || !t[i - 1].is_ascii_alphanumeric()
+                || (t[i - 1].is_ascii_lowercase() && t[i].is_ascii_uppercase());
+            let end = i + w.len();
+            let ends =
+                end == t.len() || !t[end].is_ascii_alphabetic() || t[end].is_ascii_uppercase();
+            starts && ends
+        })
 }
 
 /// Position of `needle` (lower case) in `hay`, in any case.
@@ -1000,6 +1044,13 @@ impl Pass<'_> {
                 if self.single_p_inside(id) && link_density(self.dom, id) < 0.25 {
                     let only = self.dom.element_children(id).next();
                     if let Some(p) = only {
+                        // The wrapper's name may be all that says the paragraph is the
+                        // standfirst.
+                        if names_standfirst(&ms) {
+                            if let Some(class) = self.dom.attr(id, "class").map(str::to_string) {
+                                self.dom.set_attr(p, "class", &class);
+                            }
+                        }
                         self.dom.replace(id, p);
                         id = p;
                         to_score.push(id);
@@ -1119,7 +1170,15 @@ impl Pass<'_> {
                         .attr(a, "itemprop")
                         .is_some_and(|p| p.contains("articleBody"))
             });
+        let standfirst = self.standfirst_before(top_candidate);
         let article = self.merge_siblings(top_candidate);
+        if let Some(lead) = standfirst.filter(|&l| !self.dom.ancestors(l).any(|a| a == article)) {
+            self.dom.detach(lead);
+            match self.dom.nodes[article].first {
+                Some(first) => self.dom.insert_before(first, lead),
+                None => self.dom.append(article, lead),
+            }
+        }
         self.prep_article(article);
         Found {
             article,
@@ -1222,6 +1281,50 @@ impl Pass<'_> {
     }
 
     /// Gathers the top candidate and the siblings that look like part of the same article.
+    /// The story's standfirst when it stands before the article's container, in a block of
+    /// its own near it: the first element named as one (see [`STANDFIRST`]) that precedes
+    /// the container within a few ancestors and reads as prose.
+    fn standfirst_before(&self, top: Id) -> Option<Id> {
+        let mut child = top;
+        for ancestor in self.dom.ancestors(top).take(STANDFIRST_LEVELS) {
+            if self.dom.is(ancestor, &["body", "html"]) {
+                break;
+            }
+            let before = self
+                .dom
+                .element_children(ancestor)
+                .take_while(|&c| c != child)
+                .collect::<Vec<_>>();
+            let found = before
+                .into_iter()
+                .rev()
+                .flat_map(|c| self.dom.descendants(c).filter(|&d| self.dom.is_element(d)))
+                .find(|&d| self.is_standfirst(d));
+            if found.is_some() {
+                return found;
+            }
+            child = ancestor;
+        }
+        None
+    }
+
+    fn is_standfirst(&self, id: Id) -> bool {
+        if !self
+            .dom
+            .is(id, &["p", "div", "span", "h2", "h3", "section"])
+            || !names_standfirst(&match_string(self.dom, id))
+        {
+            return false;
+        }
+        let len = text_len(self.dom, id);
+        STANDFIRST_LEN.contains(&len)
+            && link_density(self.dom, id) < LINK_PARAGRAPH_DENSITY / 2.0
+            && self
+                .dom
+                .find_all(id, &["h1", "ul", "ol", "table", "form"])
+                .is_empty()
+    }
+
     fn merge_siblings(&mut self, top: Id) -> Id {
         let article = self.dom.create("div");
         let Some(parent) = self.dom.nodes[top].parent else {
@@ -1674,6 +1777,22 @@ mod tests {
         for gone in ["Jane writes", "Was this article", "Another story"] {
             assert!(!text.contains(gone), "{gone} kept in {text}");
         }
+    }
+
+    #[test]
+    fn a_standfirst_above_the_body_joins_it() {
+        let para = "This is a long paragraph of article text, with commas, and more words to make \
+                    it count as real content for the scorer. ";
+        let html = format!(
+            "<html><body><article><header><div class=leaderboard>Advertisement banner here \
+             for a product nobody asked about.</div><h1>The headline of the story</h1>\
+             <div class=\"entry-excerpt\"><p>What happened, in one sentence that sums the \
+             story up.</p></div></header><div class=\"entry-content\"><p>{para}{para}</p>\
+             <p>{para}{para}</p><p>{para}</p></div></article></body></html>"
+        );
+        let text = article(&html);
+        assert!(text.starts_with("What happened, in one sentence"), "{text}");
+        assert!(!text.contains("Advertisement"), "{text}");
     }
 
     #[test]
