@@ -29,6 +29,9 @@ pub struct Finished {
     /// The article as plain text: blocks apart by blank lines, no headline, byline or
     /// media placeholders.
     pub text: String,
+    /// How sure detection is that the body is the whole article, from 0 to 1; 1 where the
+    /// site's rules say where the article is.
+    pub confidence: f64,
     /// Whether the input ended its document (`</body>` or `</html>` in its last bytes),
     /// which tells a whole page from one cut short where nothing else can.
     pub document_ended: bool,
@@ -237,6 +240,7 @@ impl Conversion {
                     kind,
                     text: extract::to_text(&s.body),
                     body: s.body,
+                    confidence: 1.0,
                     document_ended,
                 })
             }
@@ -260,6 +264,7 @@ impl Conversion {
                     // part of its text.
                     text: found.text,
                     body,
+                    confidence: found.confidence,
                     document_ended,
                 })
             }

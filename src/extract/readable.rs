@@ -99,6 +99,8 @@ const STANDFIRST: &[&str] = &[
 const STANDFIRST_LEVELS: usize = 3;
 /// Text length bounds of a standfirst, in characters.
 const STANDFIRST_LEN: std::ops::RangeInclusive<usize> = 40..=1000;
+/// Length from which a paragraph with few links reads as running prose, in characters.
+pub(crate) const PROSE_PARAGRAPH: usize = 80;
 /// Share of the article's text above which an accompaniment class is not believed.
 const ACCOMPANIMENT_MAX_SHARE: f64 = 0.3;
 /// Share of the article's text above which all accompaniment classes together are not
@@ -295,6 +297,10 @@ pub(crate) struct Found {
     pub marked: bool,
     /// Share of the article's text in links.
     pub link_density: f64,
+    /// Which of the [`ATTEMPTS`] found it: 0 with every rule on, higher for looser rules.
+    pub attempt: usize,
+    /// Paragraphs of running prose in the article (see [`PROSE_PARAGRAPH`]).
+    pub paragraphs: usize,
 }
 
 impl Found {
@@ -335,7 +341,7 @@ const ATTEMPTS: [Flags; 4] = [
 pub(crate) fn grab(first: Dom, fresh: impl Fn() -> Dom, title: &str) -> Option<(Dom, Found)> {
     let mut best: Option<(Dom, Found)> = None;
     let mut next = Some(first);
-    for flags in ATTEMPTS {
+    for (attempt, flags) in ATTEMPTS.into_iter().enumerate() {
         let mut dom = next.take().unwrap_or_else(&fresh);
         prepare(&mut dom);
         let body = dom.find(0, "body")?;
@@ -346,7 +352,10 @@ pub(crate) fn grab(first: Dom, fresh: impl Fn() -> Dom, title: &str) -> Option<(
             data_tables: Vec::new(),
             byline: None,
         };
-        let found = pass.run(body, title);
+        let found = Found {
+            attempt,
+            ..pass.run(body, title)
+        };
         // Enough text ends the search, unless most of it is links (a menu kept with a short
         // story).
         if found.text_len >= CHAR_THRESHOLD && found.prose_len() >= CHAR_THRESHOLD as f64 / 2.0 {
@@ -1186,6 +1195,8 @@ impl Pass<'_> {
             text_len: text_len(self.dom, article),
             link_density: link_density(self.dom, article),
             marked,
+            attempt: 0,
+            paragraphs: self.prose_paragraphs(article),
         }
     }
 
@@ -1450,6 +1461,17 @@ impl Pass<'_> {
         for (n, _) in found {
             stats.remove(self.dom, n, article);
         }
+    }
+
+    /// Paragraphs of the article that read as running prose: see [`PROSE_PARAGRAPH`].
+    fn prose_paragraphs(&self, article: Id) -> usize {
+        self.dom
+            .find_all(article, &["p", "li", "blockquote", "dd"])
+            .into_iter()
+            .filter(|&p| {
+                text_len(self.dom, p) >= PROSE_PARAGRAPH && link_density(self.dom, p) < 0.3
+            })
+            .count()
     }
 
     /// Whether a block is a card that leads to another page: a container, not a paragraph,
