@@ -1141,6 +1141,7 @@ mod tests {
         let site = routed.site.map_or("none", |s| s.name.as_str());
         match routed.target {
             Ok(Target::Health) => format!("{site}: health"),
+            Ok(Target::Image(_)) => format!("{site}: image"),
             Ok(Target::Page { url, .. }) => format!("{site}: {url}"),
             Err(Refusal::Request(e)) => format!("{site}: refused {}", e.status().as_u16()),
             Err(Refusal::Path(_, e)) => format!("{site}: path {}", e.status().as_u16()),
@@ -1161,6 +1162,10 @@ mod tests {
         assert_eq!(routed("GET", "/world/%2F", "light.test"), "news: path 400");
         assert_eq!(routed("GET", "/world/a", "other.test"), "none: refused 404");
         assert_eq!(routed("GET", HEALTH_PATH, "other.test"), "none: health");
+        assert_eq!(
+            routed("GET", "/_light/img/aGk", "light.test"),
+            "news: image"
+        );
     }
 
     #[test]
