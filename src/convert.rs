@@ -8,7 +8,7 @@ use url::Url;
 use crate::config::{LimitsConfig, PageKind, Site};
 use crate::decode::BodyDecoder;
 pub use crate::error::ConvertError;
-use crate::extract::{self, Metadata, Rules};
+use crate::extract::{self, Extracted, Metadata, Rules};
 use crate::page::Shell;
 use crate::rewrite::{self, HeadCollector, LightOptions, LightRewriter};
 
@@ -35,6 +35,9 @@ pub struct Finished {
     /// Whether the input ended its document (`</body>` or `</html>` in its last bytes),
     /// which tells a whole page from one cut short where nothing else can.
     pub document_ended: bool,
+    /// Whether the site's `content` rules matched nothing on this page, so its article was
+    /// found by detection instead.
+    pub content_fallback: bool,
 }
 
 /// How far from the end of the input the closing `</body>` or `</html>` is looked for:
@@ -67,6 +70,9 @@ struct Streaming {
     shell_sent: Option<(Metadata, PageKind)>,
     pending: Vec<u8>,
     body: String,
+    /// The decoded input, kept until the Light pass writes its first body text: should
+    /// the `content` rules match nothing, detection reads the page from here.
+    unmatched: Option<String>,
 }
 
 /// Detection reads the page as a whole, so it is gathered first (within
@@ -95,6 +101,7 @@ impl Conversion {
                 shell_sent: None,
                 pending: Vec::new(),
                 body: String::new(),
+                unmatched: Some(String::new()),
             }))
         };
         Ok(Self {
@@ -158,6 +165,9 @@ impl Conversion {
             }
             Mode::Streaming(s) => {
                 s.seen += text.len();
+                if let Some(unmatched) = s.unmatched.as_mut() {
+                    unmatched.push_str(&text);
+                }
                 if let Some(head) = s.head.as_mut() {
                     head.write(text.as_bytes());
                 }
@@ -167,6 +177,9 @@ impl Conversion {
                     s.body.push_str(&String::from_utf8_lossy(&body));
                     s.pending.extend_from_slice(&body);
                     s.body_offset = light.body_offset();
+                    if !s.body.trim().is_empty() {
+                        s.unmatched = None;
+                    }
                 }
                 let ready = s.body_offset.is_some() || s.seen >= HEAD_WAIT_BYTES;
                 let out = if ready {
@@ -219,6 +232,18 @@ impl Conversion {
                     s.body.push_str(&String::from_utf8_lossy(&last));
                     s.pending.extend_from_slice(&last);
                 }
+                // The shell already written keeps the metadata the page's head gave.
+                let detected = match s.unmatched.take() {
+                    Some(raw) if s.body.trim().is_empty() => Some(self.detect(&raw)?),
+                    _ => None,
+                };
+                let content_fallback = detected.is_some();
+                let mut text = None;
+                if let Some((found, body)) = detected {
+                    s.pending.extend_from_slice(body.as_bytes());
+                    s.body = body;
+                    text = Some(found.text);
+                }
                 self.mode = Mode::Streaming(s);
                 out.extend(self.flush_streaming());
                 let Mode::Streaming(s) = self.mode else {
@@ -238,19 +263,15 @@ impl Conversion {
                     tail: out,
                     meta,
                     kind,
-                    text: extract::to_text(&s.body),
+                    text: text.unwrap_or_else(|| extract::to_text(&s.body)),
                     body: s.body,
                     confidence: 1.0,
                     document_ended,
+                    content_fallback,
                 })
             }
             Mode::Detecting(d) => {
-                let rules = rules_for(&self.site, &self.page_url, &self.limits);
-                let found = extract::extract(&d.raw, &self.page_url, &rules);
-                let body = rewrite::sanitize(
-                    &found.body_html,
-                    &light_options(&self.site, &self.page_url, &self.limits),
-                )?;
+                let (found, body) = self.detect(&d.raw)?;
                 let shell = shell(&self.site, &found.meta, &self.page_url, found.kind);
                 let mut page = shell.head();
                 page.push_str(&body);
@@ -266,9 +287,24 @@ impl Conversion {
                     body,
                     confidence: found.confidence,
                     document_ended,
+                    content_fallback: false,
                 })
             }
         }
+    }
+
+    /// The article of `raw` found by detection, and its Light body. The Light pass runs
+    /// without the site's `content` rules: detection has already chosen what to keep, and
+    /// a page reaches here either without such rules or because they matched nothing.
+    fn detect(&self, raw: &str) -> Result<(Extracted, String), ConvertError> {
+        let rules = rules_for(&self.site, &self.page_url, &self.limits);
+        let found = extract::extract(raw, &self.page_url, &rules);
+        let options = LightOptions {
+            content: &[],
+            ..light_options(&self.site, &self.page_url, &self.limits)
+        };
+        let body = rewrite::sanitize(&found.body_html, &options)?;
+        Ok((found, body))
     }
 
     /// Closes a page whose output has started but whose input failed: the rest of the shell

@@ -18,6 +18,7 @@ pub mod demo;
 pub mod error;
 pub mod eval;
 pub mod extract;
+pub mod lang;
 pub(crate) mod metrics;
 pub mod page;
 pub mod rewrite;

@@ -13,6 +13,7 @@ use url::Url;
 
 use crate::config::PageKind;
 use crate::extract::Metadata;
+use crate::lang;
 use crate::rewrite::policy::is_web;
 
 /// The only style a Light page has: readable on a phone, in RTL, and absent without harm.
@@ -30,11 +31,6 @@ pub fn content_security_policy() -> &'static str {
     });
     &CSP
 }
-
-/// Languages written right to left, by primary subtag.
-const RTL_LANGUAGES: &[&str] = &[
-    "ar", "fa", "he", "iw", "ur", "ps", "sd", "ug", "yi", "dv", "ckb", "ku", "syr", "prs",
-];
 
 /// What the shell shows around a body.
 #[derive(Debug, Clone)]
@@ -59,13 +55,13 @@ impl Shell<'_> {
             .lang
             .as_deref()
             .or(self.default_lang)
-            .filter(|l| valid_lang(l));
+            .filter(|l| lang::is_valid_tag(l));
         let dir = self
             .meta
             .dir
             .as_deref()
             .filter(|d| matches!(*d, "rtl" | "ltr"))
-            .or_else(|| lang.map(direction_of));
+            .or_else(|| lang.map(lang::direction_of));
         let title = self.meta.title.as_deref().unwrap_or(self.site_label);
         let mut out = String::with_capacity(2048);
         out.push_str("<!doctype html>\n<html");
@@ -220,26 +216,6 @@ pub fn kilobytes(bytes: usize) -> String {
         format!("{kb:.0} KB")
     } else {
         format!("{:.1} MB", kb / 1024.0)
-    }
-}
-
-fn valid_lang(lang: &str) -> bool {
-    !lang.is_empty()
-        && lang.len() <= 35
-        && lang.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-}
-
-/// "rtl" for right-to-left languages, else "ltr".
-pub fn direction_of(lang: &str) -> &'static str {
-    let primary = lang
-        .split(['-', '_'])
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if RTL_LANGUAGES.contains(&primary.as_str()) {
-        "rtl"
-    } else {
-        "ltr"
     }
 }
 

@@ -2,13 +2,16 @@
 //! with validation that reports every problem in a file at once (`load`). The rest of the
 //! program sees only the checked [`Site`] and [`Config`] values, never raw TOML.
 
+mod forms;
 mod load;
+mod reload;
 mod schema;
 mod site;
 
 pub use load::{load_file, parse, ConfigError, Problem};
+pub use reload::restart_only_changes;
 pub use schema::{
     CacheConfig, Config, KindRule, LimitsConfig, LogFormat, PageKind, QueryConfig, QueryMode,
-    ServerConfig, SiteConfig,
+    RobotsRule, ServerConfig, SiteConfig,
 };
 pub use site::{PathGlob, Site};

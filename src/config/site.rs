@@ -8,8 +8,9 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::load::problem;
-use super::schema::{PageKind, QueryConfig, QueryMode, SiteConfig};
+use super::schema::{PageKind, QueryConfig, QueryMode, RobotsRule, SiteConfig};
 use super::Problem;
+use crate::rewrite::policy::is_web;
 use crate::route::NormalPath;
 
 /// A checked `[[site]]`.
@@ -52,6 +53,10 @@ pub struct Site {
     pub lang: Option<String>,
     /// Article URLs to test rules against.
     pub test_urls: Vec<Url>,
+    /// Where `/robots.txt` comes from.
+    pub robots: RobotsRule,
+    /// The origin of the site's onion service, named in `Onion-Location` on other hosts.
+    pub onion_location: Option<Url>,
     /// A short digest of the rules that shape a Light page (selectors, label, kinds, lang,
     /// query), computed once when the site is checked. It is part of every cache key
     /// (see [`cache_key`](crate::route::cache_key)), so a reload that changes them makes
@@ -100,6 +105,14 @@ impl Site {
             push("name", "must not be empty".into());
         }
         let upstream = match Url::parse(&raw.upstream) {
+            _ if raw.upstream.is_empty() => {
+                push(
+                    "upstream",
+                    "is missing: the origin to fetch from, such as \"https://www.example.com\""
+                        .into(),
+                );
+                None
+            }
             Ok(url) if !matches!(url.scheme(), "http" | "https") => {
                 push(
                     "upstream",
@@ -187,9 +200,7 @@ impl Site {
         let allow_paths = normal_prefixes("allow_paths", &raw.allow_paths);
         let deny_paths = normal_prefixes("deny_paths", &raw.deny_paths);
         if let Some(lang) = &raw.lang {
-            let valid = !lang.is_empty()
-                && lang.len() <= 35
-                && lang.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            let valid = crate::lang::is_valid_tag(lang);
             if !valid {
                 push(
                     "lang",
@@ -197,6 +208,28 @@ impl Site {
                 );
             }
         }
+        let onion_location = raw
+            .onion_location
+            .as_deref()
+            .and_then(|raw| match Url::parse(raw) {
+                Ok(url)
+                    if is_web(&url)
+                        && url.host_str().is_some_and(|h| h.ends_with(".onion"))
+                        && url.path() == "/"
+                        && url.query().is_none() =>
+                {
+                    Some(url)
+                }
+                _ => {
+                    push(
+                        "onion_location",
+                        format!(
+                            "\"{raw}\" is not an onion origin such as \"http://abc…xyz.onion\""
+                        ),
+                    );
+                    None
+                }
+            });
         let mut test_urls = Vec::new();
         for url in &raw.test_urls {
             match (Url::parse(url), &upstream) {
@@ -238,6 +271,8 @@ impl Site {
             cache_ttl: raw.cache_ttl,
             lang: raw.lang.clone(),
             test_urls,
+            robots: raw.robots,
+            onion_location,
             rules_digest: String::new(),
         }))
     }
@@ -301,18 +336,37 @@ impl Site {
     }
 
     fn rules_allow(&self, path: &str) -> bool {
-        let under = |prefixes: &[String]| prefixes.iter().any(|p| self.has_prefix(path, p));
-        (self.allow_paths.is_empty() || under(&self.allow_paths)) && !under(&self.deny_paths)
+        let allowed = self.allow_paths.is_empty()
+            || self.allow_paths.iter().any(|rule| self.allows(path, rule));
+        let denied = self
+            .deny_paths
+            .iter()
+            .any(|rule| self.compare(path, rule, true));
+        allowed && !denied
     }
 
-    fn has_prefix(&self, path: &str, prefix: &str) -> bool {
-        if self.paths_case_insensitive {
-            path.as_bytes()
-                .get(..prefix.len())
-                .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
+    /// Whether an `allow_paths` entry allows `path`: an entry ending in `/` allows every
+    /// path under it, any other entry that one path alone. `/` allows only the home page:
+    /// as a prefix it would allow every path, which an empty list already says.
+    fn allows(&self, path: &str, rule: &str) -> bool {
+        self.compare(path, rule, rule.len() > 1 && rule.ends_with('/'))
+    }
+
+    /// Whether `path` is `rule`, or starts with it when `is_prefix`. A `deny_paths` entry
+    /// is always a prefix, so `/admin` also keeps `/admin/panel` and `/admin.php` away.
+    fn compare(&self, path: &str, rule: &str, is_prefix: bool) -> bool {
+        let compared = if is_prefix {
+            path.get(..rule.len())
         } else {
-            path.starts_with(prefix)
-        }
+            Some(path).filter(|p| p.len() == rule.len())
+        };
+        compared.is_some_and(|head| {
+            if self.paths_case_insensitive {
+                head.eq_ignore_ascii_case(rule)
+            } else {
+                head == rule
+            }
+        })
     }
 
     /// The query a request's `query` becomes under the site's `query` rule: only the
@@ -373,6 +427,8 @@ impl Site {
             cache_ttl: None,
             lang: None,
             test_urls: Vec::new(),
+            robots: RobotsRule::default(),
+            onion_location: None,
             rules_digest: String::new(),
         })
     }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::dom::{escape_attribute, escape_text, Dom, Id};
+use super::dom::{escape_text, Dom, Id};
 use super::meta;
 use super::readable::{link_density, text_len};
 use crate::config::PageKind;
@@ -145,7 +145,7 @@ pub(crate) fn render(dom: &Dom, url: &url::Url, out: &mut String) {
     out.push_str("<ul>");
     for (a, href, text) in headlines(dom, url) {
         out.push_str("<li><a href=\"");
-        escape_attribute(&href, out);
+        html_escape::encode_double_quoted_attribute_to_string(&href, out);
         out.push_str("\">");
         escape_text(&text, out);
         out.push_str("</a>");

@@ -23,6 +23,7 @@ use http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use url::Url;
 
+use super::assets;
 use super::client;
 use super::respond::{self, Body};
 use super::Runtime;
@@ -71,7 +72,7 @@ pub async fn handle(
             "The page took too long to prepare.",
         ),
     };
-    let response = mark_uncached(response);
+    let response = with_onion_location(mark_uncached(response), &routed, request.uri());
     log(
         &request, &response, &runtime, peer, &routed, &trace, started,
     );
@@ -87,6 +88,8 @@ async fn answer(
 ) -> Response<Body> {
     let (site, url, key) = match &routed.target {
         Ok(Target::Health) => return respond::plain(StatusCode::OK, "ok"),
+        Ok(Target::Robots(site)) => return assets::robots(runtime, site).await,
+        Ok(Target::Image) => return assets::image(request.uri().path()),
         Ok(Target::Page { site, url, key }) => (*site, url, key),
         Err(Refusal::Request(error)) => return refusal(error),
         Err(Refusal::Path(site, error)) => {
@@ -171,6 +174,10 @@ struct Routed<'s> {
 enum Target<'s> {
     /// The health check, answered on any host.
     Health,
+    /// `/robots.txt` of a site.
+    Robots(&'s Site),
+    /// An image path, answered without a fetch.
+    Image,
     /// A page of `site` at the upstream `url`, cached under `key`.
     Page {
         site: &'s Site,
@@ -189,7 +196,8 @@ enum Refusal<'s> {
 }
 
 /// Phase 1, route: the method and request-target form, the health path, the site the one
-/// Host names, and the upstream URL and cache key the path means under the site's rules.
+/// Host names, its paths that are not articles (`robots.txt`, images), and the upstream
+/// URL and cache key the path means under the site's rules.
 fn route<'s, B>(request: &'s Request<B>, sites: &'s [Site]) -> Routed<'s> {
     let host = reader_host(request);
     let site = host
@@ -201,6 +209,8 @@ fn route<'s, B>(request: &'s Request<B>, sites: &'s [Site]) -> Routed<'s> {
         Ok(()) if uri.path() == HEALTH_PATH => Ok(Target::Health),
         Ok(()) => match &site {
             Err(error) => Err(Refusal::Request(error.clone())),
+            Ok(site) if uri.path() == assets::ROBOTS_PATH => Ok(Target::Robots(site)),
+            Ok(_) if assets::is_image_path(uri.path()) => Ok(Target::Image),
             Ok(site) => match route::upstream_url(site, uri.path(), uri.query()) {
                 Ok(url) => Ok(Target::Page {
                     site,
@@ -481,6 +491,42 @@ fn mark_uncached(mut response: Response<Body>) -> Response<Body> {
     response
 }
 
+/// Tor Browser's header offering a site's onion service; `http` has no constant for it.
+const ONION_LOCATION: header::HeaderName = header::HeaderName::from_static("onion-location");
+
+/// Adds `Onion-Location` (the same path and query on the site's onion service) to a Light
+/// page served on one of the site's other hosts, when the site names its onion service.
+fn with_onion_location(
+    mut response: Response<Body>,
+    routed: &Routed<'_>,
+    uri: &http::Uri,
+) -> Response<Body> {
+    let (Some(site), Ok(host)) = (routed.site, &routed.host) else {
+        return response;
+    };
+    let Some(onion) = &site.onion_location else {
+        return response;
+    };
+    let name = host
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('.');
+    let on_onion = name.to_ascii_lowercase().ends_with(".onion");
+    let is_page = header_text(response.headers(), header::CONTENT_TYPE)
+        .is_some_and(|ct| ct.starts_with("text/html"));
+    if on_onion || !is_page {
+        return response;
+    }
+    let mut target = onion.clone();
+    target.set_path(uri.path());
+    target.set_query(uri.query());
+    if let Ok(value) = HeaderValue::from_str(target.as_str()) {
+        response.headers_mut().insert(ONION_LOCATION, value);
+    }
+    response
+}
+
 /// Phase 7, log: counts the request by site, status class and cache result, and writes
 /// its access-log line: site, host, method, path (its query only with `log_query`),
 /// status, bytes (`-` while a streamed page is still going out), cache result, upstream
@@ -721,7 +767,7 @@ impl<'a> Reply<'a> {
         let body = page::stale_page(&page.body, &reason.notice(), age);
         let mut response = respond::html(StatusCode::OK, &body, self.coding, self.head);
         let headers = response.headers_mut();
-        insert_cache_control(headers, NOT_STORED);
+        insert_cache_control(headers, &cache::stale_cache_control(self.stale_if_error));
         insert_cache_status(
             headers,
             &format!("{CACHE_NAME}; fwd=stale; detail={}", reason.token()),
@@ -978,6 +1024,13 @@ async fn whole_page(reply: &Reply<'_>, fetch: Fetch) -> Result<Response<Body>, F
     })
 }
 
+/// Logs and counts a page whose site's `content` rules matched nothing, so its article
+/// was found by detection: the rules may need updating for a new page layout.
+fn content_fell_back(metrics: &Metrics, site: &str, url: &Url) {
+    tracing::warn!(%site, path = url.path(), "content rules matched nothing; article detected instead");
+    metrics.content_fell_back(site);
+}
+
 /// Converts as the upstream body arrives. The response starts once the first Light bytes
 /// exist, so a failure before then still gets a clean error page; after it, the page is
 /// closed with a notice and is not cached.
@@ -1013,6 +1066,9 @@ async fn stream_page(
                 let done = conversion
                     .finish()
                     .map_err(|e| Failure::at(e.into(), &url))?;
+                if done.content_fallback {
+                    content_fell_back(reply.metrics, &reply.site.name, &url);
+                }
                 let quality = quality_of(&done, upstream.close_delimited);
                 return Ok(match slot.complete(done.tail, &keeping, quality).await {
                     Kept::Stored(stored) => reply.cached(&stored, Served::Stored),
@@ -1061,6 +1117,9 @@ async fn stream_page(
                 },
                 Ok(None) => match conversion.finish() {
                     Ok(done) => {
+                        if done.content_fallback {
+                            content_fell_back(&metrics, &site, &upstream.url);
+                        }
                         let quality = quality_of(&done, upstream.close_delimited);
                         whole.extend_from_slice(&done.tail);
                         let mut last = encoder.push(&done.tail).to_vec();
@@ -1131,6 +1190,8 @@ mod tests {
         let site = routed.site.map_or("none", |s| s.name.as_str());
         match routed.target {
             Ok(Target::Health) => format!("{site}: health"),
+            Ok(Target::Robots(_)) => format!("{site}: robots"),
+            Ok(Target::Image) => format!("{site}: image"),
             Ok(Target::Page { url, .. }) => format!("{site}: {url}"),
             Err(Refusal::Request(e)) => format!("{site}: refused {}", e.status().as_u16()),
             Err(Refusal::Path(_, e)) => format!("{site}: path {}", e.status().as_u16()),
@@ -1151,6 +1212,13 @@ mod tests {
         assert_eq!(routed("GET", "/world/%2F", "light.test"), "news: path 400");
         assert_eq!(routed("GET", "/world/a", "other.test"), "none: refused 404");
         assert_eq!(routed("GET", HEALTH_PATH, "other.test"), "none: health");
+        assert_eq!(routed("GET", "/robots.txt", "light.test"), "news: robots");
+        assert_eq!(routed("GET", "/favicon.ico", "light.test"), "news: image");
+        assert_eq!(routed("GET", "/world/a.png", "light.test"), "news: image");
+        assert_eq!(
+            routed("GET", "/robots.txt", "other.test"),
+            "none: refused 404"
+        );
     }
 
     #[test]

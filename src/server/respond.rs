@@ -200,15 +200,23 @@ pub fn message(
 
 /// A plain-text answer for requests that name no site.
 pub fn plain(status: StatusCode, text: &str) -> Response<Body> {
-    let mut response = Response::new(full(Bytes::from(format!("{text}\n"))));
+    text_file(status, Bytes::from(format!("{text}\n")), NOT_STORED)
+}
+
+/// A `text/plain` body as it is, with its `Cache-Control`.
+pub(crate) fn text_file(status: StatusCode, body: Bytes, cache_control: &str) -> Response<Body> {
+    let length = body.len();
+    let mut response = Response::new(full(body));
     *response.status_mut() = status;
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static(NOT_STORED));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    if let Ok(value) = HeaderValue::from_str(cache_control) {
+        headers.insert(header::CACHE_CONTROL, value);
+    }
     secure(response)
 }
 
