@@ -7,7 +7,7 @@ use url::Url;
 
 use crate::config::{LimitsConfig, PageKind, Site};
 use crate::decode::BodyDecoder;
-use crate::extract::{self, Metadata, Rules};
+use crate::extract::{self, Metadata, ReduceError, Reducer, Rules};
 use crate::page::Shell;
 use crate::rewrite::{self, HeadCollector, LightOptions, LightRewriter, RewriteError};
 
@@ -20,6 +20,9 @@ pub enum ConvertError {
     /// The Light pass failed (memory limit, ambiguous markup).
     #[error(transparent)]
     Rewrite(#[from] RewriteError),
+    /// The page could not be read for detection.
+    #[error(transparent)]
+    Reduce(#[from] ReduceError),
     /// The page is larger than the limit.
     #[error("page larger than {0} bytes")]
     TooLarge(usize),
@@ -77,9 +80,9 @@ struct Streaming {
 }
 
 /// Detection reads the page as a whole, so it is gathered first (within
-/// `max_upstream_bytes`).
+/// `max_upstream_bytes`), reduced to what detection reads as it arrives.
 struct Detecting {
-    raw: String,
+    reducer: Reducer,
 }
 
 impl Conversion {
@@ -92,7 +95,10 @@ impl Conversion {
         content_type: Option<&str>,
     ) -> Result<Self, ConvertError> {
         let mode = if site.content.is_empty() {
-            Mode::Detecting(Box::new(Detecting { raw: String::new() }))
+            let selectors = rules_for(site, page_url, limits).has_selectors();
+            Mode::Detecting(Box::new(Detecting {
+                reducer: Reducer::new(selectors, limits.rewriter_memory),
+            }))
         } else {
             Mode::Streaming(Box::new(Streaming {
                 light: Some(LightRewriter::new(&light_options(site, page_url, limits))?),
@@ -155,12 +161,7 @@ impl Conversion {
         self.remember_end(text.as_bytes());
         match &mut self.mode {
             Mode::Detecting(d) => {
-                // A page held in memory arrives in one piece, taken as it is.
-                if d.raw.is_empty() {
-                    d.raw = text;
-                } else {
-                    d.raw.push_str(&text);
-                }
+                d.reducer.write(text.as_bytes())?;
                 Ok(Vec::new())
             }
             Mode::Streaming(s) => {
@@ -215,11 +216,7 @@ impl Conversion {
         let rest = self.decoder.finish();
         let mut out = self.feed(rest)?;
         let document_ended = self.document_ended();
-        let mode = std::mem::replace(
-            &mut self.mode,
-            Mode::Detecting(Box::new(Detecting { raw: String::new() })),
-        );
-        match mode {
+        match self.mode {
             Mode::Streaming(mut s) => {
                 if let Some(light) = s.light.take() {
                     let last = light.end()?;
@@ -252,7 +249,8 @@ impl Conversion {
             }
             Mode::Detecting(d) => {
                 let rules = rules_for(&self.site, &self.page_url, &self.limits);
-                let found = extract::extract(&d.raw, &self.page_url, &rules);
+                let reduced = d.reducer.end()?;
+                let found = extract::extract(&reduced, &self.page_url, &rules);
                 let body = rewrite::sanitize(
                     &found.body_html,
                     &light_options(&self.site, &self.page_url, &self.limits),

@@ -11,12 +11,14 @@ mod listing;
 mod meta;
 mod parse;
 mod readable;
+mod reduce;
 mod text;
 mod tokens;
 
 use html5ever::tendril::TendrilSink;
 use scraper::{Html, Selector};
 
+pub use reduce::{ReduceError, Reducer};
 pub use text::to_text;
 
 use crate::config::PageKind;
@@ -84,7 +86,7 @@ impl Rules<'_> {
         }
     }
 
-    fn has_selectors(&self) -> bool {
+    pub(crate) fn has_selectors(&self) -> bool {
         self.title.is_some()
             || self.byline.is_some()
             || self.date.is_some()
