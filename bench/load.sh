@@ -20,7 +20,9 @@
 #
 #   1. cache hit: the same article again and again; requests/s and p99 latency, beside
 #      Debian's nginx (/usr/sbin/nginx, two workers, started here with its own prefix)
-#      serving the same Light page bytes with the same response headers, the two driven
+#      serving the same Light page bytes with the same response headers and, like the
+#      proxy, an access log line per request (to a file; the proxy's goes to its log
+#      file through stderr), the two driven
 #      by the same wrk settings in alternate rounds; medians and their ratio;
 #   2. cache miss, streaming site (content rule): unique query strings; pages/s and p99;
 #   3. cache miss, detection site (no rules): the same through the second host name;
@@ -108,7 +110,8 @@ pid $work/nginx/nginx.pid;
 error_log $work/nginx/logs/error.log;
 events { worker_connections 4096; }
 http {
-    access_log off;
+    # One line per request, as lightmirror's access log writes.
+    access_log $work/nginx/logs/access.log;
     server_tokens off;
     etag off;
     keepalive_requests 100000000;
