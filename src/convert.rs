@@ -7,26 +7,13 @@ use url::Url;
 
 use crate::config::{LimitsConfig, PageKind, Site};
 use crate::decode::BodyDecoder;
-use crate::extract::{self, Metadata, ReduceError, Reducer, Rules};
+pub use crate::error::ConvertError;
+use crate::extract::{self, Metadata, Reducer, Rules};
 use crate::page::Shell;
-use crate::rewrite::{self, HeadCollector, LightOptions, LightRewriter, RewriteError};
+use crate::rewrite::{self, HeadCollector, LightOptions, LightRewriter};
 
 /// Input read before a streamed page's shell goes out even when no `<body>` tag came.
 const HEAD_WAIT_BYTES: usize = 256 << 10;
-
-/// Why a page could not be converted.
-#[derive(Debug, thiserror::Error)]
-pub enum ConvertError {
-    /// The Light pass failed (memory limit, ambiguous markup).
-    #[error(transparent)]
-    Rewrite(#[from] RewriteError),
-    /// The page could not be read for detection.
-    #[error(transparent)]
-    Reduce(#[from] ReduceError),
-    /// The page is larger than the limit.
-    #[error("page larger than {0} bytes")]
-    TooLarge(usize),
-}
 
 /// The end of a conversion: the last bytes, and what was learnt about the page.
 #[derive(Debug)]
@@ -42,6 +29,9 @@ pub struct Finished {
     /// The article as plain text: blocks apart by blank lines, no headline, byline or
     /// media placeholders.
     pub text: String,
+    /// How sure detection is that the body is the whole article, from 0 to 1; 1 where the
+    /// site's rules say where the article is.
+    pub confidence: f64,
     /// Whether the input ended its document (`</body>` or `</html>` in its last bytes),
     /// which tells a whole page from one cut short where nothing else can.
     pub document_ended: bool,
@@ -244,6 +234,7 @@ impl Conversion {
                     kind,
                     text: extract::to_text(&s.body),
                     body: s.body,
+                    confidence: 1.0,
                     document_ended,
                 })
             }
@@ -268,6 +259,7 @@ impl Conversion {
                     // part of its text.
                     text: found.text,
                     body,
+                    confidence: found.confidence,
                     document_ended,
                 })
             }

@@ -371,6 +371,7 @@ fn convert(
                 "site_name": meta.site_name,
                 "excerpt": meta.excerpt,
                 "kind": finished.kind,
+                "confidence": (finished.confidence * 100.0).round() / 100.0,
                 "text": finished.text,
                 "html": finished.body,
             });

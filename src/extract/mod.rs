@@ -4,6 +4,7 @@
 //! main content as an unsanitized HTML fragment. Making that fragment safe, rewriting its
 //! links and rendering the Light page belong to later stages.
 
+mod confidence;
 mod dom;
 mod embedded;
 mod flatten;
@@ -18,6 +19,7 @@ mod tokens;
 use html5ever::tendril::TendrilSink;
 use scraper::{Html, Selector};
 
+pub use confidence::LOW as LOW_CONFIDENCE;
 pub use reduce::{ReduceError, Reducer};
 pub use text::to_text;
 
@@ -55,6 +57,9 @@ pub struct Extracted {
     pub body_html: String,
     /// The main content as plain text, as [`to_text`] gives it.
     pub text: String,
+    /// How sure detection is that `body_html` is the whole article, from 0 to 1 (see
+    /// the `confidence` module); 1 for listings, 0 when nothing was found.
+    pub confidence: f64,
 }
 
 /// Operator overrides, from the site config (all optional).
@@ -145,8 +150,12 @@ pub fn extract(html: &str, url: &url::Url, rules: &Rules<'_>) -> Extracted {
         .unwrap_or_else(|| listing::kind(&dom, url, !ld.is_empty()));
     let mut body_html = String::new();
     let mut text = None;
+    let mut confidence = 0.0;
     match kind {
-        PageKind::Listing => listing::render(&dom, url, &mut body_html),
+        PageKind::Listing => {
+            listing::render(&dom, url, &mut body_html);
+            confidence = 1.0;
+        }
         PageKind::Article => {
             let embedded = embedded::text(&dom, &ld);
             let title = meta.title.clone().unwrap_or_default();
@@ -155,7 +164,9 @@ pub fn extract(html: &str, url: &url::Url, rules: &Rules<'_>) -> Extracted {
             let embedded = embedded.filter(|e| e.chars().count() > 2 * found_len + 200);
             if let Some(e) = embedded {
                 embedded::render(&e, &mut body_html);
+                confidence = confidence::EMBEDDED;
             } else if let Some((dom, f)) = found {
+                confidence = confidence::of(&f);
                 if meta.byline.is_none() {
                     meta.byline = f.byline.filter(|b| !b.is_empty());
                 }
@@ -177,6 +188,7 @@ pub fn extract(html: &str, url: &url::Url, rules: &Rules<'_>) -> Extracted {
         kind,
         text: text.unwrap_or_else(|| to_text(&body_html)),
         body_html,
+        confidence,
     }
 }
 
