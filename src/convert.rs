@@ -8,7 +8,7 @@ use url::Url;
 use crate::config::{LimitsConfig, PageKind, Site};
 use crate::decode::BodyDecoder;
 pub use crate::error::ConvertError;
-use crate::extract::{self, Extracted, Metadata, Rules};
+use crate::extract::{self, Extracted, Metadata, Reducer, Rules};
 use crate::page::Shell;
 use crate::rewrite::{self, HeadCollector, LightOptions, LightRewriter};
 
@@ -76,9 +76,9 @@ struct Streaming {
 }
 
 /// Detection reads the page as a whole, so it is gathered first (within
-/// `max_upstream_bytes`).
+/// `max_upstream_bytes`), reduced to what detection reads as it arrives.
 struct Detecting {
-    raw: String,
+    reducer: Reducer,
 }
 
 impl Conversion {
@@ -91,7 +91,10 @@ impl Conversion {
         content_type: Option<&str>,
     ) -> Result<Self, ConvertError> {
         let mode = if site.content.is_empty() {
-            Mode::Detecting(Box::new(Detecting { raw: String::new() }))
+            let selectors = rules_for(site, page_url, limits).has_selectors();
+            Mode::Detecting(Box::new(Detecting {
+                reducer: Reducer::new(selectors, limits.rewriter_memory),
+            }))
         } else {
             Mode::Streaming(Box::new(Streaming {
                 light: Some(LightRewriter::new(&light_options(site, page_url, limits))?),
@@ -155,12 +158,7 @@ impl Conversion {
         self.remember_end(text.as_bytes());
         match &mut self.mode {
             Mode::Detecting(d) => {
-                // A page held in memory arrives in one piece, taken as it is.
-                if d.raw.is_empty() {
-                    d.raw = text;
-                } else {
-                    d.raw.push_str(&text);
-                }
+                d.reducer.write(text.as_bytes())?;
                 Ok(Vec::new())
             }
             Mode::Streaming(s) => {
@@ -221,11 +219,7 @@ impl Conversion {
         let rest = self.decoder.finish();
         let mut out = self.feed(rest)?;
         let document_ended = self.document_ended();
-        let mode = std::mem::replace(
-            &mut self.mode,
-            Mode::Detecting(Box::new(Detecting { raw: String::new() })),
-        );
-        match mode {
+        match self.mode {
             Mode::Streaming(mut s) => {
                 if let Some(light) = s.light.take() {
                     let last = light.end()?;
@@ -234,15 +228,22 @@ impl Conversion {
                 }
                 // The shell already written keeps the metadata the page's head gave.
                 let detected = match s.unmatched.take() {
-                    Some(raw) if s.body.trim().is_empty() => Some(self.detect(&raw)?),
+                    Some(raw) if s.body.trim().is_empty() => Some(Self::detect(
+                        &self.site,
+                        &self.page_url,
+                        &self.limits,
+                        &raw,
+                    )?),
                     _ => None,
                 };
                 let content_fallback = detected.is_some();
                 let mut text = None;
+                let mut confidence = 1.0;
                 if let Some((found, body)) = detected {
                     s.pending.extend_from_slice(body.as_bytes());
                     s.body = body;
                     text = Some(found.text);
+                    confidence = found.confidence;
                 }
                 self.mode = Mode::Streaming(s);
                 out.extend(self.flush_streaming());
@@ -265,13 +266,15 @@ impl Conversion {
                     kind,
                     text: text.unwrap_or_else(|| extract::to_text(&s.body)),
                     body: s.body,
-                    confidence: 1.0,
+                    confidence,
                     document_ended,
                     content_fallback,
                 })
             }
             Mode::Detecting(d) => {
-                let (found, body) = self.detect(&d.raw)?;
+                let reduced = d.reducer.end()?;
+                let (found, body) =
+                    Self::detect(&self.site, &self.page_url, &self.limits, &reduced)?;
                 let shell = shell(&self.site, &found.meta, &self.page_url, found.kind);
                 let mut page = shell.head();
                 page.push_str(&body);
@@ -296,12 +299,17 @@ impl Conversion {
     /// The article of `raw` found by detection, and its Light body. The Light pass runs
     /// without the site's `content` rules: detection has already chosen what to keep, and
     /// a page reaches here either without such rules or because they matched nothing.
-    fn detect(&self, raw: &str) -> Result<(Extracted, String), ConvertError> {
-        let rules = rules_for(&self.site, &self.page_url, &self.limits);
-        let found = extract::extract(raw, &self.page_url, &rules);
+    fn detect(
+        site: &Site,
+        page_url: &Url,
+        limits: &LimitsConfig,
+        raw: &str,
+    ) -> Result<(Extracted, String), ConvertError> {
+        let rules = rules_for(site, page_url, limits);
+        let found = extract::extract(raw, page_url, &rules);
         let options = LightOptions {
             content: &[],
-            ..light_options(&self.site, &self.page_url, &self.limits)
+            ..light_options(site, page_url, limits)
         };
         let body = rewrite::sanitize(&found.body_html, &options)?;
         Ok((found, body))

@@ -10,6 +10,7 @@ use std::time::Duration;
 use http::StatusCode;
 use url::Url;
 
+use crate::extract::ReduceError;
 use crate::rewrite::RewriteError;
 
 /// Why a request names no page the proxy may fetch.
@@ -143,6 +144,9 @@ pub enum ConvertError {
     /// The Light pass failed (memory limit, ambiguous markup).
     #[error(transparent)]
     Rewrite(#[from] RewriteError),
+    /// The page could not be read for detection.
+    #[error(transparent)]
+    Reduce(#[from] ReduceError),
     /// The page is larger than the limit.
     #[error("page larger than {0} bytes")]
     TooLarge(usize),

@@ -12,6 +12,7 @@ mod listing;
 mod meta;
 mod parse;
 mod readable;
+mod reduce;
 mod text;
 mod tokens;
 
@@ -19,6 +20,7 @@ use html5ever::tendril::TendrilSink;
 use scraper::{Html, Selector};
 
 pub use confidence::LOW as LOW_CONFIDENCE;
+pub use reduce::{ReduceError, Reducer};
 pub use text::to_text;
 
 use crate::config::PageKind;
@@ -89,7 +91,7 @@ impl Rules<'_> {
         }
     }
 
-    fn has_selectors(&self) -> bool {
+    pub(crate) fn has_selectors(&self) -> bool {
         self.title.is_some()
             || self.byline.is_some()
             || self.date.is_some()
