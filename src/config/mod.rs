@@ -11,4 +11,4 @@ pub use schema::{
     CacheConfig, Config, KindRule, LimitsConfig, LogFormat, PageKind, QueryConfig, QueryMode,
     ServerConfig, SiteConfig,
 };
-pub use site::{PathGlob, Site};
+pub use site::{PathGlob, Site, UpstreamRate};
