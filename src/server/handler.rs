@@ -28,14 +28,18 @@ use crate::budget::{
     Charge, ADMISSION_BYTES, DETECTING_BYTES_PER_BYTE, GATHERING_BYTES_PER_BYTE,
     STREAMED_BYTES_PER_BYTE,
 };
-use crate::cache::{self, FlightLeader, Landing, Lookup, PageCache, Quality, Stored, StoredPage};
+use crate::cache::{
+    self, Elected, FlightLeader, Landing, Lookup, PageCache, Quality, Stored, StoredPage,
+};
 use crate::compress::{negotiate, Coding, StreamEncoder};
 use crate::config::Site;
 use crate::convert::{Conversion, Finished};
+use crate::fleet;
 use crate::metrics::{status_class, CacheResult, Metrics, RequestLabels, SiteLabels};
 use crate::page;
 use crate::rewrite::policy::is_web;
 use crate::route::{self, RouteError};
+use crate::upstream::challenge::{self, Sign};
 use crate::upstream::{Outcome, Response as Upstream, UpstreamError};
 
 /// The path that answers health checks on any host.
@@ -266,7 +270,14 @@ async fn serve_page(runtime: &Runtime, reply: &Reply<'_>, url: Url, key: String)
                 leader.finish(Landing::Page(Arc::clone(&page)));
                 return reply.cached(&page, Served::Collapsed);
             }
-            Some(leader)
+            // One instance of the fleet fetches; the others take its page.
+            let hold = runtime.config.limits.upstream_timeout * 2;
+            match (cache.lead(&key, leader, hold).await, &stale) {
+                (Elected::Fetch(leader), _) => Some(leader),
+                (Elected::Landed(page), _) => return reply.cached(&page, Served::Collapsed),
+                (Elected::Failed(_), Some(page)) => return reply.stale(page, Stale::FetchFailed),
+                (Elected::Failed(leader), None) => Some(leader),
+            }
         }
         cache::Flight::Follower(follower) => {
             let wait = runtime.config.limits.upstream_timeout * 2;
@@ -317,6 +328,10 @@ enum Stale {
     Incomplete,
     /// Another reader's fetch of this page failed just now.
     FetchFailed,
+    /// The upstream answered with a bot check or block page instead of the page.
+    Challenged,
+    /// The fleet has made as many fetches of the site as `upstream_rate` allows.
+    RateLimited,
 }
 
 impl Stale {
@@ -329,6 +344,8 @@ impl Stale {
             Self::Busy => "busy",
             Self::Incomplete => "upstream-incomplete",
             Self::FetchFailed => "collapsed-fetch-failed",
+            Self::Challenged => "upstream-challenge",
+            Self::RateLimited => "upstream-rate",
         }
     }
 
@@ -343,6 +360,12 @@ impl Stale {
             Self::Busy => "This mirror is too busy to fetch the page again just now.".to_owned(),
             Self::Incomplete => "The original site sent an incomplete page just now.".to_owned(),
             Self::FetchFailed => "The original site could not give this page just now.".to_owned(),
+            Self::Challenged => {
+                "The original site refused this mirror with a bot check just now.".to_owned()
+            }
+            Self::RateLimited => {
+                "This mirror is pacing its requests to the original site.".to_owned()
+            }
         }
     }
 }
@@ -414,6 +437,44 @@ impl Reply<'_> {
                 &format!("The original site answered {status}."),
                 Some(url),
             ),
+        }
+    }
+
+    /// A bot wall or challenge instead of the page: never cached, never shown as an
+    /// article.
+    fn challenged(&self, sign: Sign, status: StatusCode, url: &Url) -> Failure {
+        tracing::warn!(site = %self.site.name, %status, %sign, "upstream answered with a challenge, not the page");
+        self.metrics.upstream_failed(&self.site.name, "challenge");
+        Failure {
+            reason: Stale::Challenged,
+            answer: self.message(
+                StatusCode::BAD_GATEWAY,
+                "The original site refused the mirror",
+                "The original site answered this mirror with a bot check or block page \
+                 instead of the article. The page may open on the original site:",
+                Some(url),
+            ),
+        }
+    }
+
+    /// Past the fleet's `upstream_rate` for the site, with how long until a fetch may go.
+    fn rate_limited(&self, wait: Duration) -> Failure {
+        tracing::info!(site = %self.site.name, wait_ms = wait.as_millis() as u64, "fleet upstream rate reached; not fetching");
+        self.metrics
+            .upstream_failed(&self.site.name, "rate_limited");
+        let mut answer = self.message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Busy",
+            "This mirror is pacing its requests to the original site. Please try again in a few seconds.",
+            None,
+        );
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        answer
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        Failure {
+            reason: Stale::RateLimited,
+            answer,
         }
     }
 
@@ -623,6 +684,11 @@ async fn fetch_and_convert(
 ) -> Result<Response<Body>, Failure> {
     let site = reply.site;
     let limits = &runtime.config.limits;
+    if let (Some(rate), Some(store)) = (site.upstream_rate, runtime.cache.fleet()) {
+        fleet::rate::admit(store, &site.name, rate)
+            .await
+            .map_err(|wait| reply.rate_limited(wait))?;
+    }
     let charge = runtime
         .budget
         .admit(ADMISSION_BYTES, ADMISSION_WAIT)
@@ -655,7 +721,7 @@ async fn fetch_and_convert(
         .trace
         .upstream_ms
         .store(took.as_millis() as u64, Ordering::Relaxed);
-    let upstream = match fetched {
+    let mut upstream = match fetched {
         Ok(Outcome::Page(response)) => *response,
         Ok(Outcome::Elsewhere(target)) => {
             runtime.metrics.upstream_failed(&site.name, "moved");
@@ -684,6 +750,11 @@ async fn fetch_and_convert(
         }
         Err(e) => return Err(reply.upstream_failed(&e, &url)),
     };
+    match challenge::detect(&mut upstream).await {
+        Ok(Some(sign)) => return Err(reply.challenged(sign, upstream.status, &upstream.url)),
+        Ok(None) => {}
+        Err(e) => return Err(reply.upstream_failed(&e, &upstream.url)),
+    }
     if upstream
         .cache_control
         .as_deref()
