@@ -269,7 +269,7 @@ impl PageCache {
         }
         match &active.shared {
             Some(shared) if !matches!(found, Lookup::Fresh(_)) => {
-                active.from_shared(shared, key, found).await
+                active.or_shared(shared, key, found).await
             }
             _ => found,
         }
@@ -456,7 +456,7 @@ impl Active {
 
     /// `found` in memory, or the shared store's copy of `key` when that is fresh (or
     /// memory has none), put in memory unless memory's copy is worth more.
-    async fn from_shared(&self, shared: &SharedTier, key: &str, found: Lookup) -> Lookup {
+    async fn or_shared(&self, shared: &SharedTier, key: &str, found: Lookup) -> Lookup {
         let now = (self.clock)();
         let Some(page) = shared.get(key, now).await else {
             return found;
