@@ -188,7 +188,7 @@ mod tests {
             b"<script src=/c.js></script><noscript>enable js</noscript>"
         ));
         let refusal = b"<html><body><h1>Forbidden</h1><p>You do not have permission to \
-            read this page from where you are.</p><script>x()</script></body></html>";
+            read this page from where you are. Contact the site's owner.</p><script>x()</script></body></html>";
         assert!(!script_only(refusal));
         assert!(!script_only(b"<p>no scripts, little text</p>"));
     }
