@@ -86,7 +86,7 @@ impl Shell<'_> {
         }
         let _ = write!(
             out,
-            "<style>{CSS}</style></head>\n<body><header><a href=\"/\">{}</a></header>\n<main>",
+            "<style>{CSS}</style></head>\n<body><header><a href=\"/\">{}</a></header>\n{MAIN_OPEN}",
             text(self.site_label),
         );
         if self.kind == PageKind::Article {
@@ -169,9 +169,29 @@ pub fn message_page(site_label: &str, heading: &str, message: &str, link: Option
     out
 }
 
-/// The notice at the top of a saved copy served in place of a fresh page: why, and how
-/// old the copy is (to the minute).
-pub fn stale_notice(reason: &str, age: std::time::Duration) -> String {
+/// The tag that opens the part of the page a notice goes into. The shell writes it once,
+/// right after its header, whose text is escaped, and the Light pass never lets one
+/// through from a page, so its first occurrence is the shell's.
+const MAIN_OPEN: &str = "<main>";
+
+/// A saved page as served in place of a fresh one: a notice at the top of its main part
+/// says why (`reason`) and how old the copy is (to the minute). A page without the shell's
+/// main part (which only a cache written by another version could hold) is returned as
+/// it is.
+pub(crate) fn stale_page(page: &[u8], reason: &str, age: std::time::Duration) -> Vec<u8> {
+    let notice = stale_notice(reason, age);
+    let Some(at) = memchr::memmem::find(page, MAIN_OPEN.as_bytes()) else {
+        return page.to_vec();
+    };
+    let split = at + MAIN_OPEN.len();
+    let mut out = Vec::with_capacity(page.len() + notice.len());
+    out.extend_from_slice(&page[..split]);
+    out.extend_from_slice(notice.as_bytes());
+    out.extend_from_slice(&page[split..]);
+    out
+}
+
+fn stale_notice(reason: &str, age: std::time::Duration) -> String {
     let minutes = std::time::Duration::from_secs(age.as_secs() / 60 * 60);
     let age = if minutes.is_zero() {
         "moments".to_owned()
@@ -246,6 +266,7 @@ fn human_date(date: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn stylesheet_stays_small() {
@@ -333,6 +354,21 @@ mod tests {
         assert_eq!(human_date("٢٠٢٤-٠١-٠٥"), "٢٠٢٤-٠١-٠٥");
         assert_eq!(human_date("May 5"), "May 5");
         assert_eq!(human_date(&"é".repeat(100)), "é".repeat(64));
+    }
+
+    #[test]
+    fn stale_notice_opens_the_main_part() {
+        let page = message_page("Light", "<main>", "x", None);
+        let stale = stale_page(page.as_bytes(), "Gone <away>.", Duration::from_secs(125));
+        let stale = String::from_utf8(stale).unwrap();
+        let notice =
+            "<main><p><strong>Gone &lt;away&gt;. This is a saved copy from 2m ago.</strong></p>";
+        assert!(stale.contains(notice), "{stale}");
+        assert_eq!(stale.len(), page.len() + notice.len() - "<main>".len());
+        assert_eq!(
+            stale_page(b"<p>old</p>", "x", Duration::ZERO),
+            b"<p>old</p>"
+        );
     }
 
     #[test]

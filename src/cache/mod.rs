@@ -52,6 +52,7 @@ use shared::{Claim, SharedTier};
 
 pub use flight::{Flight, FlightFollower, FlightLeader, Landing};
 pub use page::{Quality, StoredPage};
+pub(crate) use policy::{forbids_transform, shared_cache_control, NOT_STORED};
 pub use policy::{freshness, not_modified};
 pub use purge::Purge;
 
