@@ -183,6 +183,13 @@ pub(crate) enum PageError {
     /// The page could not be converted.
     #[error(transparent)]
     Convert(#[from] ConvertError),
+    /// The upstream answered with a bot wall or challenge instead of the page.
+    #[error("upstream answered with a challenge, not the page ({0})")]
+    Challenged(crate::upstream::challenge::Sign),
+    /// The fleet has made as many fetches of the site as `upstream_rate` allows; one may
+    /// go after this long.
+    #[error("the fleet's upstream_rate for the site is reached for {0:?}")]
+    RateLimited(Duration),
 }
 
 impl PageError {
@@ -193,8 +200,9 @@ impl PageError {
             Self::Upstream(e) => e.status(),
             Self::Refused(status) => *status,
             Self::Moved(_) => StatusCode::OK,
-            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Busy | Self::RateLimited(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Convert(e) => e.status(),
+            Self::Challenged(_) => StatusCode::BAD_GATEWAY,
         }
     }
 
@@ -207,6 +215,8 @@ impl PageError {
             Self::Moved(_) => Some("moved"),
             Self::Busy => Some("busy"),
             Self::Convert(_) => None,
+            Self::Challenged(_) => Some("challenge"),
+            Self::RateLimited(_) => Some("rate_limited"),
         }
     }
 
@@ -243,6 +253,18 @@ impl PageError {
             Self::Convert(_) => (
                 unavailable,
                 "This page could not be converted to a Light page.".to_owned(),
+            ),
+            Self::Challenged(_) => (
+                "The original site refused the mirror",
+                "The original site answered this mirror with a bot check or block page \
+                 instead of the article. The page may open on the original site:"
+                    .to_owned(),
+            ),
+            Self::RateLimited(_) => (
+                "Busy",
+                "This mirror is pacing its requests to the original site. Please try again \
+                 in a few seconds."
+                    .to_owned(),
             ),
         }
     }

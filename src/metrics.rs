@@ -65,7 +65,8 @@ pub(crate) struct SiteLabels {
 pub(crate) struct ErrorLabels {
     pub site: String,
     /// `unreachable`, `timeout`, `too_large`, `forbidden`, `redirects`, `refused`,
-    /// `server_error`, `moved` or `busy`.
+    /// `server_error`, `moved`, `busy`, `challenge` (a bot wall or challenge instead of
+    /// the page) or `rate_limited` (past the fleet's `upstream_rate`).
     pub kind: &'static str,
 }
 

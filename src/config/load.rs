@@ -259,6 +259,22 @@ fn check_cache(cache: &CacheConfig, problems: &mut Vec<Problem>) {
     if cache.max_variants == 0 {
         problems.push(problem("cache.max_variants", "must be greater than 0"));
     }
+    if let Some(url) = &cache.shared {
+        if let Err(e) = redis::Client::open(url.as_str()) {
+            problems.push(problem(
+                "cache.shared",
+                format!(
+                    "\"{url}\" is not a store address such as \"redis://127.0.0.1:6379/0\": {e}"
+                ),
+            ));
+        }
+    }
+    if cache.shared_prefix.is_empty() {
+        problems.push(problem("cache.shared_prefix", "must not be empty"));
+    }
+    if cache.shared_timeout.is_zero() {
+        problems.push(problem("cache.shared_timeout", "must be longer than 0s"));
+    }
     let Some(dir) = &cache.dir else {
         return;
     };
@@ -314,6 +330,14 @@ fn check_sites(config: &Config, problems: &mut Vec<Problem>) -> Vec<Site> {
                 .map(|h| h.trim().to_ascii_lowercase())
                 .collect(),
         };
+        if let Some(site) = &checked {
+            if site.upstream_rate.is_some() && config.cache.shared.is_none() {
+                problems.push(problem(
+                    &format!("{key}.upstream_rate"),
+                    "needs [cache] shared: the fleet's count is kept in the shared store",
+                ));
+            }
+        }
         for host in hosts {
             if let Some(other) = owner.insert(host.clone(), raw.name.clone()) {
                 problems.push(problem(
@@ -493,6 +517,52 @@ mod tests {
             let err = with(cache).unwrap_err().to_string();
             assert!(err.contains(expected), "{cache}: {err}");
         }
+    }
+
+    #[test]
+    fn the_shared_store_is_checked_with_its_sites() {
+        let rated = GOOD.replace(
+            "cache_ttl = \"2m\"",
+            "cache_ttl = \"2m\"\nupstream_rate = \"20/s\"",
+        );
+        let with = |cache: &str| parse(&format!("[cache]\n{cache}\n{rated}"), "t");
+        let (config, sites) = with("shared = \"redis://127.0.0.1:6379/0\"").unwrap();
+        assert_eq!(
+            config.cache.shared_timeout,
+            std::time::Duration::from_millis(100)
+        );
+        assert_eq!(config.cache.shared_prefix, "lightmirror:");
+        assert_eq!(sites[0].upstream_rate.map(|r| r.fetches), Some(20));
+        let err = with("shared = \"http://x\"\nshared_prefix = \"\"\nshared_timeout = \"0s\"")
+            .unwrap_err()
+            .to_string();
+        for expected in [
+            "cache.shared:",
+            "cache.shared_prefix:",
+            "cache.shared_timeout:",
+        ] {
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+        let err = with("").unwrap_err().to_string();
+        assert!(
+            err.contains("site[0].upstream_rate: needs [cache] shared"),
+            "{err}"
+        );
+        let err = with("shared = \"redis://h\"")
+            .map(|_| ())
+            .and_then(|()| {
+                parse(
+                    &format!(
+                        "[cache]\nshared = \"redis://h\"\n{}",
+                        rated.replace("20/s", "lots")
+                    ),
+                    "t",
+                )
+                .map(|_| ())
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("site[0].upstream_rate:"), "{err}");
     }
 
     #[test]

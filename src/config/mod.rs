@@ -14,4 +14,4 @@ pub use schema::{
     CacheConfig, Config, KindRule, LimitsConfig, LogFormat, PageKind, QueryConfig, QueryMode,
     RobotsRule, ServerConfig, SiteConfig,
 };
-pub use site::{PathGlob, Site};
+pub use site::{PathGlob, Site, UpstreamRate};

@@ -262,6 +262,27 @@ pub struct CacheConfig {
     /// `<dir>.key` beside the directory (`/var/cache/lightmirror.key` for
     /// `/var/cache/lightmirror`)
     pub key_file: Option<PathBuf>,
+    /// The store a fleet of instances shares (Valkey or Redis, `redis://host:port/db` or
+    /// `redis+unix:///path/to/socket`): pages one instance converts are served by every
+    /// other, one instance fetches a page for all, and `upstream_rate` is counted there.
+    /// Looked up after memory and the directory; the store failing never fails a request.
+    ///
+    /// ### Default
+    /// unset (the cache is this instance's own)
+    pub shared: Option<String>,
+    /// Prefix of every key this deployment writes in the shared store, so deployments
+    /// sharing one store never see each other's pages. Must not be empty.
+    ///
+    /// ### Default
+    /// `"lightmirror:"`
+    pub shared_prefix: String,
+    /// Longest a request waits on the shared store for one operation; past it the store
+    /// counts as failing and the request goes on without it.
+    ///
+    /// ### Default
+    /// `100ms`
+    #[serde(deserialize_with = "forms::duration")]
+    pub shared_timeout: Duration,
 }
 
 impl CacheConfig {
@@ -287,6 +308,9 @@ impl Default for CacheConfig {
             dir: None,
             max_variants: 16,
             key_file: None,
+            shared: None,
+            shared_prefix: "lightmirror:".to_owned(),
+            shared_timeout: Duration::from_millis(100),
         }
     }
 }
@@ -393,6 +417,14 @@ pub struct SiteConfig {
     /// ### Default
     /// unset: no header
     pub onion_location: Option<String>,
+    /// Most upstream fetches of this site the whole fleet makes in a period, counted in
+    /// `[cache] shared` (which it needs): `"20/s"`, `"600/min"`, `"5/10s"`. Past it,
+    /// readers get the saved copy, else a 503 with `Retry-After`. While the store fails,
+    /// only `upstream_concurrency` bounds the fetches.
+    ///
+    /// ### Default
+    /// unset (no fleet-wide limit)
+    pub upstream_rate: Option<String>,
 }
 
 /// `robots` in `[[site]]`: where `/robots.txt` comes from.

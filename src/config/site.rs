@@ -62,6 +62,55 @@ pub struct Site {
     /// (see [`cache_key`](crate::route::cache_key)), so a reload that changes them makes
     /// the pages cached under the old rules unreachable at once.
     pub rules_digest: String,
+    /// The fleet-wide bound on upstream fetches, when set.
+    pub upstream_rate: Option<UpstreamRate>,
+}
+
+/// `upstream_rate`: at most `fetches` upstream fetches every `per`, across the fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamRate {
+    /// Fetches allowed in one period; also the most that may go at once after a quiet spell.
+    pub fetches: u32,
+    /// The period.
+    pub per: Duration,
+}
+
+impl UpstreamRate {
+    /// Reads `"N/PERIOD"`: a count, a slash, then `s`, `min`, `h` or any duration
+    /// (`10s`, `1m`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lightmirror::config::UpstreamRate;
+    ///
+    /// let rate = UpstreamRate::parse("20/s").unwrap();
+    /// assert_eq!((rate.fetches, rate.per), (20, Duration::from_secs(1)));
+    /// assert_eq!(UpstreamRate::parse("5/10s").unwrap().per, Duration::from_secs(10));
+    /// assert!(UpstreamRate::parse("0/s").is_err());
+    /// ```
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (count, period) = text
+            .split_once('/')
+            .ok_or_else(|| format!("\"{text}\" is not a rate such as \"20/s\""))?;
+        let fetches: u32 = count
+            .trim()
+            .parse()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("\"{count}\" is not a count of fetches above 0"))?;
+        let period = period.trim();
+        let per = match period {
+            "s" | "sec" => Duration::from_secs(1),
+            "m" | "min" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3600),
+            other => humantime::parse_duration(other)
+                .map_err(|e| format!("\"{other}\" is not a period: {e}"))?,
+        };
+        if per < Duration::from_millis(1) {
+            return Err("the period must be at least 1ms".to_owned());
+        }
+        Ok(Self { fetches, per })
+    }
 }
 
 /// A compiled path pattern from `[[site.kind]]`.
@@ -230,6 +279,14 @@ impl Site {
                     None
                 }
             });
+        let upstream_rate = match raw.upstream_rate.as_deref().map(UpstreamRate::parse) {
+            Some(Ok(rate)) => Some(rate),
+            Some(Err(reason)) => {
+                push("upstream_rate", reason);
+                None
+            }
+            None => None,
+        };
         let mut test_urls = Vec::new();
         for url in &raw.test_urls {
             match (Url::parse(url), &upstream) {
@@ -274,6 +331,7 @@ impl Site {
             robots: raw.robots,
             onion_location,
             rules_digest: String::new(),
+            upstream_rate,
         }))
     }
 
@@ -430,6 +488,7 @@ impl Site {
             robots: RobotsRule::default(),
             onion_location: None,
             rules_digest: String::new(),
+            upstream_rate: None,
         })
     }
 }

@@ -32,16 +32,19 @@ use crate::budget::{
     STREAMED_BYTES_PER_BYTE,
 };
 use crate::cache::{
-    self, FlightLeader, Landing, Lookup, PageCache, Quality, Stored, StoredPage, NOT_STORED,
+    self, Elected, FlightLeader, Landing, Lookup, PageCache, Quality, Stored, StoredPage,
+    NOT_STORED,
 };
 use crate::compress::{negotiate, Coding, StreamEncoder};
 use crate::config::Site;
 use crate::convert::{Conversion, Finished};
 use crate::error::{ConvertError, PageError, RouteError, UpstreamError};
+use crate::fleet;
 use crate::metrics::{status_class, CacheResult, Metrics, RequestLabels, SiteLabels};
 use crate::page;
 use crate::rewrite::policy::is_web;
 use crate::route;
+use crate::upstream::challenge;
 use crate::upstream::{Outcome, Response as Upstream};
 
 /// The path that answers health checks on any host.
@@ -122,7 +125,13 @@ async fn fetch_judge_convert(
     url: &Url,
     slot: CacheSlot,
 ) -> Result<Response<Body>, Failure> {
-    let fetched = fetch(runtime, reply, url).await?;
+    let mut fetched = fetch(runtime, reply, url).await?;
+    // A bot wall is a failure whatever its status: never judged as a page, never kept.
+    match challenge::detect(&mut fetched.upstream).await {
+        Ok(Some(sign)) => return Err(Failure::at(PageError::Challenged(sign), url)),
+        Ok(None) => {}
+        Err(e) => return Err(Failure::at(e.into(), &fetched.upstream.url)),
+    }
     let judgement = judge(
         fetched.upstream.status,
         fetched.upstream.content_type.as_deref(),
@@ -301,9 +310,15 @@ async fn lookup(runtime: &Runtime, key: &str) -> Looked {
                 leader.finish(Landing::Page(Arc::clone(&page)));
                 return Looked::Cached(page, Served::Collapsed);
             }
-            Looked::Fetch {
-                stale,
-                leader: Some(leader),
+            // One instance of the fleet fetches; the others take its page.
+            let hold = runtime.config.limits.upstream_timeout * 2;
+            match (cache.lead(key, leader, hold).await, stale) {
+                (Elected::Landed(page), _) => Looked::Cached(page, Served::Collapsed),
+                (Elected::Failed(_), Some(page)) => Looked::FlightFailed(page),
+                (Elected::Fetch(leader) | Elected::Failed(leader), stale) => Looked::Fetch {
+                    stale,
+                    leader: Some(leader),
+                },
             }
         }
         cache::Flight::Follower(follower) => {
@@ -337,6 +352,11 @@ struct Fetched {
 async fn fetch(runtime: &Runtime, reply: &Reply<'_>, url: &Url) -> Result<Fetched, Failure> {
     let site = reply.site;
     let limits = &runtime.config.limits;
+    if let (Some(rate), Some(store)) = (site.upstream_rate, runtime.cache.fleet()) {
+        fleet::rate::admit(store, &site.name, rate)
+            .await
+            .map_err(|wait| Failure::at(PageError::RateLimited(wait), url))?;
+    }
     let charge = runtime
         .budget
         .admit(ADMISSION_BYTES, ADMISSION_WAIT)
@@ -451,7 +471,7 @@ impl Failure {
     fn link(&self) -> Option<&Url> {
         match &self.error {
             PageError::Moved(target) => target.as_ref(),
-            PageError::Busy => None,
+            PageError::Busy | PageError::RateLimited(_) => None,
             _ => self.page.as_ref(),
         }
     }
@@ -471,10 +491,15 @@ fn respond(reply: &Reply<'_>, failure: Failure, stale: Option<&StoredPage>) -> R
     }
     let (heading, text) = failure.error.explain();
     let mut answer = reply.message(failure.error.status(), heading, &text, failure.link());
-    if matches!(failure.error, PageError::Busy) {
+    let retry_after = match &failure.error {
+        PageError::Busy => Some(u64::from(RETRY_AFTER_SECS)),
+        PageError::RateLimited(wait) => Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)),
+        _ => None,
+    };
+    if let Some(seconds) = retry_after {
         answer
             .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
     }
     answer
 }
@@ -606,6 +631,10 @@ enum Stale {
     Incomplete,
     /// Another reader's fetch of this page failed just now.
     FetchFailed,
+    /// The upstream answered with a bot check or block page instead of the page.
+    Challenged,
+    /// The fleet has made as many fetches of the site as `upstream_rate` allows.
+    RateLimited,
 }
 
 impl From<&PageError> for Stale {
@@ -616,6 +645,8 @@ impl From<&PageError> for Stale {
             PageError::Moved(_) => Self::Moved,
             PageError::Busy => Self::Busy,
             PageError::Convert(_) => Self::Incomplete,
+            PageError::Challenged(_) => Self::Challenged,
+            PageError::RateLimited(_) => Self::RateLimited,
         }
     }
 }
@@ -630,6 +661,8 @@ impl Stale {
             Self::Busy => "busy",
             Self::Incomplete => "upstream-incomplete",
             Self::FetchFailed => "collapsed-fetch-failed",
+            Self::Challenged => "upstream-challenge",
+            Self::RateLimited => "upstream-rate",
         }
     }
 
@@ -644,6 +677,12 @@ impl Stale {
             Self::Busy => "This mirror is too busy to fetch the page again just now.".to_owned(),
             Self::Incomplete => "The original site sent an incomplete page just now.".to_owned(),
             Self::FetchFailed => "The original site could not give this page just now.".to_owned(),
+            Self::Challenged => {
+                "The original site refused this mirror with a bot check just now.".to_owned()
+            }
+            Self::RateLimited => {
+                "This mirror is pacing its requests to the original site.".to_owned()
+            }
         }
     }
 }
