@@ -1,13 +1,16 @@
 //! The stages joined: raw upstream bytes in, a Light page out. A site with `content` rules
 //! streams (decode, Light pass, shell around it, bytes out as they are ready); any other
 //! page is reduced as it arrives and handed to detection at the end, whose article then
-//! takes the Light pass. Used alike by the server and by `lightmirror convert`.
+//! takes the Light pass; a feed is gathered and read as a listing (`feed`). Used alike by
+//! the server and by `lightmirror convert`.
 
 use url::Url;
 
 use crate::config::{LimitsConfig, PageKind, Site};
 use crate::decode::BodyDecoder;
 use crate::extract::{self, Metadata, Rules};
+use crate::feed::{self, FeedError};
+use crate::lang::Message;
 use crate::page::Shell;
 use crate::rewrite::{self, HeadCollector, LightOptions, LightRewriter, RewriteError};
 
@@ -23,6 +26,9 @@ pub enum ConvertError {
     /// The page is larger than the limit.
     #[error("page larger than {0} bytes")]
     TooLarge(usize),
+    /// A feed that could not be read.
+    #[error(transparent)]
+    Feed(#[from] FeedError),
 }
 
 /// The end of a conversion: the last bytes, and what was learnt about the page.
@@ -64,6 +70,8 @@ pub struct Conversion {
 enum Mode {
     Streaming(Box<Streaming>),
     Detecting(Box<Detecting>),
+    /// A feed, gathered as sent: its XML declaration names its encoding.
+    Feed(Vec<u8>),
 }
 
 struct Streaming {
@@ -91,7 +99,9 @@ impl Conversion {
         limits: &LimitsConfig,
         content_type: Option<&str>,
     ) -> Result<Self, ConvertError> {
-        let mode = if site.content.is_empty() {
+        let mode = if feed::is_feed_type(content_type) {
+            Mode::Feed(Vec::new())
+        } else if site.content.is_empty() {
             Mode::Detecting(Box::new(Detecting { raw: String::new() }))
         } else {
             Mode::Streaming(Box::new(Streaming {
@@ -133,6 +143,10 @@ impl Conversion {
         if self.original_bytes > self.limits.max_upstream_bytes {
             return Err(ConvertError::TooLarge(self.limits.max_upstream_bytes));
         }
+        if let Mode::Feed(raw) = &mut self.mode {
+            raw.extend_from_slice(bytes);
+            return Ok(Vec::new());
+        }
         let text = self.decoder.push(bytes);
         self.feed(text)
     }
@@ -154,6 +168,7 @@ impl Conversion {
     fn feed(&mut self, text: String) -> Result<Vec<u8>, ConvertError> {
         self.remember_end(text.as_bytes());
         match &mut self.mode {
+            Mode::Feed(_) => Ok(Vec::new()),
             Mode::Detecting(d) => {
                 // A page held in memory arrives in one piece, taken as it is.
                 if d.raw.is_empty() {
@@ -250,6 +265,29 @@ impl Conversion {
                     document_ended,
                 })
             }
+            Mode::Feed(raw) => {
+                let site = &self.site;
+                let listing = feed::to_listing(&raw, &self.page_url, |lang| site.words(lang))?;
+                let body = rewrite::sanitize(
+                    &listing.body_html,
+                    &light_options(site, &self.page_url, &self.limits),
+                )?;
+                let kind = PageKind::Listing;
+                let shell = shell(site, &listing.meta, &self.page_url, kind);
+                let mut page = shell.head();
+                page.push_str(&body);
+                let tail = shell.tail(page.len(), self.original_bytes, None);
+                page.push_str(&tail);
+                Ok(Finished {
+                    tail: page.into_bytes(),
+                    meta: listing.meta,
+                    kind,
+                    text: extract::to_text(&body),
+                    body,
+                    // The feed parsed, so its XML was whole.
+                    document_ended: true,
+                })
+            }
             Mode::Detecting(d) => {
                 let rules = rules_for(&self.site, &self.page_url, &self.limits);
                 let found = extract::extract(&d.raw, &self.page_url, &rules);
@@ -279,7 +317,7 @@ impl Conversion {
     /// Closes a page whose output has started but whose input failed: the rest of the shell
     /// with a notice and a link to the original. `None` when nothing was sent yet, so the
     /// caller can answer with an error page instead.
-    pub fn close_with_notice(self, notice: &str) -> Option<Vec<u8>> {
+    pub fn close_with_notice(self, notice: Message) -> Option<Vec<u8>> {
         let Mode::Streaming(mut s) = self.mode else {
             return None;
         };
@@ -291,11 +329,9 @@ impl Conversion {
             .map(LightRewriter::abandon)
             .unwrap_or_default();
         let (meta, kind) = s.shell_sent.as_ref()?;
-        let tail = shell(&self.site, meta, &self.page_url, *kind).tail(
-            self.emitted + out.len(),
-            self.original_bytes,
-            Some(notice),
-        );
+        let shell = shell(&self.site, meta, &self.page_url, *kind);
+        let notice = shell.words().text(notice).to_owned();
+        let tail = shell.tail(self.emitted + out.len(), self.original_bytes, Some(&notice));
         out.extend_from_slice(tail.as_bytes());
         Some(out)
     }
@@ -303,11 +339,10 @@ impl Conversion {
 
 fn shell<'a>(site: &'a Site, meta: &'a Metadata, page_url: &'a Url, kind: PageKind) -> Shell<'a> {
     Shell {
-        site_label: &site.label,
+        site,
         meta,
         original: page_url,
         kind,
-        default_lang: site.lang.as_deref(),
     }
 }
 
@@ -315,6 +350,7 @@ fn light_options<'a>(site: &'a Site, page_url: &'a Url, limits: &LimitsConfig) -
     LightOptions {
         page_url,
         upstream: &site.upstream,
+        siblings: &site.siblings,
         content: &site.content,
         remove: &site.remove,
         memory_limit: limits.rewriter_memory,
@@ -371,9 +407,13 @@ mod tests {
             "Words of the story. ".repeat(200)
         );
         let mut page = conversion.push(opening.as_bytes()).expect("push");
-        page.extend(conversion.close_with_notice("Cut short.").expect("started"));
+        page.extend(
+            conversion
+                .close_with_notice(Message::CutShort)
+                .expect("started"),
+        );
         let page = String::from_utf8(page).expect("utf-8");
-        let notice = page.find("Cut short.").expect("notice");
+        let notice = page.find("The rest of this page").expect("notice");
         assert!(page[..notice].contains("both</i></b></p>"), "{page}");
         assert!(!page[notice..].contains("</b>"), "{page}");
     }

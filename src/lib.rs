@@ -17,6 +17,8 @@ pub mod decode;
 pub mod demo;
 pub mod eval;
 pub mod extract;
+pub mod feed;
+pub mod lang;
 pub(crate) mod metrics;
 pub mod page;
 pub mod rewrite;

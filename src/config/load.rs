@@ -282,6 +282,7 @@ fn check_sites(config: &Config, problems: &mut Vec<Problem>) -> Vec<Site> {
         }
         sites.push(site);
     }
+    Site::introduce(&mut sites);
     sites
 }
 

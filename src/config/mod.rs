@@ -9,6 +9,6 @@ mod site;
 pub use load::{load_file, parse, ConfigError, Problem};
 pub use schema::{
     CacheConfig, Config, KindRule, LimitsConfig, LogFormat, PageKind, QueryConfig, QueryMode,
-    ServerConfig, SiteConfig,
+    SectionConfig, ServerConfig, SiteConfig,
 };
-pub use site::{PathGlob, Site};
+pub use site::{PathGlob, SearchForm, Section, Site};

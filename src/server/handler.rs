@@ -32,6 +32,8 @@ use crate::cache::{self, FlightLeader, Landing, Lookup, PageCache, Quality, Stor
 use crate::compress::{negotiate, Coding, StreamEncoder};
 use crate::config::Site;
 use crate::convert::{Conversion, Finished};
+use crate::feed::{self, FeedError};
+use crate::lang::{Message, Words};
 use crate::metrics::{status_class, CacheResult, Metrics, RequestLabels, SiteLabels};
 use crate::page;
 use crate::rewrite::policy::is_web;
@@ -204,6 +206,7 @@ async fn respond_to(
     let headers = request.headers();
     let reply = Reply {
         site,
+        words: site.words(None),
         coding: negotiate(header_text(headers, header::ACCEPT_ENCODING)),
         head: request.method() == http::Method::HEAD,
         if_none_match: header_text(headers, header::IF_NONE_MATCH),
@@ -213,12 +216,102 @@ async fn respond_to(
         trace,
         detections: &runtime.detections,
     };
-    let url = match route::upstream_url(site, request.uri().path(), request.uri().query()) {
+    let (query, wants_feed) = feed_request(request.uri().query());
+    let url = match route::upstream_url(site, request.uri().path(), query.as_deref()) {
         Ok(url) => url,
-        Err(e) => return reply.message(e.status(), "Not available", &e.to_string(), None),
+        Err(e) => {
+            tracing::debug!(site = %site.name, error = %e, "request not routed");
+            let text = reply.words.text(Message::ErrorNotServed);
+            return reply.message(e.status(), Message::HeadingNotAvailable, text, None);
+        }
     };
     let key = route::cache_key(site, &url);
-    serve_page(runtime, &reply, url, key).await
+    if wants_feed {
+        serve_feed(runtime, &reply, url, key).await
+    } else {
+        serve_page(runtime, &reply, url, key).await
+    }
+}
+
+/// The request's query without the Light site's own feed parameter, and whether it was
+/// there. It is taken out before the site's `query` rule sees the query, so no rule can
+/// drop it or pass it on to the upstream.
+fn feed_request(query: Option<&str>) -> (Option<String>, bool) {
+    let Some(query) = query else {
+        return (None, false);
+    };
+    let (name, value) = page::FEED_PARAMETER;
+    let feed = format!("{name}={value}");
+    let rest: Vec<&str> = query.split('&').filter(|pair| *pair != feed).collect();
+    let wants = rest.len() != query.split('&').count();
+    let rest = rest.join("&");
+    ((!rest.is_empty()).then_some(rest), wants)
+}
+
+/// A listing's Light Atom feed: the Light page served as it would be (from the cache or
+/// fetched), read back into Atom. Anything but a Light page (an error, a saved copy's
+/// refusal) is passed on as it is.
+async fn serve_feed(runtime: &Runtime, reply: &Reply<'_>, url: Url, key: String) -> Response<Body> {
+    let whole = Reply {
+        coding: Coding::Identity,
+        head: false,
+        if_none_match: None,
+        if_modified_since: None,
+        ..reply.clone()
+    };
+    let response = serve_page(runtime, &whole, url, key).await;
+    let is_html = header_text(response.headers(), header::CONTENT_TYPE)
+        .is_some_and(|ct| ct.starts_with("text/html"));
+    if response.status() != StatusCode::OK || !is_html {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let modified = header_text(&parts.headers, header::LAST_MODIFIED)
+        .and_then(|d| httpdate::parse_http_date(d).ok())
+        .unwrap_or_else(SystemTime::now);
+    let page = match http_body_util::BodyExt::collect(body).await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            let why = e.to_string();
+            return reply
+                .conversion_failed(&why, &Url::parse("about:blank").expect("static URL"))
+                .answer;
+        }
+    };
+    let atom = feed::to_atom(&String::from_utf8_lossy(&page), modified.into());
+    let xml = match atom {
+        Ok(xml) => xml,
+        Err(FeedError::NotListing) => {
+            let text = reply.words.text(Message::ErrorNoFeed);
+            return reply.message(
+                StatusCode::NOT_FOUND,
+                Message::HeadingNotAvailable,
+                text,
+                None,
+            );
+        }
+        Err(e) => {
+            return reply
+                .conversion_failed(
+                    &e.to_string(),
+                    &Url::parse("about:blank").expect("static URL"),
+                )
+                .answer
+        }
+    };
+    let mut response = respond::document(
+        StatusCode::OK,
+        feed::ATOM_CONTENT_TYPE,
+        &xml,
+        reply.coding,
+        reply.head,
+    );
+    for name in [header::CACHE_CONTROL, header::LAST_MODIFIED, CACHE_STATUS] {
+        if let Some(value) = parts.headers.get(&name) {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
+    response
 }
 
 /// The one host a request names. RFC 9112 §3.2 makes an HTTP/1.1 request without a Host,
@@ -332,18 +425,19 @@ impl Stale {
         }
     }
 
-    fn notice(self) -> String {
-        match self {
-            Self::NotAnswering => "The original site is not answering.".to_owned(),
-            Self::Refused(status) => format!(
-                "The original site refused this request ({}).",
-                status.as_u16()
-            ),
-            Self::Moved => "The original site now sends this page to another address.".to_owned(),
-            Self::Busy => "This mirror is too busy to fetch the page again just now.".to_owned(),
-            Self::Incomplete => "The original site sent an incomplete page just now.".to_owned(),
-            Self::FetchFailed => "The original site could not give this page just now.".to_owned(),
-        }
+    fn notice(self, words: &Words<'_>) -> String {
+        let message = match self {
+            Self::NotAnswering => Message::StaleNotAnswering,
+            Self::Refused(status) => {
+                let status = words.number(&status.as_u16().to_string());
+                return words.fill(Message::StaleRefused, &[("status", &status)]);
+            }
+            Self::Moved => Message::StaleMoved,
+            Self::Busy => Message::StaleBusy,
+            Self::Incomplete => Message::StaleIncomplete,
+            Self::FetchFailed => Message::StaleFetchFailed,
+        };
+        words.text(message).to_owned()
     }
 }
 
@@ -355,8 +449,11 @@ struct Failure {
 }
 
 /// How to answer for one site and one reader.
+#[derive(Clone)]
 struct Reply<'a> {
     site: &'a Site,
+    /// The site's words, for pages that have no language of their own (errors).
+    words: Words<'a>,
     coding: Coding,
     head: bool,
     if_none_match: Option<&'a str>,
@@ -374,14 +471,14 @@ impl Reply<'_> {
     fn message(
         &self,
         status: StatusCode,
-        heading: &str,
+        heading: Message,
         text: &str,
         link: Option<&Url>,
     ) -> Response<Body> {
         respond::message(
             status,
-            &self.site.label,
-            heading,
+            self.site,
+            self.words.text(heading),
             text,
             link,
             self.coding,
@@ -392,14 +489,14 @@ impl Reply<'_> {
     fn upstream_failed(&self, e: &UpstreamError, url: &Url) -> Failure {
         tracing::warn!(site = %self.site.name, error = %e, "upstream failed");
         self.metrics.upstream_failed(&self.site.name, e.kind());
-        let text = match e {
-            UpstreamError::Timeout(_) => "The original site took too long to answer.",
-            UpstreamError::TooLarge(_) => "The original page is too large to convert.",
-            _ => "The original site could not be reached.",
-        };
+        let text = self.words.text(match e {
+            UpstreamError::Timeout(_) => Message::ErrorTooSlow,
+            UpstreamError::TooLarge(_) => Message::ErrorTooLarge,
+            _ => Message::ErrorUnreachable,
+        });
         Failure {
             reason: Stale::NotAnswering,
-            answer: self.message(e.status(), "Page unavailable", text, Some(url)),
+            answer: self.message(e.status(), Message::HeadingUnavailable, text, Some(url)),
         }
     }
 
@@ -410,8 +507,11 @@ impl Reply<'_> {
             reason: Stale::Refused(status),
             answer: self.message(
                 status,
-                "Page unavailable",
-                &format!("The original site answered {status}."),
+                Message::HeadingUnavailable,
+                &self.words.fill(
+                    Message::ErrorAnswered,
+                    &[("status", &self.words.number(&status.as_u16().to_string()))],
+                ),
                 Some(url),
             ),
         }
@@ -422,8 +522,8 @@ impl Reply<'_> {
         self.metrics.upstream_failed(&self.site.name, "busy");
         let mut answer = self.message(
             StatusCode::SERVICE_UNAVAILABLE,
-            "Busy",
-            "Too many pages are being prepared right now. Please try again in a few seconds.",
+            Message::HeadingBusy,
+            self.words.text(Message::ErrorBusy),
             None,
         );
         answer
@@ -441,9 +541,9 @@ impl Reply<'_> {
             reason: Stale::Incomplete,
             answer: self.message(
                 StatusCode::BAD_GATEWAY,
-                "Page unavailable",
-                "This page could not be converted to a Light page.",
-                Some(url),
+                Message::HeadingUnavailable,
+                self.words.text(Message::ErrorNotConverted),
+                Some(url).filter(|u| is_web(u)),
             ),
         }
     }
@@ -494,7 +594,10 @@ impl Reply<'_> {
 
     /// A saved copy served in place of a fresh page, with why and how old it is on the page.
     fn stale(&self, page: &StoredPage, reason: Stale) -> Response<Body> {
-        let notice = page::stale_notice(&reason.notice(), page.age(SystemTime::now()));
+        // The notice is in the saved page's own language, as the rest of its shell is.
+        let words = self.site.words(page::lang_of(&page.body));
+        let notice =
+            page::stale_notice(&reason.notice(&words), page.age(SystemTime::now()), &words);
         let body =
             String::from_utf8_lossy(&page.body).replacen("<main>", &format!("<main>{notice}"), 1);
         let mut response = respond::html(StatusCode::OK, body.as_bytes(), self.coding, self.head);
@@ -663,8 +766,8 @@ async fn fetch_and_convert(
                 reason: Stale::Moved,
                 answer: reply.message(
                     StatusCode::OK,
-                    "This page is elsewhere",
-                    "The original page leads to another site:",
+                    Message::HeadingElsewhere,
+                    reply.words.text(Message::ErrorLeadsAway),
                     Some(&target),
                 ),
             });
@@ -676,8 +779,8 @@ async fn fetch_and_convert(
                 reason: Stale::Moved,
                 answer: reply.message(
                     StatusCode::OK,
-                    "This page is elsewhere",
-                    "The original page leads to an address this site does not link to.",
+                    Message::HeadingElsewhere,
+                    reply.words.text(Message::ErrorUnlinkable),
                     None,
                 ),
             });
@@ -746,8 +849,8 @@ fn judge_status(reply: &Reply<'_>, upstream: &Upstream) -> Result<Judged, Failur
     if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
         return Ok(Judged::Answer(reply.message(
             status,
-            "Page not found",
-            "The original site has no such page.",
+            Message::HeadingNotFound,
+            reply.words.text(Message::ErrorNoSuchPage),
             Some(&upstream.url),
         )));
     }
@@ -758,15 +861,14 @@ fn judge_status(reply: &Reply<'_>, upstream: &Upstream) -> Result<Judged, Failur
     if !status.is_success() {
         return Err(reply.refused(status, &upstream.url));
     }
-    if !upstream.is_html() {
-        let kind = upstream.content_type.as_deref().unwrap_or_default();
-        let text = format!(
-            "This is not a web page ({}); it is only available on the original site:",
-            kind.split(';').next().unwrap_or("unknown")
-        );
+    let content_type = upstream.content_type.as_deref();
+    if !upstream.is_html() && !feed::is_feed_type(content_type) {
+        let kind = content_type.unwrap_or_default();
+        let kind = kind.split(';').next().unwrap_or("unknown").trim();
+        let text = reply.words.fill(Message::ErrorNotWeb, &[("kind", kind)]);
         return Ok(Judged::Answer(reply.message(
             StatusCode::OK,
-            "Not a web page",
+            Message::HeadingNotWeb,
             &text,
             Some(&upstream.url),
         )));
@@ -971,9 +1073,7 @@ async fn stream_page(
             }
         };
         tracing::warn!(%site, error = %failure, "page cut short");
-        let notice =
-            "The rest of this page could not be loaded. The original page is linked below.";
-        if let Some(tail) = conversion.close_with_notice(notice) {
+        if let Some(tail) = conversion.close_with_notice(Message::CutShort) {
             let mut last = encoder.push(&tail).to_vec();
             last.extend_from_slice(&encoder.finish());
             reader.send(Bytes::from(last));
