@@ -282,8 +282,13 @@ async fn serve_feed(runtime: &Runtime, reply: &Reply<'_>, url: Url, key: String)
     let xml = match atom {
         Ok(xml) => xml,
         Err(FeedError::NotListing) => {
-            let text = reply.words.text(Message::ErrorNoFeed);
-            return reply.message(
+            // Said in the page's own language, as the page itself would be.
+            let in_page = Reply {
+                words: reply.site.words(page::lang_of(&page)),
+                ..reply.clone()
+            };
+            let text = in_page.words.text(Message::ErrorNoFeed);
+            return in_page.message(
                 StatusCode::NOT_FOUND,
                 Message::HeadingNotAvailable,
                 text,
