@@ -8,28 +8,15 @@ use url::Url;
 
 use crate::config::{LimitsConfig, PageKind, Site};
 use crate::decode::BodyDecoder;
+pub use crate::error::ConvertError;
 use crate::extract::{self, Metadata, Rules};
-use crate::feed::{self, FeedError};
+use crate::feed;
 use crate::lang::Message;
 use crate::page::Shell;
-use crate::rewrite::{self, HeadCollector, LightOptions, LightRewriter, RewriteError};
+use crate::rewrite::{self, HeadCollector, LightOptions, LightRewriter};
 
 /// Input read before a streamed page's shell goes out even when no `<body>` tag came.
 const HEAD_WAIT_BYTES: usize = 256 << 10;
-
-/// Why a page could not be converted.
-#[derive(Debug, thiserror::Error)]
-pub enum ConvertError {
-    /// The Light pass failed (memory limit, ambiguous markup).
-    #[error(transparent)]
-    Rewrite(#[from] RewriteError),
-    /// The page is larger than the limit.
-    #[error("page larger than {0} bytes")]
-    TooLarge(usize),
-    /// A feed that could not be read.
-    #[error(transparent)]
-    Feed(#[from] FeedError),
-}
 
 /// The end of a conversion: the last bytes, and what was learnt about the page.
 #[derive(Debug)]

@@ -15,6 +15,7 @@ pub mod config;
 pub mod convert;
 pub mod decode;
 pub mod demo;
+pub mod error;
 pub mod eval;
 pub mod extract;
 pub mod feed;

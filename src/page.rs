@@ -107,7 +107,7 @@ impl Shell<'_> {
         );
         self.sections(&words, &mut out);
         self.search(&words, &mut out);
-        out.push_str("</header>\n<main>");
+        let _ = write!(out, "</header>\n{MAIN_OPEN}");
         if self.kind == PageKind::Article {
             out.push_str("<article>");
         }
@@ -314,7 +314,7 @@ pub fn message_page(site: &Site, heading: &str, message: &str, link: Option<&Url
 
 /// The notice at the top of a saved copy served in place of a fresh page: why, and how
 /// old the copy is, in the words of the copy's own language.
-pub fn stale_notice(reason: &str, age: std::time::Duration, words: &Words<'_>) -> String {
+fn stale_notice(reason: &str, age: std::time::Duration, words: &Words<'_>) -> String {
     let saved = words.fill(Message::SavedCopy, &[("age", &words.age(age))]);
     format!("<p><strong>{} {}</strong></p>", text(reason), text(&saved))
 }
@@ -330,6 +330,33 @@ pub fn lang_of(page: &[u8]) -> Option<&str> {
     let rest = start.split_once("<html lang=\"")?.1;
     let tag = rest.split('"').next()?;
     lang::valid_tag(tag).then_some(tag)
+}
+
+/// The tag that opens the part of the page a notice goes into. The shell writes it once,
+/// right after its header, whose text is escaped, and the Light pass never lets one
+/// through from a page, so its first occurrence is the shell's.
+const MAIN_OPEN: &str = "<main>";
+
+/// A saved page as served in place of a fresh one: a notice at the top of its main part
+/// says why (`reason`) and how old the copy is, in `words`. A page without the shell's
+/// main part (which only a cache written by another version could hold) is returned as
+/// it is.
+pub(crate) fn stale_page(
+    page: &[u8],
+    reason: &str,
+    age: std::time::Duration,
+    words: &Words<'_>,
+) -> Vec<u8> {
+    let notice = stale_notice(reason, age, words);
+    let Some(at) = memchr::memmem::find(page, MAIN_OPEN.as_bytes()) else {
+        return page.to_vec();
+    };
+    let split = at + MAIN_OPEN.len();
+    let mut out = Vec::with_capacity(page.len() + notice.len());
+    out.extend_from_slice(&page[..split]);
+    out.extend_from_slice(notice.as_bytes());
+    out.extend_from_slice(&page[split..]);
+    out
 }
 
 /// The `href` of a link the shell writes, escaped for a double-quoted attribute, or
@@ -363,6 +390,7 @@ pub(crate) fn human_date(date: &str, words: &Words<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn stylesheet_stays_small() {
@@ -529,5 +557,28 @@ mod tests {
         assert_eq!(human_date(&"é".repeat(100)), "é".repeat(64));
         let fa = Words::new(Some("fa"), &none);
         assert_eq!(super::human_date("2024-01-05", &fa), "۲۰۲۴-۰۱-۰۵");
+    }
+
+    #[test]
+    fn stale_notice_opens_the_main_part() {
+        let site = site("label = \"Light\"");
+        let none = lang::Overrides::new();
+        let en = Words::new(None, &none);
+        let page = message_page(&site, "<main>", "x", None);
+        let stale = stale_page(
+            page.as_bytes(),
+            "Gone <away>.",
+            Duration::from_secs(125),
+            &en,
+        );
+        let stale = String::from_utf8(stale).unwrap();
+        let notice =
+            "<main><p><strong>Gone &lt;away&gt;. This is a saved copy from 2 min ago.</strong></p>";
+        assert!(stale.contains(notice), "{stale}");
+        assert_eq!(stale.len(), page.len() + notice.len() - "<main>".len());
+        assert_eq!(
+            stale_page(b"<p>old</p>", "x", Duration::ZERO, &en),
+            b"<p>old</p>"
+        );
     }
 }

@@ -8,79 +8,11 @@
 
 use std::fmt::Write;
 
-use http::{Method, StatusCode, Uri, Version};
+use http::{Method, Uri, Version};
 use url::Url;
 
 use crate::config::Site;
-
-/// Why a request names no page the proxy may fetch.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum RouteError {
-    /// `CONNECT` asks for a tunnel; this is not that kind of proxy.
-    #[error("CONNECT is not supported")]
-    Connect,
-    /// Only GET and HEAD read pages.
-    #[error("method {0} is not allowed")]
-    Method(String),
-    /// An absolute-form target (`GET http://host/ HTTP/1.1`) is a forward-proxy request.
-    #[error("absolute-form request targets are not accepted")]
-    AbsoluteForm,
-    /// The request carries no usable Host.
-    #[error("the request has no Host header")]
-    MissingHost,
-    /// The Host is not one of a configured site's.
-    #[error("no site is configured for host {0}")]
-    UnknownHost(String),
-    /// The path cannot be read one way only (see [`PathError`]).
-    #[error("path {path} is not accepted: {why}")]
-    MalformedPath {
-        /// The path as the request wrote it.
-        path: String,
-        /// What is wrong with it.
-        why: PathError,
-    },
-    /// The site's rules do not allow this path.
-    #[error("path {0} is not served for this site")]
-    PathNotAllowed(String),
-}
-
-impl RouteError {
-    /// The status a reader gets for this refusal.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Self::Connect | Self::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::AbsoluteForm | Self::MissingHost | Self::MalformedPath { .. } => {
-                StatusCode::BAD_REQUEST
-            }
-            Self::UnknownHost(_) | Self::PathNotAllowed(_) => StatusCode::NOT_FOUND,
-        }
-    }
-}
-
-/// Why a path has no single reading. Each is a form that servers, frameworks and caches
-/// are known to read differently, so no check made on one reading holds for the others.
-#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
-pub enum PathError {
-    /// The path does not start with `/`.
-    #[error("it does not start with /")]
-    NotAbsolute,
-    /// A `%` not followed by two hexadecimal digits.
-    #[error("a % is not followed by two hex digits")]
-    BadEscape,
-    /// `%2F`: a slash that one server takes for a separator and another for a character.
-    #[error("it has an encoded / (%2F)")]
-    EncodedSlash,
-    /// `\` or `%5C`, which some servers read as `/`.
-    #[error("it has a backslash")]
-    Backslash,
-    /// `%00` or another control character, written out or encoded.
-    #[error("it has a control character")]
-    Control,
-    /// A segment that is `.` or `..` only once decoded (`%2e`, `.%2E`) or once its
-    /// `;parameters` are removed (`..;`), which servlet containers resolve and we would not.
-    #[error("it has a disguised dot segment")]
-    DisguisedDotSegment,
-}
+pub use crate::error::{PathError, RouteError};
 
 /// A request path in normal form: escapes of unreserved characters decoded, the hex of
 /// other escapes upper-cased, characters outside a path segment's set escaped, dot
@@ -313,6 +245,7 @@ pub fn cache_key(site: &Site, url: &Url) -> String {
 mod tests {
     use super::*;
     use crate::config::parse;
+    use http::StatusCode;
 
     fn sites() -> Vec<Site> {
         let text = r#"

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::config::{LimitsConfig, Site};
+pub use crate::error::UpstreamError;
 use crate::rewrite::policy::is_web;
 use crate::route::{self, NormalPath};
 
@@ -30,47 +31,6 @@ const USER_AGENT: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (Light version proxy)"
 );
-
-/// Why a fetch failed; each kind maps to the HTTP status a reader gets.
-#[derive(Debug, thiserror::Error)]
-pub enum UpstreamError {
-    /// No connection could be made, or it broke.
-    #[error("upstream unreachable: {0}")]
-    Unreachable(String),
-    /// The upstream took longer than the limit.
-    #[error("upstream took longer than {0:?}")]
-    Timeout(Duration),
-    /// The body grew past the limit (counted after decompression).
-    #[error("upstream body larger than {0} bytes")]
-    TooLarge(usize),
-    /// The upstream resolves to an address the site may not reach.
-    #[error("upstream address {0} is not public")]
-    Forbidden(String),
-    /// Redirects went on past the limit or in a loop.
-    #[error("more than {0} redirects")]
-    TooManyRedirects(usize),
-}
-
-impl UpstreamError {
-    /// The failure's kind, as the metrics count it.
-    pub(crate) fn kind(&self) -> &'static str {
-        match self {
-            Self::Unreachable(_) => "unreachable",
-            Self::Timeout(_) => "timeout",
-            Self::TooLarge(_) => "too_large",
-            Self::Forbidden(_) => "forbidden",
-            Self::TooManyRedirects(_) => "redirects",
-        }
-    }
-
-    /// The status a reader gets for this failure.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Self::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            _ => StatusCode::BAD_GATEWAY,
-        }
-    }
-}
 
 /// The upstream's answer: its status and headers, the final URL, and the body to read.
 pub struct Response {
@@ -117,16 +77,21 @@ impl Response {
 
     /// Whether the content is HTML (or unlabelled, which upstreams mean as HTML).
     pub fn is_html(&self) -> bool {
-        self.content_type.as_deref().is_none_or(|ct| {
-            let mime = ct
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            matches!(mime.as_str(), "text/html" | "application/xhtml+xml" | "")
-        })
+        is_html(self.content_type.as_deref())
     }
+}
+
+/// Whether a `Content-Type` names HTML; none at all is taken as HTML, as upstreams mean it.
+pub fn is_html(content_type: Option<&str>) -> bool {
+    content_type.is_none_or(|ct| {
+        let mime = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        matches!(mime.as_str(), "text/html" | "application/xhtml+xml" | "")
+    })
 }
 
 /// What a fetch led to.
@@ -289,13 +254,34 @@ fn stays_on_upstream(from: &Url, to: &Url, upstream: &Url) -> bool {
 
 fn classify(e: &reqwest::Error) -> UpstreamError {
     let text = describe(e);
-    if text.contains("not public") {
+    if refused_address(e).is_some() {
         return UpstreamError::Forbidden(text);
     }
     if e.is_timeout() {
         return UpstreamError::Unreachable(format!("connect timeout: {text}"));
     }
     UpstreamError::Unreachable(text)
+}
+
+/// The resolver's refusal somewhere in the error's chain of causes, if that is why the
+/// connection failed.
+fn refused_address(e: &reqwest::Error) -> Option<&NotPublic> {
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(refusal) = cause.downcast_ref::<NotPublic>() {
+            return Some(refusal);
+        }
+        source = cause.source();
+    }
+    None
+}
+
+/// A name that resolves to no public address, as [`PublicOnly`] reports it.
+#[derive(Debug, thiserror::Error)]
+#[error("{host} resolves to {shown}, which is not public")]
+struct NotPublic {
+    host: String,
+    shown: String,
 }
 
 /// reqwest's top-level message hides the cause; the chain names it. The URL in it loses
@@ -350,7 +336,7 @@ impl Resolve for PublicOnly {
                 let shown = found
                     .first()
                     .map_or_else(|| host.clone(), |a| a.ip().to_string());
-                return Err(format!("{host} resolves to {shown}, which is not public").into());
+                return Err(Box::new(NotPublic { host, shown }) as _);
             }
             Ok(Box::new(public.into_iter()) as Addrs)
         })
@@ -452,6 +438,19 @@ mod tests {
             Err(e) => e.to_string(),
         };
         assert!(err.contains("not public"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_name_of_an_internal_host_is_a_forbidden_fetch() {
+        let fetcher = Fetcher::new(&LimitsConfig::default()).unwrap();
+        let url = Url::parse("http://localhost:9/a?q=secret").unwrap();
+        match fetcher.fetch(&site(""), url).await {
+            Err(UpstreamError::Forbidden(why)) => {
+                assert!(!why.contains("secret"), "{why}");
+            }
+            Err(e) => panic!("not classified as forbidden: {e}"),
+            Ok(_) => panic!("localhost fetched"),
+        }
     }
 
     fn site(extra: &str) -> Site {

@@ -42,6 +42,7 @@ use segments::{Evicted, Segment, Segments};
 
 pub use flight::{Flight, FlightFollower, FlightLeader, Landing};
 pub use page::{Quality, StoredPage};
+pub(crate) use policy::{forbids_transform, shared_cache_control, NOT_STORED};
 pub use policy::{freshness, not_modified};
 pub use purge::Purge;
 

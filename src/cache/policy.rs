@@ -1,7 +1,9 @@
 //! The rules the cache applies: how long a page stays fresh (configuration and the
-//! upstream's `Cache-Control`), whether a reader's conditional request can be answered with
-//! `304 Not Modified`, whether a new page may replace a saved copy, and which keys are
-//! query variants of one path. Pure functions over header values and keys; no storage here.
+//! upstream's `Cache-Control`), whether the upstream forbids transforming the page at all,
+//! what `Cache-Control` readers and caches in front are told, whether a reader's
+//! conditional request can be answered with `304 Not Modified`, whether a new page may
+//! replace a saved copy, and which keys are query variants of one path. Pure functions
+//! over header values and keys; no storage here.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -69,6 +71,29 @@ pub fn freshness(
     }
     let lifetime = s_maxage.or(max_age).or(site_ttl).unwrap_or(default_ttl);
     (!lifetime.is_zero()).then_some(lifetime)
+}
+
+/// Whether the upstream's `Cache-Control` carries `no-transform` (RFC 9111 §5.2.2.6): the
+/// publisher asks that no intermediary changes the page, so no Light version is made.
+pub(crate) fn forbids_transform(cache_control: Option<&str>) -> bool {
+    cache_control
+        .into_iter()
+        .flat_map(directives)
+        .any(|(name, _)| name.eq_ignore_ascii_case("no-transform"))
+}
+
+/// The `Cache-Control` of an answer that no one may keep: errors, saved copies served in
+/// place of a fresh page, pages the upstream forbids storing.
+pub(crate) const NOT_STORED: &str = "no-store";
+
+/// The `Cache-Control` of a Light page that a shared cache in front may keep for `fresh`
+/// and, should this proxy fail, serve for `stale_if_error` past that, as this cache does.
+pub(crate) fn shared_cache_control(fresh: Duration, stale_if_error: Duration) -> String {
+    format!(
+        "public, max-age={}, stale-if-error={}",
+        fresh.as_secs(),
+        stale_if_error.as_secs()
+    )
 }
 
 /// Whether a conditional request may be answered `304 Not Modified` from `page`.
@@ -261,6 +286,23 @@ mod tests {
         assert_eq!(
             freshness(Some("community=\"a,max-age=1\", max-age=40"), None, DEFAULT),
             secs(40)
+        );
+    }
+
+    #[test]
+    fn no_transform_is_a_directive_not_a_substring() {
+        assert!(forbids_transform(Some("public, No-Transform")));
+        assert!(forbids_transform(Some("no-transform")));
+        assert!(!forbids_transform(Some("community=\"no-transform\"")));
+        assert!(!forbids_transform(Some("max-age=60")));
+        assert!(!forbids_transform(None));
+    }
+
+    #[test]
+    fn readers_and_caches_in_front_are_told_both_lifetimes() {
+        assert_eq!(
+            shared_cache_control(Duration::from_secs(60), Duration::from_secs(86_400)),
+            "public, max-age=60, stale-if-error=86400"
         );
     }
 

@@ -42,23 +42,106 @@ const STATE_SUFFIXES: &[&str] = &[
 /// Share of the page's text above which a furniture class is not believed.
 const FURNITURE_MAX_SHARE: f64 = 0.5;
 
+/// Class and id words of blocks that accompany an article inside its container without
+/// being part of it: related and "see more" rows, author boxes, ratings, sharing and social
+/// rows, comment forms and threads, disclaimers, affiliate and subscription notices. They
+/// are matched as [`FURNITURE`] is, but only once the article is chosen, so a word that a
+/// site also uses on its content wrapper cannot cost the article.
+const ACCOMPANIMENT: &[&str] = &[
+    "related",
+    "author-box",
+    "authorbox",
+    "author-bio",
+    "about-author",
+    "saboxplugin",
+    "post-ratings",
+    "sharing",
+    "share-buttons",
+    "social",
+    "comment-respond",
+    "comments",
+    "disclaimer",
+    "disclosure",
+    "print-button",
+    "view-more",
+    "affiliate",
+    "subscription",
+    "entry-utility",
+    "community-notice",
+    "author-info",
+    "promo",
+    "advert",
+    "widget",
+    "tags",
+    "rating",
+    "signup",
+];
+/// Class and id words of blocks that accompany an article only when they hold a link: a
+/// "teaser" is a card leading to another story, or this story's own standfirst paragraph.
+const LINKED_ACCOMPANIMENT: &[&str] = &["teaser"];
+/// Class and id words of a story's standfirst, the summary set above its body, often
+/// outside the container that holds the paragraphs. Matched as whole words (`entry-excerpt`,
+/// `p.lead`, `articleIntro`, but not `leaderboard`).
+const STANDFIRST: &[&str] = &[
+    "lead",
+    "standfirst",
+    "excerpt",
+    "intro",
+    "summary",
+    "dek",
+    "deck",
+    "abstract",
+    "teaser",
+    "subtitle",
+    "subline",
+];
+/// How many ancestors of the article's container are searched for its standfirst.
+const STANDFIRST_LEVELS: usize = 3;
+/// Text length bounds of a standfirst, in characters.
+const STANDFIRST_LEN: std::ops::RangeInclusive<usize> = 40..=1000;
+/// Share of the article's text above which an accompaniment class is not believed.
+const ACCOMPANIMENT_MAX_SHARE: f64 = 0.3;
+/// Share of the article's text above which all accompaniment classes together are not
+/// believed.
+const ACCOMPANIMENT_TOTAL_SHARE: f64 = 0.5;
+
+/// Whether a class and id string names one of `words`, in a token that is not a taxonomy
+/// or state tag.
+fn names_any(match_string: &str, words: &[&str]) -> bool {
+    match_string
+        .split_ascii_whitespace()
+        .any(|t| describes(t) && words.iter().any(|w| word_at_boundary(t, w)))
+}
+
+/// Whether a class token says what its element is, rather than tagging it with a taxonomy
+/// (`category-newsletter`) or a state (`modal-open`).
+fn describes(token: &str) -> bool {
+    !TAXONOMY_PREFIXES
+        .iter()
+        .any(|p| starts_with_ignore_case(token, p))
+        && !STATE_SUFFIXES
+            .iter()
+            .any(|s| ends_with_ignore_case(token, s))
+}
+
+/// Whether a class and id string names a standfirst (see [`STANDFIRST`]).
+fn names_standfirst(match_string: &str) -> bool {
+    match_string
+        .split_ascii_whitespace()
+        .any(|t| describes(t) && STANDFIRST.iter().any(|w| word_in_token(t, w)))
+}
+
 /// Whether a class and id string marks page furniture: see [`FURNITURE`], plus notices
 /// that the browser is outdated.
 fn is_furniture(match_string: &str) -> bool {
-    match_string.split_ascii_whitespace().any(|t| {
-        if TAXONOMY_PREFIXES
-            .iter()
-            .any(|p| starts_with_ignore_case(t, p))
-            || STATE_SUFFIXES.iter().any(|s| ends_with_ignore_case(t, s))
-        {
-            return false;
-        }
-        FURNITURE.iter().any(|w| word_at_boundary(t, w))
-            || (find_ignore_case(t, "browser").is_some()
+    names_any(match_string, FURNITURE)
+        || match_string.split_ascii_whitespace().any(|t| {
+            describes(t)
+                && find_ignore_case(t, "browser").is_some()
                 && ["update", "upgrade", "outdated", "unsupported", "warning"]
                     .iter()
-                    .any(|w| find_ignore_case(t, w).is_some()))
-    })
+                    .any(|w| find_ignore_case(t, w).is_some())
+        })
 }
 
 /// Whether `word` (lower case) occurs in `token`, in any case, at its start or after a
@@ -68,6 +151,23 @@ fn word_at_boundary(token: &str, word: &str) -> bool {
     (0..=t.len().saturating_sub(w.len()))
         .filter(|&i| t.len() >= w.len() && t[i..i + w.len()].eq_ignore_ascii_case(w))
         .any(|i| i == 0 || !t[i - 1].is_ascii_alphanumeric())
+}
+
+/// Whether `word` (lower case) is a whole word of `token`, in any case: bounded on each side
+/// by the token's ends, a character that is not a letter or digit, or a camel-case hump.
+fn word_in_token(token: &str, word: &str) -> bool {
+    let (t, w) = (token.as_bytes(), word.as_bytes());
+    (0..=t.len().saturating_sub(w.len()))
+        .filter(|&i| t.len() >= w.len() && t[i..i + w.len()].eq_ignore_ascii_case(w))
+        .any(|i| {
+            let starts = i == 0
+                || !t[i - 1].is_ascii_alphanumeric()
+                || (t[i - 1].is_ascii_lowercase() && t[i].is_ascii_uppercase());
+            let end = i + w.len();
+            let ends =
+                end == t.len() || !t[end].is_ascii_alphabetic() || t[end].is_ascii_uppercase();
+            starts && ends
+        })
 }
 
 /// Position of `needle` (lower case) in `hay`, in any case.
@@ -944,6 +1044,13 @@ impl Pass<'_> {
                 if self.single_p_inside(id) && link_density(self.dom, id) < 0.25 {
                     let only = self.dom.element_children(id).next();
                     if let Some(p) = only {
+                        // The wrapper's name may be all that says the paragraph is the
+                        // standfirst.
+                        if names_standfirst(&ms) {
+                            if let Some(class) = self.dom.attr(id, "class").map(str::to_string) {
+                                self.dom.set_attr(p, "class", &class);
+                            }
+                        }
                         self.dom.replace(id, p);
                         id = p;
                         to_score.push(id);
@@ -1063,7 +1170,15 @@ impl Pass<'_> {
                         .attr(a, "itemprop")
                         .is_some_and(|p| p.contains("articleBody"))
             });
+        let standfirst = self.standfirst_before(top_candidate);
         let article = self.merge_siblings(top_candidate);
+        if let Some(lead) = standfirst.filter(|&l| !self.dom.ancestors(l).any(|a| a == article)) {
+            self.dom.detach(lead);
+            match self.dom.nodes[article].first {
+                Some(first) => self.dom.insert_before(first, lead),
+                None => self.dom.append(article, lead),
+            }
+        }
         self.prep_article(article);
         Found {
             article,
@@ -1166,6 +1281,50 @@ impl Pass<'_> {
     }
 
     /// Gathers the top candidate and the siblings that look like part of the same article.
+    /// The story's standfirst when it stands before the article's container, in a block of
+    /// its own near it: the first element named as one (see [`STANDFIRST`]) that precedes
+    /// the container within a few ancestors and reads as prose.
+    fn standfirst_before(&self, top: Id) -> Option<Id> {
+        let mut child = top;
+        for ancestor in self.dom.ancestors(top).take(STANDFIRST_LEVELS) {
+            if self.dom.is(ancestor, &["body", "html"]) {
+                break;
+            }
+            let before = self
+                .dom
+                .element_children(ancestor)
+                .take_while(|&c| c != child)
+                .collect::<Vec<_>>();
+            let found = before
+                .into_iter()
+                .rev()
+                .flat_map(|c| self.dom.descendants(c).filter(|&d| self.dom.is_element(d)))
+                .find(|&d| self.is_standfirst(d));
+            if found.is_some() {
+                return found;
+            }
+            child = ancestor;
+        }
+        None
+    }
+
+    fn is_standfirst(&self, id: Id) -> bool {
+        if !self
+            .dom
+            .is(id, &["p", "div", "span", "h2", "h3", "section"])
+            || !names_standfirst(&match_string(self.dom, id))
+        {
+            return false;
+        }
+        let len = text_len(self.dom, id);
+        STANDFIRST_LEN.contains(&len)
+            && link_density(self.dom, id) < LINK_PARAGRAPH_DENSITY / 2.0
+            && self
+                .dom
+                .find_all(id, &["h1", "ul", "ol", "table", "form"])
+                .is_empty()
+    }
+
     fn merge_siblings(&mut self, top: Id) -> Id {
         let article = self.dom.create("div");
         let Some(parent) = self.dom.nodes[top].parent else {
@@ -1221,21 +1380,7 @@ impl Pass<'_> {
             &["object", "embed", "footer", "link", "aside", "nav"],
             &mut stats,
         );
-        let tops: Vec<Id> = self.dom.element_children(article).collect();
-        for t in tops {
-            let mut node = next_node(self.dom, t, false);
-            let end = next_node(self.dom, t, true);
-            while let Some(n) = node.filter(|&n| Some(n) != end) {
-                let ms = match_string(self.dom, n);
-                if SHARE.is_match(&ms) && self.dom.text_content(n).chars().count() < CHAR_THRESHOLD
-                {
-                    node = next_node(self.dom, n, true);
-                    stats.remove(self.dom, n, article);
-                } else {
-                    node = next_node(self.dom, n, false);
-                }
-            }
-        }
+        self.remove_accompaniments(article, &mut stats);
         self.clean(
             article,
             &["iframe", "input", "textarea", "select", "button"],
@@ -1271,6 +1416,50 @@ impl Pass<'_> {
                 self.dom.detach(br);
             }
         }
+    }
+
+    /// Removes the blocks inside the article that accompany it (see [`ACCOMPANIMENT`]) and
+    /// short sharing rows. Each must hold a small part of the article's text, and all of
+    /// them together at most half of it: past that, the words describe the article's own
+    /// blocks on this site, and nothing is taken.
+    fn remove_accompaniments(&mut self, article: Id, stats: &mut Stats) {
+        let article_len = stats.len(article) as f64;
+        let mut found = Vec::new();
+        let mut node = next_node(self.dom, article, false);
+        let end = next_node(self.dom, article, true);
+        while let Some(n) = node.filter(|&n| Some(n) != end) {
+            let ms = match_string(self.dom, n);
+            let len = stats.len(n);
+            let sharing = SHARE.is_match(&ms) && len < CHAR_THRESHOLD;
+            let accompanying = (names_any(&ms, ACCOMPANIMENT)
+                || names_any(&ms, LINKED_ACCOMPANIMENT) && self.leads_elsewhere(n))
+                && (len as f64) < ACCOMPANIMENT_MAX_SHARE * article_len;
+            if sharing || accompanying {
+                found.push((n, len));
+                node = next_node(self.dom, n, true);
+            } else {
+                node = next_node(self.dom, n, false);
+            }
+        }
+        let total: usize = found.iter().map(|&(_, len)| len).sum();
+        if total as f64 > ACCOMPANIMENT_TOTAL_SHARE * article_len {
+            found.retain(|&(n, len)| {
+                SHARE.is_match(&match_string(self.dom, n)) && len < CHAR_THRESHOLD
+            });
+        }
+        for (n, _) in found {
+            stats.remove(self.dom, n, article);
+        }
+    }
+
+    /// Whether a block is a card that leads to another page: a container, not a paragraph,
+    /// holding a link.
+    fn leads_elsewhere(&self, id: Id) -> bool {
+        !self.dom.is(id, &["p"])
+            && self
+                .dom
+                .descendants(id)
+                .any(|a| self.dom.is(a, &["a"]) && self.dom.attr(a, "href").is_some())
     }
 
     /// Removes short paragraphs that are mostly a link: the "Read more: <headline>" and
@@ -1569,6 +1758,57 @@ mod tests {
         assert!(text.contains("I know I am drunk"), "{text}");
         assert!(!text.contains("cookies"), "{text}");
         assert!(!text.contains("browser"), "{text}");
+    }
+
+    #[test]
+    fn what_accompanies_the_article_leaves_it() {
+        let para = "This is a long paragraph of article text, with commas, and more words to make \
+                    it count as real content for the scorer. ";
+        let html = format!(
+            "<html><body><div class=\"entry-content\"><p>{para}{para}</p><p>{para}{para}</p>\
+             <div class=\"author-box\"><p>Jane writes about gardens, and has for years.</p></div>\
+             <ul class=\"post-ratings\"><li>Was this article useful?</li></ul>\
+             <div class=\"card-teaser\"><a href=/other>Another story, told elsewhere</a></div>\
+             <p class=\"article-teaser\">The standfirst, which stays with its story.</p>\
+             </div></body></html>"
+        );
+        let text = article(&html);
+        assert!(text.contains("The standfirst"), "{text}");
+        for gone in ["Jane writes", "Was this article", "Another story"] {
+            assert!(!text.contains(gone), "{gone} kept in {text}");
+        }
+    }
+
+    #[test]
+    fn a_standfirst_above_the_body_joins_it() {
+        let para = "This is a long paragraph of article text, with commas, and more words to make \
+                    it count as real content for the scorer. ";
+        let html = format!(
+            "<html><body><article><header><div class=leaderboard>Advertisement banner here \
+             for a product nobody asked about.</div><h1>The headline of the story</h1>\
+             <div class=\"entry-excerpt\"><p>What happened, in one sentence that sums the \
+             story up.</p></div></header><div class=\"entry-content\"><p>{para}{para}</p>\
+             <p>{para}{para}</p><p>{para}</p></div></article></body></html>"
+        );
+        let text = article(&html);
+        assert!(text.starts_with("What happened, in one sentence"), "{text}");
+        assert!(!text.contains("Advertisement"), "{text}");
+    }
+
+    #[test]
+    fn a_content_wrapper_named_like_an_accompaniment_stays() {
+        let para = "This is a long paragraph of article text, with commas, and more words to make \
+                    it count as real content for the scorer. ";
+        let html = format!(
+            "<html><body><div class=\"post\">{}</div></body></html>",
+            format!("<div class=\"social-wrap\"><p>{para}{para}</p></div>").repeat(4)
+        );
+        let text = article(&html);
+        assert_eq!(
+            text.matches("This is a long paragraph").count(),
+            8,
+            "{text}"
+        );
     }
 
     #[test]

@@ -1,14 +1,16 @@
-//! One request, start to end: route it to a site, answer from the cache when a fresh page
-//! is there, else fetch the upstream page (one fetch for all concurrent readers of it,
-//! within the site's concurrency bound and the memory budget) and answer with a Light
-//! page, streamed when the site's rules allow it. When the upstream fails, refuses the
-//! mirror, sends the page elsewhere or sends less than the saved copy holds, the saved
-//! copy is served, with a notice that says which; without one, a short error page whose
-//! status says what went wrong. Every request ends within a bounded time.
-
-// A `Failure` carries the reader's ready answer; failures are the rare path, and boxing
-// each would only move that allocation.
-#![allow(clippy::result_large_err)]
+//! One request, start to end, as a list of phases, each a function below: [`route`] it to
+//! a site and upstream URL, [`lookup`] the cache (a fresh copy, or a shared flight's
+//! page), [`fetch`] the upstream page (one fetch for all concurrent readers of it, within
+//! the site's concurrency bound and the memory budget), [`judge`] the upstream's answer,
+//! [`convert`] it to a Light page (streamed when the site's rules allow it), [`respond`]
+//! when no fresh page came of it, and [`log`] the request. When the upstream fails,
+//! refuses the mirror, sends the page elsewhere or sends less than the saved copy holds,
+//! the saved copy is served, with a notice that says which; without one, a short error
+//! page whose status says what went wrong ([`PageError::status`]). Every request ends
+//! within a bounded time.
+//!
+//! The shell's markup is `page.rs`'s and the `Cache-Control` values are the cache
+//! policy's; this module only joins the phases.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,17 +30,20 @@ use crate::budget::{
     Charge, ADMISSION_BYTES, DETECTING_BYTES_PER_BYTE, GATHERING_BYTES_PER_BYTE,
     STREAMED_BYTES_PER_BYTE,
 };
-use crate::cache::{self, FlightLeader, Landing, Lookup, PageCache, Quality, Stored, StoredPage};
+use crate::cache::{
+    self, FlightLeader, Landing, Lookup, PageCache, Quality, Stored, StoredPage, NOT_STORED,
+};
 use crate::compress::{negotiate, Coding, StreamEncoder};
 use crate::config::Site;
 use crate::convert::{Conversion, Finished};
+use crate::error::{ConvertError, PageError, RouteError, UpstreamError};
 use crate::feed::{self, FeedError};
 use crate::lang::{Message, Words};
 use crate::metrics::{status_class, CacheResult, Metrics, RequestLabels, SiteLabels};
 use crate::page;
 use crate::rewrite::policy::is_web;
-use crate::route::{self, RouteError};
-use crate::upstream::{Outcome, Response as Upstream, UpstreamError};
+use crate::route;
+use crate::upstream::{Outcome, Response as Upstream};
 
 /// The path that answers health checks on any host.
 pub const HEALTH_PATH: &str = "/_light/health";
@@ -59,49 +64,153 @@ pub async fn handle(
 ) -> Response<Body> {
     let started = Instant::now();
     let trace = Trace::default();
-    let deadline = request_deadline(&runtime);
-    let host = reader_host(&request);
-    let routed = host.map(|host| route::site_for_host(&runtime.sites, host));
-    let site = match &routed {
-        Ok(Ok(site)) => site.name.clone(),
-        _ => "none".to_owned(),
-    };
-    let answer =
-        tokio::time::timeout(deadline, respond_to(&request, &runtime, routed, &trace)).await;
-    let mut response = answer.unwrap_or_else(|_| {
-        respond::plain(
+    let routed = route(&request, &runtime.sites);
+    let answer = answer(&request, &runtime, &routed, &trace);
+    let response = match tokio::time::timeout(request_deadline(&runtime), answer).await {
+        Ok(response) => response,
+        Err(_) => respond::plain(
             StatusCode::GATEWAY_TIMEOUT,
             "The page took too long to prepare.",
-        )
-    });
-    if !response.headers().contains_key(CACHE_STATUS) {
-        // Errors, refusals and answers that may not be kept: nothing usable was cached.
-        insert_cache_status(
-            response.headers_mut(),
-            &format!("{CACHE_NAME}; fwd=uri-miss"),
-        );
-    }
-    let cache = CacheResult::of(
-        response
-            .headers()
-            .get(CACHE_STATUS)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default(),
-    );
-    runtime
-        .metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            site: site.clone(),
-            status: status_class(response.status()),
-            cache,
-        })
-        .inc();
-    let host = host.unwrap_or("-");
-    log_request(
-        &request, &response, &runtime, peer, host, &site, cache, &trace, started,
+        ),
+    };
+    let response = mark_uncached(response);
+    log(
+        &request, &response, &runtime, peer, &routed, &trace, started,
     );
     response
+}
+
+/// The phases after routing, for a request that may name a page.
+async fn answer(
+    request: &Request<Incoming>,
+    runtime: &Runtime,
+    routed: &Routed<'_>,
+    trace: &Trace,
+) -> Response<Body> {
+    let (site, url, key, feed) = match &routed.target {
+        Ok(Target::Health) => return respond::plain(StatusCode::OK, "ok"),
+        Ok(Target::Page {
+            site,
+            url,
+            key,
+            feed,
+        }) => (*site, url, key, *feed),
+        Err(Refusal::Request(error)) => return refusal(error),
+        Err(Refusal::Path(site, error)) => {
+            tracing::debug!(site = %site.name, %error, "path not served");
+            let reply = Reply::new(request, runtime, site, trace);
+            let text = reply.words.text(Message::ErrorNotServed);
+            return reply.message(error.status(), Message::HeadingNotAvailable, text, None);
+        }
+    };
+    let reply = Reply::new(request, runtime, site, trace);
+    if feed {
+        serve_feed(runtime, &reply, url, key).await
+    } else {
+        serve_page(runtime, &reply, url, key).await
+    }
+}
+
+/// Phases 2 to 6 for one page: a fresh copy, or a fetch judged and converted, with the
+/// saved copy or an error page for a failure.
+async fn serve_page(runtime: &Runtime, reply: &Reply<'_>, url: &Url, key: &str) -> Response<Body> {
+    let (stale, leader) = match lookup(runtime, key).await {
+        Looked::Cached(page, served) => return reply.cached(&page, served),
+        Looked::FlightFailed(stale) => return reply.stale(&stale, Stale::FetchFailed),
+        Looked::Fetch { stale, leader } => (stale, leader),
+    };
+    let slot = CacheSlot {
+        cache: runtime.cache.clone(),
+        key: key.to_owned(),
+        leader,
+        default_ttl: runtime.config.cache.ttl,
+    };
+    match fetch_judge_convert(runtime, reply, url, slot).await {
+        Ok(response) => response,
+        Err(failure) => respond(reply, failure, stale.as_deref()),
+    }
+}
+
+/// A listing's Light Atom feed: the Light page served as it would be (from the cache or
+/// fetched), read back into Atom. Anything but a Light page (an error page, a redirect)
+/// is passed on as it is.
+async fn serve_feed(runtime: &Runtime, reply: &Reply<'_>, url: &Url, key: &str) -> Response<Body> {
+    let whole = Reply {
+        coding: Coding::Identity,
+        head: false,
+        if_none_match: None,
+        if_modified_since: None,
+        ..reply.clone()
+    };
+    let response = serve_page(runtime, &whole, url, key).await;
+    let is_html = header_text(response.headers(), header::CONTENT_TYPE)
+        .is_some_and(|ct| ct.starts_with("text/html"));
+    if response.status() != StatusCode::OK || !is_html {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let modified = header_text(&parts.headers, header::LAST_MODIFIED)
+        .and_then(|d| httpdate::parse_http_date(d).ok())
+        .unwrap_or_else(SystemTime::now);
+    let page = match http_body_util::BodyExt::collect(body).await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            let failure = Failure::at(ConvertError::Abandoned(e.to_string()).into(), url);
+            return respond(reply, failure, None);
+        }
+    };
+    let xml = match feed::to_atom(&String::from_utf8_lossy(&page), modified.into()) {
+        Ok(xml) => xml,
+        Err(FeedError::NotListing) => {
+            // Said in the page's own language, as the page itself would be.
+            let in_page = Reply {
+                words: reply.site.words(page::lang_of(&page)),
+                ..reply.clone()
+            };
+            let text = in_page.words.text(Message::ErrorNoFeed);
+            return in_page.message(
+                StatusCode::NOT_FOUND,
+                Message::HeadingNotAvailable,
+                text,
+                None,
+            );
+        }
+        Err(e) => return respond(reply, Failure::at(ConvertError::Feed(e).into(), url), None),
+    };
+    let mut response = respond::document(
+        StatusCode::OK,
+        feed::ATOM_CONTENT_TYPE,
+        &xml,
+        reply.coding,
+        reply.head,
+    );
+    for name in [header::CACHE_CONTROL, header::LAST_MODIFIED, CACHE_STATUS] {
+        if let Some(value) = parts.headers.get(&name) {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
+    response
+}
+
+/// Fetch, judge and convert: the phases that end in a fresh page or a [`Failure`].
+async fn fetch_judge_convert(
+    runtime: &Runtime,
+    reply: &Reply<'_>,
+    url: &Url,
+    slot: CacheSlot,
+) -> Result<Response<Body>, Failure> {
+    let fetched = fetch(runtime, reply, url).await?;
+    let judgement = judge(
+        fetched.upstream.status,
+        fetched.upstream.content_type.as_deref(),
+        fetched.upstream.cache_control.as_deref(),
+    )
+    .map_err(|e| Failure::at(e, &fetched.upstream.url))?;
+    if judgement != Judgement::Convert {
+        slot.unshared();
+        return Ok(reply.judged(judgement, &fetched.upstream));
+    }
+    convert(runtime, reply, fetched, slot).await
 }
 
 /// What the phases of one request tell its access-log line.
@@ -119,32 +228,393 @@ impl Default for Trace {
     }
 }
 
-/// One line per request: site, host, method, path (its query only with `log_query`),
-/// status, bytes (`-` while a streamed page is still going out), cache result, upstream and
-/// total time, and the reader's address only with `log_client_ip`.
-#[allow(clippy::too_many_arguments)]
-fn log_request<B>(
+/// A follower's wait, a permit's, the budget's and the upstream's own timeout, each
+/// bounded on its own; this bounds them together.
+fn request_deadline(runtime: &Runtime) -> Duration {
+    runtime.config.limits.upstream_timeout * 4 + ADMISSION_WAIT
+}
+
+/// Where routing sent a request.
+#[derive(Debug)]
+struct Routed<'s> {
+    /// The one host the request names.
+    host: Result<&'s str, RouteError>,
+    /// The site that host names, counted in metrics and the log even when the request
+    /// itself is refused.
+    site: Option<&'s Site>,
+    /// What the request asks for.
+    target: Result<Target<'s>, Refusal<'s>>,
+}
+
+/// What a routed request asks for.
+#[derive(Debug)]
+enum Target<'s> {
+    /// The health check, answered on any host.
+    Health,
+    /// A page of `site` at the upstream `url`, cached under `key`; as its Light Atom feed
+    /// when `feed`.
+    Page {
+        site: &'s Site,
+        url: Url,
+        key: String,
+        feed: bool,
+    },
+}
+
+/// A request routing turns away.
+#[derive(Debug)]
+enum Refusal<'s> {
+    /// Not a request for any site's page (method, form, host): a plain-text answer.
+    Request(RouteError),
+    /// A path the site does not serve: answered in the site's shell.
+    Path(&'s Site, RouteError),
+}
+
+/// Phase 1, route: the method and request-target form, the health path, the site the one
+/// Host names, and the upstream URL and cache key the path means under the site's rules.
+fn route<'s, B>(request: &'s Request<B>, sites: &'s [Site]) -> Routed<'s> {
+    let host = reader_host(request);
+    let site = host
+        .clone()
+        .and_then(|host| route::site_for_host(sites, host));
+    let uri = request.uri();
+    let target = match route::check_request(request.method(), uri, request.version()) {
+        Err(error) => Err(Refusal::Request(error)),
+        Ok(()) if uri.path() == HEALTH_PATH => Ok(Target::Health),
+        Ok(()) => match &site {
+            Err(error) => Err(Refusal::Request(error.clone())),
+            Ok(site) => {
+                let (query, feed) = feed_request(uri.query());
+                match route::upstream_url(site, uri.path(), query.as_deref()) {
+                    Ok(url) => Ok(Target::Page {
+                        site,
+                        key: route::cache_key(site, &url),
+                        url,
+                        feed,
+                    }),
+                    Err(error) => Err(Refusal::Path(site, error)),
+                }
+            }
+        },
+    };
+    Routed {
+        host,
+        site: site.ok(),
+        target,
+    }
+}
+
+/// The request's query without the Light site's own feed parameter, and whether it was
+/// there. It is taken out before the site's `query` rule sees the query, so no rule can
+/// drop it or pass it on to the upstream.
+fn feed_request(query: Option<&str>) -> (Option<String>, bool) {
+    let Some(query) = query else {
+        return (None, false);
+    };
+    let (name, value) = page::FEED_PARAMETER;
+    let feed = format!("{name}={value}");
+    let rest: Vec<&str> = query.split('&').filter(|pair| *pair != feed).collect();
+    let wants = rest.len() != query.split('&').count();
+    let rest = rest.join("&");
+    ((!rest.is_empty()).then_some(rest), wants)
+}
+
+/// The plain-text answer to a request routing refused; a refused method is told which
+/// ones are allowed.
+fn refusal(error: &RouteError) -> Response<Body> {
+    let status = error.status();
+    let mut response = respond::plain(status, &error.to_string());
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    }
+    response
+}
+
+/// The one host a request names. RFC 9112 §3.2 makes an HTTP/1.1 request without a Host,
+/// or with two, a 400; RFC 9113 §8.3.1 makes an HTTP/2 request whose `host` differs from
+/// its `:authority` malformed. Reading such a request one way when another part of the
+/// chain reads it another is how routing gets fooled, so none is guessed at.
+fn reader_host<B>(request: &Request<B>) -> Result<&str, RouteError> {
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err(RouteError::TwoHosts);
+    }
+    let host = match host {
+        Some(value) => Some(value.to_str().map_err(|_| RouteError::HostNotText)?),
+        None => None,
+    };
+    let authority = request.uri().authority().map(|a| a.as_str());
+    match (request.version(), authority, host) {
+        (v, Some(authority), Some(host)) if v >= Version::HTTP_2 => {
+            if authority.eq_ignore_ascii_case(host) {
+                Ok(authority)
+            } else {
+                Err(RouteError::HostMismatch)
+            }
+        }
+        (_, Some(authority), None) => Ok(authority),
+        (_, _, Some(host)) => Ok(host),
+        (_, None, None) => Err(RouteError::MissingHost),
+    }
+}
+
+/// What the cache phase found.
+enum Looked {
+    /// A page to serve as it is, and how it came.
+    Cached(Arc<StoredPage>, Served),
+    /// Another reader's fetch of this page failed just now: its saved copy beats hitting
+    /// a failing upstream once per waiting reader.
+    FlightFailed(Arc<StoredPage>),
+    /// Nothing to serve yet: fetch, as the flight's leader when `leader` is set, with the
+    /// saved copy, if any, standing in should that fail.
+    Fetch {
+        stale: Option<Arc<StoredPage>>,
+        leader: Option<FlightLeader>,
+    },
+}
+
+/// Phase 2, cache lookup: a fresh copy, or the page of a fetch already under way for the
+/// same key (waited on within twice the upstream timeout), else the right to fetch.
+async fn lookup(runtime: &Runtime, key: &str) -> Looked {
+    let cache = &runtime.cache;
+    let stale = match cache.lookup(key).await {
+        Lookup::Fresh(page) => return Looked::Cached(page, Served::Hit),
+        Lookup::Stale(page) => Some(page),
+        Lookup::Miss => None,
+    };
+    match cache.join(key) {
+        cache::Flight::Leader(leader) => {
+            // A flight for this key may have landed between the lookup and the join.
+            if let Lookup::Fresh(page) = cache.lookup(key).await {
+                leader.finish(Landing::Page(Arc::clone(&page)));
+                return Looked::Cached(page, Served::Collapsed);
+            }
+            Looked::Fetch {
+                stale,
+                leader: Some(leader),
+            }
+        }
+        cache::Flight::Follower(follower) => {
+            let wait = runtime.config.limits.upstream_timeout * 2;
+            let landing = tokio::time::timeout(wait, follower.wait())
+                .await
+                .unwrap_or(Landing::Failed);
+            match (landing, stale) {
+                (Landing::Page(page), _) => Looked::Cached(page, Served::Collapsed),
+                (Landing::Failed, Some(page)) => Looked::FlightFailed(page),
+                // Nothing to share (no-store, a missing page) or no copy: fetch alone.
+                (_, stale) => Looked::Fetch {
+                    stale,
+                    leader: None,
+                },
+            }
+        }
+    }
+}
+
+/// An upstream answer with what it holds: memory and a fetch permit.
+struct Fetched {
+    upstream: Upstream,
+    charge: Charge,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// Phase 3, fetch: room in the memory budget, a permit of the site's concurrency bound,
+/// then the upstream's response head. A redirect off the site is a failure: the page is
+/// no longer where the saved copy came from.
+async fn fetch(runtime: &Runtime, reply: &Reply<'_>, url: &Url) -> Result<Fetched, Failure> {
+    let site = reply.site;
+    let limits = &runtime.config.limits;
+    let charge = runtime
+        .budget
+        .admit(ADMISSION_BYTES, ADMISSION_WAIT)
+        .await
+        .map_err(|_| Failure::busy())?;
+    let permit = match runtime.permits.get(&site.name) {
+        Some(permits) => {
+            match tokio::time::timeout(limits.upstream_timeout, permits.acquire_owned()).await {
+                Ok(Ok(permit)) => Some(permit),
+                _ => {
+                    let timeout = UpstreamError::Timeout(limits.upstream_timeout);
+                    return Err(Failure::at(timeout.into(), url));
+                }
+            }
+        }
+        None => None,
+    };
+    runtime
+        .metrics
+        .upstream_fetches
+        .get_or_create(&SiteLabels {
+            site: site.name.clone(),
+        })
+        .inc();
+    let asked = Instant::now();
+    let fetched = runtime.fetcher.fetch(site, url.clone()).await;
+    let took = asked.elapsed();
+    runtime.metrics.upstream_took(&site.name, took);
+    reply
+        .trace
+        .upstream_ms
+        .store(took.as_millis() as u64, Ordering::Relaxed);
+    match fetched {
+        Ok(Outcome::Page(upstream)) => Ok(Fetched {
+            upstream: *upstream,
+            charge,
+            permit,
+        }),
+        Ok(Outcome::Elsewhere(target)) => Err(Failure::at(PageError::Moved(Some(target)), url)),
+        Ok(Outcome::Unlinkable(scheme)) => {
+            tracing::warn!(site = %site.name, %scheme, "redirect off the web not shown");
+            Err(Failure::at(PageError::Moved(None), url))
+        }
+        Err(e) => Err(Failure::at(e.into(), url)),
+    }
+}
+
+/// What an upstream answer is, for the reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Judgement {
+    /// A page to convert.
+    Convert,
+    /// The publisher asks that the page is not transformed: the reader is sent to it.
+    NoTransform,
+    /// The page does not exist (404, 410); a saved copy must not stand in for it.
+    Missing(StatusCode),
+    /// Not HTML, of this media type: only on the original site.
+    NotHtml,
+}
+
+/// Phase 4, judge the upstream response by its status and headers. A missing page stays
+/// missing; every other answer that is not a success is a failure, for which a saved copy
+/// beats an error page: a CDN turning a mirror away (403, 429), a legal block (451), a
+/// server error.
+fn judge(
+    status: StatusCode,
+    content_type: Option<&str>,
+    cache_control: Option<&str>,
+) -> Result<Judgement, PageError> {
+    if cache::forbids_transform(cache_control) {
+        return Ok(Judgement::NoTransform);
+    }
+    if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
+        return Ok(Judgement::Missing(status));
+    }
+    if status.is_server_error() || status.is_redirection() {
+        return Err(UpstreamError::Answered(status).into());
+    }
+    if !status.is_success() {
+        return Err(PageError::Refused(status));
+    }
+    if !crate::upstream::is_html(content_type) && !feed::is_feed_type(content_type) {
+        return Ok(Judgement::NotHtml);
+    }
+    Ok(Judgement::Convert)
+}
+
+/// A fetch that gave no fresh page: why, and the page it was for.
+#[derive(Debug)]
+struct Failure {
+    error: PageError,
+    /// The page fetched (after redirects within the site, once there is a response).
+    page: Option<Url>,
+}
+
+impl Failure {
+    fn at(error: PageError, page: &Url) -> Self {
+        Self {
+            error,
+            page: Some(page.clone()),
+        }
+    }
+
+    fn busy() -> Self {
+        Self {
+            error: PageError::Busy,
+            page: None,
+        }
+    }
+
+    /// The link the reader's error page offers: where the page went, or the page itself.
+    fn link(&self) -> Option<&Url> {
+        match &self.error {
+            PageError::Moved(target) => target.as_ref(),
+            PageError::Busy => None,
+            _ => self.page.as_ref(),
+        }
+    }
+}
+
+/// Phase 6, respond when no fresh page came: the saved copy with a notice saying why,
+/// else the error page whose status the failure knows. Every failure is logged and, when
+/// the upstream's, counted.
+fn respond(reply: &Reply<'_>, failure: Failure, stale: Option<&StoredPage>) -> Response<Body> {
+    let site = &reply.site.name;
+    tracing::warn!(%site, error = %failure.error, "no fresh page");
+    if let Some(kind) = failure.error.upstream_kind() {
+        reply.metrics.upstream_failed(site, kind);
+    }
+    if let Some(page) = stale {
+        return reply.stale(page, Stale::from(&failure.error));
+    }
+    let (heading, text) = failure.error.explain(&reply.words);
+    let link = failure.link().filter(|u| is_web(u));
+    let mut answer = reply.message_text(failure.error.status(), &heading, &text, link);
+    if matches!(failure.error, PageError::Busy) {
+        answer
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    }
+    answer
+}
+
+/// Adds `Cache-Status: fwd=uri-miss` to an answer that did not say otherwise: errors,
+/// refusals and answers that may not be kept, of which nothing usable was cached.
+fn mark_uncached(mut response: Response<Body>) -> Response<Body> {
+    if !response.headers().contains_key(CACHE_STATUS) {
+        insert_cache_status(
+            response.headers_mut(),
+            &format!("{CACHE_NAME}; fwd=uri-miss"),
+        );
+    }
+    response
+}
+
+/// Phase 7, log: counts the request by site, status class and cache result, and writes
+/// its access-log line: site, host, method, path (its query only with `log_query`),
+/// status, bytes (`-` while a streamed page is still going out), cache result, upstream
+/// and total time, and the reader's address only with `log_client_ip`.
+fn log<B>(
     request: &Request<B>,
     response: &Response<Body>,
     runtime: &Runtime,
     peer: SocketAddr,
-    host: &str,
-    site: &str,
-    cache: CacheResult,
+    routed: &Routed<'_>,
     trace: &Trace,
     started: Instant,
 ) {
+    let site = routed.site.map_or("none", |s| s.name.as_str());
+    let cache = CacheResult::of(header_text(response.headers(), CACHE_STATUS).unwrap_or_default());
+    runtime
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            site: site.to_owned(),
+            status: status_class(response.status()),
+            cache,
+        })
+        .inc();
     let server = &runtime.config.server;
     let uri = request.uri();
     let path = match uri.query() {
         Some(query) if server.log_query => format!("{}?{query}", uri.path()),
         _ => uri.path().to_owned(),
     };
-    let bytes = response
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
+    let host = *routed.host.as_ref().unwrap_or(&"-");
+    let bytes = header_text(response.headers(), header::CONTENT_LENGTH).unwrap_or("-");
     let upstream_ms = match trace.upstream_ms.load(Ordering::Relaxed) {
         u64::MAX => "-".to_owned(),
         ms => ms.to_string(),
@@ -172,230 +642,6 @@ fn log_request<B>(
     }
 }
 
-/// A follower's wait, a permit's, the budget's and the upstream's own timeout, each
-/// bounded on its own; this bounds them together.
-fn request_deadline(runtime: &Runtime) -> Duration {
-    runtime.config.limits.upstream_timeout * 4 + ADMISSION_WAIT
-}
-
-/// `routed` is the site the request's one host names, as `handle` found it.
-async fn respond_to(
-    request: &Request<Incoming>,
-    runtime: &Runtime,
-    routed: Result<Result<&Site, RouteError>, &'static str>,
-    trace: &Trace,
-) -> Response<Body> {
-    if let Err(e) = route::check_request(request.method(), request.uri(), request.version()) {
-        let status = e.status();
-        let mut response = respond::plain(status, &e.to_string());
-        if status == StatusCode::METHOD_NOT_ALLOWED {
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-        }
-        return response;
-    }
-    if request.uri().path() == HEALTH_PATH {
-        return respond::plain(StatusCode::OK, "ok");
-    }
-    let site = match routed {
-        Ok(Ok(site)) => site,
-        Ok(Err(e)) => return respond::plain(e.status(), &e.to_string()),
-        Err(why) => return respond::plain(StatusCode::BAD_REQUEST, why),
-    };
-    let headers = request.headers();
-    let reply = Reply {
-        site,
-        words: site.words(None),
-        coding: negotiate(header_text(headers, header::ACCEPT_ENCODING)),
-        head: request.method() == http::Method::HEAD,
-        if_none_match: header_text(headers, header::IF_NONE_MATCH),
-        if_modified_since: header_text(headers, header::IF_MODIFIED_SINCE),
-        stale_if_error: runtime.config.cache.stale_if_error,
-        metrics: &runtime.metrics,
-        trace,
-        detections: &runtime.detections,
-    };
-    let (query, wants_feed) = feed_request(request.uri().query());
-    let url = match route::upstream_url(site, request.uri().path(), query.as_deref()) {
-        Ok(url) => url,
-        Err(e) => {
-            tracing::debug!(site = %site.name, error = %e, "request not routed");
-            let text = reply.words.text(Message::ErrorNotServed);
-            return reply.message(e.status(), Message::HeadingNotAvailable, text, None);
-        }
-    };
-    let key = route::cache_key(site, &url);
-    if wants_feed {
-        serve_feed(runtime, &reply, url, key).await
-    } else {
-        serve_page(runtime, &reply, url, key).await
-    }
-}
-
-/// The request's query without the Light site's own feed parameter, and whether it was
-/// there. It is taken out before the site's `query` rule sees the query, so no rule can
-/// drop it or pass it on to the upstream.
-fn feed_request(query: Option<&str>) -> (Option<String>, bool) {
-    let Some(query) = query else {
-        return (None, false);
-    };
-    let (name, value) = page::FEED_PARAMETER;
-    let feed = format!("{name}={value}");
-    let rest: Vec<&str> = query.split('&').filter(|pair| *pair != feed).collect();
-    let wants = rest.len() != query.split('&').count();
-    let rest = rest.join("&");
-    ((!rest.is_empty()).then_some(rest), wants)
-}
-
-/// A listing's Light Atom feed: the Light page served as it would be (from the cache or
-/// fetched), read back into Atom. Anything but a Light page (an error, a saved copy's
-/// refusal) is passed on as it is.
-async fn serve_feed(runtime: &Runtime, reply: &Reply<'_>, url: Url, key: String) -> Response<Body> {
-    let whole = Reply {
-        coding: Coding::Identity,
-        head: false,
-        if_none_match: None,
-        if_modified_since: None,
-        ..reply.clone()
-    };
-    let response = serve_page(runtime, &whole, url, key).await;
-    let is_html = header_text(response.headers(), header::CONTENT_TYPE)
-        .is_some_and(|ct| ct.starts_with("text/html"));
-    if response.status() != StatusCode::OK || !is_html {
-        return response;
-    }
-    let (parts, body) = response.into_parts();
-    let modified = header_text(&parts.headers, header::LAST_MODIFIED)
-        .and_then(|d| httpdate::parse_http_date(d).ok())
-        .unwrap_or_else(SystemTime::now);
-    let page = match http_body_util::BodyExt::collect(body).await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) => {
-            let why = e.to_string();
-            return reply
-                .conversion_failed(&why, &Url::parse("about:blank").expect("static URL"))
-                .answer;
-        }
-    };
-    let atom = feed::to_atom(&String::from_utf8_lossy(&page), modified.into());
-    let xml = match atom {
-        Ok(xml) => xml,
-        Err(FeedError::NotListing) => {
-            // Said in the page's own language, as the page itself would be.
-            let in_page = Reply {
-                words: reply.site.words(page::lang_of(&page)),
-                ..reply.clone()
-            };
-            let text = in_page.words.text(Message::ErrorNoFeed);
-            return in_page.message(
-                StatusCode::NOT_FOUND,
-                Message::HeadingNotAvailable,
-                text,
-                None,
-            );
-        }
-        Err(e) => {
-            return reply
-                .conversion_failed(
-                    &e.to_string(),
-                    &Url::parse("about:blank").expect("static URL"),
-                )
-                .answer
-        }
-    };
-    let mut response = respond::document(
-        StatusCode::OK,
-        feed::ATOM_CONTENT_TYPE,
-        &xml,
-        reply.coding,
-        reply.head,
-    );
-    for name in [header::CACHE_CONTROL, header::LAST_MODIFIED, CACHE_STATUS] {
-        if let Some(value) = parts.headers.get(&name) {
-            response.headers_mut().insert(name, value.clone());
-        }
-    }
-    response
-}
-
-/// The one host a request names. RFC 9112 §3.2 makes an HTTP/1.1 request without a Host,
-/// or with two, a 400; RFC 9113 §8.3.1 makes an HTTP/2 request whose `host` differs from
-/// its `:authority` malformed. Reading such a request one way when another part of the
-/// chain reads it another is how routing gets fooled, so none is guessed at.
-fn reader_host<B>(request: &Request<B>) -> Result<&str, &'static str> {
-    let mut hosts = request.headers().get_all(header::HOST).iter();
-    let host = hosts.next();
-    if hosts.next().is_some() {
-        return Err("The request has more than one Host header.");
-    }
-    let host = match host {
-        Some(value) => Some(value.to_str().map_err(|_| "The Host header is not text.")?),
-        None => None,
-    };
-    let authority = request.uri().authority().map(|a| a.as_str());
-    match (request.version(), authority, host) {
-        (v, Some(authority), Some(host)) if v >= Version::HTTP_2 => {
-            if authority.eq_ignore_ascii_case(host) {
-                Ok(authority)
-            } else {
-                Err("The request's host and :authority differ.")
-            }
-        }
-        (_, Some(authority), None) => Ok(authority),
-        (_, _, Some(host)) => Ok(host),
-        (_, None, None) => Err("The request has no Host header."),
-    }
-}
-
-/// From the cache key to a response: a fresh copy, a shared flight's page, or a fetch of
-/// our own, with the stale copy standing in for any failure.
-async fn serve_page(runtime: &Runtime, reply: &Reply<'_>, url: Url, key: String) -> Response<Body> {
-    let cache = &runtime.cache;
-    let stale = match cache.lookup(&key).await {
-        Lookup::Fresh(page) => return reply.cached(&page, Served::Hit),
-        Lookup::Stale(page) => Some(page),
-        Lookup::Miss => None,
-    };
-    let leader = match cache.join(&key) {
-        cache::Flight::Leader(leader) => {
-            // A flight for this key may have landed between the lookup and the join.
-            if let Lookup::Fresh(page) = cache.lookup(&key).await {
-                leader.finish(Landing::Page(Arc::clone(&page)));
-                return reply.cached(&page, Served::Collapsed);
-            }
-            Some(leader)
-        }
-        cache::Flight::Follower(follower) => {
-            let wait = runtime.config.limits.upstream_timeout * 2;
-            let landing = tokio::time::timeout(wait, follower.wait())
-                .await
-                .unwrap_or(Landing::Failed);
-            match (landing, &stale) {
-                (Landing::Page(page), _) => return reply.cached(&page, Served::Collapsed),
-                // The shared fetch failed: a stale copy beats hitting a failing upstream
-                // once per waiting reader.
-                (Landing::Failed, Some(page)) => return reply.stale(page, Stale::FetchFailed),
-                // Nothing to share (no-store, a missing page) or no copy: fetch alone.
-                _ => None,
-            }
-        }
-    };
-    let slot = CacheSlot {
-        cache: cache.clone(),
-        key,
-        leader,
-        default_ttl: runtime.config.cache.ttl,
-    };
-    match fetch_and_convert(runtime, reply, url, slot).await {
-        Ok(response) => response,
-        Err(failure) => match stale {
-            Some(page) => reply.stale(&page, failure.reason),
-            None => failure.answer,
-        },
-    }
-}
-
 fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -411,10 +657,23 @@ enum Stale {
     Moved,
     /// Too many pages are being prepared at once.
     Busy,
-    /// The upstream sent less than the saved copy holds.
+    /// The upstream sent less than the saved copy holds, or a page that could not be
+    /// converted.
     Incomplete,
     /// Another reader's fetch of this page failed just now.
     FetchFailed,
+}
+
+impl From<&PageError> for Stale {
+    fn from(error: &PageError) -> Self {
+        match error {
+            PageError::Upstream(_) => Self::NotAnswering,
+            PageError::Refused(status) => Self::Refused(*status),
+            PageError::Moved(_) => Self::Moved,
+            PageError::Busy => Self::Busy,
+            PageError::Convert(_) => Self::Incomplete,
+        }
+    }
 }
 
 impl Stale {
@@ -446,13 +705,6 @@ impl Stale {
     }
 }
 
-/// A fetch that did not give a page: the answer for a reader without a saved copy, and
-/// the reason the saved copy is served instead when there is one.
-struct Failure {
-    reason: Stale,
-    answer: Response<Body>,
-}
-
 /// How to answer for one site and one reader.
 #[derive(Clone)]
 struct Reply<'a> {
@@ -472,7 +724,28 @@ struct Reply<'a> {
     detections: &'a tokio::sync::Semaphore,
 }
 
-impl Reply<'_> {
+impl<'a> Reply<'a> {
+    fn new<B>(
+        request: &'a Request<B>,
+        runtime: &'a Runtime,
+        site: &'a Site,
+        trace: &'a Trace,
+    ) -> Self {
+        let headers = request.headers();
+        Self {
+            site,
+            words: site.words(None),
+            coding: negotiate(header_text(headers, header::ACCEPT_ENCODING)),
+            head: request.method() == http::Method::HEAD,
+            if_none_match: header_text(headers, header::IF_NONE_MATCH),
+            if_modified_since: header_text(headers, header::IF_MODIFIED_SINCE),
+            stale_if_error: runtime.config.cache.stale_if_error,
+            metrics: &runtime.metrics,
+            trace,
+            detections: &runtime.detections,
+        }
+    }
+
     fn message(
         &self,
         status: StatusCode,
@@ -480,10 +753,20 @@ impl Reply<'_> {
         text: &str,
         link: Option<&Url>,
     ) -> Response<Body> {
+        self.message_text(status, self.words.text(heading), text, link)
+    }
+
+    fn message_text(
+        &self,
+        status: StatusCode,
+        heading: &str,
+        text: &str,
+        link: Option<&Url>,
+    ) -> Response<Body> {
         respond::message(
             status,
             self.site,
-            self.words.text(heading),
+            heading,
             text,
             link,
             self.coding,
@@ -491,65 +774,23 @@ impl Reply<'_> {
         )
     }
 
-    fn upstream_failed(&self, e: &UpstreamError, url: &Url) -> Failure {
-        tracing::warn!(site = %self.site.name, error = %e, "upstream failed");
-        self.metrics.upstream_failed(&self.site.name, e.kind());
-        let text = self.words.text(match e {
-            UpstreamError::Timeout(_) => Message::ErrorTooSlow,
-            UpstreamError::TooLarge(_) => Message::ErrorTooLarge,
-            _ => Message::ErrorUnreachable,
-        });
-        Failure {
-            reason: Stale::NotAnswering,
-            answer: self.message(e.status(), Message::HeadingUnavailable, text, Some(url)),
-        }
-    }
-
-    fn refused(&self, status: StatusCode, url: &Url) -> Failure {
-        tracing::warn!(site = %self.site.name, %status, "upstream refused the request");
-        self.metrics.upstream_failed(&self.site.name, "refused");
-        Failure {
-            reason: Stale::Refused(status),
-            answer: self.message(
+    /// The answer for an upstream response that is not a page to convert.
+    fn judged(&self, judgement: Judgement, upstream: &Upstream) -> Response<Body> {
+        let url = &upstream.url;
+        match judgement {
+            Judgement::NoTransform => redirect_to_original(url),
+            Judgement::Missing(status) => self.message(
                 status,
-                Message::HeadingUnavailable,
-                &self.words.fill(
-                    Message::ErrorAnswered,
-                    &[("status", &self.words.number(&status.as_u16().to_string()))],
-                ),
+                Message::HeadingNotFound,
+                self.words.text(Message::ErrorNoSuchPage),
                 Some(url),
             ),
-        }
-    }
-
-    fn busy(&self) -> Failure {
-        tracing::warn!(site = %self.site.name, "memory for pages in flight is in use; turning a miss away");
-        self.metrics.upstream_failed(&self.site.name, "busy");
-        let mut answer = self.message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Message::HeadingBusy,
-            self.words.text(Message::ErrorBusy),
-            None,
-        );
-        answer
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-        Failure {
-            reason: Stale::Busy,
-            answer,
-        }
-    }
-
-    fn conversion_failed(&self, why: &str, url: &Url) -> Failure {
-        tracing::warn!(site = %self.site.name, error = why, "conversion failed");
-        Failure {
-            reason: Stale::Incomplete,
-            answer: self.message(
-                StatusCode::BAD_GATEWAY,
-                Message::HeadingUnavailable,
-                self.words.text(Message::ErrorNotConverted),
-                Some(url).filter(|u| is_web(u)),
-            ),
+            Judgement::NotHtml | Judgement::Convert => {
+                let kind = upstream.content_type.as_deref().unwrap_or_default();
+                let kind = kind.split(';').next().unwrap_or("unknown").trim();
+                let text = self.words.fill(Message::ErrorNotWeb, &[("kind", kind)]);
+                self.message(StatusCode::OK, Message::HeadingNotWeb, &text, Some(url))
+            }
         }
     }
 
@@ -584,38 +825,25 @@ impl Reply<'_> {
             headers.insert(header::LAST_MODIFIED, date);
         }
         // Caches downstream subtract `Age` from the lifetime themselves.
-        insert_cache_control(headers, &self.shared_cache_control(page.fresh_for));
+        let cache_control = cache::shared_cache_control(page.fresh_for, self.stale_if_error);
+        insert_cache_control(headers, &cache_control);
         response
-    }
-
-    /// `Cache-Control` of a page a shared cache in front may keep for `fresh`.
-    fn shared_cache_control(&self, fresh: Duration) -> String {
-        format!(
-            "public, max-age={}, stale-if-error={}",
-            fresh.as_secs(),
-            self.stale_if_error.as_secs()
-        )
     }
 
     /// A saved copy served in place of a fresh page, with why and how old it is on the page.
     fn stale(&self, page: &StoredPage, reason: Stale) -> Response<Body> {
+        let age = page.age(SystemTime::now());
         // The notice is in the saved page's own language, as the rest of its shell is.
         let words = self.site.words(page::lang_of(&page.body));
-        let notice =
-            page::stale_notice(&reason.notice(&words), page.age(SystemTime::now()), &words);
-        let body =
-            String::from_utf8_lossy(&page.body).replacen("<main>", &format!("<main>{notice}"), 1);
-        let mut response = respond::html(StatusCode::OK, body.as_bytes(), self.coding, self.head);
+        let body = page::stale_page(&page.body, &reason.notice(&words), age, &words);
+        let mut response = respond::html(StatusCode::OK, &body, self.coding, self.head);
         let headers = response.headers_mut();
-        insert_cache_control(headers, "no-store");
+        insert_cache_control(headers, NOT_STORED);
         insert_cache_status(
             headers,
             &format!("{CACHE_NAME}; fwd=stale; detail={}", reason.token()),
         );
-        headers.insert(
-            header::AGE,
-            HeaderValue::from(page.age(SystemTime::now()).as_secs()),
-        );
+        headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
         response
     }
 }
@@ -661,6 +889,22 @@ struct CacheSlot {
 struct Keeping {
     fresh_for: Option<Duration>,
     last_modified: Option<SystemTime>,
+}
+
+impl Keeping {
+    fn of(upstream: &Upstream, site: &Site, default_ttl: Duration) -> Self {
+        Self {
+            fresh_for: cache::freshness(
+                upstream.cache_control.as_deref(),
+                site.cache_ttl,
+                default_ttl,
+            ),
+            last_modified: upstream
+                .last_modified
+                .as_deref()
+                .and_then(|d| httpdate::parse_http_date(d).ok()),
+        }
+    }
 }
 
 /// What became of a finished page.
@@ -721,107 +965,44 @@ fn quality_of(finished: &Finished, close_delimited: bool) -> Quality {
     }
 }
 
-/// Fetches and converts. `Err` carries the answer for a failure, which the caller
-/// replaces with a stale copy when it has one.
-async fn fetch_and_convert(
+fn redirect_to_original(url: &Url) -> Response<Body> {
+    let mut response = respond::plain(
+        StatusCode::FOUND,
+        "The publisher asks that this page is not transformed.",
+    );
+    // Only a web URL may be handed to a browser to follow.
+    let location = Some(url.as_str())
+        .filter(|_| is_web(url))
+        .and_then(|u| HeaderValue::from_str(u).ok());
+    if let Some(location) = location {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+/// Phase 5, convert: the upstream body to a Light page, streamed when the site's rules
+/// allow it, else gathered and handed to detection; the page goes to the cache when the
+/// upstream allows keeping it.
+async fn convert(
     runtime: &Runtime,
     reply: &Reply<'_>,
-    url: Url,
+    fetched: Fetched,
     slot: CacheSlot,
 ) -> Result<Response<Body>, Failure> {
-    let site = reply.site;
     let limits = &runtime.config.limits;
-    let charge = runtime
-        .budget
-        .admit(ADMISSION_BYTES, ADMISSION_WAIT)
-        .await
-        .map_err(|_| reply.busy())?;
-    let permit = match runtime.permits.get(&site.name) {
-        Some(permits) => {
-            match tokio::time::timeout(limits.upstream_timeout, permits.acquire_owned()).await {
-                Ok(Ok(permit)) => Some(permit),
-                _ => {
-                    return Err(reply
-                        .upstream_failed(&UpstreamError::Timeout(limits.upstream_timeout), &url))
-                }
-            }
-        }
-        None => None,
-    };
-    runtime
-        .metrics
-        .upstream_fetches
-        .get_or_create(&SiteLabels {
-            site: site.name.clone(),
-        })
-        .inc();
-    let asked = Instant::now();
-    let fetched = runtime.fetcher.fetch(site, url.clone()).await;
-    let took = asked.elapsed();
-    runtime.metrics.upstream_took(&site.name, took);
-    reply
-        .trace
-        .upstream_ms
-        .store(took.as_millis() as u64, Ordering::Relaxed);
-    let upstream = match fetched {
-        Ok(Outcome::Page(response)) => *response,
-        Ok(Outcome::Elsewhere(target)) => {
-            runtime.metrics.upstream_failed(&site.name, "moved");
-            return Err(Failure {
-                reason: Stale::Moved,
-                answer: reply.message(
-                    StatusCode::OK,
-                    Message::HeadingElsewhere,
-                    reply.words.text(Message::ErrorLeadsAway),
-                    Some(&target),
-                ),
-            });
-        }
-        Ok(Outcome::Unlinkable(scheme)) => {
-            tracing::warn!(site = %site.name, %scheme, "redirect off the web not shown");
-            runtime.metrics.upstream_failed(&site.name, "moved");
-            return Err(Failure {
-                reason: Stale::Moved,
-                answer: reply.message(
-                    StatusCode::OK,
-                    Message::HeadingElsewhere,
-                    reply.words.text(Message::ErrorUnlinkable),
-                    None,
-                ),
-            });
-        }
-        Err(e) => return Err(reply.upstream_failed(&e, &url)),
-    };
-    if upstream
-        .cache_control
-        .as_deref()
-        .is_some_and(|cc| cc.to_ascii_lowercase().contains("no-transform"))
-    {
-        slot.unshared();
-        return Ok(redirect_to_original(&upstream.url));
-    }
-    if let Judged::Answer(answer) = judge_status(reply, &upstream)? {
-        slot.unshared();
-        return Ok(answer);
-    }
-    let keeping = Keeping {
-        fresh_for: cache::freshness(
-            upstream.cache_control.as_deref(),
-            site.cache_ttl,
-            slot.default_ttl,
-        ),
-        last_modified: upstream
-            .last_modified
-            .as_deref()
-            .and_then(|d| httpdate::parse_http_date(d).ok()),
-    };
+    let Fetched {
+        upstream,
+        charge,
+        permit,
+    } = fetched;
+    let keeping = Keeping::of(&upstream, reply.site, slot.default_ttl);
     let conversion = Conversion::new(
-        site,
+        reply.site,
         &upstream.url,
         limits,
         upstream.content_type.as_deref(),
     )
-    .map_err(|e| reply.conversion_failed(&e.to_string(), &upstream.url))?;
+    .map_err(|e| Failure::at(e.into(), &upstream.url))?;
     let fetch = Fetch {
         started: Instant::now(),
         upstream,
@@ -836,64 +1017,6 @@ async fn fetch_and_convert(
     } else {
         whole_page(reply, fetch).await
     }
-}
-
-/// What an upstream status means for the reader.
-enum Judged {
-    /// A page to convert.
-    Page,
-    /// A valid answer that is not a page and must not be replaced by a saved copy.
-    Answer(Response<Body>),
-}
-
-/// Which upstream answers are pages to convert. A missing page stays missing; every other
-/// answer that is not a success is a failure, for which a saved copy beats an error page:
-/// a CDN turning a mirror away (403, 429), a legal block (451), a server error.
-fn judge_status(reply: &Reply<'_>, upstream: &Upstream) -> Result<Judged, Failure> {
-    let status = upstream.status;
-    if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
-        return Ok(Judged::Answer(reply.message(
-            status,
-            Message::HeadingNotFound,
-            reply.words.text(Message::ErrorNoSuchPage),
-            Some(&upstream.url),
-        )));
-    }
-    if status.is_server_error() || status.is_redirection() {
-        let e = UpstreamError::Unreachable(format!("upstream answered {status}"));
-        return Err(reply.upstream_failed(&e, &upstream.url));
-    }
-    if !status.is_success() {
-        return Err(reply.refused(status, &upstream.url));
-    }
-    let content_type = upstream.content_type.as_deref();
-    if !upstream.is_html() && !feed::is_feed_type(content_type) {
-        let kind = content_type.unwrap_or_default();
-        let kind = kind.split(';').next().unwrap_or("unknown").trim();
-        let text = reply.words.fill(Message::ErrorNotWeb, &[("kind", kind)]);
-        return Ok(Judged::Answer(reply.message(
-            StatusCode::OK,
-            Message::HeadingNotWeb,
-            &text,
-            Some(&upstream.url),
-        )));
-    }
-    Ok(Judged::Page)
-}
-
-fn redirect_to_original(url: &Url) -> Response<Body> {
-    let mut response = respond::plain(
-        StatusCode::FOUND,
-        "The publisher asks that this page is not transformed.",
-    );
-    // Only a web URL may be handed to a browser to follow.
-    let location = Some(url.as_str())
-        .filter(|_| is_web(url))
-        .and_then(|u| HeaderValue::from_str(u).ok());
-    if let Some(location) = location {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    response
 }
 
 /// An upstream response being converted, with what it holds: memory, a fetch permit, the
@@ -925,26 +1048,31 @@ async fn whole_page(reply: &Reply<'_>, fetch: Fetch) -> Result<Response<Body>, F
             Ok(Some(chunk)) => {
                 charge
                     .grow(chunk.len() * GATHERING_BYTES_PER_BYTE)
-                    .map_err(|_| reply.busy())?;
+                    .map_err(|_| Failure::busy())?;
                 conversion
                     .push(&chunk)
-                    .map_err(|e| reply.conversion_failed(&e.to_string(), &upstream.url))?;
+                    .map_err(|e| Failure::at(e.into(), &upstream.url))?;
             }
             Ok(None) => break,
-            Err(e) => return Err(reply.upstream_failed(&e, &upstream.url)),
+            Err(e) => return Err(Failure::at(e.into(), &upstream.url)),
         }
     }
     // The upstream is done with; the next fetch of this site need not wait for detection.
     drop(permit);
     // Detection is CPU work: a few at a time, each charged for its peak.
-    let _detecting = reply.detections.acquire().await.map_err(|_| reply.busy())?;
+    let _detecting = reply
+        .detections
+        .acquire()
+        .await
+        .map_err(|_| Failure::busy())?;
     charge.overdraw(upstream.received() * DETECTING_BYTES_PER_BYTE);
     let url = upstream.url.clone();
     // Detection is CPU work of a millisecond or more: keep it off the I/O threads.
     let finished = tokio::task::spawn_blocking(move || conversion.finish())
         .await
-        .map_err(|e| reply.conversion_failed(&e.to_string(), &url))?
-        .map_err(|e| reply.conversion_failed(&e.to_string(), &url))?;
+        .map_err(|e| ConvertError::Abandoned(e.to_string()))
+        .and_then(|finished| finished)
+        .map_err(|e| Failure::at(e.into(), &url))?;
     let quality = quality_of(&finished, upstream.close_delimited);
     let page = finished.tail;
     reply.metrics.converted(
@@ -959,7 +1087,7 @@ async fn whole_page(reply: &Reply<'_>, fetch: Fetch) -> Result<Response<Body>, F
         Kept::Declined(kept) => reply.stale(&kept, Stale::Incomplete),
         Kept::Unshared(page) => {
             let mut response = respond::html(StatusCode::OK, &page, reply.coding, reply.head);
-            insert_cache_control(response.headers_mut(), "no-store");
+            insert_cache_control(response.headers_mut(), NOT_STORED);
             // Until the reader has taken it, the page is memory in flight.
             let held = charge.bytes().min(page.len());
             respond::holding(response, charge.split(held))
@@ -995,13 +1123,13 @@ async fn stream_page(
             Ok(Some(chunk)) => {
                 first = conversion
                     .push(&chunk)
-                    .map_err(|e| reply.conversion_failed(&e.to_string(), &upstream.url))?;
+                    .map_err(|e| Failure::at(e.into(), &upstream.url))?;
             }
             Ok(None) => {
                 let url = upstream.url.clone();
                 let done = conversion
                     .finish()
-                    .map_err(|e| reply.conversion_failed(&e.to_string(), &url))?;
+                    .map_err(|e| Failure::at(e.into(), &url))?;
                 let quality = quality_of(&done, upstream.close_delimited);
                 return Ok(match slot.complete(done.tail, &keeping, quality).await {
                     Kept::Stored(stored) => reply.cached(&stored, Served::Stored),
@@ -1011,17 +1139,17 @@ async fn stream_page(
                     }
                 });
             }
-            Err(e) => return Err(reply.upstream_failed(&e, &upstream.url)),
+            Err(e) => return Err(Failure::at(e.into(), &upstream.url)),
         }
     }
     let unsent = charge.split(charge.bytes());
     if charge.grow(first.len() * STREAMED_BYTES_PER_BYTE).is_err() {
-        return Err(reply.busy());
+        return Err(Failure::busy());
     }
     let (mut reader, mut response) = respond::streamed(reply.coding, unsent, unsent_limit);
     let cache_control = match keeping.fresh_for {
-        Some(fresh) => reply.shared_cache_control(fresh),
-        None => "no-store".to_owned(),
+        Some(fresh) => cache::shared_cache_control(fresh, reply.stale_if_error),
+        None => NOT_STORED.to_owned(),
     };
     insert_cache_control(response.headers_mut(), &cache_control);
     insert_cache_status(response.headers_mut(), &format!("{CACHE_NAME}; fwd=miss"));
@@ -1098,6 +1226,90 @@ mod tests {
             builder = builder.header(header::HOST, *host);
         }
         builder.body(()).unwrap()
+    }
+
+    fn sites() -> Vec<Site> {
+        let text = "[[site]]\nname = \"news\"\nupstream = \"https://news.example\"\n\
+                    hosts = [\"light.test\"]\nallow_paths = [\"/world/\"]\n";
+        crate::config::parse(text, "t").unwrap().1
+    }
+
+    fn routed(method: &str, uri: &str, host: &str) -> String {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::HOST, host)
+            .body(())
+            .unwrap();
+        let sites = sites();
+        let routed = route(&request, &sites);
+        let site = routed.site.map_or("none", |s| s.name.as_str());
+        match routed.target {
+            Ok(Target::Health) => format!("{site}: health"),
+            Ok(Target::Page { url, .. }) => format!("{site}: {url}"),
+            Err(Refusal::Request(e)) => format!("{site}: refused {}", e.status().as_u16()),
+            Err(Refusal::Path(_, e)) => format!("{site}: path {}", e.status().as_u16()),
+        }
+    }
+
+    #[test]
+    fn route_names_the_site_even_for_refused_requests() {
+        assert_eq!(
+            routed("GET", "/world/a?b=1", "LIGHT.test"),
+            "news: https://news.example/world/a?b=1"
+        );
+        assert_eq!(
+            routed("POST", "/world/a", "light.test"),
+            "news: refused 405"
+        );
+        assert_eq!(routed("GET", "/sport/", "light.test"), "news: path 404");
+        assert_eq!(routed("GET", "/world/%2F", "light.test"), "news: path 400");
+        assert_eq!(routed("GET", "/world/a", "other.test"), "none: refused 404");
+        assert_eq!(routed("GET", HEALTH_PATH, "other.test"), "none: health");
+    }
+
+    #[test]
+    fn judge_reads_status_type_and_no_transform() {
+        let html = Some("text/html; charset=utf-8");
+        let ok = StatusCode::OK;
+        assert_eq!(judge(ok, html, None).unwrap(), Judgement::Convert);
+        assert_eq!(judge(ok, None, None).unwrap(), Judgement::Convert);
+        assert_eq!(
+            judge(ok, html, Some("public, no-transform")).unwrap(),
+            Judgement::NoTransform
+        );
+        assert_eq!(
+            judge(ok, Some("image/png"), None).unwrap(),
+            Judgement::NotHtml
+        );
+        for missing in [StatusCode::NOT_FOUND, StatusCode::GONE] {
+            assert_eq!(
+                judge(missing, html, None).unwrap(),
+                Judgement::Missing(missing)
+            );
+        }
+        for failing in [StatusCode::BAD_GATEWAY, StatusCode::MOVED_PERMANENTLY] {
+            let e = judge(failing, html, None).unwrap_err();
+            assert_eq!(e.status(), StatusCode::BAD_GATEWAY, "{failing}");
+            assert_eq!(Stale::from(&e), Stale::NotAnswering);
+        }
+        for refused in [StatusCode::FORBIDDEN, StatusCode::TOO_MANY_REQUESTS] {
+            let e = judge(refused, html, None).unwrap_err();
+            assert_eq!(e.status(), refused);
+            assert_eq!(Stale::from(&e), Stale::Refused(refused));
+        }
+    }
+
+    #[test]
+    fn a_failure_links_where_the_reader_can_go() {
+        let page = Url::parse("https://news.example/a").unwrap();
+        let away = Url::parse("https://elsewhere.example/").unwrap();
+        let moved = Failure::at(PageError::Moved(Some(away.clone())), &page);
+        assert_eq!(moved.link(), Some(&away));
+        assert_eq!(Failure::at(PageError::Moved(None), &page).link(), None);
+        assert_eq!(Failure::busy().link(), None);
+        let timeout = UpstreamError::Timeout(Duration::from_secs(1)).into();
+        assert_eq!(Failure::at(timeout, &page).link(), Some(&page));
     }
 
     #[test]

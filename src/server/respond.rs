@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use crate::budget::Charge;
+use crate::cache::NOT_STORED;
 use crate::compress::{compress, Coding};
 use crate::page;
 
@@ -211,7 +212,7 @@ pub fn message(
     let mut response = html(status, page.as_bytes(), coding, head);
     response
         .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(NOT_STORED));
     response
 }
 
@@ -225,7 +226,7 @@ pub fn plain(status: StatusCode, text: &str) -> Response<Body> {
     );
     response
         .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(NOT_STORED));
     secure(response)
 }
 
