@@ -71,6 +71,7 @@ fn light_pass(document: &Document, content: &[String], remove: &[String], memory
     let options = LightOptions {
         page_url: &document.url,
         upstream: &upstream,
+        siblings: &[],
         content,
         remove,
         memory_limit: memory,

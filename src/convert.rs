@@ -1,7 +1,8 @@
 //! The stages joined: raw upstream bytes in, a Light page out. A site with `content` rules
 //! streams (decode, Light pass, shell around it, bytes out as they are ready); any other
 //! page is reduced as it arrives and handed to detection at the end, whose article then
-//! takes the Light pass. Used alike by the server and by `lightmirror convert`.
+//! takes the Light pass; a feed is gathered and read as a listing (`feed`). Used alike by
+//! the server and by `lightmirror convert`.
 
 use url::Url;
 
@@ -9,6 +10,8 @@ use crate::config::{LimitsConfig, PageKind, Site};
 use crate::decode::BodyDecoder;
 pub use crate::error::ConvertError;
 use crate::extract::{self, Extracted, Metadata, Reducer, Rules};
+use crate::feed;
+use crate::lang::Message;
 use crate::page::Shell;
 use crate::rewrite::{self, HeadCollector, LightOptions, LightRewriter};
 
@@ -60,6 +63,8 @@ pub struct Conversion {
 enum Mode {
     Streaming(Box<Streaming>),
     Detecting(Box<Detecting>),
+    /// A feed, gathered as sent: its XML declaration names its encoding.
+    Feed(Vec<u8>),
 }
 
 struct Streaming {
@@ -90,7 +95,9 @@ impl Conversion {
         limits: &LimitsConfig,
         content_type: Option<&str>,
     ) -> Result<Self, ConvertError> {
-        let mode = if site.content.is_empty() {
+        let mode = if feed::is_feed_type(content_type) {
+            Mode::Feed(Vec::new())
+        } else if site.content.is_empty() {
             let selectors = rules_for(site, page_url, limits).has_selectors();
             Mode::Detecting(Box::new(Detecting {
                 reducer: Reducer::new(selectors, limits.rewriter_memory),
@@ -136,6 +143,10 @@ impl Conversion {
         if self.original_bytes > self.limits.max_upstream_bytes {
             return Err(ConvertError::TooLarge(self.limits.max_upstream_bytes));
         }
+        if let Mode::Feed(raw) = &mut self.mode {
+            raw.extend_from_slice(bytes);
+            return Ok(Vec::new());
+        }
         let text = self.decoder.push(bytes);
         self.feed(text)
     }
@@ -157,6 +168,7 @@ impl Conversion {
     fn feed(&mut self, text: String) -> Result<Vec<u8>, ConvertError> {
         self.remember_end(text.as_bytes());
         match &mut self.mode {
+            Mode::Feed(_) => Ok(Vec::new()),
             Mode::Detecting(d) => {
                 d.reducer.write(text.as_bytes())?;
                 Ok(Vec::new())
@@ -271,6 +283,31 @@ impl Conversion {
                     content_fallback,
                 })
             }
+            Mode::Feed(raw) => {
+                let site = &self.site;
+                let listing = feed::to_listing(&raw, &self.page_url, |lang| site.words(lang))?;
+                let body = rewrite::sanitize(
+                    &listing.body_html,
+                    &light_options(site, &self.page_url, &self.limits),
+                )?;
+                let kind = PageKind::Listing;
+                let shell = shell(site, &listing.meta, &self.page_url, kind);
+                let mut page = shell.head();
+                page.push_str(&body);
+                let tail = shell.tail(page.len(), self.original_bytes, None);
+                page.push_str(&tail);
+                Ok(Finished {
+                    tail: page.into_bytes(),
+                    meta: listing.meta,
+                    kind,
+                    text: extract::to_text(&body),
+                    body,
+                    confidence: 1.0,
+                    // The feed parsed, so its XML was whole.
+                    document_ended: true,
+                    content_fallback: false,
+                })
+            }
             Mode::Detecting(d) => {
                 let reduced = d.reducer.end()?;
                 let (found, body) =
@@ -318,7 +355,7 @@ impl Conversion {
     /// Closes a page whose output has started but whose input failed: the rest of the shell
     /// with a notice and a link to the original. `None` when nothing was sent yet, so the
     /// caller can answer with an error page instead.
-    pub fn close_with_notice(self, notice: &str) -> Option<Vec<u8>> {
+    pub fn close_with_notice(self, notice: Message) -> Option<Vec<u8>> {
         let Mode::Streaming(mut s) = self.mode else {
             return None;
         };
@@ -330,11 +367,9 @@ impl Conversion {
             .map(LightRewriter::abandon)
             .unwrap_or_default();
         let (meta, kind) = s.shell_sent.as_ref()?;
-        let tail = shell(&self.site, meta, &self.page_url, *kind).tail(
-            self.emitted + out.len(),
-            self.original_bytes,
-            Some(notice),
-        );
+        let shell = shell(&self.site, meta, &self.page_url, *kind);
+        let notice = shell.words().text(notice).to_owned();
+        let tail = shell.tail(self.emitted + out.len(), self.original_bytes, Some(&notice));
         out.extend_from_slice(tail.as_bytes());
         Some(out)
     }
@@ -342,11 +377,10 @@ impl Conversion {
 
 fn shell<'a>(site: &'a Site, meta: &'a Metadata, page_url: &'a Url, kind: PageKind) -> Shell<'a> {
     Shell {
-        site_label: &site.label,
+        site,
         meta,
         original: page_url,
         kind,
-        default_lang: site.lang.as_deref(),
     }
 }
 
@@ -354,6 +388,7 @@ fn light_options<'a>(site: &'a Site, page_url: &'a Url, limits: &LimitsConfig) -
     LightOptions {
         page_url,
         upstream: &site.upstream,
+        siblings: &site.siblings,
         content: &site.content,
         remove: &site.remove,
         memory_limit: limits.rewriter_memory,
@@ -410,9 +445,13 @@ mod tests {
             "Words of the story. ".repeat(200)
         );
         let mut page = conversion.push(opening.as_bytes()).expect("push");
-        page.extend(conversion.close_with_notice("Cut short.").expect("started"));
+        page.extend(
+            conversion
+                .close_with_notice(Message::CutShort)
+                .expect("started"),
+        );
         let page = String::from_utf8(page).expect("utf-8");
-        let notice = page.find("Cut short.").expect("notice");
+        let notice = page.find("The rest of this page").expect("notice");
         assert!(page[..notice].contains("both</i></b></p>"), "{page}");
         assert!(!page[notice..].contains("</b>"), "{page}");
     }

@@ -11,6 +11,7 @@ use http::StatusCode;
 use url::Url;
 
 use crate::extract::ReduceError;
+use crate::lang::{Message, Words};
 use crate::rewrite::RewriteError;
 
 /// Why a request names no page the proxy may fetch.
@@ -153,6 +154,9 @@ pub enum ConvertError {
     /// The conversion's task ended without a result (it panicked or was cancelled).
     #[error("conversion did not finish: {0}")]
     Abandoned(String),
+    /// A feed that could not be read.
+    #[error(transparent)]
+    Feed(#[from] crate::feed::FeedError),
 }
 
 impl ConvertError {
@@ -220,53 +224,33 @@ impl PageError {
         }
     }
 
-    /// The heading and text of the page a reader without a saved copy gets.
-    pub(crate) fn explain(&self) -> (&'static str, String) {
-        let unavailable = "Page unavailable";
-        match self {
-            Self::Upstream(UpstreamError::Timeout(_)) => (
-                unavailable,
-                "The original site took too long to answer.".to_owned(),
-            ),
-            Self::Upstream(UpstreamError::TooLarge(_)) => (
-                unavailable,
-                "The original page is too large to convert.".to_owned(),
-            ),
-            Self::Upstream(_) => (
-                unavailable,
-                "The original site could not be reached.".to_owned(),
-            ),
-            Self::Refused(status) => (unavailable, format!("The original site answered {status}.")),
-            Self::Moved(Some(_)) => (
-                "This page is elsewhere",
-                "The original page leads to another site:".to_owned(),
-            ),
-            Self::Moved(None) => (
-                "This page is elsewhere",
-                "The original page leads to an address this site does not link to.".to_owned(),
-            ),
-            Self::Busy => (
-                "Busy",
-                "Too many pages are being prepared right now. Please try again in a few seconds."
-                    .to_owned(),
-            ),
-            Self::Convert(_) => (
-                unavailable,
-                "This page could not be converted to a Light page.".to_owned(),
-            ),
-            Self::Challenged(_) => (
-                "The original site refused the mirror",
-                "The original site answered this mirror with a bot check or block page \
-                 instead of the article. The page may open on the original site:"
-                    .to_owned(),
-            ),
-            Self::RateLimited(_) => (
-                "Busy",
-                "This mirror is pacing its requests to the original site. Please try again \
-                 in a few seconds."
-                    .to_owned(),
-            ),
-        }
+    /// The heading and text of the page a reader without a saved copy gets, in `words`.
+    pub(crate) fn explain(&self, words: &Words<'_>) -> (String, String) {
+        let text = match self {
+            Self::Upstream(UpstreamError::Timeout(_)) => Message::ErrorTooSlow,
+            Self::Upstream(UpstreamError::TooLarge(_)) => Message::ErrorTooLarge,
+            Self::Upstream(_) => Message::ErrorUnreachable,
+            Self::Refused(status) => {
+                let status = words.number(&status.as_u16().to_string());
+                return (
+                    words.text(Message::HeadingUnavailable).to_owned(),
+                    words.fill(Message::ErrorAnswered, &[("status", &status)]),
+                );
+            }
+            Self::Moved(Some(_)) => Message::ErrorLeadsAway,
+            Self::Moved(None) => Message::ErrorUnlinkable,
+            Self::Busy => Message::ErrorBusy,
+            Self::Convert(_) => Message::ErrorNotConverted,
+            Self::Challenged(_) => Message::ErrorChallenged,
+            Self::RateLimited(_) => Message::ErrorPacing,
+        };
+        let heading = match self {
+            Self::Moved(_) => Message::HeadingElsewhere,
+            Self::Busy | Self::RateLimited(_) => Message::HeadingBusy,
+            Self::Challenged(_) => Message::HeadingRefusedMirror,
+            _ => Message::HeadingUnavailable,
+        };
+        (words.text(heading).to_owned(), words.text(text).to_owned())
     }
 }
 

@@ -68,14 +68,18 @@ enum Command {
     /// Start a bundled sample news site on loopback and the Light proxy in front of it;
     /// no internet needed.
     Demo,
-    /// Print the "Switch to Light" banner for a publisher to place in the full site.
+    /// Print the "Switch to Light" banner for a publisher to place in the full site, and
+    /// (on standard error) the CSP sources that allow its inline script and style.
     Snippet {
-        /// Root URL of the Light site, as readers reach it.
+        /// Root URL of the Light site, as readers reach it (http or https, no query).
         #[arg(long)]
         light_url: Url,
-        /// The name in the link ("Switch to NAME").
-        #[arg(long, default_value = "the Light version")]
-        label: String,
+        /// The name in the link ("Switch to NAME"); "the Light version" in --lang.
+        #[arg(long)]
+        label: Option<String>,
+        /// Language of the banner's words (en, fa, ar, ru, uk, zh, es, fr, tr, ur).
+        #[arg(long)]
+        lang: Option<String>,
         /// Seconds the full page may take before the banner shows.
         #[arg(long, default_value_t = 8)]
         after: u32,
@@ -152,14 +156,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Snippet {
             light_url,
             label,
+            lang,
             after,
         } => {
-            let snippet = Snippet {
-                light_root: &light_url,
-                label: &label,
-                after_secs: after,
-            };
+            let snippet = Snippet::new(&light_url, label.as_deref(), after, lang.as_deref())?;
             print!("{}", snippet.html());
+            eprintln!(
+                "Content-Security-Policy sources for the banner: {}",
+                snippet.csp_sources()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Purge {

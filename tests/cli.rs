@@ -754,3 +754,36 @@ fn convert_into_a_closed_pipe_ends_quietly() {
     assert!(out.status.success(), "{:?}: {stderr}", out.status);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn snippet_prints_its_banner_in_the_language_asked_and_the_hashes_that_allow_it() {
+    let output = lightmirror()
+        .args([
+            "snippet",
+            "--light-url",
+            "https://light.example/",
+            "--lang",
+            "ar",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let html = String::from_utf8(output.stdout).unwrap();
+    assert!(html.contains(">انتقل إلى النسخة الخفيفة</a>"), "{html}");
+    let sources = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        sources.contains("script-src 'sha256-") && sources.contains("style-src 'sha256-"),
+        "{sources}"
+    );
+    let refused = lightmirror()
+        .args([
+            "snippet",
+            "--light-url",
+            "https://light.example/?from=banner",
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let why = String::from_utf8(refused.stderr).unwrap();
+    assert!(why.contains("without a query or fragment"), "{why}");
+}

@@ -16,6 +16,7 @@ fn check(name: &str) {
     let options = LightOptions {
         page_url: &page,
         upstream: &upstream,
+        siblings: &[],
         content: &[],
         remove: &[],
         memory_limit: 1 << 20,

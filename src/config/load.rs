@@ -348,6 +348,7 @@ fn check_sites(config: &Config, problems: &mut Vec<Problem>) -> Vec<Site> {
         }
         sites.extend(checked);
     }
+    Site::introduce(&mut sites);
     sites
 }
 

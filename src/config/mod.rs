@@ -12,6 +12,6 @@ pub use load::{load_file, parse, ConfigError, Problem};
 pub use reload::restart_only_changes;
 pub use schema::{
     CacheConfig, Config, KindRule, LimitsConfig, LogFormat, PageKind, QueryConfig, QueryMode,
-    RobotsRule, ServerConfig, SiteConfig,
+    RobotsRule, SectionConfig, ServerConfig, SiteConfig,
 };
-pub use site::{PathGlob, Site, UpstreamRate};
+pub use site::{PathGlob, SearchForm, Section, Site, UpstreamRate};

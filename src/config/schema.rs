@@ -425,6 +425,29 @@ pub struct SiteConfig {
     /// ### Default
     /// unset (no fleet-wide limit)
     pub upstream_rate: Option<String>,
+    /// The shell's own words for this site, by message key (`original_page = "Full
+    /// site"`), in place of the words of the page's language; `{name}` slots are those of
+    /// the English text. Keys: `lightmirror::lang::Message`, listed in the README.
+    ///
+    /// ### Default
+    /// `{}` (the words of each page's language)
+    #[serde(default)]
+    pub strings: std::collections::BTreeMap<String, String>,
+    /// The site's main sections, shown as one line in the shell's header:
+    /// `[{ label = "World", path = "/world/" }]`. Empty reads them from the upstream
+    /// page's primary `<nav>`, when the article is detected.
+    ///
+    /// ### Default
+    /// `[]`
+    #[serde(default)]
+    pub sections: Vec<SectionConfig>,
+    /// The upstream's search page with `{query}` where the reader's words go
+    /// (`"/search?q={query}"`): the shell then carries a one-field search form, whose
+    /// results come back as a Light listing.
+    ///
+    /// ### Default
+    /// unset: no search form
+    pub search: Option<String>,
 }
 
 /// `robots` in `[[site]]`: where `/robots.txt` comes from.
@@ -436,6 +459,16 @@ pub enum RobotsRule {
     Upstream,
     /// `User-agent: *` and `Disallow: /`: no crawler is welcome on the mirror.
     Disallow,
+}
+
+/// One entry of `sections` in `[[site]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SectionConfig {
+    /// The words shown.
+    pub label: String,
+    /// The section's path on the site, such as `/world/`.
+    pub path: String,
 }
 
 /// `query` in `[[site]]`: every parameter, none, or the ones named.

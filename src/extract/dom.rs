@@ -106,6 +106,13 @@ pub(crate) fn is_dropped(name: &str, attr: impl Fn(&str) -> Option<String>) -> b
             && attr("id").is_some_and(|id| super::embedded::STATE_IDS.contains(&id.as_str()));
         return !(ld || state);
     }
+    if name == "link" {
+        // Only a page's links to the next and previous pages of its series are read.
+        let rel = attr("rel").unwrap_or_default().to_ascii_lowercase();
+        return !rel
+            .split_ascii_whitespace()
+            .any(|r| matches!(r, "next" | "prev" | "previous"));
+    }
     DROPPED.contains(&name)
 }
 

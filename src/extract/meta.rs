@@ -105,6 +105,7 @@ pub(crate) fn read(dom: &Dom, ld_articles: &[Value]) -> Metadata {
         dir,
         site_name: ld.site_name.or_else(|| get(&["og:site_name"])),
         excerpt: excerpt.map(|e| collapse(&e)),
+        navigation: Default::default(),
     }
 }
 

@@ -30,6 +30,9 @@ pub struct LightOptions<'a> {
     pub page_url: &'a Url,
     /// The site's upstream origin: links there stay inside the Light site.
     pub upstream: &'a Url,
+    /// The other sites of this instance, as upstream origin and Light host: links to one
+    /// of them go to its Light site.
+    pub siblings: &'a [(Url, String)],
     /// Selectors of the subtrees to keep; empty keeps the whole body.
     pub content: &'a [String],
     /// Selectors of the subtrees to drop.
@@ -141,6 +144,7 @@ impl LightRewriter {
             links: LinkContext {
                 base: options.page_url.clone(),
                 upstream: options.upstream.clone(),
+                siblings: options.siblings.to_vec(),
             },
             base_seen: false,
             body_offset: None,
@@ -574,6 +578,7 @@ mod tests {
         let options = LightOptions {
             page_url: &page,
             upstream: &upstream,
+            siblings: &[],
             content: &content,
             remove: &remove,
             memory_limit: 4 << 20,
@@ -704,6 +709,7 @@ mod tests {
         let options = LightOptions {
             page_url: &page,
             upstream: &page,
+            siblings: &[],
             content: &[],
             remove: &[],
             memory_limit: 1 << 20,

@@ -114,7 +114,7 @@ pub fn allowed_attribute(tag: &str, name: &str) -> Option<&'static str> {
 pub fn clean_value(name: &str, value: &str) -> Option<String> {
     let value = value.trim();
     let ok = match name {
-        "lang" => crate::lang::is_valid_tag(value),
+        "lang" => crate::lang::valid_tag(value),
         "dir" => matches!(value.to_ascii_lowercase().as_str(), "ltr" | "rtl" | "auto"),
         "colspan" | "rowspan" | "start" => {
             !value.is_empty() && value.len() <= 4 && value.bytes().all(|b| b.is_ascii_digit())

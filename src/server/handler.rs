@@ -40,6 +40,8 @@ use crate::config::Site;
 use crate::convert::{Conversion, Finished};
 use crate::error::{ConvertError, PageError, RouteError, UpstreamError};
 use crate::fleet;
+use crate::feed::{self, FeedError};
+use crate::lang::{Message, Words};
 use crate::metrics::{status_class, CacheResult, Metrics, RequestLabels, SiteLabels};
 use crate::page;
 use crate::rewrite::policy::is_web;
@@ -89,18 +91,35 @@ async fn answer(
     routed: &Routed<'_>,
     trace: &Trace,
 ) -> Response<Body> {
-    let (site, url, key) = match &routed.target {
+    let (site, url, key, feed) = match &routed.target {
         Ok(Target::Health) => return respond::plain(StatusCode::OK, "ok"),
         Ok(Target::Robots(site)) => return assets::robots(runtime, site).await,
         Ok(Target::Image) => return assets::image(request.uri().path()),
-        Ok(Target::Page { site, url, key }) => (*site, url, key),
+        Ok(Target::Page {
+            site,
+            url,
+            key,
+            feed,
+        }) => (*site, url, key, *feed),
         Err(Refusal::Request(error)) => return refusal(error),
         Err(Refusal::Path(site, error)) => {
+            tracing::debug!(site = %site.name, %error, "path not served");
             let reply = Reply::new(request, runtime, site, trace);
-            return reply.message(error.status(), "Not available", &error.to_string(), None);
+            let text = reply.words.text(Message::ErrorNotServed);
+            return reply.message(error.status(), Message::HeadingNotAvailable, text, None);
         }
     };
     let reply = Reply::new(request, runtime, site, trace);
+    if feed {
+        serve_feed(runtime, &reply, url, key).await
+    } else {
+        serve_page(runtime, &reply, url, key).await
+    }
+}
+
+/// Phases 2 to 6 for one page: a fresh copy, or a fetch judged and converted, with the
+/// saved copy or an error page for a failure.
+async fn serve_page(runtime: &Runtime, reply: &Reply<'_>, url: &Url, key: &str) -> Response<Body> {
     let (stale, leader) = match lookup(runtime, key).await {
         Looked::Cached(page, served) => return reply.cached(&page, served),
         Looked::FlightFailed(stale) => return reply.stale(&stale, Stale::FetchFailed),
@@ -108,14 +127,75 @@ async fn answer(
     };
     let slot = CacheSlot {
         cache: runtime.cache.clone(),
-        key: key.clone(),
+        key: key.to_owned(),
         leader,
         default_ttl: runtime.config.cache.ttl,
     };
-    match fetch_judge_convert(runtime, &reply, url, slot).await {
+    match fetch_judge_convert(runtime, reply, url, slot).await {
         Ok(response) => response,
-        Err(failure) => respond(&reply, failure, stale.as_deref()),
+        Err(failure) => respond(reply, failure, stale.as_deref()),
     }
+}
+
+/// A listing's Light Atom feed: the Light page served as it would be (from the cache or
+/// fetched), read back into Atom. Anything but a Light page (an error page, a redirect)
+/// is passed on as it is.
+async fn serve_feed(runtime: &Runtime, reply: &Reply<'_>, url: &Url, key: &str) -> Response<Body> {
+    let whole = Reply {
+        coding: Coding::Identity,
+        head: false,
+        if_none_match: None,
+        if_modified_since: None,
+        ..reply.clone()
+    };
+    let response = serve_page(runtime, &whole, url, key).await;
+    let is_html = header_text(response.headers(), header::CONTENT_TYPE)
+        .is_some_and(|ct| ct.starts_with("text/html"));
+    if response.status() != StatusCode::OK || !is_html {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let modified = header_text(&parts.headers, header::LAST_MODIFIED)
+        .and_then(|d| httpdate::parse_http_date(d).ok())
+        .unwrap_or_else(SystemTime::now);
+    let page = match http_body_util::BodyExt::collect(body).await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            let failure = Failure::at(ConvertError::Abandoned(e.to_string()).into(), url);
+            return respond(reply, failure, None);
+        }
+    };
+    let xml = match feed::to_atom(&String::from_utf8_lossy(&page), modified.into()) {
+        Ok(xml) => xml,
+        Err(FeedError::NotListing) => {
+            // Said in the page's own language, as the page itself would be.
+            let in_page = Reply {
+                words: reply.site.words(page::lang_of(&page)),
+                ..reply.clone()
+            };
+            let text = in_page.words.text(Message::ErrorNoFeed);
+            return in_page.message(
+                StatusCode::NOT_FOUND,
+                Message::HeadingNotAvailable,
+                text,
+                None,
+            );
+        }
+        Err(e) => return respond(reply, Failure::at(ConvertError::Feed(e).into(), url), None),
+    };
+    let mut response = respond::document(
+        StatusCode::OK,
+        feed::ATOM_CONTENT_TYPE,
+        &xml,
+        reply.coding,
+        reply.head,
+    );
+    for name in [header::CACHE_CONTROL, header::LAST_MODIFIED, CACHE_STATUS] {
+        if let Some(value) = parts.headers.get(&name) {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
+    response
 }
 
 /// Fetch, judge and convert: the phases that end in a fresh page or a [`Failure`].
@@ -187,11 +267,13 @@ enum Target<'s> {
     Robots(&'s Site),
     /// An image path, answered without a fetch.
     Image,
-    /// A page of `site` at the upstream `url`, cached under `key`.
+    /// A page of `site` at the upstream `url`, cached under `key`; as its Light Atom feed
+    /// when `feed`.
     Page {
         site: &'s Site,
         url: Url,
         key: String,
+        feed: bool,
     },
 }
 
@@ -220,14 +302,18 @@ fn route<'s, B>(request: &'s Request<B>, sites: &'s [Site]) -> Routed<'s> {
             Err(error) => Err(Refusal::Request(error.clone())),
             Ok(site) if uri.path() == assets::ROBOTS_PATH => Ok(Target::Robots(site)),
             Ok(_) if assets::is_image_path(uri.path()) => Ok(Target::Image),
-            Ok(site) => match route::upstream_url(site, uri.path(), uri.query()) {
-                Ok(url) => Ok(Target::Page {
-                    site,
-                    key: route::cache_key(site, &url),
-                    url,
-                }),
-                Err(error) => Err(Refusal::Path(site, error)),
-            },
+            Ok(site) => {
+                let (query, feed) = feed_request(uri.query());
+                match route::upstream_url(site, uri.path(), query.as_deref()) {
+                    Ok(url) => Ok(Target::Page {
+                        site,
+                        key: route::cache_key(site, &url),
+                        url,
+                        feed,
+                    }),
+                    Err(error) => Err(Refusal::Path(site, error)),
+                }
+            }
         },
     };
     Routed {
@@ -235,6 +321,21 @@ fn route<'s, B>(request: &'s Request<B>, sites: &'s [Site]) -> Routed<'s> {
         site: site.ok(),
         target,
     }
+}
+
+/// The request's query without the Light site's own feed parameter, and whether it was
+/// there. It is taken out before the site's `query` rule sees the query, so no rule can
+/// drop it or pass it on to the upstream.
+fn feed_request(query: Option<&str>) -> (Option<String>, bool) {
+    let Some(query) = query else {
+        return (None, false);
+    };
+    let (name, value) = page::FEED_PARAMETER;
+    let feed = format!("{name}={value}");
+    let rest: Vec<&str> = query.split('&').filter(|pair| *pair != feed).collect();
+    let wants = rest.len() != query.split('&').count();
+    let rest = rest.join("&");
+    ((!rest.is_empty()).then_some(rest), wants)
 }
 
 /// The plain-text answer to a request routing refused; a refused method is told which
@@ -438,7 +539,7 @@ fn judge(
     if !status.is_success() {
         return Err(PageError::Refused(status));
     }
-    if !crate::upstream::is_html(content_type) {
+    if !crate::upstream::is_html(content_type) && !feed::is_feed_type(content_type) {
         return Ok(Judgement::NotHtml);
     }
     Ok(Judgement::Convert)
@@ -489,8 +590,9 @@ fn respond(reply: &Reply<'_>, failure: Failure, stale: Option<&StoredPage>) -> R
     if let Some(page) = stale {
         return reply.stale(page, Stale::from(&failure.error));
     }
-    let (heading, text) = failure.error.explain();
-    let mut answer = reply.message(failure.error.status(), heading, &text, failure.link());
+    let (heading, text) = failure.error.explain(&reply.words);
+    let link = failure.link().filter(|u| is_web(u));
+    let mut answer = reply.message_text(failure.error.status(), &heading, &text, link);
     let retry_after = match &failure.error {
         PageError::Busy => Some(u64::from(RETRY_AFTER_SECS)),
         PageError::RateLimited(wait) => Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)),
@@ -666,30 +768,30 @@ impl Stale {
         }
     }
 
-    fn notice(self) -> String {
-        match self {
-            Self::NotAnswering => "The original site is not answering.".to_owned(),
-            Self::Refused(status) => format!(
-                "The original site refused this request ({}).",
-                status.as_u16()
-            ),
-            Self::Moved => "The original site now sends this page to another address.".to_owned(),
-            Self::Busy => "This mirror is too busy to fetch the page again just now.".to_owned(),
-            Self::Incomplete => "The original site sent an incomplete page just now.".to_owned(),
-            Self::FetchFailed => "The original site could not give this page just now.".to_owned(),
-            Self::Challenged => {
-                "The original site refused this mirror with a bot check just now.".to_owned()
+    fn notice(self, words: &Words<'_>) -> String {
+        let message = match self {
+            Self::NotAnswering => Message::StaleNotAnswering,
+            Self::Refused(status) => {
+                let status = words.number(&status.as_u16().to_string());
+                return words.fill(Message::StaleRefused, &[("status", &status)]);
             }
-            Self::RateLimited => {
-                "This mirror is pacing its requests to the original site.".to_owned()
-            }
-        }
+            Self::Moved => Message::StaleMoved,
+            Self::Busy => Message::StaleBusy,
+            Self::Incomplete => Message::StaleIncomplete,
+            Self::FetchFailed => Message::StaleFetchFailed,
+            Self::Challenged => Message::StaleChallenged,
+            Self::RateLimited => Message::StalePacing,
+        };
+        words.text(message).to_owned()
     }
 }
 
 /// How to answer for one site and one reader.
+#[derive(Clone)]
 struct Reply<'a> {
     site: &'a Site,
+    /// The site's words, for pages that have no language of their own (errors).
+    words: Words<'a>,
     coding: Coding,
     head: bool,
     if_none_match: Option<&'a str>,
@@ -713,6 +815,7 @@ impl<'a> Reply<'a> {
         let headers = request.headers();
         Self {
             site,
+            words: site.words(None),
             coding: negotiate(header_text(headers, header::ACCEPT_ENCODING)),
             head: request.method() == http::Method::HEAD,
             if_none_match: header_text(headers, header::IF_NONE_MATCH),
@@ -727,13 +830,23 @@ impl<'a> Reply<'a> {
     fn message(
         &self,
         status: StatusCode,
+        heading: Message,
+        text: &str,
+        link: Option<&Url>,
+    ) -> Response<Body> {
+        self.message_text(status, self.words.text(heading), text, link)
+    }
+
+    fn message_text(
+        &self,
+        status: StatusCode,
         heading: &str,
         text: &str,
         link: Option<&Url>,
     ) -> Response<Body> {
         respond::message(
             status,
-            &self.site.label,
+            self.site,
             heading,
             text,
             link,
@@ -749,17 +862,15 @@ impl<'a> Reply<'a> {
             Judgement::NoTransform => redirect_to_original(url),
             Judgement::Missing(status) => self.message(
                 status,
-                "Page not found",
-                "The original site has no such page.",
+                Message::HeadingNotFound,
+                self.words.text(Message::ErrorNoSuchPage),
                 Some(url),
             ),
             Judgement::NotHtml | Judgement::Convert => {
                 let kind = upstream.content_type.as_deref().unwrap_or_default();
-                let text = format!(
-                    "This is not a web page ({}); it is only available on the original site:",
-                    kind.split(';').next().unwrap_or("unknown")
-                );
-                self.message(StatusCode::OK, "Not a web page", &text, Some(url))
+                let kind = kind.split(';').next().unwrap_or("unknown").trim();
+                let text = self.words.fill(Message::ErrorNotWeb, &[("kind", kind)]);
+                self.message(StatusCode::OK, Message::HeadingNotWeb, &text, Some(url))
             }
         }
     }
@@ -803,7 +914,9 @@ impl<'a> Reply<'a> {
     /// A saved copy served in place of a fresh page, with why and how old it is on the page.
     fn stale(&self, page: &StoredPage, reason: Stale) -> Response<Body> {
         let age = page.age(SystemTime::now());
-        let body = page::stale_page(&page.body, &reason.notice(), age);
+        // The notice is in the saved page's own language, as the rest of its shell is.
+        let words = self.site.words(page::lang_of(&page.body));
+        let body = page::stale_page(&page.body, &reason.notice(&words), age, &words);
         let mut response = respond::html(StatusCode::OK, &body, self.coding, self.head);
         let headers = response.headers_mut();
         insert_cache_control(headers, &cache::stale_cache_control(self.stale_if_error));
@@ -1187,9 +1300,7 @@ async fn stream_page(
             }
         };
         tracing::warn!(%site, error = %failure, "page cut short");
-        let notice =
-            "The rest of this page could not be loaded. The original page is linked below.";
-        if let Some(tail) = conversion.close_with_notice(notice) {
+        if let Some(tail) = conversion.close_with_notice(Message::CutShort) {
             let mut last = encoder.push(&tail).to_vec();
             last.extend_from_slice(&encoder.finish());
             reader.send(Bytes::from(last));
