@@ -10,8 +10,8 @@ use url::Url;
 use super::load::problem;
 use super::schema::{PageKind, QueryConfig, QueryMode, RobotsRule, SiteConfig};
 use super::Problem;
-use crate::rewrite::policy::is_web;
 use crate::lang::{self, Message, Overrides};
+use crate::rewrite::policy::is_web;
 use crate::route::NormalPath;
 
 /// A checked `[[site]]`.

@@ -21,9 +21,9 @@ use html5ever::tendril::TendrilSink;
 use scraper::{Html, Selector};
 
 pub use confidence::LOW as LOW_CONFIDENCE;
-pub use reduce::{ReduceError, Reducer};
 pub(crate) use meta::collapse as collapse_whitespace;
 pub use navigation::{NavLink, Navigation};
+pub use reduce::{ReduceError, Reducer};
 pub use text::to_text;
 
 use crate::config::PageKind;

@@ -114,7 +114,6 @@ pub(super) const EN: Table = &[
     (ErrorPacing, "This mirror is pacing its requests to the original site. Please try again in a few seconds."),
     (StaleChallenged, "The original site refused this mirror with a bot check just now."),
     (StalePacing, "This mirror is pacing its requests to the original site."),
-    (LowConfidence, "This Light page may be missing part of the article."),
 ];
 
 const FA: Table = &[
@@ -198,7 +197,6 @@ const FA: Table = &[
     (ErrorPacing, "این سرور درخواست‌هایش به سایت اصلی را آهسته‌تر می‌فرستد. لطفاً چند ثانیهٔ دیگر دوباره امتحان کنید."),
     (StaleChallenged, "سایت اصلی همین حالا این سرور را با بررسی ربات رد کرد."),
     (StalePacing, "این سرور درخواست‌هایش به سایت اصلی را آهسته‌تر می‌فرستد."),
-    (LowConfidence, "ممکن است بخشی از مقاله در این صفحهٔ سبک نباشد."),
 ];
 
 const AR: Table = &[
@@ -279,7 +277,6 @@ const AR: Table = &[
     (ErrorPacing, "يُبطئ هذا الخادم طلباته إلى الموقع الأصلي. يُرجى المحاولة مجددًا بعد بضع ثوانٍ."),
     (StaleChallenged, "رفض الموقع الأصلي هذا الخادم بفحص للروبوتات قبل قليل."),
     (StalePacing, "يُبطئ هذا الخادم طلباته إلى الموقع الأصلي."),
-    (LowConfidence, "قد ينقص هذه الصفحة الخفيفة جزء من المقال."),
 ];
 
 const RU: Table = &[
@@ -372,7 +369,6 @@ const RU: Table = &[
     (ErrorPacing, "Зеркало сдерживает частоту запросов к исходному сайту. Попробуйте ещё раз через несколько секунд."),
     (StaleChallenged, "Исходный сайт только что отказал зеркалу проверкой на робота."),
     (StalePacing, "Зеркало сдерживает частоту запросов к исходному сайту."),
-    (LowConfidence, "На этой облегчённой странице может не хватать части статьи."),
 ];
 
 const UK: Table = &[
@@ -474,7 +470,6 @@ const UK: Table = &[
     (ErrorPacing, "Дзеркало стримує частоту запитів до оригінального сайту. Спробуйте ще раз за кілька секунд."),
     (StaleChallenged, "Оригінальний сайт щойно відмовив дзеркалу перевіркою на робота."),
     (StalePacing, "Дзеркало стримує частоту запитів до оригінального сайту."),
-    (LowConfidence, "На цій полегшеній сторінці може бракувати частини статті."),
 ];
 
 const ZH: Table = &[
@@ -527,11 +522,16 @@ const ZH: Table = &[
     (SnippetNoscript, "{label}：本站快速的纯文本版本"),
     (SnippetLabel, "轻量版"),
     (HeadingRefusedMirror, "原网站拒绝了本镜像"),
-    (ErrorChallenged, "原网站向本镜像返回了机器人验证或拦截页面，而不是文章。该页面也许能在原网站上打开："),
-    (ErrorPacing, "本镜像正在放缓对原网站的请求。请几秒钟后再试。"),
+    (
+        ErrorChallenged,
+        "原网站向本镜像返回了机器人验证或拦截页面，而不是文章。该页面也许能在原网站上打开：",
+    ),
+    (
+        ErrorPacing,
+        "本镜像正在放缓对原网站的请求。请几秒钟后再试。",
+    ),
     (StaleChallenged, "原网站刚才用机器人验证拒绝了本镜像。"),
     (StalePacing, "本镜像正在放缓对原网站的请求。"),
-    (LowConfidence, "此轻量页面可能缺少文章的一部分。"),
 ];
 
 const ES: Table = &[
@@ -633,7 +633,6 @@ const ES: Table = &[
     (ErrorPacing, "Este espejo está espaciando sus solicitudes al sitio original. Inténtelo de nuevo en unos segundos."),
     (StaleChallenged, "El sitio original acaba de rechazar este espejo con una verificación antibots."),
     (StalePacing, "Este espejo está espaciando sus solicitudes al sitio original."),
-    (LowConfidence, "Puede que a esta página ligera le falte parte del artículo."),
 ];
 
 const FR: Table = &[
@@ -729,7 +728,6 @@ const FR: Table = &[
     (ErrorPacing, "Ce miroir espace ses requêtes vers le site d’origine. Veuillez réessayer dans quelques secondes."),
     (StaleChallenged, "Le site d’origine vient de refuser ce miroir par une vérification anti-robots."),
     (StalePacing, "Ce miroir espace ses requêtes vers le site d’origine."),
-    (LowConfidence, "Il manque peut-être une partie de l’article à cette page légère."),
 ];
 
 const TR: Table = &[
@@ -816,7 +814,6 @@ const TR: Table = &[
     (ErrorPacing, "Bu yansı asıl siteye isteklerini yavaşlatıyor. Lütfen birkaç saniye sonra yeniden deneyin."),
     (StaleChallenged, "Asıl site bu yansıyı az önce bir bot denetimiyle reddetti."),
     (StalePacing, "Bu yansı asıl siteye isteklerini yavaşlatıyor."),
-    (LowConfidence, "Bu hafif sayfada makalenin bir kısmı eksik olabilir."),
 ];
 
 const UR: Table = &[
@@ -894,5 +891,4 @@ const UR: Table = &[
     (ErrorPacing, "یہ سرور اصل سائٹ کو اپنی درخواستیں آہستہ بھیج رہا ہے۔ براہ کرم چند سیکنڈ بعد دوبارہ کوشش کریں۔"),
     (StaleChallenged, "اصل سائٹ نے ابھی روبوٹ کی جانچ سے اس سرور کو رد کر دیا۔"),
     (StalePacing, "یہ سرور اصل سائٹ کو اپنی درخواستیں آہستہ بھیج رہا ہے۔"),
-    (LowConfidence, "ممکن ہے اس ہلکے صفحے میں مضمون کا کچھ حصہ نہ ہو۔"),
 ];

@@ -53,7 +53,6 @@ messages! {
     StaleFetchFailed => "stale_fetch_failed",
     StaleChallenged => "stale_challenged",
     StalePacing => "stale_pacing",
-    LowConfidence => "low_confidence",
     CutShort => "cut_short",
     HeadingUnavailable => "heading_unavailable",
     HeadingNotFound => "heading_not_found",
