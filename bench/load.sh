@@ -9,6 +9,8 @@
 #   CARGO_TARGET_DIR   where cargo builds (default: target)
 #   SAMPLE_ADDR        address of the sample site (default 127.0.0.1:18081)
 #   PROXY_PORT         port of the proxy on 127.0.0.1 (default 18080)
+#   NGINX_PORT         port of the reference nginx on 127.0.0.1 (default PROXY_PORT + 2)
+#   HIT_ROUNDS         rounds of the cache-hit comparison (default 3)
 #   SLOW_CLIENTS       concurrent clients in the slow phase (default 1000)
 #
 # What it does: builds the release binary and the `sample_site` example, starts the sample
@@ -16,15 +18,21 @@
 # alone) on a copy of config/demo.toml with the ports above, and drives the proxy with wrk
 # (Debian package `wrk`):
 #
-#   1. cache hit: the same article again and again; requests/s and p99 latency;
+#   1. cache hit: the same article again and again; requests/s and p99 latency, beside
+#      Debian's nginx (/usr/sbin/nginx, two workers, started here with its own prefix)
+#      serving the same Light page bytes with the same response headers and, like the
+#      proxy, an access log line per request (to a file; the proxy's goes to its log
+#      file through stderr), the two driven
+#      by the same wrk settings in alternate rounds; medians and their ratio;
 #   2. cache miss, streaming site (content rule): unique query strings; pages/s and p99;
 #   3. cache miss, detection site (no rules): the same through the second host name;
 #   4. time to first byte and to last byte of the slow article (the sample site sends it
 #      over about 2 s) through each site, with curl;
-#   5. SLOW_CLIENTS concurrent clients on the slow article, every request a miss; then
-#      the proxy's peak resident memory (VmHWM in /proc/<pid>/status).
+#   5. SLOW_CLIENTS concurrent clients on the slow article, every request a miss, through
+#      each site in turn; after each, the proxy's peak resident memory over that phase
+#      (VmHWM in /proc/<pid>/status, reset before it).
 #
-# Every process it starts is stopped on exit. Needs: cargo, curl, wrk.
+# Every process it starts is stopped on exit. Needs: cargo, curl, wrk, nginx.
 set -euo pipefail
 
 seconds=${1:-10}
@@ -32,6 +40,8 @@ seconds=${1:-10}
 source "$(dirname "$0")/common.sh"
 sample_addr=${SAMPLE_ADDR:-127.0.0.1:18081}
 proxy_port=${PROXY_PORT:-18080}
+nginx_port=${NGINX_PORT:-$((proxy_port + 2))}
+hit_rounds=${HIT_ROUNDS:-3}
 slow_clients=${SLOW_CLIENTS:-1000}
 article=/city/2026/11/24/tidal-barrier-first-winter
 proxy=http://127.0.0.1:$proxy_port
@@ -39,6 +49,7 @@ detected_host=localhost:$proxy_port
 
 need wrk wrk
 need curl curl
+need /usr/sbin/nginx nginx
 
 echo "== building (release)"
 (cd "$root" && cargo build --release --quiet --bin lightmirror --example sample_site)
@@ -48,7 +59,7 @@ echo "== building (release)"
 bench_config "$sample_addr" "$proxy_port" \
     "upstream_concurrency = $((slow_clients + 24))" >"$work/load.toml"
 
-ensure_free "$sample_addr" "127.0.0.1:$proxy_port"
+ensure_free "$sample_addr" "127.0.0.1:$proxy_port" "127.0.0.1:$nginx_port"
 start sample "$target/release/examples/sample_site" "$sample_addr"
 sample_pid=$started
 start proxy "$target/release/lightmirror" serve --config "$work/load.toml"
@@ -81,9 +92,69 @@ page_bytes=$(curl -s "http://$sample_addr$article" | wc -c)
 light_bytes=$(curl -s "$proxy$article" | wc -c)
 echo "== article: $page_bytes bytes upstream, $light_bytes bytes as a Light page"
 
-echo "== 1. cache hit, 64 connections, ${seconds}s"
-wrk -t2 -c64 -d"${seconds}s" --latency "$proxy$article" >"$work/hit.txt"
-echo "   $(rps "$work/hit.txt") requests/s, p99 $(p99 "$work/hit.txt") $(errors "$work/hit.txt")"
+# The reference: nginx serving the Light page as lightmirror sends it on a hit, with the
+# same headers but those nginx writes itself (date, length, connection, server).
+mkdir -p "$work/nginx/logs"
+curl -s -D "$work/nginx/headers" -o "$work/nginx/light.html" "$proxy$article"
+headers=$(tr -d '\r' <"$work/nginx/headers" | awk -F': ' 'NR > 1 && NF > 1 {
+    name = tolower($1)
+    if (name ~ /^(date|content-length|connection|keep-alive|transfer-encoding|server)$/) next
+    value = substr($0, length($1) + 3); gsub(/"/, "\\\"", value)
+    if (name == "content-type") printf "        default_type \"%s\";\n", value
+    else printf "        add_header %s \"%s\" always;\n", $1, value
+}')
+cat >"$work/nginx/nginx.conf" <<NGINX
+daemon off;
+worker_processes 2;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/logs/error.log;
+events { worker_connections 4096; }
+http {
+    # One line per request, as lightmirror's access log writes.
+    access_log $work/nginx/logs/access.log;
+    server_tokens off;
+    etag off;
+    keepalive_requests 100000000;
+    server {
+        listen 127.0.0.1:$nginx_port;
+        location = $article {
+$headers
+            types { }
+            alias $work/nginx/light.html;
+        }
+    }
+}
+NGINX
+# nginx's workers drop root for nobody, who must reach the page.
+chmod a+rx "$work" "$work/nginx"
+chmod a+r "$work/nginx/light.html"
+start nginx /usr/sbin/nginx -p "$work/nginx" -c "$work/nginx/nginx.conf"
+nginx_pid=$started
+wait_for "http://127.0.0.1:$nginx_port$article"
+alive "$nginx_pid"
+cmp -s "$work/nginx/light.html" <(curl -s "http://127.0.0.1:$nginx_port$article") ||
+    { echo "nginx serves other bytes than the proxy" >&2; exit 1; }
+
+median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+# The p99 in ms, whatever unit wrk printed it in.
+p99_ms() { p99 "$1" | awk '/us$/ {print $1 / 1000; next} /ms$/ {print $1 + 0; next} /s$/ {print $1 * 1000}'; }
+
+echo "== 1. cache hit, 64 connections, ${seconds}s each, $hit_rounds rounds beside nginx"
+for round in $(seq 1 "$hit_rounds"); do
+    for server in proxy nginx; do
+        url=$proxy$article
+        [ "$server" = nginx ] && url=http://127.0.0.1:$nginx_port$article
+        wrk -t2 -c64 -d"${seconds}s" --latency "$url" >"$work/hit-$server-$round.txt"
+        rps "$work/hit-$server-$round.txt" >>"$work/hit-$server.rps"
+        p99_ms "$work/hit-$server-$round.txt" >>"$work/hit-$server.p99"
+        echo "   round $round, $server: $(rps "$work/hit-$server-$round.txt") requests/s, p99 $(p99 "$work/hit-$server-$round.txt") $(errors "$work/hit-$server-$round.txt")"
+    done
+done
+proxy_rps=$(median <"$work/hit-proxy.rps")
+nginx_rps=$(median <"$work/hit-nginx.rps")
+echo "   median: lightmirror $proxy_rps requests/s (p99 $(median <"$work/hit-proxy.p99") ms)," \
+    "nginx $nginx_rps requests/s (p99 $(median <"$work/hit-nginx.p99") ms)," \
+    "ratio $(awk -v a="$proxy_rps" -v b="$nginx_rps" 'BEGIN {printf "%.2f", a / b}')"
 
 echo "== 2. cache miss, streaming site, 16 connections, ${seconds}s"
 LM_PATH=$article wrk -t2 -c16 -d"${seconds}s" --latency -s "$work/miss.lua" "$proxy" >"$work/miss.txt"
@@ -101,12 +172,15 @@ for host in "127.0.0.1:$proxy_port" "$detected_host"; do
     echo "   Host $host: first byte ${timing% *} s, last byte ${timing#* } s"
 done
 
-echo "== 5. $slow_clients concurrent slow clients, 15s"
-before=$(status_kib "$proxy_pid" VmRSS)
-# Reset the peak so that VmHWM tells this phase's peak, not the cache-miss phases'.
-echo 5 >"/proc/$proxy_pid/clear_refs" 2>/dev/null || echo "   (peak not reset: it may come from an earlier phase)"
-LM_PATH=/slow$article wrk -t2 -c"$slow_clients" -d15s --timeout 15s --latency \
-    -s "$work/miss.lua" "$proxy" >"$work/slow.txt"
-peak=$(status_kib "$proxy_pid" VmHWM)
-echo "   $(rps "$work/slow.txt") pages/s, p99 $(p99 "$work/slow.txt") $(errors "$work/slow.txt")"
-echo "   proxy RSS before: $((before / 1024)) MiB; peak (VmHWM): $((peak / 1024)) MiB"
+for host in "127.0.0.1:$proxy_port" "$detected_host"; do
+    echo "== 5. $slow_clients concurrent slow clients, 15s, Host $host"
+    sleep 5 # jemalloc hands back what the last phase freed
+    before=$(status_kib "$proxy_pid" VmRSS)
+    # Reset the peak so that VmHWM tells this phase's peak, not an earlier phase's.
+    echo 5 >"/proc/$proxy_pid/clear_refs" 2>/dev/null || echo "   (peak not reset: it may come from an earlier phase)"
+    LM_PATH=/slow$article wrk -t2 -c"$slow_clients" -d15s --timeout 15s --latency \
+        -s "$work/miss.lua" -H "Host: $host" "$proxy" >"$work/slow.txt"
+    peak=$(status_kib "$proxy_pid" VmHWM)
+    echo "   $(rps "$work/slow.txt") pages/s, p99 $(p99 "$work/slow.txt") $(errors "$work/slow.txt")"
+    echo "   proxy RSS before: $((before / 1024)) MiB; peak (VmHWM): $((peak / 1024)) MiB"
+done

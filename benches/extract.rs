@@ -4,6 +4,8 @@
 //! prints the median over pages of each page's fastest of several runs (the run least
 //! disturbed by other work on the machine), then lets criterion time the whole corpus.
 //! Skips when the corpus (`../shared/corpus/readability` beside the repository) is absent.
+//! First it prints how much of the corpus, and of the sample site's heavy article, a page
+//! bound for detection holds once reduced as it arrives.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -12,7 +14,8 @@ use std::time::Instant;
 use criterion::{criterion_group, criterion_main, Criterion};
 use lightmirror::config::{LimitsConfig, Site};
 use lightmirror::convert::convert_document;
-use lightmirror::extract::{extract, Rules};
+use lightmirror::demo::{Pages, ARTICLE_PATH};
+use lightmirror::extract::{extract, Reducer, Rules};
 use url::Url;
 
 /// Runs per page; the fastest counts.
@@ -33,6 +36,26 @@ fn pages() -> Vec<String> {
         .iter()
         .filter_map(|p| std::fs::read_to_string(p).ok())
         .collect()
+}
+
+/// Bytes of `html` left once reduced for detection, fed in 16 KiB chunks.
+fn reduced(html: &str) -> usize {
+    let mut reducer = Reducer::new(false, LimitsConfig::default().rewriter_memory);
+    for chunk in html.as_bytes().chunks(16 << 10) {
+        if reducer.write(chunk).is_err() {
+            return html.len();
+        }
+    }
+    reducer.end().map_or(html.len(), |page| page.len())
+}
+
+fn report_reduction(label: &str, pages: &[String]) {
+    let raw: usize = pages.iter().map(String::len).sum();
+    let kept: usize = pages.iter().map(|html| reduced(html)).sum();
+    eprintln!(
+        "{label}: detection holds {kept} of {raw} bytes once reduced ({:.0}%)",
+        100.0 * kept as f64 / raw as f64
+    );
 }
 
 /// Prints the median, p90 and maximum over pages of each page's fastest run of `run`.
@@ -76,6 +99,12 @@ fn bench(c: &mut Criterion) {
     let convert = |html: &str| {
         black_box(convert_document(&site, &url, &limits, None, html.as_bytes()).ok());
     };
+    let article = Pages::render("http://127.0.0.1:8081")
+        .get(ARTICLE_PATH)
+        .map(|page| String::from_utf8_lossy(&page.body).into_owned())
+        .unwrap_or_default();
+    report_reduction("demo article", &[article]);
+    report_reduction("corpus", &pages);
     report("extract", &pages, detect);
     report("convert", &pages, convert);
     let mut group = c.benchmark_group("corpus");

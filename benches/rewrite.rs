@@ -1,23 +1,42 @@
 //! Throughput of the streaming Light pass on real pages: every `source.html` of the shared
 //! Readability corpus (`../shared/corpus/readability/*/`, skipped with a note when absent)
 //! as one batch, and the sample site's heavy article with and without the rules of the
-//! streaming site in `config/demo.toml`. Pages are decoded to UTF-8 beforehand and fed in 16 KiB chunks, as they arrive
-//! from an upstream.
+//! streaming site in `config/demo.toml`. Pages are decoded to UTF-8 beforehand and fed in
+//! 16 KiB chunks, as they arrive from an upstream.
+//!
+//! Beside the Light pass it times a bare lol_html pass (no handlers) over the same corpus
+//! pages in the same chunks, the parser's own cost, and a pass with the two handlers the
+//! Light pass cannot do without (one on every element, one on every text chunk) doing
+//! nothing: what lol_html costs once it hands every token out. Before criterion's own
+//! figures it prints the three, each the median of alternate rounds (so all see the same
+//! load on a shared machine), and the ratios.
+//!
+//! Both run on the binary's allocator (jemalloc), so allocation costs what it costs in
+//! the server.
 //!
 //! ```text
 //! CARGO_TARGET_DIR=... cargo bench --bench rewrite
 //! ```
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use lightmirror::config::LimitsConfig;
 use lightmirror::demo::{Pages, ARTICLE_PATH};
 use lightmirror::rewrite::{LightOptions, LightRewriter};
+use lol_html::{doc_text, element, HtmlRewriter, Settings};
 use url::Url;
+
+#[cfg(all(unix, not(target_env = "musl")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Upstream chunk size the pages are fed in.
 const CHUNK: usize = 16 << 10;
+
+/// Alternate rounds of the Light and the bare pass for the printed comparison.
+const ROUNDS: usize = 9;
 
 struct Document {
     url: Url,
@@ -52,6 +71,7 @@ fn light_pass(document: &Document, content: &[String], remove: &[String], memory
     let options = LightOptions {
         page_url: &document.url,
         upstream: &upstream,
+        siblings: &[],
         content,
         remove,
         memory_limit: memory,
@@ -70,6 +90,69 @@ fn light_pass(document: &Document, content: &[String], remove: &[String], memory
     out + rewriter.end().map_or(0, |rest| rest.len())
 }
 
+/// A lol_html pass with no handlers; returns the output's size.
+fn bare_pass(document: &Document) -> usize {
+    lol_html_pass(document, Settings::new())
+}
+
+/// A lol_html pass whose handlers on every element and text chunk do nothing.
+fn idle_handlers_pass(document: &Document) -> usize {
+    let settings = Settings {
+        element_content_handlers: vec![element!("*", |_| Ok(()))],
+        document_content_handlers: vec![doc_text!(|_| Ok(()))],
+        ..Settings::new()
+    };
+    lol_html_pass(document, settings)
+}
+
+fn lol_html_pass(document: &Document, settings: Settings<'_, '_>) -> usize {
+    let mut out = 0;
+    let mut rewriter = HtmlRewriter::new(settings, |bytes: &[u8]| out += bytes.len());
+    for chunk in document.html.as_bytes().chunks(CHUNK) {
+        if rewriter.write(chunk).is_err() {
+            break;
+        }
+    }
+    let _ = rewriter.end();
+    out
+}
+
+/// Prints the median throughput of each pass over `documents` and their ratio.
+fn compare(documents: &[Document], memory: usize) {
+    let bytes: usize = documents.iter().map(|d| d.html.len()).sum();
+    let mut light = Vec::new();
+    let mut bare = Vec::new();
+    let mut idle = Vec::new();
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        std::hint::black_box(
+            documents
+                .iter()
+                .map(|d| light_pass(d, &[], &[], memory))
+                .sum::<usize>(),
+        );
+        light.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        std::hint::black_box(documents.iter().map(bare_pass).sum::<usize>());
+        bare.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        std::hint::black_box(documents.iter().map(idle_handlers_pass).sum::<usize>());
+        idle.push(t.elapsed().as_secs_f64());
+    }
+    let median = |times: &mut Vec<f64>| {
+        times.sort_by(f64::total_cmp);
+        bytes as f64 / times[times.len() / 2] / 1e6
+    };
+    let (light, bare, idle) = (median(&mut light), median(&mut bare), median(&mut idle));
+    eprintln!(
+        "corpus, median of {ROUNDS} alternate rounds: Light pass {light:.0} MB/s, \
+         bare lol_html pass {bare:.0} MB/s (bare/Light {:.2}), \
+         idle element and text handlers {idle:.0} MB/s (idle/Light {:.2})",
+        bare / light,
+        idle / light
+    );
+}
+
 fn bench(c: &mut Criterion) {
     let memory = LimitsConfig::default().rewriter_memory;
     let mut group = c.benchmark_group("light_pass");
@@ -81,6 +164,7 @@ fn bench(c: &mut Criterion) {
                 "readability corpus: {} pages, {bytes} bytes",
                 documents.len()
             );
+            compare(&documents, memory);
             group.throughput(Throughput::Bytes(bytes as u64));
             group.bench_function("readability_corpus", |b| {
                 b.iter(|| {
@@ -89,6 +173,9 @@ fn bench(c: &mut Criterion) {
                         .map(|d| light_pass(d, &[], &[], memory))
                         .sum::<usize>()
                 })
+            });
+            group.bench_function("readability_corpus_bare_lol_html", |b| {
+                b.iter(|| documents.iter().map(bare_pass).sum::<usize>())
             });
         }
         None => eprintln!(

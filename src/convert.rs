@@ -1,15 +1,18 @@
 //! The stages joined: raw upstream bytes in, a Light page out. A site with `content` rules
 //! streams (decode, Light pass, shell around it, bytes out as they are ready); any other
 //! page is reduced as it arrives and handed to detection at the end, whose article then
-//! takes the Light pass. Used alike by the server and by `lightmirror convert`.
+//! takes the Light pass; a feed is gathered and read as a listing (`feed`). Used alike by
+//! the server and by `lightmirror convert`.
 
 use url::Url;
 
 use crate::config::{ImageMode, LimitsConfig, PageKind, Site};
 use crate::decode::BodyDecoder;
 pub use crate::error::ConvertError;
-use crate::extract::{self, Metadata, Rules};
+use crate::extract::{self, Extracted, Metadata, Reducer, Rules};
+use crate::feed;
 use crate::image::ImageSizes;
+use crate::lang::Message;
 use crate::page::Shell;
 use crate::rewrite::{self, HeadCollector, ImageLinks, LightOptions, LightRewriter};
 
@@ -36,6 +39,9 @@ pub struct Finished {
     /// Whether the input ended its document (`</body>` or `</html>` in its last bytes),
     /// which tells a whole page from one cut short where nothing else can.
     pub document_ended: bool,
+    /// Whether the site's `content` rules matched nothing on this page, so its article was
+    /// found by detection instead.
+    pub content_fallback: bool,
 }
 
 /// How far from the end of the input the closing `</body>` or `</html>` is looked for:
@@ -59,6 +65,8 @@ pub struct Conversion {
 enum Mode {
     Streaming(Box<Streaming>),
     Detecting(Box<Detecting>),
+    /// A feed, gathered as sent: its XML declaration names its encoding.
+    Feed(Vec<u8>),
 }
 
 struct Streaming {
@@ -69,12 +77,15 @@ struct Streaming {
     shell_sent: Option<(Metadata, PageKind)>,
     pending: Vec<u8>,
     body: String,
+    /// The decoded input, kept until the Light pass writes its first body text: should
+    /// the `content` rules match nothing, detection reads the page from here.
+    unmatched: Option<String>,
 }
 
 /// Detection reads the page as a whole, so it is gathered first (within
-/// `max_upstream_bytes`).
+/// `max_upstream_bytes`), reduced to what detection reads as it arrives.
 struct Detecting {
-    raw: String,
+    reducer: Reducer,
 }
 
 impl Conversion {
@@ -98,8 +109,13 @@ impl Conversion {
         content_type: Option<&str>,
         image_sizes: Option<ImageSizes>,
     ) -> Result<Self, ConvertError> {
-        let mode = if site.content.is_empty() {
-            Mode::Detecting(Box::new(Detecting { raw: String::new() }))
+        let mode = if feed::is_feed_type(content_type) {
+            Mode::Feed(Vec::new())
+        } else if site.content.is_empty() {
+            let selectors = rules_for(site, page_url, limits).has_selectors();
+            Mode::Detecting(Box::new(Detecting {
+                reducer: Reducer::new(selectors, limits.rewriter_memory),
+            }))
         } else {
             let options = light_options(site, page_url, limits, image_sizes.as_ref());
             Mode::Streaming(Box::new(Streaming {
@@ -110,6 +126,7 @@ impl Conversion {
                 shell_sent: None,
                 pending: Vec::new(),
                 body: String::new(),
+                unmatched: Some(String::new()),
             }))
         };
         Ok(Self {
@@ -142,6 +159,10 @@ impl Conversion {
         if self.original_bytes > self.limits.max_upstream_bytes {
             return Err(ConvertError::TooLarge(self.limits.max_upstream_bytes));
         }
+        if let Mode::Feed(raw) = &mut self.mode {
+            raw.extend_from_slice(bytes);
+            return Ok(Vec::new());
+        }
         let text = self.decoder.push(bytes);
         self.feed(text)
     }
@@ -163,17 +184,16 @@ impl Conversion {
     fn feed(&mut self, text: String) -> Result<Vec<u8>, ConvertError> {
         self.remember_end(text.as_bytes());
         match &mut self.mode {
+            Mode::Feed(_) => Ok(Vec::new()),
             Mode::Detecting(d) => {
-                // A page held in memory arrives in one piece, taken as it is.
-                if d.raw.is_empty() {
-                    d.raw = text;
-                } else {
-                    d.raw.push_str(&text);
-                }
+                d.reducer.write(text.as_bytes())?;
                 Ok(Vec::new())
             }
             Mode::Streaming(s) => {
                 s.seen += text.len();
+                if let Some(unmatched) = s.unmatched.as_mut() {
+                    unmatched.push_str(&text);
+                }
                 if let Some(head) = s.head.as_mut() {
                     head.write(text.as_bytes());
                 }
@@ -183,6 +203,9 @@ impl Conversion {
                     s.body.push_str(&String::from_utf8_lossy(&body));
                     s.pending.extend_from_slice(&body);
                     s.body_offset = light.body_offset();
+                    if !s.body.trim().is_empty() {
+                        s.unmatched = None;
+                    }
                 }
                 let ready = s.body_offset.is_some() || s.seen >= HEAD_WAIT_BYTES;
                 let out = if ready {
@@ -224,16 +247,32 @@ impl Conversion {
         let rest = self.decoder.finish();
         let mut out = self.feed(rest)?;
         let document_ended = self.document_ended();
-        let mode = std::mem::replace(
-            &mut self.mode,
-            Mode::Detecting(Box::new(Detecting { raw: String::new() })),
-        );
-        match mode {
+        match self.mode {
             Mode::Streaming(mut s) => {
                 if let Some(light) = s.light.take() {
                     let last = light.end()?;
                     s.body.push_str(&String::from_utf8_lossy(&last));
                     s.pending.extend_from_slice(&last);
+                }
+                // The shell already written keeps the metadata the page's head gave.
+                let detected = match s.unmatched.take() {
+                    Some(raw) if s.body.trim().is_empty() => Some(Self::detect(
+                        &self.site,
+                        &self.page_url,
+                        &self.limits,
+                        self.image_sizes.as_ref(),
+                        &raw,
+                    )?),
+                    _ => None,
+                };
+                let content_fallback = detected.is_some();
+                let mut text = None;
+                let mut confidence = 1.0;
+                if let Some((found, body)) = detected {
+                    s.pending.extend_from_slice(body.as_bytes());
+                    s.body = body;
+                    text = Some(found.text);
+                    confidence = found.confidence;
                 }
                 self.mode = Mode::Streaming(s);
                 out.extend(self.flush_streaming());
@@ -254,23 +293,51 @@ impl Conversion {
                     tail: out,
                     meta,
                     kind,
-                    text: extract::to_text(&s.body),
+                    text: text.unwrap_or_else(|| extract::to_text(&s.body)),
                     body: s.body,
-                    confidence: 1.0,
+                    confidence,
                     document_ended,
+                    content_fallback,
                 })
             }
-            Mode::Detecting(d) => {
-                let rules = rules_for(&self.site, &self.page_url, &self.limits);
-                let found = extract::extract(&d.raw, &self.page_url, &rules);
+            Mode::Feed(raw) => {
+                let site = &self.site;
+                let listing = feed::to_listing(&raw, &self.page_url, |lang| site.words(lang))?;
                 let body = rewrite::sanitize(
-                    &found.body_html,
+                    &listing.body_html,
                     &light_options(
-                        &self.site,
+                        site,
                         &self.page_url,
                         &self.limits,
                         self.image_sizes.as_ref(),
                     ),
+                )?;
+                let kind = PageKind::Listing;
+                let shell = shell(site, &listing.meta, &self.page_url, kind);
+                let mut page = shell.head();
+                page.push_str(&body);
+                let tail = shell.tail(page.len(), self.original_bytes, None);
+                page.push_str(&tail);
+                Ok(Finished {
+                    tail: page.into_bytes(),
+                    meta: listing.meta,
+                    kind,
+                    text: extract::to_text(&body),
+                    body,
+                    confidence: 1.0,
+                    // The feed parsed, so its XML was whole.
+                    document_ended: true,
+                    content_fallback: false,
+                })
+            }
+            Mode::Detecting(d) => {
+                let reduced = d.reducer.end()?;
+                let (found, body) = Self::detect(
+                    &self.site,
+                    &self.page_url,
+                    &self.limits,
+                    self.image_sizes.as_ref(),
+                    &reduced,
                 )?;
                 let shell = shell(&self.site, &found.meta, &self.page_url, found.kind);
                 let mut page = shell.head();
@@ -287,15 +354,36 @@ impl Conversion {
                     body,
                     confidence: found.confidence,
                     document_ended,
+                    content_fallback: false,
                 })
             }
         }
     }
 
+    /// The article of `raw` found by detection, and its Light body. The Light pass runs
+    /// without the site's `content` rules: detection has already chosen what to keep, and
+    /// a page reaches here either without such rules or because they matched nothing.
+    fn detect(
+        site: &Site,
+        page_url: &Url,
+        limits: &LimitsConfig,
+        image_sizes: Option<&ImageSizes>,
+        raw: &str,
+    ) -> Result<(Extracted, String), ConvertError> {
+        let rules = rules_for(site, page_url, limits);
+        let found = extract::extract(raw, page_url, &rules);
+        let options = LightOptions {
+            content: &[],
+            ..light_options(site, page_url, limits, image_sizes)
+        };
+        let body = rewrite::sanitize(&found.body_html, &options)?;
+        Ok((found, body))
+    }
+
     /// Closes a page whose output has started but whose input failed: the rest of the shell
     /// with a notice and a link to the original. `None` when nothing was sent yet, so the
     /// caller can answer with an error page instead.
-    pub fn close_with_notice(self, notice: &str) -> Option<Vec<u8>> {
+    pub fn close_with_notice(self, notice: Message) -> Option<Vec<u8>> {
         let Mode::Streaming(mut s) = self.mode else {
             return None;
         };
@@ -307,11 +395,9 @@ impl Conversion {
             .map(LightRewriter::abandon)
             .unwrap_or_default();
         let (meta, kind) = s.shell_sent.as_ref()?;
-        let tail = shell(&self.site, meta, &self.page_url, *kind).tail(
-            self.emitted + out.len(),
-            self.original_bytes,
-            Some(notice),
-        );
+        let shell = shell(&self.site, meta, &self.page_url, *kind);
+        let notice = shell.words().text(notice).to_owned();
+        let tail = shell.tail(self.emitted + out.len(), self.original_bytes, Some(&notice));
         out.extend_from_slice(tail.as_bytes());
         Some(out)
     }
@@ -319,11 +405,10 @@ impl Conversion {
 
 fn shell<'a>(site: &'a Site, meta: &'a Metadata, page_url: &'a Url, kind: PageKind) -> Shell<'a> {
     Shell {
-        site_label: &site.label,
+        site,
         meta,
         original: page_url,
         kind,
-        default_lang: site.lang.as_deref(),
     }
 }
 
@@ -340,6 +425,7 @@ fn light_options<'a>(
     LightOptions {
         page_url,
         upstream: &site.upstream,
+        siblings: &site.siblings,
         content: &site.content,
         remove: &site.remove,
         memory_limit: limits.rewriter_memory,
@@ -397,9 +483,13 @@ mod tests {
             "Words of the story. ".repeat(200)
         );
         let mut page = conversion.push(opening.as_bytes()).expect("push");
-        page.extend(conversion.close_with_notice("Cut short.").expect("started"));
+        page.extend(
+            conversion
+                .close_with_notice(Message::CutShort)
+                .expect("started"),
+        );
         let page = String::from_utf8(page).expect("utf-8");
-        let notice = page.find("Cut short.").expect("notice");
+        let notice = page.find("The rest of this page").expect("notice");
         assert!(page[..notice].contains("both</i></b></p>"), "{page}");
         assert!(!page[notice..].contains("</b>"), "{page}");
     }

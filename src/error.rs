@@ -10,6 +10,8 @@ use std::time::Duration;
 use http::StatusCode;
 use url::Url;
 
+use crate::extract::ReduceError;
+use crate::lang::{Message, Words};
 use crate::rewrite::RewriteError;
 
 /// Why a request names no page the proxy may fetch.
@@ -143,12 +145,18 @@ pub enum ConvertError {
     /// The Light pass failed (memory limit, ambiguous markup).
     #[error(transparent)]
     Rewrite(#[from] RewriteError),
+    /// The page could not be read for detection.
+    #[error(transparent)]
+    Reduce(#[from] ReduceError),
     /// The page is larger than the limit.
     #[error("page larger than {0} bytes")]
     TooLarge(usize),
     /// The conversion's task ended without a result (it panicked or was cancelled).
     #[error("conversion did not finish: {0}")]
     Abandoned(String),
+    /// A feed that could not be read.
+    #[error(transparent)]
+    Feed(#[from] crate::feed::FeedError),
 }
 
 impl ConvertError {
@@ -179,6 +187,13 @@ pub(crate) enum PageError {
     /// The page could not be converted.
     #[error(transparent)]
     Convert(#[from] ConvertError),
+    /// The upstream answered with a bot wall or challenge instead of the page.
+    #[error("upstream answered with a challenge, not the page ({0})")]
+    Challenged(crate::upstream::challenge::Sign),
+    /// The fleet has made as many fetches of the site as `upstream_rate` allows; one may
+    /// go after this long.
+    #[error("the fleet's upstream_rate for the site is reached for {0:?}")]
+    RateLimited(Duration),
 }
 
 impl PageError {
@@ -189,8 +204,9 @@ impl PageError {
             Self::Upstream(e) => e.status(),
             Self::Refused(status) => *status,
             Self::Moved(_) => StatusCode::OK,
-            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Busy | Self::RateLimited(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Convert(e) => e.status(),
+            Self::Challenged(_) => StatusCode::BAD_GATEWAY,
         }
     }
 
@@ -203,44 +219,38 @@ impl PageError {
             Self::Moved(_) => Some("moved"),
             Self::Busy => Some("busy"),
             Self::Convert(_) => None,
+            Self::Challenged(_) => Some("challenge"),
+            Self::RateLimited(_) => Some("rate_limited"),
         }
     }
 
-    /// The heading and text of the page a reader without a saved copy gets.
-    pub(crate) fn explain(&self) -> (&'static str, String) {
-        let unavailable = "Page unavailable";
-        match self {
-            Self::Upstream(UpstreamError::Timeout(_)) => (
-                unavailable,
-                "The original site took too long to answer.".to_owned(),
-            ),
-            Self::Upstream(UpstreamError::TooLarge(_)) => (
-                unavailable,
-                "The original page is too large to convert.".to_owned(),
-            ),
-            Self::Upstream(_) => (
-                unavailable,
-                "The original site could not be reached.".to_owned(),
-            ),
-            Self::Refused(status) => (unavailable, format!("The original site answered {status}.")),
-            Self::Moved(Some(_)) => (
-                "This page is elsewhere",
-                "The original page leads to another site:".to_owned(),
-            ),
-            Self::Moved(None) => (
-                "This page is elsewhere",
-                "The original page leads to an address this site does not link to.".to_owned(),
-            ),
-            Self::Busy => (
-                "Busy",
-                "Too many pages are being prepared right now. Please try again in a few seconds."
-                    .to_owned(),
-            ),
-            Self::Convert(_) => (
-                unavailable,
-                "This page could not be converted to a Light page.".to_owned(),
-            ),
-        }
+    /// The heading and text of the page a reader without a saved copy gets, in `words`.
+    pub(crate) fn explain(&self, words: &Words<'_>) -> (String, String) {
+        let text = match self {
+            Self::Upstream(UpstreamError::Timeout(_)) => Message::ErrorTooSlow,
+            Self::Upstream(UpstreamError::TooLarge(_)) => Message::ErrorTooLarge,
+            Self::Upstream(_) => Message::ErrorUnreachable,
+            Self::Refused(status) => {
+                let status = words.number(&status.as_u16().to_string());
+                return (
+                    words.text(Message::HeadingUnavailable).to_owned(),
+                    words.fill(Message::ErrorAnswered, &[("status", &status)]),
+                );
+            }
+            Self::Moved(Some(_)) => Message::ErrorLeadsAway,
+            Self::Moved(None) => Message::ErrorUnlinkable,
+            Self::Busy => Message::ErrorBusy,
+            Self::Convert(_) => Message::ErrorNotConverted,
+            Self::Challenged(_) => Message::ErrorChallenged,
+            Self::RateLimited(_) => Message::ErrorPacing,
+        };
+        let heading = match self {
+            Self::Moved(_) => Message::HeadingElsewhere,
+            Self::Busy | Self::RateLimited(_) => Message::HeadingBusy,
+            Self::Challenged(_) => Message::HeadingRefusedMirror,
+            _ => Message::HeadingUnavailable,
+        };
+        (words.text(heading).to_owned(), words.text(text).to_owned())
     }
 }
 

@@ -3,7 +3,8 @@
 //! `route` (which site and upstream URL a request means), `upstream` (fetching within
 //! limits), `decode` (bytes to UTF-8), `rewrite` (the streaming Light pass and its
 //! allowlist), `extract` (finding the article when no rule says where it is), `page` (the
-//! Light page shell), `convert` (the stages joined), `cache` and `server`; `demo` is the
+//! Light page shell), `convert` (the stages joined), `cache`, `fleet` (the store a fleet of
+//! instances shares) and `server`; `demo` is the
 //! bundled sample news site that the demo, the tests and the benchmarks run against.
 #![forbid(unsafe_code)]
 
@@ -18,7 +19,10 @@ pub mod demo;
 pub mod error;
 pub mod eval;
 pub mod extract;
+pub mod feed;
+pub(crate) mod fleet;
 pub mod image;
+pub mod lang;
 pub(crate) mod metrics;
 pub mod page;
 pub mod rewrite;

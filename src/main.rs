@@ -14,6 +14,7 @@ use lightmirror::demo;
 use lightmirror::eval::{self, EvalArgs};
 use lightmirror::server::ServerHandle;
 use lightmirror::snippet::Snippet;
+use lightmirror::upstream::{Fetcher, Outcome};
 
 #[cfg(all(unix, not(target_env = "musl")))]
 #[global_allocator]
@@ -56,21 +57,29 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
         /// A saved page as URL=FILE, converted with the rules of the site whose upstream
-        /// the URL is on. Repeatable.
-        #[arg(long = "sample", value_name = "URL=FILE")]
-        samples: Vec<String>,
+        /// the URL is on. Repeatable. Given with no URL=FILE, each site's `test_urls` are
+        /// fetched live instead.
+        #[arg(long = "sample", value_name = "URL=FILE", num_args = 0..)]
+        samples: Option<Vec<String>>,
+        /// Never fetch: `--sample` then needs URL=FILE pairs.
+        #[arg(long)]
+        offline: bool,
     },
     /// Start a bundled sample news site on loopback and the Light proxy in front of it;
     /// no internet needed.
     Demo,
-    /// Print the "Switch to Light" banner for a publisher to place in the full site.
+    /// Print the "Switch to Light" banner for a publisher to place in the full site, and
+    /// (on standard error) the CSP sources that allow its inline script and style.
     Snippet {
-        /// Root URL of the Light site, as readers reach it.
+        /// Root URL of the Light site, as readers reach it (http or https, no query).
         #[arg(long)]
         light_url: Url,
-        /// The name in the link ("Switch to NAME").
-        #[arg(long, default_value = "the Light version")]
-        label: String,
+        /// The name in the link ("Switch to NAME"); "the Light version" in --lang.
+        #[arg(long)]
+        label: Option<String>,
+        /// Language of the banner's words (en, fa, ar, ru, uk, zh, es, fr, tr, ur).
+        #[arg(long)]
+        lang: Option<String>,
         /// Seconds the full page may take before the banner shows.
         #[arg(long, default_value_t = 8)]
         after: u32,
@@ -138,19 +147,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             config,
             file,
         } => convert(&url, format, config, file),
-        Command::Check { config, samples } => check(&config, &samples),
+        Command::Check {
+            config,
+            samples,
+            offline,
+        } => check(&config, samples, offline),
         Command::Demo => demo(),
         Command::Snippet {
             light_url,
             label,
+            lang,
             after,
         } => {
-            let snippet = Snippet {
-                light_root: &light_url,
-                label: &label,
-                after_secs: after,
-            };
+            let snippet = Snippet::new(&light_url, label.as_deref(), after, lang.as_deref())?;
             print!("{}", snippet.html());
+            eprintln!(
+                "Content-Security-Policy sources for the banner: {}",
+                snippet.csp_sources()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Purge {
@@ -392,10 +406,45 @@ fn emit(bytes: &[u8]) -> Result<()> {
     }
 }
 
+/// Whether this user could keep pages in `dir`: a file can be made there, or, when `dir`
+/// does not exist yet, in the nearest directory above it, where the server would create
+/// it. Nothing is left behind.
+fn writable(dir: &std::path::Path) -> std::io::Result<()> {
+    let existing = dir
+        .ancestors()
+        .find(|d| d.as_os_str().is_empty() || d.is_dir())
+        .map(|d| {
+            if d.as_os_str().is_empty() {
+                std::path::Path::new(".")
+            } else {
+                d
+            }
+        })
+        .unwrap_or(dir);
+    let probe = existing.join(format!(".lightmirror-check-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)?;
+    std::fs::remove_file(&probe)
+}
+
 /// Validates a configuration, then shows what each sample page yields under its site's
-/// rules, flagging what usually means a redesign broke them.
-fn check(path: &std::path::Path, samples: &[String]) -> Result<ExitCode> {
+/// rules, flagging what usually means a redesign broke them. `samples` are saved pages;
+/// `Some` empty list means each site's `test_urls`, fetched live unless `offline`.
+fn check(path: &std::path::Path, samples: Option<Vec<String>>, offline: bool) -> Result<ExitCode> {
     let (config, sites) = config::load_file(path)?;
+    if let Some(dir) = &config.cache.dir {
+        if let Err(why) = writable(dir) {
+            println!(
+                "{}: cache.dir \"{}\" is not writable by this user ({why}); the server would \
+                 keep its cache in memory only",
+                path.display(),
+                dir.display()
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    }
     println!(
         "{}: valid, {} site(s): {}",
         path.display(),
@@ -403,61 +452,35 @@ fn check(path: &std::path::Path, samples: &[String]) -> Result<ExitCode> {
         names(&sites)
     );
     let mut broken = false;
-    for sample in samples {
-        let (url, file) = sample
-            .split_once('=')
-            .with_context(|| format!("--sample {sample}: expected URL=FILE"))?;
-        let url = Url::parse(url).with_context(|| format!("--sample {sample}: bad URL"))?;
-        let site = sites
-            .iter()
-            .find(|s| s.is_upstream(&url))
-            .with_context(|| {
-                format!(
-                    "--sample {sample}: no site has the upstream {}",
-                    url.origin().ascii_serialization()
-                )
-            })?;
-        let bytes = std::fs::read(file).with_context(|| format!("read {file}"))?;
-        let (page, found) = convert_document(site, &url, &config.limits, None, &bytes)?;
-        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
-        let words = found.text.split_whitespace().count();
-        let mode = if site.content.is_empty() {
-            "detection"
-        } else {
-            "content rules"
-        };
-        println!("\n{url} (site {}, {mode})", site.name);
-        println!("  kind:      {:?}", found.kind);
-        println!("  title:     {}", show(&found.meta.title));
-        println!("  byline:    {}", show(&found.meta.byline));
-        println!("  published: {}", show(&found.meta.published));
-        println!(
-            "  language:  {} {}",
-            show(&found.meta.lang),
-            show(&found.meta.dir)
-        );
-        println!(
-            "  text:      {words} words; Light page {} bytes from {} bytes",
-            page.len(),
-            bytes.len()
-        );
-        let opening: String = found.text.chars().take(160).collect();
-        println!("  opens:     {}", opening.replace('\n', " "));
-        let mut warn = |message: &str| {
-            broken = true;
-            println!("  WARNING:   {message}");
-        };
-        if words < 50 && found.kind == config::PageKind::Article {
-            warn("fewer than 50 words of article text: do the content selectors still match?");
+    match samples {
+        None => {}
+        Some(samples) if samples.is_empty() => {
+            if offline {
+                bail!(
+                    "--sample without URL=FILE fetches each site's test_urls, which --offline \
+                     forbids: save the pages and give them as --sample URL=FILE"
+                );
+            }
+            broken = check_test_urls(&config, &sites)?;
         }
-        if found.meta.title.is_none() {
-            warn("no title found");
-        }
-        if site.byline.is_some() && found.meta.byline.is_none() {
-            warn("the byline selector matched nothing");
-        }
-        if site.date.is_some() && found.meta.published.is_none() {
-            warn("the date selector matched nothing");
+        Some(samples) => {
+            for sample in &samples {
+                let (url, file) = sample
+                    .split_once('=')
+                    .with_context(|| format!("--sample {sample}: expected URL=FILE"))?;
+                let url = Url::parse(url).with_context(|| format!("--sample {sample}: bad URL"))?;
+                let site = sites
+                    .iter()
+                    .find(|s| s.is_upstream(&url))
+                    .with_context(|| {
+                        format!(
+                            "--sample {sample}: no site has the upstream {}",
+                            url.origin().ascii_serialization()
+                        )
+                    })?;
+                let bytes = std::fs::read(file).with_context(|| format!("read {file}"))?;
+                broken |= report_sample(&config, site, &url, None, &bytes)?;
+            }
         }
     }
     Ok(if broken {
@@ -465,6 +488,113 @@ fn check(path: &std::path::Path, samples: &[String]) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Fetches every site's `test_urls` as the server would (same limits and address checks)
+/// and reports each; whether any looked broken or could not be fetched.
+fn check_test_urls(config: &config::Config, sites: &[Site]) -> Result<bool> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    let fetcher = Fetcher::new(&config.limits)?;
+    let mut broken = false;
+    let mut any = false;
+    for site in sites {
+        for url in &site.test_urls {
+            any = true;
+            match runtime.block_on(fetch_whole(&fetcher, site, url)) {
+                Ok((content_type, bytes)) => {
+                    broken |= report_sample(config, site, url, content_type.as_deref(), &bytes)?;
+                }
+                Err(why) => {
+                    broken = true;
+                    println!("\n{url} (site {})\n  FAILED:    {why}", site.name);
+                }
+            }
+        }
+    }
+    if !any {
+        println!("no site lists test_urls: nothing to sample");
+    }
+    Ok(broken)
+}
+
+/// The body and `Content-Type` of the page at `url`, read whole within the limits.
+async fn fetch_whole(
+    fetcher: &Fetcher,
+    site: &Site,
+    url: &Url,
+) -> Result<(Option<String>, Vec<u8>)> {
+    let mut response = match fetcher.fetch(site, url.clone()).await? {
+        Outcome::Page(response) => response,
+        Outcome::Elsewhere(target) => bail!("redirected off the site, to {target}"),
+        Outcome::Unlinkable(scheme) => bail!("redirected to a {scheme}: URL"),
+    };
+    if !response.status.is_success() {
+        bail!("the upstream answered {}", response.status);
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok((response.content_type.clone(), bytes))
+}
+
+/// Prints what `site`'s rules make of the page at `url`; whether it looks broken.
+fn report_sample(
+    config: &config::Config,
+    site: &Site,
+    url: &Url,
+    content_type: Option<&str>,
+    bytes: &[u8],
+) -> Result<bool> {
+    let (page, found) = convert_document(site, url, &config.limits, content_type, bytes)?;
+    let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
+    let words = found.text.split_whitespace().count();
+    let mode = match (site.content.is_empty(), found.content_fallback) {
+        (true, _) => "detection",
+        (false, false) => "content rules",
+        (false, true) => "content rules matched nothing: detection",
+    };
+    println!("\n{url} (site {}, {mode})", site.name);
+    println!("  kind:      {:?}", found.kind);
+    println!("  title:     {}", show(&found.meta.title));
+    println!("  byline:    {}", show(&found.meta.byline));
+    println!("  published: {}", show(&found.meta.published));
+    println!(
+        "  language:  {} {}",
+        show(&found.meta.lang),
+        show(&found.meta.dir)
+    );
+    println!(
+        "  text:      {words} words; Light page {} bytes from {} bytes",
+        page.len(),
+        bytes.len()
+    );
+    let opening: String = found.text.chars().take(160).collect();
+    println!("  opens:     {}", opening.replace('\n', " "));
+    let mut broken = false;
+    let mut warn = |message: &str| {
+        broken = true;
+        println!("  WARNING:   {message}");
+    };
+    if found.content_fallback {
+        warn("the content selectors matched nothing: has the site's layout changed?");
+    }
+    if words < 50 && found.kind == config::PageKind::Article {
+        warn("fewer than 50 words of article text: do the content selectors still match?");
+    }
+    if found.meta.title.is_none() {
+        warn("no title found");
+    }
+    if site.byline.is_some() && found.meta.byline.is_none() {
+        warn("the byline selector matched nothing");
+    }
+    if site.date.is_some() && found.meta.published.is_none() {
+        warn("the date selector matched nothing");
+    }
+    Ok(broken)
 }
 
 /// Binds the demo's usual port, or any free one when it is taken.

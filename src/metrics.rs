@@ -1,7 +1,8 @@
 //! What the server counts for its operator, in the Prometheus text format served by the
 //! admin listener (`[admin] listen`): requests by site, status class and cache result;
 //! upstream fetches, their errors by kind and their latency; conversion time by route;
-//! the bytes readers got against the bytes the originals weighed; and, read at each
+//! the bytes readers got against the bytes the originals weighed; pages whose `content`
+//! rules matched nothing; and, read at each
 //! scrape, open connections, memory in flight, cache size and the configuration's
 //! generation. One [`Metrics`] per server, kept across reloads.
 
@@ -64,7 +65,8 @@ pub(crate) struct SiteLabels {
 pub(crate) struct ErrorLabels {
     pub site: String,
     /// `unreachable`, `timeout`, `too_large`, `forbidden`, `redirects`, `refused`,
-    /// `server_error`, `moved` or `busy`.
+    /// `server_error`, `moved`, `busy`, `challenge` (a bot wall or challenge instead of
+    /// the page) or `rate_limited` (past the fleet's `upstream_rate`).
     pub kind: &'static str,
 }
 
@@ -86,6 +88,7 @@ pub(crate) struct Metrics {
     pub conversion_seconds: Family<RouteLabels, Histogram>,
     pub light_bytes: Family<SiteLabels, Counter>,
     pub original_bytes: Family<SiteLabels, Counter>,
+    pub content_fallbacks: Family<SiteLabels, Counter>,
     pub connections: Gauge,
     pub inflight_bytes: Gauge,
     pub cache_pages: Gauge,
@@ -144,6 +147,7 @@ impl Default for Metrics {
             conversion_seconds,
             light_bytes: Family::default(),
             original_bytes: Family::default(),
+            content_fallbacks: Family::default(),
             connections: Gauge::default(),
             inflight_bytes: Gauge::default(),
             cache_pages: Gauge::default(),
@@ -185,6 +189,11 @@ impl Metrics {
             "original_bytes",
             "Bytes of the original pages those Light pages were made from",
             self.original_bytes.clone(),
+        );
+        registry.register(
+            "content_fallbacks",
+            "Pages whose site's content rules matched nothing, so detection found the article",
+            self.content_fallbacks.clone(),
         );
         registry.register(
             "connections",
@@ -237,6 +246,15 @@ impl Metrics {
             .get_or_create(&ErrorLabels {
                 site: site.to_owned(),
                 kind,
+            })
+            .inc();
+    }
+
+    /// One page whose `content` rules matched nothing, converted by detection instead.
+    pub(crate) fn content_fell_back(&self, site: &str) {
+        self.content_fallbacks
+            .get_or_create(&SiteLabels {
+                site: site.to_owned(),
             })
             .inc();
     }

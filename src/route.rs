@@ -438,6 +438,24 @@ mod tests {
     }
 
     #[test]
+    fn allow_entries_without_a_trailing_slash_name_one_path() {
+        let site = guarded(r#"allow_paths = ["/", "/about", "/news/"]"#);
+        for allowed in ["/", "/about", "/news/", "/news/a/b", "/./about"] {
+            assert!(upstream_url(&site, allowed, None).is_ok(), "{allowed}");
+        }
+        for refused in ["/world/a", "/about/team", "/abouts", "/news", "/index.html"] {
+            let e = upstream_url(&site, refused, None).unwrap_err();
+            assert_eq!(e.status(), StatusCode::NOT_FOUND, "{refused}");
+        }
+        let home = guarded(
+            r#"allow_paths = ["/"]
+            paths_case_insensitive = true"#,
+        );
+        assert!(upstream_url(&home, "/", None).is_ok());
+        assert!(upstream_url(&home, "/a", None).is_err());
+    }
+
+    #[test]
     fn rules_may_ignore_case() {
         let site =
             guarded("deny_paths = [\"/admin\", \"/caf%c3%a9\"]\npaths_case_insensitive = true");

@@ -229,7 +229,10 @@ colour = "red"
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("bad.toml"), "{err}");
-    assert!(err.contains("server"), "{err}");
+    assert!(
+        err.contains("server.listen: \"not an address\" is not a socket address"),
+        "{err}"
+    );
     assert!(err.contains("site[0].upstream"), "{err}");
     assert!(err.contains("site[0].colour: unknown key"), "{err}");
 
@@ -249,6 +252,93 @@ colour = "red"
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn check_reports_every_bad_value_and_an_unwritable_cache_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        r#"
+[server]
+listen = "nowhere"
+shutdown_grace = "soon"
+[[site]]
+name = "a"
+upstream = "https://a.example"
+hosts = ["light.test"]
+remove = ["[[["]
+cache_ttl = "forever"
+[[site]]
+name = "b"
+upstream = "https://b.example"
+hosts = ["light.test"]
+"#,
+    )
+    .unwrap();
+    let out = lightmirror()
+        .args(["check", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    for expected in [
+        "5 problem(s)",
+        "server.listen: \"nowhere\" is not a socket address",
+        "server.shutdown_grace: \"soon\" is not a duration: write a number and a unit",
+        "site[0].cache_ttl: \"forever\" is not a duration",
+        "site[0].remove: selector \"[[[\":",
+        "site[1].hosts: host \"light.test\" is already served by site \"a\"",
+    ] {
+        assert!(err.contains(expected), "{expected}\n{err}");
+    }
+    // Each problem is one line.
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("  - ")).count(),
+        5,
+        "{err}"
+    );
+
+    let site = "[[site]]\nname = \"x\"\nupstream = \"https://example.com\"\nhosts = [\"x.test\"]\n";
+    let unwritable = dir.path().join("unwritable.toml");
+    let key = dir.path().join("k.key");
+    std::fs::write(
+        &unwritable,
+        format!("[cache]\ndir = \"/proc/lightmirror/pages\"\nkey_file = {key:?}\n{site}"),
+    )
+    .unwrap();
+    let out = lightmirror()
+        .args(["check", "--config"])
+        .arg(&unwritable)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        said.contains("cache.dir \"/proc/lightmirror/pages\" is not writable"),
+        "{said}"
+    );
+
+    let writable = dir.path().join("writable.toml");
+    let pages = dir.path().join("pages");
+    std::fs::write(
+        &writable,
+        format!("[cache]\ndir = {pages:?}\nkey_file = {key:?}\n{site}"),
+    )
+    .unwrap();
+    let out = lightmirror()
+        .args(["check", "--config"])
+        .arg(&writable)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!pages.exists(), "check created the cache directory");
 }
 
 fn free_port() -> u16 {
@@ -442,9 +532,75 @@ fn check_samples_show_what_the_rules_extract() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(!out.status.success(), "a broken rule passed: {stdout}");
     assert!(
-        stdout.contains("WARNING:   fewer than 50 words"),
+        stdout.contains("WARNING:   the content selectors matched nothing"),
         "{stdout}"
     );
+    // The page still reads: detection found the article.
+    assert!(
+        stdout.contains("content rules matched nothing: detection"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn check_sample_fetches_the_test_urls_live() {
+    let upstream = Upstream::start().await;
+    let long = PAGE.replace(
+        "<p>The winter timetable",
+        &format!(
+            "<p>{}</p><p>The winter timetable",
+            "Crossings will be busier on weekday mornings. ".repeat(8)
+        ),
+    );
+    upstream.route("/news/ferry", Reply::html(long));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sites.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[site]]\nname = \"ledger\"\nupstream = \"{}\"\nhosts = [\"l.test\"]\n\
+             allow_private_upstream = true\ncontent = [\".story\"]\n\
+             test_urls = [\"{}\", \"{}\"]\n",
+            upstream.url(""),
+            upstream.url("/news/ferry"),
+            upstream.url("/news/gone"),
+        ),
+    )
+    .unwrap();
+    let run = |args: &'static [&'static str]| {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            lightmirror()
+                .args(["check", "--config"])
+                .arg(&config)
+                .args(args)
+                .output()
+                .unwrap()
+        })
+    };
+    let out = run(&["--sample"]).await.unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("/news/ferry (site ledger, content rules)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("title:     Ferry timetable changes"),
+        "{stdout}"
+    );
+    // The missing page is reported, and makes the check fail.
+    assert!(
+        stdout.contains("/news/gone (site ledger)\n  FAILED:    the upstream answered 404"),
+        "{stdout}"
+    );
+    assert!(!out.status.success(), "{stdout}");
+    assert_eq!(upstream.hits("/news/ferry"), 1);
+
+    let out = run(&["--sample", "--offline"]).await.unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("give them as --sample URL=FILE"), "{err}");
+    assert_eq!(upstream.hits("/news/ferry"), 1, "--offline fetched");
 }
 
 #[test]
@@ -597,4 +753,37 @@ fn convert_into_a_closed_pipe_ends_quietly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{:?}: {stderr}", out.status);
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn snippet_prints_its_banner_in_the_language_asked_and_the_hashes_that_allow_it() {
+    let output = lightmirror()
+        .args([
+            "snippet",
+            "--light-url",
+            "https://light.example/",
+            "--lang",
+            "ar",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let html = String::from_utf8(output.stdout).unwrap();
+    assert!(html.contains(">انتقل إلى النسخة الخفيفة</a>"), "{html}");
+    let sources = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        sources.contains("script-src 'sha256-") && sources.contains("style-src 'sha256-"),
+        "{sources}"
+    );
+    let refused = lightmirror()
+        .args([
+            "snippet",
+            "--light-url",
+            "https://light.example/?from=banner",
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let why = String::from_utf8(refused.stderr).unwrap();
+    assert!(why.contains("without a query or fragment"), "{why}");
 }

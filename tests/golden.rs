@@ -28,6 +28,7 @@ fn compare(name: &str, mode: ImageMode, suffix: &str) {
     let options = LightOptions {
         page_url: &page,
         upstream: &upstream,
+        siblings: &[],
         content: &[],
         remove: &[],
         memory_limit: 1 << 20,

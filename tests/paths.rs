@@ -1,7 +1,9 @@
 //! Path rules and links against a real upstream: every spelling of a denied path is
 //! refused before the upstream hears of it, the upstream receives exactly the path that
 //! was checked, and a redirect can neither leave the upstream host, downgrade it, nor put
-//! a `javascript:` URL in front of a reader.
+//! a `javascript:` URL in front of a reader. Paths that are not articles (`robots.txt`,
+//! images) are answered without a fetch per request, `allow_paths` entries name a page
+//! or a prefix, and a site with an onion service names it on its other hosts.
 
 #[path = "support/allowlist.rs"]
 mod allowlist;
@@ -229,5 +231,144 @@ async fn redirects_to_another_host_name_are_links_not_fetches() {
         0,
         "another host name was fetched"
     );
+    light.stop().await;
+}
+
+#[tokio::test]
+async fn robots_txt_is_the_upstreams_text_fetched_once() {
+    let upstream = Upstream::start().await;
+    let rules = "User-agent: *\nDisallow: /account/\n";
+    upstream.route(
+        "/robots.txt",
+        Reply::with(200, &[("content-type", "text/plain")], rules),
+    );
+    let light = Light::start(&site_config(""), &upstream).await;
+    for _ in 0..3 {
+        let response = light.get("/robots.txt").await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/plain; charset=utf-8"
+        );
+        assert_eq!(response.text().await.unwrap(), rules);
+    }
+    assert_eq!(
+        upstream.hits("/robots.txt"),
+        1,
+        "robots.txt fetched per request"
+    );
+    light.stop().await;
+}
+
+#[tokio::test]
+async fn an_oversized_or_missing_robots_txt_is_none() {
+    let upstream = Upstream::start().await;
+    let huge = "Disallow: /x\n".repeat(10_000);
+    upstream.route(
+        "/robots.txt",
+        Reply::with(200, &[("content-type", "text/plain")], huge),
+    );
+    let light = Light::start(&site_config(""), &upstream).await;
+    let response = light.get("/robots.txt").await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(response.text().await.unwrap(), "");
+    light.stop().await;
+
+    let upstream = Upstream::start().await;
+    let light = Light::start(&site_config(""), &upstream).await;
+    assert_eq!(light.get("/robots.txt").await.status(), 404);
+    light.stop().await;
+}
+
+#[tokio::test]
+async fn robots_disallow_turns_every_crawler_away_without_a_fetch() {
+    let upstream = Upstream::start().await;
+    upstream.route("/robots.txt", Reply::with(200, &[], "User-agent: *\n"));
+    let light = Light::start(&site_config("robots = \"disallow\""), &upstream).await;
+    let response = light.get("/robots.txt").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.text().await.unwrap(),
+        "User-agent: *\nDisallow: /\n"
+    );
+    assert_eq!(upstream.total_hits(), 0);
+    light.stop().await;
+}
+
+#[tokio::test]
+async fn image_paths_are_answered_without_an_upstream_fetch() {
+    let upstream = Upstream::start().await;
+    upstream.route(
+        "/favicon.ico",
+        Reply::with(200, &[("content-type", "image/x-icon")], "ico"),
+    );
+    upstream.route(
+        "/logo.png",
+        Reply::with(200, &[("content-type", "image/png")], "png"),
+    );
+    let light = Light::start(&site_config(""), &upstream).await;
+    for _ in 0..2 {
+        let favicon = light.get("/favicon.ico").await;
+        assert_eq!(favicon.status(), 204);
+        assert_eq!(favicon.headers()["cache-control"], "public, max-age=86400");
+        assert_eq!(light.get("/logo.png").await.status(), 404);
+    }
+    assert_eq!(upstream.total_hits(), 0);
+    light.stop().await;
+}
+
+#[tokio::test]
+async fn allow_paths_without_a_trailing_slash_allow_that_page_alone() {
+    let upstream = Upstream::start().await;
+    for path in ["/", "/about", "/about/team", "/news/a"] {
+        upstream.route(path, Reply::html("<p>page</p>"));
+    }
+    let light = Light::start(
+        &site_config("allow_paths = [\"/\", \"/about\", \"/news/\"]"),
+        &upstream,
+    )
+    .await;
+    for (path, status) in [
+        ("/", 200),
+        ("/about", 200),
+        ("/news/a", 200),
+        ("/about/team", 404),
+    ] {
+        assert_eq!(light.get(path).await.status(), status, "{path}");
+    }
+    assert_eq!(upstream.hits("/about/team"), 0);
+    light.stop().await;
+}
+
+#[tokio::test]
+async fn onion_location_names_the_same_page_on_the_onion_service() {
+    let upstream = Upstream::start().await;
+    upstream.route("/a?b=1", Reply::html("<p>page</p>"));
+    let onion = "http://ledgerf4z3qk7v2x6wpa5mhd4nvtrj6euk3ybqlc5o2ifhwgqs7adxyz.onion";
+    let config = site_config(&format!("onion_location = \"{onion}\"")).replace(
+        "hosts = [\"light.test\"]",
+        &format!("hosts = [\"light.test\", \"{}\"]", &onion[7..]),
+    );
+    let light = Light::start(&config, &upstream).await;
+    let clearnet = light.get("/a?b=1").await;
+    assert_eq!(
+        clearnet.headers()["onion-location"],
+        format!("{onion}/a?b=1").as_str()
+    );
+    let on_onion = Light::client()
+        .get(light.url("/a?b=1"))
+        .header("host", &onion[7..])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_onion.status(), 200);
+    assert!(on_onion.headers().get("onion-location").is_none());
+    // Not on answers that are not Light pages.
+    assert!(light
+        .get("/robots.txt")
+        .await
+        .headers()
+        .get("onion-location")
+        .is_none());
     light.stop().await;
 }

@@ -15,7 +15,7 @@ mod allowlist;
 mod light;
 
 use light::{convert, Route};
-use lightmirror::config::PageKind;
+use lightmirror::config::{PageKind, Site};
 use lightmirror::extract::Metadata;
 use lightmirror::page::Shell;
 use proptest::prelude::*;
@@ -195,14 +195,18 @@ proptest! {
             dir: Some(f.dir),
             site_name: Some(f.og_site_name),
             excerpt: Some(f.og_description),
+            ..Metadata::default()
         };
         let original = Url::parse(light::PAGE_URL).expect("static URL");
+        let mut site = Site::ad_hoc(&original);
+        site.label = label.clone();
+        site.label_configured = true;
+        site.lang = Some(f.ld_headline.clone());
         let shell = Shell {
-            site_label: &label,
+            site: &site,
             meta: &meta,
             original: &original,
             kind: if article { PageKind::Article } else { PageKind::Listing },
-            default_lang: Some(&f.ld_headline),
         };
         let head = shell.head();
         let out = format!("{head}<p>Body.</p>{}", shell.tail(head.len(), 1000, Some(&f.ld_date)));

@@ -16,15 +16,8 @@
 //! Everything here blocks: the cache runs it on tokio's blocking threads, or on its
 //! loader thread. One process per directory.
 //!
-//! File layout (integers little-endian):
-//!
-//! | bytes | content                                                         |
-//! |-------|-----------------------------------------------------------------|
-//! | 8     | magic `LMPAGE\r\n`                                              |
-//! | 4     | format version, `2`                                             |
-//! | 8     | payload length                                                  |
-//! | 32    | HMAC-SHA256, under the key, of the 20 bytes above and the payload |
-//! | rest  | payload: metadata length (4), metadata JSON, body, gzip, brotli |
+//! Each file holds one page in the stored form of `codec`, sealed with the directory's
+//! key.
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -35,44 +28,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
-use hmac::Mac;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::codec::{self, Seal};
 use super::key::{Key, UNTRUSTED_OPEN};
 use super::policy::replaces;
 use super::segments::{largest_entry, Evicted, Segment, Segments};
 use super::{CacheError, Purge, Quality, StoredPage};
 use crate::config::CacheConfig;
 
-/// The CR LF catches files mangled by text-mode transfers.
-const MAGIC: &[u8; 8] = b"LMPAGE\r\n";
-/// Bumped whenever the layout changes; files of another version are discarded.
-const VERSION: u32 = 2;
-/// Magic, version and payload length: the part of the header the MAC covers.
-const SIGNED_LEN: usize = 8 + 4 + 8;
-const HEADER_LEN: usize = SIGNED_LEN + 32;
 const PAGE_SUFFIX: &str = ".page";
 /// Written first, renamed into place when complete; any left at startup are from a crash.
 const TEMP_PREFIX: &str = ".tmp-";
-
-/// Everything of a page but its three bodies, which follow the metadata raw (as JSON they
-/// would be arrays of numbers, several times their size).
-#[derive(Serialize, Deserialize)]
-struct Meta {
-    key: String,
-    status: u16,
-    etag: String,
-    last_modified: SystemTime,
-    created: SystemTime,
-    fresh_for: Duration,
-    text_chars: u32,
-    whole: bool,
-    body_len: u64,
-    gzip_len: u64,
-    brotli_len: u64,
-}
 
 /// What the account keeps of a page's file: enough to judge a page meant to replace it.
 #[derive(Debug, Clone, Copy)]
@@ -218,7 +185,7 @@ impl DiskStore {
         let Some(secret) = self.wait_open() else {
             return Ok(Written::Skipped);
         };
-        let data = encode(key, page, &secret)?;
+        let data = codec::encode(key, page, Seal::Key(&secret))?;
         let bytes = data.len() as u64;
         let max = largest_entry(self.max_bytes);
         if bytes > max {
@@ -494,10 +461,11 @@ impl DiskStore {
         if data.len() as u64 > max {
             return Err(refused("larger than any page the cache writes"));
         }
-        let (key, page) = decode(&data, secret).map_err(|reason| CacheError::Corrupt {
-            path: path.to_owned(),
-            reason,
-        })?;
+        let (key, page) =
+            codec::decode(&data, Seal::Key(secret)).map_err(|reason| CacheError::Corrupt {
+                path: path.to_owned(),
+                reason,
+            })?;
         Ok((key, page, data.len() as u64))
     }
 
@@ -578,110 +546,10 @@ fn remove(path: &Path) {
     }
 }
 
-fn encode(key: &str, page: &StoredPage, secret: &Key) -> Result<Vec<u8>, CacheError> {
-    let meta = Meta {
-        key: key.to_owned(),
-        status: page.status,
-        etag: page.etag.clone(),
-        last_modified: page.last_modified,
-        created: page.created,
-        fresh_for: page.fresh_for,
-        text_chars: page.quality.text_chars,
-        whole: page.quality.whole,
-        body_len: page.body.len() as u64,
-        gzip_len: page.gzip.len() as u64,
-        brotli_len: page.brotli.len() as u64,
-    };
-    // Fails only for a time before 1970, which the JSON form of a time cannot express.
-    let meta = serde_json::to_vec(&meta).map_err(CacheError::Metadata)?;
-    let payload_len = 4 + meta.len() + page.body.len() + page.gzip.len() + page.brotli.len();
-    let mut data = Vec::with_capacity(HEADER_LEN + payload_len);
-    data.extend_from_slice(MAGIC);
-    data.extend_from_slice(&VERSION.to_le_bytes());
-    data.extend_from_slice(&(payload_len as u64).to_le_bytes());
-    data.extend_from_slice(&[0; HEADER_LEN - SIGNED_LEN]);
-    data.extend_from_slice(&(meta.len() as u32).to_le_bytes());
-    data.extend_from_slice(&meta);
-    data.extend_from_slice(&page.body);
-    data.extend_from_slice(&page.gzip);
-    data.extend_from_slice(&page.brotli);
-    let tag = seal(secret, &data[..SIGNED_LEN], &data[HEADER_LEN..]).finalize();
-    data[SIGNED_LEN..HEADER_LEN].copy_from_slice(&tag.into_bytes());
-    Ok(data)
-}
-
-fn seal(secret: &Key, signed: &[u8], payload: &[u8]) -> hmac::Hmac<Sha256> {
-    let mut mac = secret.mac();
-    mac.update(signed);
-    mac.update(payload);
-    mac
-}
-
-/// Reads a page file back, refusing anything but a complete file of this version whose
-/// header and payload carry this directory's MAC.
-fn decode(data: &[u8], secret: &Key) -> Result<(String, StoredPage), &'static str> {
-    let (header, payload) = data
-        .split_at_checked(HEADER_LEN)
-        .ok_or("shorter than the header")?;
-    let (signed, tag) = header.split_at(SIGNED_LEN);
-    let (magic, rest) = signed.split_at(MAGIC.len());
-    if magic != MAGIC {
-        return Err("not a page file");
-    }
-    let (version, length) = rest.split_at(4);
-    if version != VERSION.to_le_bytes() {
-        return Err("written by another format version");
-    }
-    if length != (payload.len() as u64).to_le_bytes() {
-        return Err("truncated or extended");
-    }
-    seal(secret, signed, payload)
-        .verify_slice(tag)
-        .map_err(|_| "not authenticated: damaged, or not written under this cache's key")?;
-    let (meta_len, rest) = payload.split_at_checked(4).ok_or("no metadata")?;
-    let meta_len = u32::from_le_bytes(meta_len.try_into().expect("four bytes")) as usize;
-    let (meta, bodies) = rest
-        .split_at_checked(meta_len)
-        .ok_or("metadata cut short")?;
-    let meta: Meta = serde_json::from_slice(meta).map_err(|_| "unreadable metadata")?;
-    let bodies = Bytes::copy_from_slice(bodies);
-    let mut start = 0usize;
-    let mut take = |len: u64| {
-        let end = usize::try_from(len)
-            .ok()
-            .and_then(|len| start.checked_add(len))
-            .filter(|&end| end <= bodies.len())
-            .ok_or("bodies cut short")?;
-        let part = bodies.slice(start..end);
-        start = end;
-        Ok::<_, &'static str>(part)
-    };
-    let body = take(meta.body_len)?;
-    let gzip = take(meta.gzip_len)?;
-    let brotli = take(meta.brotli_len)?;
-    if start != bodies.len() {
-        return Err("bytes after the bodies");
-    }
-    let page = StoredPage {
-        status: meta.status,
-        body,
-        gzip,
-        brotli,
-        etag: meta.etag,
-        last_modified: meta.last_modified,
-        created: meta.created,
-        fresh_for: meta.fresh_for,
-        quality: Quality {
-            text_chars: meta.text_chars,
-            whole: meta.whole,
-        },
-    };
-    Ok((meta.key, page))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
     use std::sync::mpsc;
     use std::time::Instant;
 
@@ -767,40 +635,19 @@ mod tests {
     }
 
     #[test]
-    fn encode_decode_round_trip() {
-        let secret = Key::random().unwrap();
-        let original = page_of("<p>kept</p>", SystemTime::now(), 60, quality(7, false));
-        let (key, back) =
-            decode(&encode("site/a?b=c", &original, &secret).unwrap(), &secret).unwrap();
-        assert_eq!(key, "site/a?b=c");
-        assert_eq!(back, original);
-    }
-
-    #[test]
-    fn every_damage_is_detected() {
-        let secret = Key::random().unwrap();
-        let data = encode("k", &page("<p>x</p>", SystemTime::now(), 60), &secret).unwrap();
-        for cut in [0, 10, HEADER_LEN, HEADER_LEN + 3, data.len() - 1] {
-            assert!(decode(&data[..cut], &secret).is_err(), "cut at {cut}");
-        }
-        let mut longer = data.clone();
-        longer.push(0);
-        assert!(decode(&longer, &secret).is_err());
-        for i in (0..data.len()).step_by(7) {
-            let mut flipped = data.clone();
-            flipped[i] ^= 0x01;
-            assert!(decode(&flipped, &secret).is_err(), "flip at {i}");
-        }
-    }
-
-    #[test]
     fn a_well_formed_page_under_another_key_is_never_served() {
         let fixture = Fixture::new();
         let now = SystemTime::now();
         let forged = page("<p>news</p><script>steal()</script>", now, 60);
         let other = Key::random().unwrap();
-        let planted = fixture.plant("k", &encode("k", &forged, &other).unwrap());
-        let genuine = fixture.plant("g", &encode("g", &forged, &fixture.key()).unwrap());
+        let planted = fixture.plant(
+            "k",
+            &codec::encode("k", &forged, Seal::Key(&other)).unwrap(),
+        );
+        let genuine = fixture.plant(
+            "g",
+            &codec::encode("g", &forged, Seal::Key(&fixture.key())).unwrap(),
+        );
         let (_, loaded) = fixture.open(1 << 20, now);
         assert_eq!(loaded.len(), 1);
         assert_eq!(loaded[0].0, "g");
@@ -861,9 +708,13 @@ mod tests {
     fn budget_evicts_expired_then_probation_then_protected() {
         let fixture = Fixture::new();
         let now = SystemTime::now();
-        let size = encode("k10", &page("p", now, 60), &Key::random().unwrap())
-            .unwrap()
-            .len() as u64;
+        let size = codec::encode(
+            "k10",
+            &page("p", now, 60),
+            Seal::Key(&Key::random().unwrap()),
+        )
+        .unwrap()
+        .len() as u64;
         // Room for ten files, whatever the length of their keys.
         let (store, _) = fixture.open(size * 10 + 50, now);
         let at = |s| now + Duration::from_secs(s);
@@ -945,11 +796,20 @@ mod tests {
         let now = SystemTime::now();
         let secret = fixture.key();
         let good = page("good", now, 60);
-        fixture.plant("good", &encode("good", &good, &secret).unwrap());
+        fixture.plant(
+            "good",
+            &codec::encode("good", &good, Seal::Key(&secret)).unwrap(),
+        );
         // Under another key's name: a renamed or colliding file is not trusted.
-        fixture.plant("elsewhere", &encode("good", &good, &secret).unwrap());
+        fixture.plant(
+            "elsewhere",
+            &codec::encode("good", &good, Seal::Key(&secret)).unwrap(),
+        );
         let expired = page("old", now - Duration::from_secs(161), 60);
-        fixture.plant("old", &encode("old", &expired, &secret).unwrap());
+        fixture.plant(
+            "old",
+            &codec::encode("old", &expired, Seal::Key(&secret)).unwrap(),
+        );
         fs::write(fixture.dir.join(format!("{TEMP_PREFIX}x-1-0")), b"partial").unwrap();
         fs::write(fixture.dir.join("README"), b"not ours").unwrap();
 
@@ -969,7 +829,10 @@ mod tests {
         let fixture = Fixture::new();
         let now = SystemTime::now();
         let good = page("good", now, 60);
-        fixture.plant("good", &encode("good", &good, &fixture.key()).unwrap());
+        fixture.plant(
+            "good",
+            &codec::encode("good", &good, Seal::Key(&fixture.key())).unwrap(),
+        );
         let fifo = fixture.dir.join(file_name("fifo"));
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
         assert!(made.unwrap().success());

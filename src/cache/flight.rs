@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::watch;
 
+use super::shared::FleetLock;
 use super::StoredPage;
 
 /// How a flight ended, as its followers learn it.
@@ -54,6 +55,7 @@ impl Flights {
                 key: key.to_owned(),
                 sender,
             }),
+            fleet: None,
         })
     }
 
@@ -80,6 +82,9 @@ pub enum Flight {
 pub struct FlightLeader {
     /// `None` when the cache is off: there is nobody to tell.
     registration: Option<Registration>,
+    /// The fleet's lock on the page, when this instance fetches it for the fleet: ended
+    /// with the flight, so other instances learn the landing too.
+    fleet: Option<FleetLock>,
 }
 
 #[derive(Debug)]
@@ -92,7 +97,15 @@ struct Registration {
 impl FlightLeader {
     /// A leader that no follower can join, for when coalescing is off.
     pub(crate) fn alone() -> Self {
-        Self { registration: None }
+        Self {
+            registration: None,
+            fleet: None,
+        }
+    }
+
+    /// Makes this flight the fleet's fetch of its page: `lock` ends when it lands.
+    pub(crate) fn hold(&mut self, lock: FleetLock) {
+        self.fleet = Some(lock);
     }
 
     /// Ends the flight and tells every follower how.
@@ -101,6 +114,9 @@ impl FlightLeader {
     }
 
     fn land(&mut self, landing: Landing) {
+        if let Some(lock) = self.fleet.take() {
+            lock.release(&landing);
+        }
         let Some(registration) = self.registration.take() else {
             return;
         };

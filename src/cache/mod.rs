@@ -11,14 +11,21 @@
 //! ([`PageCache::join`]). The cache knows nothing of the server: callers pass header values
 //! as text and decide themselves what to fetch and what to send.
 //!
-//! An operator can purge a site's pages, one page or a subtree from memory and the
-//! directory alike ([`PageCache::purge`]).
+//! With `[cache] shared`, a fleet of instances shares one store: a miss in memory (which
+//! holds the directory's pages) looks there before the upstream, every page stored goes
+//! there too, and one instance fetches a page for the fleet ([`PageCache::lead`]). The
+//! store failing only takes that tier away (see `shared`).
 //!
-//! Modules: `page` (the stored form), `policy` (freshness, conditional requests, which copy
-//! to keep), `segments` (which page goes when room is needed), `flight` (coalescing),
-//! `purge` (which keys a purge names), `disk` (the directory, which is not trusted),
-//! `key` (the secret its files carry) and `image` (Light images, in memory only).
+//! An operator can purge a site's pages, one page or a subtree from memory, the directory
+//! and the shared store alike ([`PageCache::purge`]).
+//!
+//! Modules: `page` (a page as kept), `codec` (its stored form as bytes), `policy`
+//! (freshness, conditional requests, which copy to keep), `segments` (which page goes
+//! when room is needed), `flight` (coalescing), `purge` (which keys a purge names), `disk`
+//! (the directory, which is not trusted), `key` (the secret its files carry) `shared`
+//! (the fleet's store) and `image` (Light images, in memory only).
 
+mod codec;
 mod disk;
 mod flight;
 mod image;
@@ -27,6 +34,7 @@ mod page;
 mod policy;
 mod purge;
 mod segments;
+mod shared;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -37,14 +45,16 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 
 use crate::config::CacheConfig;
+use crate::fleet::Store;
 use disk::DiskStore;
 use flight::Flights;
 use segments::{Evicted, Segment, Segments};
+use shared::{Claim, SharedTier};
 
 pub use flight::{Flight, FlightFollower, FlightLeader, Landing};
 pub use image::{CachedImage, ImageCache, ImageLookup};
 pub use page::{Quality, StoredPage};
-pub(crate) use policy::{forbids_transform, shared_cache_control, NOT_STORED};
+pub(crate) use policy::{forbids_transform, shared_cache_control, stale_cache_control, NOT_STORED};
 pub use policy::{freshness, not_modified};
 pub use purge::Purge;
 
@@ -133,6 +143,18 @@ pub enum Stored {
     },
 }
 
+/// The answer to [`PageCache::lead`].
+#[derive(Debug)]
+pub enum Elected {
+    /// Fetch the page: no other instance is fetching it (or none can be asked).
+    Fetch(FlightLeader),
+    /// Another instance fetched and stored it meanwhile; the flight has landed with it.
+    Landed(Arc<StoredPage>),
+    /// Another instance's fetch of it failed just now: serve a stale copy if there is
+    /// one, else fetch with this leader.
+    Failed(FlightLeader),
+}
+
 /// Where "now" comes from: the system clock, or a test's hand-moved one.
 type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
@@ -173,6 +195,7 @@ struct Active {
     /// Shared with disk writes, which file a page in the segment it has when they run.
     memory: Arc<Mutex<Segments<Arc<StoredPage>>>>,
     disk: Option<Arc<DiskStore>>,
+    shared: Option<SharedTier>,
     flights: Arc<Flights>,
     stale_if_error: Duration,
     clock: Clock,
@@ -209,6 +232,7 @@ impl PageCache {
                 config.max_variants,
             ))),
             disk,
+            shared: Store::open(config).map(|store| SharedTier::new(store, config.stale_if_error)),
             flights: Arc::default(),
             stale_if_error: config.stale_if_error,
             clock,
@@ -233,19 +257,25 @@ impl PageCache {
     /// The page under `key`: fresh, stale (within `stale_if_error` past freshness), or a
     /// miss. A hit counts as a read: a page read again after it was stored is protected
     /// from floods of one-off pages. While the directory still loads at startup, a miss
-    /// waits for it a moment.
+    /// waits for it a moment. Without a fresh copy in memory, the shared store is asked
+    /// (for at most `shared_timeout`), and what it has joins memory.
     pub async fn lookup(&self, key: &str) -> Lookup {
         let Some(active) = &self.active else {
             return Lookup::Miss;
         };
-        let found = active.lookup(key);
-        if !matches!(found, Lookup::Miss) || *active.loaded.borrow() {
-            return found;
+        let mut found = active.lookup(key);
+        if matches!(found, Lookup::Miss) && !*active.loaded.borrow() {
+            let mut loaded = active.loaded.clone();
+            // A loader that died without finishing ends the wait just as well.
+            let _ = tokio::time::timeout(LOAD_WAIT, loaded.wait_for(|&done| done)).await;
+            found = active.lookup(key);
         }
-        let mut loaded = active.loaded.clone();
-        // A loader that died without finishing ends the wait just as well.
-        let _ = tokio::time::timeout(LOAD_WAIT, loaded.wait_for(|&done| done)).await;
-        active.lookup(key)
+        match &active.shared {
+            Some(shared) if !matches!(found, Lookup::Fresh(_)) => {
+                active.or_shared(shared, key, found).await
+            }
+            _ => found,
+        }
     }
 
     /// Keeps `page` under `key` unless the usable copy there is worth more: a page without
@@ -287,8 +317,8 @@ impl PageCache {
         }
     }
 
-    /// Removes the pages of `site` within `scope` from memory and from the directory, so
-    /// they are gone after a restart too; returns how many pages went (one found in both
+    /// Removes the pages of `site` within `scope` from memory, from the shared store (for
+    /// the whole fleet) and from the directory, so they are gone after a restart too; returns how many pages went (one found in both
     /// counts once). Waits for the directory to be read first, so no page loaded late
     /// comes back, and for the files to be deleted. A fetch already under way when the
     /// purge runs may still store its page afterwards.
@@ -312,12 +342,50 @@ impl PageCache {
             drop(pages);
             keys.into_iter().collect()
         };
+        if let Some(shared) = &active.shared {
+            removed.extend(shared.purge(site, &scope).await);
+        }
         if let Some(disk) = active.disk.clone() {
             let site = site.to_owned();
             let deleted = tokio::task::spawn_blocking(move || disk.purge(&site, &scope)).await;
             removed.extend(deleted.unwrap_or_default());
         }
         removed.len()
+    }
+
+    /// Elects the fleet's fetcher of `key` for this instance's flight leader: with a
+    /// shared store, this instance fetches only when it takes the page's lock there;
+    /// otherwise it waits, up to `hold` (the longest one fetch may take, and the lock's
+    /// lifetime when this instance takes it), for the instance that holds it. Without a
+    /// store, or when it does not answer, the leader fetches.
+    pub async fn lead(&self, key: &str, mut leader: FlightLeader, hold: Duration) -> Elected {
+        let Some((active, shared)) = self
+            .active
+            .as_ref()
+            .and_then(|active| Some((active, active.shared.as_ref()?)))
+        else {
+            return Elected::Fetch(leader);
+        };
+        match shared.claim(key, hold).await {
+            Claim::Won(lock) => {
+                leader.hold(lock);
+                Elected::Fetch(leader)
+            }
+            Claim::Alone => Elected::Fetch(leader),
+            Claim::Failed => Elected::Failed(leader),
+            Claim::Landed(page) => {
+                let page = Arc::new(page);
+                let now = (active.clock)();
+                let page = active.put(key, &page, now).unwrap_or(page);
+                leader.finish(Landing::Page(Arc::clone(&page)));
+                Elected::Landed(page)
+            }
+        }
+    }
+
+    /// The shared store, when one is configured, for what else the fleet keeps there.
+    pub(crate) fn fleet(&self) -> Option<&Store> {
+        Some(self.active.as_ref()?.shared.as_ref()?.store())
     }
 
     /// Coalesces fetches of `key`: the first caller while none is under way leads, every
@@ -370,6 +438,9 @@ impl Active {
         if let Some(kept) = self.put(key, &page, now) {
             return Stored::Declined { new: page, kept };
         }
+        if let Some(shared) = &self.shared {
+            shared.put(key, &page, now).await;
+        }
         let saved = Arc::clone(&page);
         let key = key.to_owned();
         let memory = Arc::clone(&self.memory);
@@ -384,6 +455,28 @@ impl Active {
             disk.save(&key, &saved, wanted, now);
         });
         Stored::Accepted(page)
+    }
+
+    /// `found` in memory, or the shared store's copy of `key` when that is fresh (or
+    /// memory has none), put in memory unless memory's copy is worth more.
+    async fn or_shared(&self, shared: &SharedTier, key: &str, found: Lookup) -> Lookup {
+        let now = (self.clock)();
+        let Some(page) = shared.get(key, now).await else {
+            return found;
+        };
+        let fresh = page.is_fresh(now);
+        if !fresh && !matches!(found, Lookup::Miss) {
+            return found;
+        }
+        let page = Arc::new(page);
+        if self.put(key, &page, now).is_some() {
+            return found;
+        }
+        if fresh {
+            Lookup::Fresh(page)
+        } else {
+            Lookup::Stale(page)
+        }
     }
 
     /// Puts `page` in memory unless the usable copy there is worth more; returns that copy.

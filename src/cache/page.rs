@@ -3,18 +3,13 @@
 //! validators readers revalidate with, how long it stays fresh, and how much of an
 //! article it carries (its [`Quality`], which decides whether it may replace another copy).
 
-use std::io::Write;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
-/// gzip level: close to the best ratio for HTML at a fraction of level 9's time.
-const GZIP_LEVEL: u32 = 6;
-/// brotli quality: most of brotli's gain over gzip while staying a few milliseconds per page.
-const BROTLI_QUALITY: u32 = 5;
-/// brotli window (log2 of bytes): 1 MiB covers any Light page and keeps decoder memory small.
-const BROTLI_WINDOW: u32 = 20;
+use crate::compress::{compress, Coding};
+
 /// Past the epoch, a time later than any page's use, yet one `SystemTime` can hold.
 const NEVER: Duration = Duration::from_secs(1 << 60);
 
@@ -78,8 +73,8 @@ impl StoredPage {
         let created = SystemTime::now();
         Self {
             status,
-            gzip: gzip(&body),
-            brotli: brotli(&body),
+            gzip: compress(Coding::Gzip, &body),
+            brotli: compress(Coding::Brotli, &body),
             etag: etag(&body),
             last_modified: last_modified.unwrap_or(created),
             created,
@@ -125,32 +120,6 @@ fn etag(body: &[u8]) -> String {
     let digest = Sha256::digest(body);
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
     format!("\"{hex}\"")
-}
-
-fn gzip(body: &[u8]) -> Bytes {
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 4),
-        flate2::Compression::new(GZIP_LEVEL),
-    );
-    // Writing to a Vec cannot fail.
-    encoder
-        .write_all(body)
-        .and_then(|()| encoder.finish())
-        .map(Bytes::from)
-        .expect("gzip into memory")
-}
-
-fn brotli(body: &[u8]) -> Bytes {
-    let mut writer = brotli::CompressorWriter::new(
-        Vec::with_capacity(body.len() / 4),
-        4096,
-        BROTLI_QUALITY,
-        BROTLI_WINDOW,
-    );
-    // Writing to a Vec cannot fail.
-    writer.write_all(body).expect("brotli into memory");
-    // `into_inner` finishes the stream before handing the buffer back.
-    Bytes::from(writer.into_inner())
 }
 
 #[cfg(test)]

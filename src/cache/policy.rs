@@ -82,16 +82,31 @@ pub(crate) fn forbids_transform(cache_control: Option<&str>) -> bool {
         .any(|(name, _)| name.eq_ignore_ascii_case("no-transform"))
 }
 
-/// The `Cache-Control` of an answer that no one may keep: errors, saved copies served in
-/// place of a fresh page, pages the upstream forbids storing.
+/// The `Cache-Control` of an answer that no one may keep: errors, refusals, pages the
+/// upstream forbids storing.
 pub(crate) const NOT_STORED: &str = "no-store";
 
-/// The `Cache-Control` of a Light page that a shared cache in front may keep for `fresh`
-/// and, should this proxy fail, serve for `stale_if_error` past that, as this cache does.
+/// The `Cache-Control` of a Light page that readers and a shared cache in front (a CDN)
+/// may keep for `fresh`: the page's lifetime here (the upstream's, else the site's
+/// `cache_ttl`, else `[cache] ttl`) as `max-age` and `s-maxage`; as
+/// `stale-while-revalidate`, the same again, in which a CDN may answer with its copy while
+/// it fetches a new one; and as `stale-if-error`, `[cache] stale_if_error`, how long past
+/// freshness this cache too serves a saved copy when the upstream fails.
 pub(crate) fn shared_cache_control(fresh: Duration, stale_if_error: Duration) -> String {
+    let fresh = fresh.as_secs();
     format!(
-        "public, max-age={}, stale-if-error={}",
-        fresh.as_secs(),
+        "public, max-age={fresh}, s-maxage={fresh}, stale-while-revalidate={fresh}, \
+         stale-if-error={}",
+        stale_if_error.as_secs()
+    )
+}
+
+/// The `Cache-Control` of a saved copy served in place of a fresh page: already stale, so
+/// a CDN does not serve it as fresh, but one that may stand in for this proxy's failure
+/// as it stood in for the upstream's.
+pub(crate) fn stale_cache_control(stale_if_error: Duration) -> String {
+    format!(
+        "public, max-age=0, stale-if-error={}",
         stale_if_error.as_secs()
     )
 }
@@ -302,7 +317,11 @@ mod tests {
     fn readers_and_caches_in_front_are_told_both_lifetimes() {
         assert_eq!(
             shared_cache_control(Duration::from_secs(60), Duration::from_secs(86_400)),
-            "public, max-age=60, stale-if-error=86400"
+            "public, max-age=60, s-maxage=60, stale-while-revalidate=60, stale-if-error=86400"
+        );
+        assert_eq!(
+            stale_cache_control(Duration::from_secs(600)),
+            "public, max-age=0, stale-if-error=600"
         );
     }
 

@@ -147,23 +147,57 @@ pub(super) fn problem(key: &str, reason: impl Into<String>) -> Problem {
     }
 }
 
-/// Deserializes one table, recording unknown keys and the first bad value in it.
+/// Deserializes one table, recording its unknown keys and every bad value in it. When the
+/// table as a whole does not deserialize, each key is tried alone, so that one bad value
+/// does not hide another; the table is then read without its bad keys (their defaults
+/// standing in), so that the checks made on the whole configuration (duplicate hosts,
+/// the admin listener's address) still see the rest of it.
 fn section<T: for<'de> Deserialize<'de>>(
     key: &str,
     value: toml::Value,
     problems: &mut Vec<Problem>,
 ) -> Option<T> {
     let mut unknown = Vec::new();
-    let result = serde_ignored::deserialize(value, |path| {
+    let result = serde_ignored::deserialize(value.clone(), |path| {
         unknown.push(problem(&format!("{key}.{path}"), "unknown key"))
     });
     problems.append(&mut unknown);
-    match result {
-        Ok(parsed) => Some(parsed),
-        Err(e) => {
-            problems.push(problem(key, e.to_string().trim().replace('\n', " ")));
-            None
+    let whole = match result {
+        Ok(parsed) => return Some(parsed),
+        Err(e) => e,
+    };
+    let toml::Value::Table(table) = value else {
+        problems.push(problem(key, one_line(&whole, None)));
+        return None;
+    };
+    let mut good = toml::Table::new();
+    let mut bad = 0;
+    for (name, value) in table {
+        let alone = toml::Table::from_iter([(name.clone(), value.clone())]);
+        match T::deserialize(toml::Value::Table(alone)) {
+            Ok(_) => {
+                good.insert(name, value);
+            }
+            Err(e) => {
+                bad += 1;
+                problems.push(problem(&format!("{key}.{name}"), one_line(&e, Some(&name))));
+            }
         }
+    }
+    if bad == 0 {
+        problems.push(problem(key, one_line(&whole, None)));
+        return None;
+    }
+    T::deserialize(toml::Value::Table(good)).ok()
+}
+
+/// A deserializer's message on one line, without the ``in `name` `` it ends with when the
+/// problem's key already names the field.
+fn one_line(e: &toml::de::Error, name: Option<&str>) -> String {
+    let text = e.to_string().trim().replace('\n', " ");
+    match name.and_then(|name| text.strip_suffix(&format!(" in `{name}`"))) {
+        Some(shorter) => shorter.to_owned(),
+        None => text,
     }
 }
 
@@ -225,6 +259,22 @@ fn check_cache(cache: &CacheConfig, problems: &mut Vec<Problem>) {
     if cache.max_variants == 0 {
         problems.push(problem("cache.max_variants", "must be greater than 0"));
     }
+    if let Some(url) = &cache.shared {
+        if let Err(e) = redis::Client::open(url.as_str()) {
+            problems.push(problem(
+                "cache.shared",
+                format!(
+                    "\"{url}\" is not a store address such as \"redis://127.0.0.1:6379/0\": {e}"
+                ),
+            ));
+        }
+    }
+    if cache.shared_prefix.is_empty() {
+        problems.push(problem("cache.shared_prefix", "must not be empty"));
+    }
+    if cache.shared_timeout.is_zero() {
+        problems.push(problem("cache.shared_timeout", "must be longer than 0s"));
+    }
     let Some(dir) = &cache.dir else {
         return;
     };
@@ -269,10 +319,26 @@ fn check_sites(config: &Config, problems: &mut Vec<Problem>) -> Vec<Site> {
                 format!("\"{}\" is already the name of site[{previous}]", raw.name),
             ));
         }
-        let Some(site) = Site::check(raw, &key, problems) else {
-            continue;
+        // A site with problems of its own still claims its hosts, so a host it shares
+        // with another site is reported in the same pass.
+        let checked = Site::check(raw, &key, problems);
+        let hosts: Vec<String> = match &checked {
+            Some(site) => site.hosts.clone(),
+            None => raw
+                .hosts
+                .iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .collect(),
         };
-        for host in &site.hosts {
+        if let Some(site) = &checked {
+            if site.upstream_rate.is_some() && config.cache.shared.is_none() {
+                problems.push(problem(
+                    &format!("{key}.upstream_rate"),
+                    "needs [cache] shared: the fleet's count is kept in the shared store",
+                ));
+            }
+        }
+        for host in hosts {
             if let Some(other) = owner.insert(host.clone(), raw.name.clone()) {
                 problems.push(problem(
                     &format!("{key}.hosts"),
@@ -280,8 +346,9 @@ fn check_sites(config: &Config, problems: &mut Vec<Problem>) -> Vec<Site> {
                 ));
             }
         }
-        sites.push(site);
+        sites.extend(checked);
     }
+    Site::introduce(&mut sites);
     sites
 }
 
@@ -343,7 +410,7 @@ mod tests {
         let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
         for expected in [
             "colour",
-            "server",
+            "server.listen",
             "limits.max_redirect",
             "site[0].contnet",
             "site[0].upstream",
@@ -353,6 +420,56 @@ mod tests {
             "site[1].upstream",
         ] {
             assert!(keys.contains(&expected), "{expected} missing from {keys:?}");
+        }
+    }
+
+    #[test]
+    fn a_bad_value_hides_no_other_key_of_its_table() {
+        let text = r#"
+            [server]
+            listen = "nowhere"
+            shutdown_grace = "soon"
+            log_query = "yes"
+            [limits]
+            upstream_timeout = 5
+            [[site]]
+            name = "a"
+            upstream = "ftp://a.example"
+            hosts = ["light.test"]
+            cache_ttl = "forever"
+            [[site]]
+            name = "b"
+            upstream = "https://b.example"
+            hosts = ["LIGHT.test"]
+        "#;
+        let err = parse(text, "t").unwrap_err().to_string();
+        for expected in [
+            "server.listen: \"nowhere\" is not a socket address: write an IP address and a port, such as \"127.0.0.1:8080\"",
+            "server.shutdown_grace: \"soon\" is not a duration: write a number and a unit, such as \"500ms\", \"30s\"",
+            "server.log_query: ",
+            "limits.upstream_timeout: must be a quoted duration",
+            "site[0].cache_ttl: \"forever\" is not a duration",
+            "site[0].upstream: scheme \"ftp\" is not http or https",
+            // The site with problems of its own still takes part in the duplicate check.
+            "site[1].hosts: host \"light.test\" is already served by site \"a\"",
+        ] {
+            assert!(err.contains(expected), "{expected}\n{err}");
+        }
+        assert!(!err.contains("\n  - server:"), "{err}");
+        assert!(!err.contains(" in `"), "{err}");
+    }
+
+    #[test]
+    fn missing_required_keys_are_named() {
+        let err = parse("[[site]]\nlabel = \"x\"\n", "t")
+            .unwrap_err()
+            .to_string();
+        for expected in [
+            "site[0].name:",
+            "site[0].upstream: is missing",
+            "site[0].hosts:",
+        ] {
+            assert!(err.contains(expected), "{expected}\n{err}");
         }
     }
 
@@ -401,6 +518,52 @@ mod tests {
             let err = with(cache).unwrap_err().to_string();
             assert!(err.contains(expected), "{cache}: {err}");
         }
+    }
+
+    #[test]
+    fn the_shared_store_is_checked_with_its_sites() {
+        let rated = GOOD.replace(
+            "cache_ttl = \"2m\"",
+            "cache_ttl = \"2m\"\nupstream_rate = \"20/s\"",
+        );
+        let with = |cache: &str| parse(&format!("[cache]\n{cache}\n{rated}"), "t");
+        let (config, sites) = with("shared = \"redis://127.0.0.1:6379/0\"").unwrap();
+        assert_eq!(
+            config.cache.shared_timeout,
+            std::time::Duration::from_millis(100)
+        );
+        assert_eq!(config.cache.shared_prefix, "lightmirror:");
+        assert_eq!(sites[0].upstream_rate.map(|r| r.fetches), Some(20));
+        let err = with("shared = \"http://x\"\nshared_prefix = \"\"\nshared_timeout = \"0s\"")
+            .unwrap_err()
+            .to_string();
+        for expected in [
+            "cache.shared:",
+            "cache.shared_prefix:",
+            "cache.shared_timeout:",
+        ] {
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+        let err = with("").unwrap_err().to_string();
+        assert!(
+            err.contains("site[0].upstream_rate: needs [cache] shared"),
+            "{err}"
+        );
+        let err = with("shared = \"redis://h\"")
+            .map(|_| ())
+            .and_then(|()| {
+                parse(
+                    &format!(
+                        "[cache]\nshared = \"redis://h\"\n{}",
+                        rated.replace("20/s", "lots")
+                    ),
+                    "t",
+                )
+                .map(|_| ())
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("site[0].upstream_rate:"), "{err}");
     }
 
     #[test]

@@ -2,15 +2,18 @@
 //! with validation that reports every problem in a file at once (`load`). The rest of the
 //! program sees only the checked [`Site`] and [`Config`] values, never raw TOML.
 
+mod forms;
 mod images;
 mod load;
+mod reload;
 mod schema;
 mod site;
 
 pub use images::ImageRules;
 pub use load::{load_file, parse, ConfigError, Problem};
+pub use reload::restart_only_changes;
 pub use schema::{
     CacheConfig, Config, ImageMode, KindRule, LimitsConfig, LogFormat, PageKind, QueryConfig,
-    QueryMode, ServerConfig, SiteConfig,
+    QueryMode, RobotsRule, SectionConfig, ServerConfig, SiteConfig,
 };
-pub use site::{PathGlob, Site};
+pub use site::{PathGlob, SearchForm, Section, Site, UpstreamRate};

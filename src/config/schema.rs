@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::forms;
+
 /// A whole deployment: the server, its limits and cache, and the sites it serves.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
@@ -35,6 +37,7 @@ pub struct ServerConfig {
     ///
     /// ### Default
     /// `127.0.0.1:8080`
+    #[serde(deserialize_with = "forms::socket_address")]
     pub listen: SocketAddr,
     /// Log client IP addresses. Off so that readers in censored countries leave no trace.
     ///
@@ -45,7 +48,7 @@ pub struct ServerConfig {
     ///
     /// ### Default
     /// `10s`
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "forms::duration")]
     pub shutdown_grace: Duration,
     /// Log request query strings. Off, as queries carry what readers searched for.
     ///
@@ -100,6 +103,7 @@ pub struct AdminConfig {
     ///
     /// ### Default
     /// unset: no admin listener
+    #[serde(default, deserialize_with = "forms::optional_socket_address")]
     pub listen: Option<SocketAddr>,
 }
 
@@ -112,13 +116,13 @@ pub struct LimitsConfig {
     ///
     /// ### Default
     /// `15s`
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "forms::duration")]
     pub upstream_timeout: Duration,
     /// Longest wait to connect to an upstream.
     ///
     /// ### Default
     /// `5s`
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "forms::duration")]
     pub connect_timeout: Duration,
     /// Largest upstream body accepted, counted after decompression (guards against
     /// compression bombs); larger pages get 502.
@@ -152,7 +156,7 @@ pub struct LimitsConfig {
     ///
     /// ### Default
     /// `10s`
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "forms::duration")]
     pub header_read_timeout: Duration,
     /// How long a connection may stay open with no request in flight, between requests
     /// (HTTP/1 keep-alive, HTTP/2 with no open stream). It is also the interval of HTTP/2
@@ -161,7 +165,7 @@ pub struct LimitsConfig {
     ///
     /// ### Default
     /// `30s`
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "forms::duration")]
     pub idle_timeout: Duration,
     /// Longest a response may wait for the reader to take its next 16 KiB (a reader that
     /// stops reading, an HTTP/2 stream whose window stays shut); past it the connection is
@@ -169,7 +173,7 @@ pub struct LimitsConfig {
     ///
     /// ### Default
     /// `30s`
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "forms::duration")]
     pub send_timeout: Duration,
     /// Memory that all requests in flight together may hold, in bytes: upstream bodies
     /// being read and converted, and Light bytes not yet taken by their readers. A new
@@ -229,13 +233,13 @@ pub struct CacheConfig {
     ///
     /// ### Default
     /// `5m`
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "forms::duration")]
     pub ttl: Duration,
     /// How long past freshness a page may still be served when the upstream fails.
     ///
     /// ### Default
     /// `7days`
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "forms::duration")]
     pub stale_if_error: Duration,
     /// Directory that keeps pages across restarts; unset keeps them in memory only. When
     /// it cannot be used, the cache warns and keeps pages in memory only.
@@ -265,6 +269,27 @@ pub struct CacheConfig {
     /// ### Default
     /// `16777216` (16 MiB, about 800 images)
     pub image_bytes: u64,
+    /// The store a fleet of instances shares (Valkey or Redis, `redis://host:port/db` or
+    /// `redis+unix:///path/to/socket`): pages one instance converts are served by every
+    /// other, one instance fetches a page for all, and `upstream_rate` is counted there.
+    /// Looked up after memory and the directory; the store failing never fails a request.
+    ///
+    /// ### Default
+    /// unset (the cache is this instance's own)
+    pub shared: Option<String>,
+    /// Prefix of every key this deployment writes in the shared store, so deployments
+    /// sharing one store never see each other's pages. Must not be empty.
+    ///
+    /// ### Default
+    /// `"lightmirror:"`
+    pub shared_prefix: String,
+    /// Longest a request waits on the shared store for one operation; past it the store
+    /// counts as failing and the request goes on without it.
+    ///
+    /// ### Default
+    /// `100ms`
+    #[serde(deserialize_with = "forms::duration")]
+    pub shared_timeout: Duration,
 }
 
 impl CacheConfig {
@@ -291,6 +316,9 @@ impl Default for CacheConfig {
             max_variants: 16,
             key_file: None,
             image_bytes: 16 << 20,
+            shared: None,
+            shared_prefix: "lightmirror:".to_owned(),
+            shared_timeout: Duration::from_millis(100),
         }
     }
 }
@@ -298,11 +326,14 @@ impl Default for CacheConfig {
 /// One `[[site]]`: an upstream origin and the rules that turn its pages into Light pages.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SiteConfig {
-    /// Short name used in logs and messages.
+    /// Short name used in logs and messages. Required.
+    #[serde(default)]
     pub name: String,
-    /// Origin the pages are fetched from, such as `https://www.example.com`.
+    /// Origin the pages are fetched from, such as `https://www.example.com`. Required.
+    #[serde(default)]
     pub upstream: String,
-    /// Host names (with an optional `:port`) this Light site answers to.
+    /// Host names (with an optional `:port`) this Light site answers to. Required.
+    #[serde(default)]
     pub hosts: Vec<String>,
     /// Title shown in the Light page header.
     ///
@@ -336,16 +367,19 @@ pub struct SiteConfig {
     /// Page kinds by path: the first rule whose pattern matches decides.
     #[serde(default)]
     pub kind: Vec<KindRule>,
-    /// Path prefixes that may be fetched; empty allows every path. Requests are compared
-    /// after normalisation (escapes of unreserved characters decoded, dot segments
-    /// resolved, `//` collapsed), both with and without `;parameters`.
+    /// Paths that may be fetched; empty allows every path. An entry ending in `/` allows
+    /// every path under it (`"/news/"`); any other entry allows that one path alone
+    /// (`"/about"`), and `"/"` allows the home page alone. Requests are compared after
+    /// normalisation (escapes of unreserved characters decoded, dot segments resolved,
+    /// `//` collapsed), both with and without `;parameters`.
     ///
     /// ### Default
     /// `[]`
     #[serde(default)]
     pub allow_paths: Vec<String>,
-    /// Path prefixes that are never fetched, checked after `allow_paths`, compared as
-    /// `allow_paths` are.
+    /// Path prefixes that are never fetched, checked after `allow_paths`; each is a prefix
+    /// whether it ends in `/` or not (`"/admin"` also denies `/admin/panel`), normalised
+    /// and compared as `allow_paths` are.
     ///
     /// ### Default
     /// `[]`
@@ -359,7 +393,7 @@ pub struct SiteConfig {
     #[serde(default)]
     pub paths_case_insensitive: bool,
     /// Freshness of this site's pages, overriding `[cache] ttl`.
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, deserialize_with = "forms::optional_duration")]
     pub cache_ttl: Option<Duration>,
     /// Language of the site's pages when a page does not declare one (`fa`, `ar`, `en` ...).
     pub lang: Option<String>,
@@ -376,6 +410,52 @@ pub struct SiteConfig {
     /// `"keep"`
     #[serde(default)]
     pub query: QueryConfig,
+    /// What `/robots.txt` answers: `"upstream"` serves the upstream's own (at most 64 KiB,
+    /// kept as long as a page is), `"disallow"` serves `User-agent: *` / `Disallow: /`
+    /// and fetches nothing.
+    ///
+    /// ### Default
+    /// `"upstream"`
+    #[serde(default)]
+    pub robots: RobotsRule,
+    /// The origin of this site's onion service, such as `"http://abc…xyz.onion"`. Light
+    /// pages served on the site's other hosts then carry an `Onion-Location` header with
+    /// the same path there, which Tor Browser offers to follow.
+    ///
+    /// ### Default
+    /// unset: no header
+    pub onion_location: Option<String>,
+    /// Most upstream fetches of this site the whole fleet makes in a period, counted in
+    /// `[cache] shared` (which it needs): `"20/s"`, `"600/min"`, `"5/10s"`. Past it,
+    /// readers get the saved copy, else a 503 with `Retry-After`. While the store fails,
+    /// only `upstream_concurrency` bounds the fetches.
+    ///
+    /// ### Default
+    /// unset (no fleet-wide limit)
+    pub upstream_rate: Option<String>,
+    /// The shell's own words for this site, by message key (`original_page = "Full
+    /// site"`), in place of the words of the page's language; `{name}` slots are those of
+    /// the English text. Keys: `lightmirror::lang::Message`, listed in the README.
+    ///
+    /// ### Default
+    /// `{}` (the words of each page's language)
+    #[serde(default)]
+    pub strings: std::collections::BTreeMap<String, String>,
+    /// The site's main sections, shown as one line in the shell's header:
+    /// `[{ label = "World", path = "/world/" }]`. Empty reads them from the upstream
+    /// page's primary `<nav>`, when the article is detected.
+    ///
+    /// ### Default
+    /// `[]`
+    #[serde(default)]
+    pub sections: Vec<SectionConfig>,
+    /// The upstream's search page with `{query}` where the reader's words go
+    /// (`"/search?q={query}"`): the shell then carries a one-field search form, whose
+    /// results come back as a Light listing.
+    ///
+    /// ### Default
+    /// unset: no search form
+    pub search: Option<String>,
     /// What a meaningful image becomes: `"tap"`, a placeholder with its alt text or caption
     /// and a link to a small Light image made on the reader's request; `"off"`, the
     /// placeholder alone. Light pages themselves never load an image either way.
@@ -422,6 +502,27 @@ pub enum ImageMode {
     Tap,
     /// Placeholders only.
     Off,
+}
+
+/// `robots` in `[[site]]`: where `/robots.txt` comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RobotsRule {
+    /// The upstream's own `robots.txt`, size-capped and cached.
+    #[default]
+    Upstream,
+    /// `User-agent: *` and `Disallow: /`: no crawler is welcome on the mirror.
+    Disallow,
+}
+
+/// One entry of `sections` in `[[site]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SectionConfig {
+    /// The words shown.
+    pub label: String,
+    /// The section's path on the site, such as `/world/`.
+    pub path: String,
 }
 
 /// `query` in `[[site]]`: every parameter, none, or the ones named.

@@ -9,8 +9,12 @@ use url::Url;
 
 use super::images::ImageRules;
 use super::load::problem;
-use super::schema::{ImageMode, PageKind, QueryConfig, QueryMode, SiteConfig, DEFAULT_IMAGE_WIDTH};
+use super::schema::{
+    ImageMode, PageKind, QueryConfig, QueryMode, RobotsRule, SiteConfig, DEFAULT_IMAGE_WIDTH,
+};
 use super::Problem;
+use crate::lang::{self, Message, Overrides};
+use crate::rewrite::policy::is_web;
 use crate::route::NormalPath;
 
 /// A checked `[[site]]`.
@@ -20,6 +24,9 @@ pub struct Site {
     pub name: String,
     /// Title of the Light site shown in its page header.
     pub label: String,
+    /// Whether `label` was configured; otherwise each page writes the site's name in the
+    /// page language's words for it.
+    pub label_configured: bool,
     /// Upstream origin: scheme, host and port, path `/`.
     pub upstream: Url,
     /// Lower-case host names, each with a port when one was given.
@@ -55,11 +62,125 @@ pub struct Site {
     pub test_urls: Vec<Url>,
     /// What images become, where they may be fetched from and how Light images are made.
     pub images: ImageRules,
+    /// Where `/robots.txt` comes from.
+    pub robots: RobotsRule,
+    /// The origin of the site's onion service, named in `Onion-Location` on other hosts.
+    pub onion_location: Option<Url>,
+    /// The operator's words for the shell, over those of each page's language.
+    pub strings: Overrides,
+    /// The sections line of the shell's header, when configured.
+    pub sections: Vec<Section>,
+    /// The search form of the shell, when configured.
+    pub search: Option<SearchForm>,
+    /// The instance's other sites, as upstream origin and first Light host: links to
+    /// them become links to their Light sites. Set once all sites are checked.
+    pub siblings: Vec<(Url, String)>,
     /// A short digest of the rules that shape a Light page (selectors, label, kinds, lang,
     /// query), computed once when the site is checked. It is part of every cache key
     /// (see [`cache_key`](crate::route::cache_key)), so a reload that changes them makes
     /// the pages cached under the old rules unreachable at once.
     pub rules_digest: String,
+    /// The fleet-wide bound on upstream fetches, when set.
+    pub upstream_rate: Option<UpstreamRate>,
+}
+
+/// `upstream_rate`: at most `fetches` upstream fetches every `per`, across the fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamRate {
+    /// Fetches allowed in one period; also the most that may go at once after a quiet spell.
+    pub fetches: u32,
+    /// The period.
+    pub per: Duration,
+}
+
+impl UpstreamRate {
+    /// Reads `"N/PERIOD"`: a count, a slash, then `s`, `min`, `h` or any duration
+    /// (`10s`, `1m`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lightmirror::config::UpstreamRate;
+    ///
+    /// let rate = UpstreamRate::parse("20/s").unwrap();
+    /// assert_eq!((rate.fetches, rate.per), (20, Duration::from_secs(1)));
+    /// assert_eq!(UpstreamRate::parse("5/10s").unwrap().per, Duration::from_secs(10));
+    /// assert!(UpstreamRate::parse("0/s").is_err());
+    /// ```
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (count, period) = text
+            .split_once('/')
+            .ok_or_else(|| format!("\"{text}\" is not a rate such as \"20/s\""))?;
+        let fetches: u32 = count
+            .trim()
+            .parse()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("\"{count}\" is not a count of fetches above 0"))?;
+        let period = period.trim();
+        let per = match period {
+            "s" | "sec" => Duration::from_secs(1),
+            "m" | "min" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3600),
+            other => humantime::parse_duration(other)
+                .map_err(|e| format!("\"{other}\" is not a period: {e}"))?,
+        };
+        if per < Duration::from_millis(1) {
+            return Err("the period must be at least 1ms".to_owned());
+        }
+        Ok(Self { fetches, per })
+    }
+}
+
+/// One link of the shell's sections line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    /// The words shown.
+    pub label: String,
+    /// A root-relative path on the Light site.
+    pub path: String,
+}
+
+/// The shell's search form: a GET form to a path of the Light site, which reaches the
+/// upstream's search page like any other request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchForm {
+    /// The form's action: the search page's path.
+    pub path: String,
+    /// The name of the parameter that carries the reader's words.
+    pub field: String,
+    /// The template's other parameters, sent as they are.
+    pub fixed: Vec<(String, String)>,
+}
+
+impl SearchForm {
+    /// Reads `"/search?q={query}"`: a path, and a query in which exactly one parameter's
+    /// value is `{query}`. A GET form can only fill a query, so `{query}` in the path is
+    /// refused.
+    fn parse(template: &str) -> Result<Self, String> {
+        let (path, query) = template
+            .split_once('?')
+            .ok_or("needs a query with {query} as a value, such as \"/search?q={query}\"")?;
+        if !path.starts_with('/') || path.starts_with("//") || path.contains('{') {
+            return Err("its path must start with / and hold no {slot}".into());
+        }
+        let mut field = None;
+        let mut fixed = Vec::new();
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            if value == "{query}" {
+                if field.replace(name.into_owned()).is_some() {
+                    return Err("names {query} more than once".into());
+                }
+            } else {
+                fixed.push((name.into_owned(), value.into_owned()));
+            }
+        }
+        let field = field.ok_or("has no parameter whose value is {query}")?;
+        let path = NormalPath::parse(path)
+            .map_err(|e| format!("its path is not usable: {e}"))?
+            .as_str()
+            .to_owned();
+        Ok(Self { path, field, fixed })
+    }
 }
 
 /// A compiled path pattern from `[[site.kind]]`.
@@ -103,6 +224,14 @@ impl Site {
             push("name", "must not be empty".into());
         }
         let upstream = match Url::parse(&raw.upstream) {
+            _ if raw.upstream.is_empty() => {
+                push(
+                    "upstream",
+                    "is missing: the origin to fetch from, such as \"https://www.example.com\""
+                        .into(),
+                );
+                None
+            }
             Ok(url) if !matches!(url.scheme(), "http" | "https") => {
                 push(
                     "upstream",
@@ -190,16 +319,43 @@ impl Site {
         let allow_paths = normal_prefixes("allow_paths", &raw.allow_paths);
         let deny_paths = normal_prefixes("deny_paths", &raw.deny_paths);
         if let Some(lang) = &raw.lang {
-            let valid = !lang.is_empty()
-                && lang.len() <= 35
-                && lang.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-            if !valid {
+            if !lang::valid_tag(lang) {
                 push(
                     "lang",
                     format!("\"{lang}\" is not a language tag such as \"fa\" or \"en-GB\""),
                 );
             }
         }
+        let onion_location = raw
+            .onion_location
+            .as_deref()
+            .and_then(|raw| match Url::parse(raw) {
+                Ok(url)
+                    if is_web(&url)
+                        && url.host_str().is_some_and(|h| h.ends_with(".onion"))
+                        && url.path() == "/"
+                        && url.query().is_none() =>
+                {
+                    Some(url)
+                }
+                _ => {
+                    push(
+                        "onion_location",
+                        format!(
+                            "\"{raw}\" is not an onion origin such as \"http://abc…xyz.onion\""
+                        ),
+                    );
+                    None
+                }
+            });
+        let upstream_rate = match raw.upstream_rate.as_deref().map(UpstreamRate::parse) {
+            Some(Ok(rate)) => Some(rate),
+            Some(Err(reason)) => {
+                push("upstream_rate", reason);
+                None
+            }
+            None => None,
+        };
         let mut test_urls = Vec::new();
         for url in &raw.test_urls {
             match (Url::parse(url), &upstream) {
@@ -217,11 +373,56 @@ impl Site {
             }
         }
         let images = ImageRules::check(raw, normalise_host, &mut push);
+        let strings = check_strings(&raw.strings, &mut push);
+        let mut sections = Vec::new();
+        for (i, section) in raw.sections.iter().enumerate() {
+            let label = section.label.trim();
+            if label.is_empty() || label.chars().count() > 40 {
+                push(
+                    &format!("sections[{i}].label"),
+                    "must be 1 to 40 characters".into(),
+                );
+            }
+            match NormalPath::parse(&section.path) {
+                Ok(path) => sections.push(Section {
+                    label: label.to_owned(),
+                    path: path.as_str().to_owned(),
+                }),
+                Err(e) => push(
+                    &format!("sections[{i}].path"),
+                    format!("\"{}\" is not a usable path: {e}", section.path),
+                ),
+            }
+        }
+        let search = match raw.search.as_deref().map(SearchForm::parse) {
+            Some(Ok(form)) => {
+                let names = std::iter::once(&form.field).chain(form.fixed.iter().map(|(n, _)| n));
+                for name in names {
+                    let kept = match &raw.query {
+                        QueryConfig::Mode(mode) => *mode == QueryMode::Keep,
+                        QueryConfig::Only(names) => names.contains(name),
+                    };
+                    if !kept {
+                        push(
+                            "search",
+                            format!("parameter \"{name}\" is dropped by this site's query rule"),
+                        );
+                    }
+                }
+                Some(form)
+            }
+            Some(Err(why)) => {
+                push("search", why);
+                None
+            }
+            None => None,
+        };
         if problems.len() != before {
             return None;
         }
         Some(Self::with_digest(Self {
             name: raw.name.clone(),
+            label_configured: raw.label.is_some(),
             label: raw
                 .label
                 .clone()
@@ -243,8 +444,31 @@ impl Site {
             lang: raw.lang.clone(),
             test_urls,
             images,
+            robots: raw.robots,
+            onion_location,
+            strings,
+            sections,
+            search,
+            siblings: Vec::new(),
             rules_digest: String::new(),
+            upstream_rate,
         }))
+    }
+
+    /// Tells each site of one instance about the others (see [`siblings`](Self::siblings)).
+    pub(super) fn introduce(sites: &mut [Site]) {
+        let all: Vec<(Url, String, String)> = sites
+            .iter()
+            .filter_map(|s| Some((s.upstream.clone(), s.hosts.first()?.clone(), s.name.clone())))
+            .collect();
+        for site in sites.iter_mut() {
+            site.siblings = all
+                .iter()
+                .filter(|(_, _, name)| *name != site.name)
+                .map(|(up, host, _)| (up.clone(), host.clone()))
+                .collect();
+            site.rules_digest = site.digest_rules();
+        }
     }
 
     /// `site` with its [`rules_digest`](Self::rules_digest) computed.
@@ -287,16 +511,49 @@ impl Site {
         part("query", &format!("{:?}", self.query));
         // Image links, and the sizes they announce, are part of the page.
         part("images", &format!("{:?}", self.images));
+        for (message, text) in &self.strings {
+            part(message.key(), text);
+        }
+        for section in &self.sections {
+            part("section", &section.label);
+            part("section.path", &section.path);
+        }
+        part("search", &format!("{:?}", self.search));
+        for (upstream, host) in &self.siblings {
+            part("sibling", upstream.as_str());
+            part("sibling.host", host);
+        }
         let digest = hasher.finalize();
         digest[..6].iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// The kind the operator's rules give a path, if any rule matches.
+    /// The search page is a listing unless a rule says otherwise.
     pub fn kind_for(&self, path: &str) -> Option<PageKind> {
         self.kinds
             .iter()
             .find(|(glob, _)| glob.matches(path))
             .map(|(_, kind)| *kind)
+            .or_else(|| {
+                self.search
+                    .as_ref()
+                    .filter(|form| form.path == path)
+                    .map(|_| PageKind::Listing)
+            })
+    }
+
+    /// The shell's words for a page in `lang` (the site's `lang` when `None`).
+    pub fn words(&self, lang: Option<&str>) -> lang::Words<'_> {
+        lang::Words::new(lang.or(self.lang.as_deref()), &self.strings)
+    }
+
+    /// The label of the site's header, in `words` unless the operator set one.
+    pub fn label_in(&self, words: &lang::Words<'_>) -> String {
+        if self.label_configured {
+            self.label.clone()
+        } else {
+            words.fill(Message::SiteLabel, &[("site", &self.name)])
+        }
     }
 
     /// Whether the operator allows fetching this path. The rules must hold both for the
@@ -308,18 +565,37 @@ impl Site {
     }
 
     fn rules_allow(&self, path: &str) -> bool {
-        let under = |prefixes: &[String]| prefixes.iter().any(|p| self.has_prefix(path, p));
-        (self.allow_paths.is_empty() || under(&self.allow_paths)) && !under(&self.deny_paths)
+        let allowed = self.allow_paths.is_empty()
+            || self.allow_paths.iter().any(|rule| self.allows(path, rule));
+        let denied = self
+            .deny_paths
+            .iter()
+            .any(|rule| self.compare(path, rule, true));
+        allowed && !denied
     }
 
-    fn has_prefix(&self, path: &str, prefix: &str) -> bool {
-        if self.paths_case_insensitive {
-            path.as_bytes()
-                .get(..prefix.len())
-                .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
+    /// Whether an `allow_paths` entry allows `path`: an entry ending in `/` allows every
+    /// path under it, any other entry that one path alone. `/` allows only the home page:
+    /// as a prefix it would allow every path, which an empty list already says.
+    fn allows(&self, path: &str, rule: &str) -> bool {
+        self.compare(path, rule, rule.len() > 1 && rule.ends_with('/'))
+    }
+
+    /// Whether `path` is `rule`, or starts with it when `is_prefix`. A `deny_paths` entry
+    /// is always a prefix, so `/admin` also keeps `/admin/panel` and `/admin.php` away.
+    fn compare(&self, path: &str, rule: &str, is_prefix: bool) -> bool {
+        let compared = if is_prefix {
+            path.get(..rule.len())
         } else {
-            path.starts_with(prefix)
-        }
+            Some(path).filter(|p| p.len() == rule.len())
+        };
+        compared.is_some_and(|head| {
+            if self.paths_case_insensitive {
+                head.eq_ignore_ascii_case(rule)
+            } else {
+                head == rule
+            }
+        })
     }
 
     /// The query a request's `query` becomes under the site's `query` rule: only the
@@ -377,6 +653,7 @@ impl Site {
         let name = url.host_str().unwrap_or("page").to_owned();
         Self::with_digest(Self {
             label: format!("{name} Light"),
+            label_configured: false,
             name,
             upstream,
             hosts: Vec::new(),
@@ -400,9 +677,49 @@ impl Site {
                 width: DEFAULT_IMAGE_WIDTH,
                 greyscale: false,
             },
+            robots: RobotsRule::default(),
+            onion_location: None,
+            strings: Overrides::new(),
+            sections: Vec::new(),
+            search: None,
+            siblings: Vec::new(),
             rules_digest: String::new(),
+            upstream_rate: None,
         })
     }
+}
+
+/// `[site.strings]`: each key a message, each text using only that message's slots.
+fn check_strings(
+    raw: &std::collections::BTreeMap<String, String>,
+    push: &mut impl FnMut(&str, String),
+) -> Overrides {
+    let mut strings = Overrides::new();
+    for (key, text) in raw {
+        let field = format!("strings.{key}");
+        let Some(message) = Message::from_key(key) else {
+            push(&field, "unknown message key".into());
+            continue;
+        };
+        let allowed = message.slots();
+        let stray: Vec<&str> = lang::slots(text)
+            .into_iter()
+            .filter(|slot| !allowed.contains(slot))
+            .collect();
+        if !stray.is_empty() {
+            push(
+                &field,
+                format!(
+                    "uses {{{}}}; this message has {:?}",
+                    stray.join("}, {"),
+                    allowed
+                ),
+            );
+            continue;
+        }
+        strings.insert(message, text.clone());
+    }
+    strings
 }
 
 /// Lower-cases a `host[:port]` and checks it parses as one.

@@ -9,6 +9,8 @@ use std::borrow::Cow;
 
 use scraper::Html;
 
+use crate::rewrite::policy;
+
 /// Index of a node in [`Dom::nodes`].
 pub(crate) type Id = usize;
 
@@ -104,12 +106,23 @@ pub(crate) fn is_dropped(name: &str, attr: impl Fn(&str) -> Option<String>) -> b
             && attr("id").is_some_and(|id| super::embedded::STATE_IDS.contains(&id.as_str()));
         return !(ld || state);
     }
+    if name == "link" {
+        // Only a page's links to the next and previous pages of its series are read.
+        let rel = attr("rel").unwrap_or_default().to_ascii_lowercase();
+        return !rel
+            .split_ascii_whitespace()
+            .any(|r| matches!(r, "next" | "prev" | "previous"));
+    }
     DROPPED.contains(&name)
 }
 
-/// The attribute's name when it is worth keeping on an element: the ones scoring,
-/// metadata and the later Light pass read.
+/// The attribute's name when it is worth keeping on an element: the ones the Light pass
+/// lets through (its allowlist, [`policy::allowed_attribute`], decides, so both routes keep
+/// the same attributes), and the ones scoring, metadata and media placeholders read.
 pub(crate) fn kept_attr(element: &str, attr: &str) -> Option<&'static str> {
+    if let Some(allowed) = policy::allowed_attribute(element, attr) {
+        return Some(allowed);
+    }
     let key = match attr {
         "class" => "class",
         "id" => "id",
@@ -119,12 +132,12 @@ pub(crate) fn kept_attr(element: &str, attr: &str) -> Option<&'static str> {
         "rel" => "rel",
         "role" => "role",
         "aria-modal" => "aria-modal",
+        // On any element: the document's language and direction, canonical and feed
+        // links, and dates that metadata reads where the allowlist does not keep them.
         "lang" => "lang",
         "dir" => "dir",
         "href" => "href",
         "datetime" => "datetime",
-        "colspan" => "colspan",
-        "rowspan" => "rowspan",
         "type" => "type",
         "content" | "name" | "property" | "charset" if element == "meta" => match attr {
             "content" => "content",
@@ -508,12 +521,12 @@ impl Dom {
                             out.push(' ');
                             out.push_str(k);
                             out.push_str("=\"");
-                            escape(v, true, out);
+                            html_escape::encode_double_quoted_attribute_to_string(v, out);
                             out.push('"');
                         }
                         out.push('>');
                     }
-                    Data::Text(t) => escape(t, false, out),
+                    Data::Text(t) => escape_text(t, out),
                     Data::Root => {}
                 },
                 Step::Leave(n) => {
@@ -643,17 +656,9 @@ pub(crate) fn is_void(name: &str) -> bool {
     )
 }
 
-/// Appends text escaped for an HTML text node.
+/// Appends text escaped for an HTML text node, no-break spaces as `&nbsp;` as html5ever
+/// writes them. Attribute values are the `html_escape` crate's, as on the Light pass.
 pub(crate) fn escape_text(s: &str, out: &mut String) {
-    escape(s, false, out);
-}
-
-/// Appends text escaped for a double-quoted attribute value.
-pub(crate) fn escape_attribute(s: &str, out: &mut String) {
-    escape(s, true, out);
-}
-
-fn escape(s: &str, attr: bool, out: &mut String) {
     // Text is copied in spans between the few characters that need escaping; all but the
     // no-break space (0xC2 0xA0 in UTF-8) are single bytes.
     let b = s.as_bytes();
@@ -662,9 +667,8 @@ fn escape(s: &str, attr: bool, out: &mut String) {
     while i < b.len() {
         let (entity, len) = match b[i] {
             b'&' => ("&amp;", 1),
-            b'<' if !attr => ("&lt;", 1),
-            b'>' if !attr => ("&gt;", 1),
-            b'"' if attr => ("&quot;", 1),
+            b'<' => ("&lt;", 1),
+            b'>' => ("&gt;", 1),
             0xC2 if b.get(i + 1) == Some(&0xA0) => ("&nbsp;", 2),
             _ => {
                 i += 1;

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::dom::{escape_attribute, escape_text, Dom, Id};
+use super::dom::{escape_text, Dom, Id};
 use super::meta;
 use super::readable::{link_density, text_len};
 use crate::config::PageKind;
@@ -35,11 +35,22 @@ fn is_story_path(path: &str) -> bool {
 }
 
 /// A headline link's text: long enough to be a sentence-like title, short enough not to be
-/// a paragraph.
+/// a paragraph. Chinese and Japanese write no spaces between words, and pack a headline
+/// into a third of the characters, so there the characters are counted.
 fn is_headline_text(text: &str) -> bool {
     let words = text.split_whitespace().count();
     let chars = text.chars().count();
-    words >= 3 && (20..=200).contains(&chars)
+    let ideographs = text.chars().filter(|&c| is_ideograph(c)).count();
+    if ideographs * 2 >= chars {
+        (8..=100).contains(&chars)
+    } else {
+        words >= 3 && (20..=200).contains(&chars)
+    }
+}
+
+/// Han characters and Japanese kana.
+fn is_ideograph(c: char) -> bool {
+    matches!(c, '\u{3040}'..='\u{30ff}' | '\u{3400}'..='\u{4dbf}' | '\u{4e00}'..='\u{9fff}' | '\u{f900}'..='\u{faff}')
 }
 
 /// Links on the page that look like headlines, one per target, in document order.
@@ -145,7 +156,7 @@ pub(crate) fn render(dom: &Dom, url: &url::Url, out: &mut String) {
     out.push_str("<ul>");
     for (a, href, text) in headlines(dom, url) {
         out.push_str("<li><a href=\"");
-        escape_attribute(&href, out);
+        html_escape::encode_double_quoted_attribute_to_string(&href, out);
         out.push_str("\">");
         escape_text(&text, out);
         out.push_str("</a>");

@@ -8,11 +8,6 @@ use super::dom::Dom;
 use super::readable::similarity;
 use super::Metadata;
 
-/// Languages written right to left (primary subtags).
-const RTL_LANGS: &[&str] = &[
-    "ar", "arc", "ckb", "dv", "fa", "ha", "he", "iw", "khw", "ks", "ku", "ps", "sd", "ur", "yi",
-];
-
 /// Separators between a headline and the site name in `<title>`.
 const SEPARATORS: &[char] = &['|', '-', '–', '—', '\\', '/', '>', '»'];
 
@@ -79,7 +74,10 @@ pub(crate) fn read(dom: &Dom, ld_articles: &[Value]) -> Metadata {
         .and_then(|h| dom.attr(h, "dir"))
         .map(|d| d.trim().to_ascii_lowercase())
         .filter(|d| d == "rtl" || d == "ltr")
-        .or_else(|| lang.as_deref().map(dir_for_lang));
+        .or_else(|| {
+            lang.as_deref()
+                .map(|l| crate::lang::direction_of(l).to_owned())
+        });
     let published = ld
         .published
         .clone()
@@ -107,20 +105,7 @@ pub(crate) fn read(dom: &Dom, ld_articles: &[Value]) -> Metadata {
         dir,
         site_name: ld.site_name.or_else(|| get(&["og:site_name"])),
         excerpt: excerpt.map(|e| collapse(&e)),
-    }
-}
-
-/// "rtl" for right-to-left languages, else "ltr".
-pub(crate) fn dir_for_lang(lang: &str) -> String {
-    let primary = lang
-        .split(['-', '_'])
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if RTL_LANGS.contains(&primary.as_str()) {
-        "rtl".into()
-    } else {
-        "ltr".into()
+        navigation: Default::default(),
     }
 }
 

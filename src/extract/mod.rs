@@ -10,8 +10,10 @@ mod embedded;
 mod flatten;
 mod listing;
 mod meta;
+mod navigation;
 mod parse;
 mod readable;
+mod reduce;
 mod text;
 mod tokens;
 
@@ -19,6 +21,9 @@ use html5ever::tendril::TendrilSink;
 use scraper::{Html, Selector};
 
 pub use confidence::LOW as LOW_CONFIDENCE;
+pub(crate) use meta::collapse as collapse_whitespace;
+pub use navigation::{NavLink, Navigation};
+pub use reduce::{ReduceError, Reducer};
 pub use text::to_text;
 
 use crate::config::PageKind;
@@ -41,6 +46,8 @@ pub struct Metadata {
     pub site_name: Option<String>,
     /// Description, else the article's first paragraph.
     pub excerpt: Option<String>,
+    /// The site's sections and the page's series, as the page's links give them.
+    pub navigation: Navigation,
 }
 
 /// What extraction found.
@@ -89,7 +96,7 @@ impl Rules<'_> {
         }
     }
 
-    fn has_selectors(&self) -> bool {
+    pub(crate) fn has_selectors(&self) -> bool {
         self.title.is_some()
             || self.byline.is_some()
             || self.date.is_some()
@@ -129,6 +136,7 @@ pub fn extract(html: &str, url: &url::Url, rules: &Rules<'_>) -> Extracted {
     let dom = fresh();
     let ld = meta::ld_articles(&dom);
     let mut meta = meta::read(&dom, &ld);
+    meta.navigation = navigation::read(&dom, url);
     if let Some(doc) = &doc {
         if let Some(t) = rules.title.and_then(|s| select(doc, s, &[])) {
             meta.title = Some(t);
@@ -205,9 +213,11 @@ fn select(doc: &Html, selector: &str, attrs: &[&str]) -> Option<String> {
 
 /// Metadata only, from a page's `<head>` (or a whole page): for the streaming path that
 /// never builds a full DOM.
-pub fn read_metadata(html: &str, _url: &url::Url) -> Metadata {
+pub fn read_metadata(html: &str, url: &url::Url) -> Metadata {
     let dom = parse::document(html, DEFAULT_MAX_NESTING);
-    meta::read(&dom, &meta::ld_articles(&dom))
+    let mut meta = meta::read(&dom, &meta::ld_articles(&dom));
+    meta.navigation = navigation::read(&dom, url);
+    meta
 }
 
 #[cfg(test)]

@@ -91,7 +91,7 @@ impl Balancer {
         let mut rest = bytes;
         while !rest.is_empty() {
             if self.lex == Lex::Data {
-                match rest.iter().position(|&b| b == b'<') {
+                match memchr::memchr(b'<', rest) {
                     Some(at) => {
                         out.extend_from_slice(&rest[..at]);
                         self.lex = Lex::TagOpen;

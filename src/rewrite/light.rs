@@ -4,9 +4,11 @@
 //! uncontended because a rewriter runs on one task at a time.
 
 use std::borrow::Cow;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use lol_html::html_content::{ContentType, EndTag};
+use lol_html::html_content::{ContentType, EndTag, TextType};
 use lol_html::send::{
     DocumentContentHandlers, Element, ElementContentHandlers, HtmlRewriter, Settings,
 };
@@ -28,6 +30,9 @@ pub struct LightOptions<'a> {
     pub page_url: &'a Url,
     /// The site's upstream origin: links there stay inside the Light site.
     pub upstream: &'a Url,
+    /// The other sites of this instance, as upstream origin and Light host: links to one
+    /// of them go to its Light site.
+    pub siblings: &'a [(Url, String)],
     /// Selectors of the subtrees to keep; empty keeps the whole body.
     pub content: &'a [String],
     /// Selectors of the subtrees to drop.
@@ -52,15 +57,42 @@ struct State {
     base_seen: bool,
     body_offset: Option<usize>,
     figures: Vec<Figure>,
-    link_depth: usize,
-    content_rule: bool,
-    content_depth: usize,
-    headline_dropped: bool,
-    pre_depth: usize,
     max_nesting: usize,
     images: Option<ImageLinks>,
-    /// Input offset where `TAG_CLOSER` begins, once `end` has written it.
-    closer_at: Option<usize>,
+}
+
+/// What the handlers of nearly every element and text chunk read, apart from [`State`]
+/// so that reading it takes no lock: on a news page those handlers run millions of times.
+#[derive(Default)]
+struct Depths {
+    /// Whether the site has `content` rules.
+    content_rule: bool,
+    /// Open elements matching a content rule.
+    content: AtomicUsize,
+    /// Open kept `<a>` elements.
+    link: AtomicUsize,
+    /// Open kept `<pre>` elements.
+    pre: AtomicUsize,
+    headline_dropped: AtomicBool,
+    /// Input offset where `TAG_CLOSER` begins, once `end` has written it; `usize::MAX`
+    /// before.
+    closer_at: AtomicUsize,
+}
+
+impl Depths {
+    /// Whether content rules leave the current element or text out.
+    fn outside_content(&self) -> bool {
+        self.content_rule && self.content.load(Relaxed) == 0
+    }
+}
+
+fn enter(depth: &AtomicUsize) {
+    depth.fetch_add(1, Relaxed);
+}
+
+fn leave(depth: &AtomicUsize) {
+    // Never below zero: an end tag lol_html matched to no start tag closes nothing.
+    let _ = depth.fetch_update(Relaxed, Relaxed, |d| d.checked_sub(1));
 }
 
 /// The Light body written so far, and the elements open in it.
@@ -105,6 +137,7 @@ pub struct LightRewriter {
     rewriter: HtmlRewriter<'static, Sink>,
     output: Shared<Output>,
     state: Shared<State>,
+    depths: Arc<Depths>,
     shield: EndTagShield,
     written: usize,
 }
@@ -116,19 +149,19 @@ impl LightRewriter {
             links: LinkContext {
                 base: options.page_url.clone(),
                 upstream: options.upstream.clone(),
+                siblings: options.siblings.to_vec(),
             },
             base_seen: false,
             body_offset: None,
             figures: Vec::new(),
-            link_depth: 0,
-            content_rule: !options.content.is_empty(),
-            content_depth: 0,
-            headline_dropped: false,
-            pre_depth: 0,
             max_nesting: options.max_nesting,
             images: options.images.clone(),
-            closer_at: None,
         }));
+        let depths = Arc::new(Depths {
+            content_rule: !options.content.is_empty(),
+            closer_at: AtomicUsize::new(usize::MAX),
+            ..Depths::default()
+        });
         let output: Shared<Output> = Arc::default();
         let mut handlers: Vec<(Cow<'static, Selector>, ElementContentHandlers<'static>)> =
             Vec::new();
@@ -142,16 +175,15 @@ impl LightRewriter {
             ));
         }
         for selector in options.content {
-            let state = state.clone();
+            let depths = depths.clone();
             handlers.push((
                 parse(selector)?,
                 ElementContentHandlers::default().element(move |el: &mut Element| {
                     if el.can_have_content() && !el.removed() {
-                        lock(&state).content_depth += 1;
-                        let state = state.clone();
+                        enter(&depths.content);
+                        let depths = depths.clone();
                         el.on_end_tag(Box::new(move |_| {
-                            let mut st = lock(&state);
-                            st.content_depth = st.content_depth.saturating_sub(1);
+                            leave(&depths.content);
                             Ok(())
                         }))?;
                     }
@@ -188,15 +220,18 @@ impl LightRewriter {
                 Ok(())
             }),
         ));
-        let policy_state = state.clone();
-        let policy_output = output.clone();
+        let shared = Handlers {
+            state: state.clone(),
+            output: output.clone(),
+            depths: depths.clone(),
+        };
         handlers.push((
             parse("*")?,
             ElementContentHandlers::default()
-                .element(move |el: &mut Element| apply_policy(el, &policy_state, &policy_output)),
+                .element(move |el: &mut Element| apply_policy(el, &shared)),
         ));
 
-        let text_state = state.clone();
+        let text_depths = depths.clone();
         let document = DocumentContentHandlers::default()
             .doctype(|d: &mut lol_html::html_content::Doctype| {
                 d.remove();
@@ -207,20 +242,25 @@ impl LightRewriter {
                 Ok(())
             })
             .text(move |t: &mut lol_html::html_content::TextChunk| {
-                let st = lock(&text_state);
-                if st.content_rule && st.content_depth == 0 {
+                // Raw text (script, style, title, textarea ...) belongs to an element the
+                // policy removes whole, so none of it is written.
+                if !matches!(t.text_type(), TextType::Data | TextType::CDataSection) {
+                    return Ok(());
+                }
+                let depths = &text_depths;
+                if depths.outside_content() {
                     t.remove();
                     return Ok(());
                 }
-                let upstream = match st.closer_at {
-                    Some(at) => at.saturating_sub(t.source_location().bytes().start),
-                    None => usize::MAX,
+                let upstream = match depths.closer_at.load(Relaxed) {
+                    usize::MAX => usize::MAX,
+                    at => at.saturating_sub(t.source_location().bytes().start),
                 };
                 let text = t.as_str();
                 let kept = text.get(..upstream.min(text.len())).unwrap_or_default();
                 // Indentation and blank lines are most of a news page's text bytes; outside
                 // <pre> a browser shows any run of them as one space.
-                let squeezed = if st.pre_depth == 0 {
+                let squeezed = if depths.pre.load(Relaxed) == 0 {
                     squeeze_whitespace(kept)
                 } else {
                     Cow::Borrowed(kept)
@@ -228,8 +268,13 @@ impl LightRewriter {
                 // Text is passed on as written. A "<" in it is text only because no tag
                 // name follows it in the source; once the element or comment after it is
                 // dropped, the next word may follow, and "<" + "img ..." is a tag.
-                if kept.len() != text.len() || squeezed.len() != kept.len() || kept.contains('<') {
-                    let escaped = squeezed.replace('<', "&lt;");
+                let less_than = memchr::memchr(b'<', squeezed.as_bytes()).is_some();
+                if kept.len() != text.len() || squeezed.len() != kept.len() || less_than {
+                    let escaped = if less_than {
+                        squeezed.replace('<', "&lt;")
+                    } else {
+                        squeezed.into_owned()
+                    };
                     t.replace(&escaped, ContentType::Html);
                 }
                 Ok(())
@@ -251,6 +296,7 @@ impl LightRewriter {
             rewriter: HtmlRewriter::new(settings, sink),
             output,
             state,
+            depths,
             shield: EndTagShield::default(),
             written: 0,
         })
@@ -287,7 +333,7 @@ impl LightRewriter {
         let held = self.shield.finish();
         self.written += held.len();
         self.rewriter.write(&held)?;
-        lock(&self.state).closer_at = Some(self.written);
+        self.depths.closer_at.store(self.written, Relaxed);
         self.rewriter.write(TAG_CLOSER.as_bytes())?;
         self.rewriter.end()?;
         let mut output = lock(&self.output);
@@ -300,30 +346,48 @@ impl LightRewriter {
 /// Each run of ASCII white space becomes one newline if it held one, else one space.
 fn squeeze_whitespace(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
-    let needs = bytes
-        .windows(2)
-        .any(|w| w[0].is_ascii_whitespace() && w[1].is_ascii_whitespace())
-        || bytes.iter().any(|&b| matches!(b, b'\t' | b'\r' | b'\x0c'));
-    if !needs {
+    let Some(first) = first_squeezable(bytes) else {
         return Cow::Borrowed(text);
-    }
+    };
     let mut out = String::with_capacity(text.len());
-    let mut run: Option<bool> = None;
-    for c in text.chars() {
-        if c.is_ascii_whitespace() {
-            let newline = c == '\n' || c == '\r';
-            run = Some(run.unwrap_or(false) || newline);
-        } else {
-            if let Some(newline) = run.take() {
-                out.push(if newline { '\n' } else { ' ' });
-            }
-            out.push(c);
-        }
-    }
-    if let Some(newline) = run {
+    out.push_str(&text[..first]);
+    let mut at = first;
+    while at < bytes.len() {
+        // Runs are ASCII, so their ends are character boundaries.
+        let run_end = bytes[at..]
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .map_or(bytes.len(), |n| at + n);
+        let newline = bytes[at..run_end].iter().any(|&b| b == b'\n' || b == b'\r');
         out.push(if newline { '\n' } else { ' ' });
+        let word_end = bytes[run_end..]
+            .iter()
+            .position(u8::is_ascii_whitespace)
+            .map_or(bytes.len(), |n| run_end + n);
+        out.push_str(&text[run_end..word_end]);
+        at = word_end;
     }
     Cow::Owned(out)
+}
+
+/// Where the first run of white space that is not already one space or one newline
+/// begins: two or more in a row, or a lone tab, carriage return or form feed.
+fn first_squeezable(bytes: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    // Most bytes of text are above the space character; only those at or below it are
+    // looked at twice.
+    while let Some(n) = bytes[from..].iter().position(|&b| b <= b' ') {
+        let at = from + n;
+        let b = bytes[at];
+        if matches!(b, b'\t' | b'\r' | b'\x0c') {
+            return Some(at);
+        }
+        if b.is_ascii_whitespace() && bytes.get(at + 1).is_some_and(u8::is_ascii_whitespace) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 fn parse(selector: &str) -> Result<Cow<'static, Selector>, RewriteError> {
@@ -335,11 +399,14 @@ fn parse(selector: &str) -> Result<Cow<'static, Selector>, RewriteError> {
 
 type HandlerResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
-fn apply_policy(
-    el: &mut Element<'_, '_>,
-    state: &Shared<State>,
-    output: &Shared<Output>,
-) -> HandlerResult {
+/// What the element handlers share.
+struct Handlers {
+    state: Shared<State>,
+    output: Shared<Output>,
+    depths: Arc<Depths>,
+}
+
+fn apply_policy(el: &mut Element<'_, '_>, shared: &Handlers) -> HandlerResult {
     if el.removed() {
         return Ok(());
     }
@@ -351,8 +418,8 @@ fn apply_policy(
         Action::KeepIfAttributed => Action::Unwrap { block: false },
         other => other,
     };
-    let mut st = lock(state);
-    if st.content_rule && st.content_depth == 0 {
+    let depths = &shared.depths;
+    if depths.outside_content() {
         match policy {
             Action::Remove | Action::Placeholder(_) => el.remove(),
             _ => el.remove_and_keep_content(),
@@ -361,18 +428,19 @@ fn apply_policy(
     }
     // Under a content rule the shell prints the headline from the page's metadata, so the
     // kept subtree's own first h1 would repeat it.
-    if st.content_rule && tag == "h1" && !st.headline_dropped {
-        st.headline_dropped = true;
+    if depths.content_rule && tag == "h1" && !depths.headline_dropped.swap(true, Relaxed) {
         el.remove();
         return Ok(());
     }
     match policy {
         Action::Keep(extra) => {
+            let st = lock(&shared.state);
             // The start tag goes out after this handler, so what is open now is its depth.
-            let too_deep = el.can_have_content() && lock(output).balance.depth() >= st.max_nesting;
+            let too_deep =
+                el.can_have_content() && lock(&shared.output).balance.depth() >= st.max_nesting;
             if !too_deep && keep_attributes(el, extra, &st.links) {
                 drop(st);
-                track_end(el, &tag, state, output)?;
+                track_end(el, &tag, shared)?;
             } else {
                 el.remove_and_keep_content();
             }
@@ -385,7 +453,8 @@ fn apply_policy(
         }
         Action::Remove => el.remove(),
         Action::Placeholder(Media::Image) => {
-            let in_link = st.link_depth > 0;
+            let in_link = depths.link.load(Relaxed) > 0;
+            let mut st = lock(&shared.state);
             let captioned = st.figures.last().map(|f| f.has_caption);
             let placeholder = |captioned| {
                 image_placeholder(el, &st.links, st.images.as_ref(), in_link, captioned)
@@ -402,7 +471,8 @@ fn apply_policy(
             replace_with(el, now);
         }
         Action::Placeholder(Media::Embed) => {
-            let placeholder = embed_placeholder(el, &st.links, st.link_depth > 0);
+            let in_link = depths.link.load(Relaxed) > 0;
+            let placeholder = embed_placeholder(el, &lock(&shared.state).links, in_link);
             replace_with(el, placeholder);
         }
     }
@@ -413,6 +483,10 @@ fn apply_policy(
 /// the kept ones written anew, so duplicates and odd quoting in the source cannot survive.
 /// `false` when the tag cannot be cleaned and must be dropped.
 fn keep_attributes(el: &mut Element<'_, '_>, extra: &[&str], links: &LinkContext) -> bool {
+    // Most kept tags come bare: nothing to remove, nothing to write anew.
+    if el.attributes().is_empty() {
+        return true;
+    }
     let mut kept: Vec<(String, String)> = Vec::new();
     let mut names: Vec<String> = Vec::new();
     for attribute in el.attributes() {
@@ -450,37 +524,30 @@ fn keep_attributes(el: &mut Element<'_, '_>, extra: &[&str], links: &LinkContext
 /// tag survives. It is written here rather than by renaming the token because the token
 /// may be an ancestor's end tag (`</div>` ending an unclosed `<p>`), which the ancestor's
 /// own handling then removes or renames.
-fn track_end(
-    el: &mut Element<'_, '_>,
-    tag: &str,
-    state: &Shared<State>,
-    output: &Shared<Output>,
-) -> HandlerResult {
+fn track_end(el: &mut Element<'_, '_>, tag: &str, shared: &Handlers) -> HandlerResult {
     if !el.can_have_content() {
         return Ok(());
     }
-    {
-        let mut st = lock(state);
-        match tag {
-            "figure" => st.figures.push(Figure {
-                has_caption: false,
-                pending: None,
-            }),
-            "figcaption" => {
-                if let Some(figure) = st.figures.last_mut() {
-                    figure.has_caption = true;
-                }
+    let depths = &shared.depths;
+    match tag {
+        "figure" => lock(&shared.state).figures.push(Figure {
+            has_caption: false,
+            pending: None,
+        }),
+        "figcaption" => {
+            if let Some(figure) = lock(&shared.state).figures.last_mut() {
+                figure.has_caption = true;
             }
-            "a" => st.link_depth += 1,
-            "pre" => st.pre_depth += 1,
-            _ => {}
         }
+        "a" => enter(&depths.link),
+        "pre" => enter(&depths.pre),
+        _ => {}
     }
-    let state = state.clone();
-    let output = output.clone();
+    let state = shared.state.clone();
+    let output = shared.output.clone();
+    let depths = depths.clone();
     let name = tag.to_owned();
     el.on_end_tag(Box::new(move |end: &mut EndTag| {
-        let mut st = lock(&state);
         // lol_html has written everything before this end tag, and nothing of it yet.
         let mut out = lock(&output);
         match name.as_str() {
@@ -488,13 +555,13 @@ fn track_end(
                 if let Some(Figure {
                     has_caption: true,
                     pending: Some(image),
-                }) = st.figures.pop()
+                }) = lock(&state).figures.pop()
                 {
                     out.write(image.as_bytes());
                 }
             }
-            "a" => st.link_depth = st.link_depth.saturating_sub(1),
-            "pre" => st.pre_depth = st.pre_depth.saturating_sub(1),
+            "a" => leave(&depths.link),
+            "pre" => leave(&depths.pre),
             _ => {}
         }
         out.close(&name);
@@ -521,6 +588,7 @@ mod tests {
         let options = LightOptions {
             page_url: &page,
             upstream: &upstream,
+            siblings: &[],
             content: &content,
             remove: &remove,
             memory_limit: 4 << 20,
@@ -705,6 +773,7 @@ mod tests {
         let options = LightOptions {
             page_url: &page,
             upstream: &page,
+            siblings: &[],
             content: &[],
             remove: &[],
             memory_limit: 1 << 20,

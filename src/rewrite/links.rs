@@ -15,6 +15,8 @@ pub struct LinkContext {
     pub base: Url,
     /// The site's upstream origin.
     pub upstream: Url,
+    /// The instance's other sites: upstream origin and Light host.
+    pub siblings: Vec<(Url, String)>,
 }
 
 impl LinkContext {
@@ -44,12 +46,22 @@ impl LinkContext {
         URL_SCHEMES.contains(&url.scheme()).then_some(url)
     }
 
-    /// Root-relative for URLs on the upstream site, absolute for everything else. Only
-    /// for URLs `resolve` passed, so its scheme check is the only one.
+    /// Root-relative for URLs on the upstream site, scheme-relative on the Light host of
+    /// another site this instance serves (so the reader stays on http or https as they
+    /// came), absolute for everything else. Only for URLs `resolve` passed, so its scheme
+    /// check is the only one.
     fn light_url(&self, url: &Url) -> String {
         if !is_same_site(url, &self.upstream) {
-            return url.as_str().to_owned();
+            return match self.siblings.iter().find(|(up, _)| is_same_site(url, up)) {
+                Some((_, host)) => format!("//{host}{}", self.light_path(url)),
+                None => url.as_str().to_owned(),
+            };
         }
+        self.light_path(url)
+    }
+
+    /// The path, query and fragment of `url` as a link on a Light site.
+    fn light_path(&self, url: &Url) -> String {
         // A path that starts with an empty segment ("//host/x") would read as a link to that
         // host; the "/." prefix keeps the same path on the Light site.
         let mut out = if url.path().starts_with("//") {
@@ -147,7 +159,25 @@ mod tests {
         LinkContext {
             base: Url::parse("https://www.example.com/news/2024/story.html").unwrap(),
             upstream: Url::parse("https://www.example.com/").unwrap(),
+            siblings: vec![(
+                Url::parse("https://news.other.example/").unwrap(),
+                "light.other.test:8443".into(),
+            )],
         }
+    }
+
+    #[test]
+    fn links_to_another_site_of_the_instance_go_to_its_light_host() {
+        let c = ctx();
+        assert_eq!(
+            c.href("http://www.news.other.example/world/a?x=1#top")
+                .as_deref(),
+            Some("//light.other.test:8443/world/a?x=1#top")
+        );
+        assert_eq!(
+            c.href("https://news.third.example/a").as_deref(),
+            Some("https://news.third.example/a")
+        );
     }
 
     #[test]

@@ -85,16 +85,36 @@ pub fn attribute_allowed(extra: &[&str], name: &str) -> bool {
     GLOBAL_ATTRIBUTES.contains(&name) || extra.contains(&name)
 }
 
+/// The allowlist's own spelling of attribute `name` when an element `tag` keeps it through
+/// the Light pass, else `None`. Article detection keeps these (and what it reads itself)
+/// when it builds its tree, so both routes let the same attributes through.
+///
+/// ```
+/// use lightmirror::rewrite::policy::allowed_attribute;
+/// assert_eq!(allowed_attribute("ol", "reversed"), Some("reversed"));
+/// assert_eq!(allowed_attribute("p", "lang"), Some("lang"));
+/// assert_eq!(allowed_attribute("p", "start"), None);
+/// assert_eq!(allowed_attribute("div", "lang"), None);
+/// ```
+pub fn allowed_attribute(tag: &str, name: &str) -> Option<&'static str> {
+    let extra = match action(tag) {
+        Action::Keep(extra) => extra,
+        Action::KeepIfAttributed => &[],
+        _ => return None,
+    };
+    GLOBAL_ATTRIBUTES
+        .iter()
+        .chain(extra)
+        .find(|allowed| **allowed == name)
+        .copied()
+}
+
 /// Checks an allowed attribute's (entity-decoded) value; `None` drops the attribute.
 /// URLs are not handled here but in `links.rs`.
 pub fn clean_value(name: &str, value: &str) -> Option<String> {
     let value = value.trim();
     let ok = match name {
-        "lang" => {
-            !value.is_empty()
-                && value.len() <= 35
-                && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        }
+        "lang" => crate::lang::valid_tag(value),
         "dir" => matches!(value.to_ascii_lowercase().as_str(), "ltr" | "rtl" | "auto"),
         "colspan" | "rowspan" | "start" => {
             !value.is_empty() && value.len() <= 4 && value.bytes().all(|b| b.is_ascii_digit())

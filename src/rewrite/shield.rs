@@ -35,7 +35,7 @@ impl EndTagShield {
             Cow::Owned(joined)
         };
         let mut from = 0;
-        while let Some(found) = bytes[from..].windows(2).position(|w| w == b"</") {
+        while let Some(found) = memchr::memmem::find(&bytes[from..], b"</") {
             let at = from + found;
             if bytes.get(at..at + SHIELD_SPAN).is_some_and(is_shielded) {
                 bytes.to_mut()[at + 3] = b'-';

@@ -23,6 +23,7 @@ use http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use url::Url;
 
+use super::assets;
 use super::client;
 use super::respond::{self, Body};
 use super::Runtime;
@@ -31,16 +32,21 @@ use crate::budget::{
     STREAMED_BYTES_PER_BYTE,
 };
 use crate::cache::{
-    self, FlightLeader, Landing, Lookup, PageCache, Quality, Stored, StoredPage, NOT_STORED,
+    self, Elected, FlightLeader, Landing, Lookup, PageCache, Quality, Stored, StoredPage,
+    NOT_STORED,
 };
 use crate::compress::{negotiate, Coding, StreamEncoder};
 use crate::config::Site;
 use crate::convert::{Conversion, Finished};
 use crate::error::{ConvertError, PageError, RouteError, UpstreamError};
+use crate::feed::{self, FeedError};
+use crate::fleet;
+use crate::lang::{Message, Words};
 use crate::metrics::{status_class, CacheResult, Metrics, RequestLabels, SiteLabels};
 use crate::page;
 use crate::rewrite::policy::is_web;
 use crate::route;
+use crate::upstream::challenge;
 use crate::upstream::{Outcome, Response as Upstream};
 
 /// The path that answers health checks on any host.
@@ -71,7 +77,7 @@ pub async fn handle(
             "The page took too long to prepare.",
         ),
     };
-    let response = mark_uncached(response);
+    let response = with_onion_location(mark_uncached(response), &routed, request.uri());
     log(
         &request, &response, &runtime, peer, &routed, &trace, started,
     );
@@ -85,7 +91,7 @@ async fn answer(
     routed: &Routed<'_>,
     trace: &Trace,
 ) -> Response<Body> {
-    let (site, url, key) = match &routed.target {
+    let (site, url, key, feed) = match &routed.target {
         Ok(Target::Health) => return respond::plain(StatusCode::OK, "ok"),
         Ok(Target::Image(site)) => {
             let coding = negotiate(header_text(request.headers(), header::ACCEPT_ENCODING));
@@ -93,14 +99,33 @@ async fn answer(
             let path = request.uri().path();
             return super::image::serve(runtime, site, path, coding, head).await;
         }
-        Ok(Target::Page { site, url, key }) => (*site, url, key),
+        Ok(Target::Robots(site)) => return assets::robots(runtime, site).await,
+        Ok(Target::ImagePath) => return assets::image(request.uri().path()),
+        Ok(Target::Page {
+            site,
+            url,
+            key,
+            feed,
+        }) => (*site, url, key, *feed),
         Err(Refusal::Request(error)) => return refusal(error),
         Err(Refusal::Path(site, error)) => {
+            tracing::debug!(site = %site.name, %error, "path not served");
             let reply = Reply::new(request, runtime, site, trace);
-            return reply.message(error.status(), "Not available", &error.to_string(), None);
+            let text = reply.words.text(Message::ErrorNotServed);
+            return reply.message(error.status(), Message::HeadingNotAvailable, text, None);
         }
     };
     let reply = Reply::new(request, runtime, site, trace);
+    if feed {
+        serve_feed(runtime, &reply, url, key).await
+    } else {
+        serve_page(runtime, &reply, url, key).await
+    }
+}
+
+/// Phases 2 to 6 for one page: a fresh copy, or a fetch judged and converted, with the
+/// saved copy or an error page for a failure.
+async fn serve_page(runtime: &Runtime, reply: &Reply<'_>, url: &Url, key: &str) -> Response<Body> {
     let (stale, leader) = match lookup(runtime, key).await {
         Looked::Cached(page, served) => return reply.cached(&page, served),
         Looked::FlightFailed(stale) => return reply.stale(&stale, Stale::FetchFailed),
@@ -108,14 +133,75 @@ async fn answer(
     };
     let slot = CacheSlot {
         cache: runtime.cache.clone(),
-        key: key.clone(),
+        key: key.to_owned(),
         leader,
         default_ttl: runtime.config.cache.ttl,
     };
-    match fetch_judge_convert(runtime, &reply, url, slot).await {
+    match fetch_judge_convert(runtime, reply, url, slot).await {
         Ok(response) => response,
-        Err(failure) => respond(&reply, failure, stale.as_deref()),
+        Err(failure) => respond(reply, failure, stale.as_deref()),
     }
+}
+
+/// A listing's Light Atom feed: the Light page served as it would be (from the cache or
+/// fetched), read back into Atom. Anything but a Light page (an error page, a redirect)
+/// is passed on as it is.
+async fn serve_feed(runtime: &Runtime, reply: &Reply<'_>, url: &Url, key: &str) -> Response<Body> {
+    let whole = Reply {
+        coding: Coding::Identity,
+        head: false,
+        if_none_match: None,
+        if_modified_since: None,
+        ..reply.clone()
+    };
+    let response = serve_page(runtime, &whole, url, key).await;
+    let is_html = header_text(response.headers(), header::CONTENT_TYPE)
+        .is_some_and(|ct| ct.starts_with("text/html"));
+    if response.status() != StatusCode::OK || !is_html {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let modified = header_text(&parts.headers, header::LAST_MODIFIED)
+        .and_then(|d| httpdate::parse_http_date(d).ok())
+        .unwrap_or_else(SystemTime::now);
+    let page = match http_body_util::BodyExt::collect(body).await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            let failure = Failure::at(ConvertError::Abandoned(e.to_string()).into(), url);
+            return respond(reply, failure, None);
+        }
+    };
+    let xml = match feed::to_atom(&String::from_utf8_lossy(&page), modified.into()) {
+        Ok(xml) => xml,
+        Err(FeedError::NotListing) => {
+            // Said in the page's own language, as the page itself would be.
+            let in_page = Reply {
+                words: reply.site.words(page::lang_of(&page)),
+                ..reply.clone()
+            };
+            let text = in_page.words.text(Message::ErrorNoFeed);
+            return in_page.message(
+                StatusCode::NOT_FOUND,
+                Message::HeadingNotAvailable,
+                text,
+                None,
+            );
+        }
+        Err(e) => return respond(reply, Failure::at(ConvertError::Feed(e).into(), url), None),
+    };
+    let mut response = respond::document(
+        StatusCode::OK,
+        feed::ATOM_CONTENT_TYPE,
+        &xml,
+        reply.coding,
+        reply.head,
+    );
+    for name in [header::CACHE_CONTROL, header::LAST_MODIFIED, CACHE_STATUS] {
+        if let Some(value) = parts.headers.get(&name) {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
+    response
 }
 
 /// Fetch, judge and convert: the phases that end in a fresh page or a [`Failure`].
@@ -125,7 +211,13 @@ async fn fetch_judge_convert(
     url: &Url,
     slot: CacheSlot,
 ) -> Result<Response<Body>, Failure> {
-    let fetched = fetch(runtime, reply, url).await?;
+    let mut fetched = fetch(runtime, reply, url).await?;
+    // A bot wall is a failure whatever its status: never judged as a page, never kept.
+    match challenge::detect(&mut fetched.upstream).await {
+        Ok(Some(sign)) => return Err(Failure::at(PageError::Challenged(sign), url)),
+        Ok(None) => {}
+        Err(e) => return Err(Failure::at(e.into(), &fetched.upstream.url)),
+    }
     let judgement = judge(
         fetched.upstream.status,
         fetched.upstream.content_type.as_deref(),
@@ -179,11 +271,17 @@ enum Target<'s> {
     Health,
     /// The Light image the path names, on `site` (see `image.rs`).
     Image(&'s Site),
-    /// A page of `site` at the upstream `url`, cached under `key`.
+    /// `/robots.txt` of a site.
+    Robots(&'s Site),
+    /// An image path, answered without a fetch.
+    ImagePath,
+    /// A page of `site` at the upstream `url`, cached under `key`; as its Light Atom feed
+    /// when `feed`.
     Page {
         site: &'s Site,
         url: Url,
         key: String,
+        feed: bool,
     },
 }
 
@@ -197,7 +295,8 @@ enum Refusal<'s> {
 }
 
 /// Phase 1, route: the method and request-target form, the health path, the site the one
-/// Host names, and the upstream URL and cache key the path means under the site's rules.
+/// Host names, its paths that are not articles (`robots.txt`, images), and the upstream
+/// URL and cache key the path means under the site's rules.
 fn route<'s, B>(request: &'s Request<B>, sites: &'s [Site]) -> Routed<'s> {
     let host = reader_host(request);
     let site = host
@@ -210,14 +309,20 @@ fn route<'s, B>(request: &'s Request<B>, sites: &'s [Site]) -> Routed<'s> {
         Ok(()) => match &site {
             Err(error) => Err(Refusal::Request(error.clone())),
             Ok(site) if uri.path().starts_with(crate::image::PREFIX) => Ok(Target::Image(site)),
-            Ok(site) => match route::upstream_url(site, uri.path(), uri.query()) {
-                Ok(url) => Ok(Target::Page {
-                    site,
-                    key: route::cache_key(site, &url),
-                    url,
-                }),
-                Err(error) => Err(Refusal::Path(site, error)),
-            },
+            Ok(site) if uri.path() == assets::ROBOTS_PATH => Ok(Target::Robots(site)),
+            Ok(_) if assets::is_image_path(uri.path()) => Ok(Target::ImagePath),
+            Ok(site) => {
+                let (query, feed) = feed_request(uri.query());
+                match route::upstream_url(site, uri.path(), query.as_deref()) {
+                    Ok(url) => Ok(Target::Page {
+                        site,
+                        key: route::cache_key(site, &url),
+                        url,
+                        feed,
+                    }),
+                    Err(error) => Err(Refusal::Path(site, error)),
+                }
+            }
         },
     };
     Routed {
@@ -225,6 +330,21 @@ fn route<'s, B>(request: &'s Request<B>, sites: &'s [Site]) -> Routed<'s> {
         site: site.ok(),
         target,
     }
+}
+
+/// The request's query without the Light site's own feed parameter, and whether it was
+/// there. It is taken out before the site's `query` rule sees the query, so no rule can
+/// drop it or pass it on to the upstream.
+fn feed_request(query: Option<&str>) -> (Option<String>, bool) {
+    let Some(query) = query else {
+        return (None, false);
+    };
+    let (name, value) = page::FEED_PARAMETER;
+    let feed = format!("{name}={value}");
+    let rest: Vec<&str> = query.split('&').filter(|pair| *pair != feed).collect();
+    let wants = rest.len() != query.split('&').count();
+    let rest = rest.join("&");
+    ((!rest.is_empty()).then_some(rest), wants)
 }
 
 /// The plain-text answer to a request routing refused; a refused method is told which
@@ -300,9 +420,15 @@ async fn lookup(runtime: &Runtime, key: &str) -> Looked {
                 leader.finish(Landing::Page(Arc::clone(&page)));
                 return Looked::Cached(page, Served::Collapsed);
             }
-            Looked::Fetch {
-                stale,
-                leader: Some(leader),
+            // One instance of the fleet fetches; the others take its page.
+            let hold = runtime.config.limits.upstream_timeout * 2;
+            match (cache.lead(key, leader, hold).await, stale) {
+                (Elected::Landed(page), _) => Looked::Cached(page, Served::Collapsed),
+                (Elected::Failed(_), Some(page)) => Looked::FlightFailed(page),
+                (Elected::Fetch(leader) | Elected::Failed(leader), stale) => Looked::Fetch {
+                    stale,
+                    leader: Some(leader),
+                },
             }
         }
         cache::Flight::Follower(follower) => {
@@ -336,6 +462,11 @@ struct Fetched {
 async fn fetch(runtime: &Runtime, reply: &Reply<'_>, url: &Url) -> Result<Fetched, Failure> {
     let site = reply.site;
     let limits = &runtime.config.limits;
+    if let (Some(rate), Some(store)) = (site.upstream_rate, runtime.cache.fleet()) {
+        fleet::rate::admit(store, &site.name, rate)
+            .await
+            .map_err(|wait| Failure::at(PageError::RateLimited(wait), url))?;
+    }
     let charge = runtime
         .budget
         .admit(ADMISSION_BYTES, ADMISSION_WAIT)
@@ -417,7 +548,7 @@ fn judge(
     if !status.is_success() {
         return Err(PageError::Refused(status));
     }
-    if !crate::upstream::is_html(content_type) {
+    if !crate::upstream::is_html(content_type) && !feed::is_feed_type(content_type) {
         return Ok(Judgement::NotHtml);
     }
     Ok(Judgement::Convert)
@@ -450,7 +581,7 @@ impl Failure {
     fn link(&self) -> Option<&Url> {
         match &self.error {
             PageError::Moved(target) => target.as_ref(),
-            PageError::Busy => None,
+            PageError::Busy | PageError::RateLimited(_) => None,
             _ => self.page.as_ref(),
         }
     }
@@ -468,12 +599,18 @@ fn respond(reply: &Reply<'_>, failure: Failure, stale: Option<&StoredPage>) -> R
     if let Some(page) = stale {
         return reply.stale(page, Stale::from(&failure.error));
     }
-    let (heading, text) = failure.error.explain();
-    let mut answer = reply.message(failure.error.status(), heading, &text, failure.link());
-    if matches!(failure.error, PageError::Busy) {
+    let (heading, text) = failure.error.explain(&reply.words);
+    let link = failure.link().filter(|u| is_web(u));
+    let mut answer = reply.message_text(failure.error.status(), &heading, &text, link);
+    let retry_after = match &failure.error {
+        PageError::Busy => Some(u64::from(RETRY_AFTER_SECS)),
+        PageError::RateLimited(wait) => Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)),
+        _ => None,
+    };
+    if let Some(seconds) = retry_after {
         answer
             .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
     }
     answer
 }
@@ -486,6 +623,42 @@ fn mark_uncached(mut response: Response<Body>) -> Response<Body> {
             response.headers_mut(),
             &format!("{CACHE_NAME}; fwd=uri-miss"),
         );
+    }
+    response
+}
+
+/// Tor Browser's header offering a site's onion service; `http` has no constant for it.
+const ONION_LOCATION: header::HeaderName = header::HeaderName::from_static("onion-location");
+
+/// Adds `Onion-Location` (the same path and query on the site's onion service) to a Light
+/// page served on one of the site's other hosts, when the site names its onion service.
+fn with_onion_location(
+    mut response: Response<Body>,
+    routed: &Routed<'_>,
+    uri: &http::Uri,
+) -> Response<Body> {
+    let (Some(site), Ok(host)) = (routed.site, &routed.host) else {
+        return response;
+    };
+    let Some(onion) = &site.onion_location else {
+        return response;
+    };
+    let name = host
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('.');
+    let on_onion = name.to_ascii_lowercase().ends_with(".onion");
+    let is_page = header_text(response.headers(), header::CONTENT_TYPE)
+        .is_some_and(|ct| ct.starts_with("text/html"));
+    if on_onion || !is_page {
+        return response;
+    }
+    let mut target = onion.clone();
+    target.set_path(uri.path());
+    target.set_query(uri.query());
+    if let Ok(value) = HeaderValue::from_str(target.as_str()) {
+        response.headers_mut().insert(ONION_LOCATION, value);
     }
     response
 }
@@ -569,6 +742,10 @@ enum Stale {
     Incomplete,
     /// Another reader's fetch of this page failed just now.
     FetchFailed,
+    /// The upstream answered with a bot check or block page instead of the page.
+    Challenged,
+    /// The fleet has made as many fetches of the site as `upstream_rate` allows.
+    RateLimited,
 }
 
 impl From<&PageError> for Stale {
@@ -579,6 +756,8 @@ impl From<&PageError> for Stale {
             PageError::Moved(_) => Self::Moved,
             PageError::Busy => Self::Busy,
             PageError::Convert(_) => Self::Incomplete,
+            PageError::Challenged(_) => Self::Challenged,
+            PageError::RateLimited(_) => Self::RateLimited,
         }
     }
 }
@@ -593,27 +772,35 @@ impl Stale {
             Self::Busy => "busy",
             Self::Incomplete => "upstream-incomplete",
             Self::FetchFailed => "collapsed-fetch-failed",
+            Self::Challenged => "upstream-challenge",
+            Self::RateLimited => "upstream-rate",
         }
     }
 
-    fn notice(self) -> String {
-        match self {
-            Self::NotAnswering => "The original site is not answering.".to_owned(),
-            Self::Refused(status) => format!(
-                "The original site refused this request ({}).",
-                status.as_u16()
-            ),
-            Self::Moved => "The original site now sends this page to another address.".to_owned(),
-            Self::Busy => "This mirror is too busy to fetch the page again just now.".to_owned(),
-            Self::Incomplete => "The original site sent an incomplete page just now.".to_owned(),
-            Self::FetchFailed => "The original site could not give this page just now.".to_owned(),
-        }
+    fn notice(self, words: &Words<'_>) -> String {
+        let message = match self {
+            Self::NotAnswering => Message::StaleNotAnswering,
+            Self::Refused(status) => {
+                let status = words.number(&status.as_u16().to_string());
+                return words.fill(Message::StaleRefused, &[("status", &status)]);
+            }
+            Self::Moved => Message::StaleMoved,
+            Self::Busy => Message::StaleBusy,
+            Self::Incomplete => Message::StaleIncomplete,
+            Self::FetchFailed => Message::StaleFetchFailed,
+            Self::Challenged => Message::StaleChallenged,
+            Self::RateLimited => Message::StalePacing,
+        };
+        words.text(message).to_owned()
     }
 }
 
 /// How to answer for one site and one reader.
+#[derive(Clone)]
 struct Reply<'a> {
     site: &'a Site,
+    /// The site's words, for pages that have no language of their own (errors).
+    words: Words<'a>,
     coding: Coding,
     head: bool,
     if_none_match: Option<&'a str>,
@@ -637,6 +824,7 @@ impl<'a> Reply<'a> {
         let headers = request.headers();
         Self {
             site,
+            words: site.words(None),
             coding: negotiate(header_text(headers, header::ACCEPT_ENCODING)),
             head: request.method() == http::Method::HEAD,
             if_none_match: header_text(headers, header::IF_NONE_MATCH),
@@ -651,13 +839,23 @@ impl<'a> Reply<'a> {
     fn message(
         &self,
         status: StatusCode,
+        heading: Message,
+        text: &str,
+        link: Option<&Url>,
+    ) -> Response<Body> {
+        self.message_text(status, self.words.text(heading), text, link)
+    }
+
+    fn message_text(
+        &self,
+        status: StatusCode,
         heading: &str,
         text: &str,
         link: Option<&Url>,
     ) -> Response<Body> {
         respond::message(
             status,
-            &self.site.label,
+            self.site,
             heading,
             text,
             link,
@@ -673,17 +871,15 @@ impl<'a> Reply<'a> {
             Judgement::NoTransform => redirect_to_original(url),
             Judgement::Missing(status) => self.message(
                 status,
-                "Page not found",
-                "The original site has no such page.",
+                Message::HeadingNotFound,
+                self.words.text(Message::ErrorNoSuchPage),
                 Some(url),
             ),
             Judgement::NotHtml | Judgement::Convert => {
                 let kind = upstream.content_type.as_deref().unwrap_or_default();
-                let text = format!(
-                    "This is not a web page ({}); it is only available on the original site:",
-                    kind.split(';').next().unwrap_or("unknown")
-                );
-                self.message(StatusCode::OK, "Not a web page", &text, Some(url))
+                let kind = kind.split(';').next().unwrap_or("unknown").trim();
+                let text = self.words.fill(Message::ErrorNotWeb, &[("kind", kind)]);
+                self.message(StatusCode::OK, Message::HeadingNotWeb, &text, Some(url))
             }
         }
     }
@@ -727,10 +923,12 @@ impl<'a> Reply<'a> {
     /// A saved copy served in place of a fresh page, with why and how old it is on the page.
     fn stale(&self, page: &StoredPage, reason: Stale) -> Response<Body> {
         let age = page.age(SystemTime::now());
-        let body = page::stale_page(&page.body, &reason.notice(), age);
+        // The notice is in the saved page's own language, as the rest of its shell is.
+        let words = self.site.words(page::lang_of(&page.body));
+        let body = page::stale_page(&page.body, &reason.notice(&words), age, &words);
         let mut response = respond::html(StatusCode::OK, &body, self.coding, self.head);
         let headers = response.headers_mut();
-        insert_cache_control(headers, NOT_STORED);
+        insert_cache_control(headers, &cache::stale_cache_control(self.stale_if_error));
         insert_cache_status(
             headers,
             &format!("{CACHE_NAME}; fwd=stale; detail={}", reason.token()),
@@ -988,6 +1186,13 @@ async fn whole_page(reply: &Reply<'_>, fetch: Fetch) -> Result<Response<Body>, F
     })
 }
 
+/// Logs and counts a page whose site's `content` rules matched nothing, so its article
+/// was found by detection: the rules may need updating for a new page layout.
+fn content_fell_back(metrics: &Metrics, site: &str, url: &Url) {
+    tracing::warn!(%site, path = url.path(), "content rules matched nothing; article detected instead");
+    metrics.content_fell_back(site);
+}
+
 /// Converts as the upstream body arrives. The response starts once the first Light bytes
 /// exist, so a failure before then still gets a clean error page; after it, the page is
 /// closed with a notice and is not cached.
@@ -1023,6 +1228,9 @@ async fn stream_page(
                 let done = conversion
                     .finish()
                     .map_err(|e| Failure::at(e.into(), &url))?;
+                if done.content_fallback {
+                    content_fell_back(reply.metrics, &reply.site.name, &url);
+                }
                 let quality = quality_of(&done, upstream.close_delimited);
                 return Ok(match slot.complete(done.tail, &keeping, quality).await {
                     Kept::Stored(stored) => reply.cached(&stored, Served::Stored),
@@ -1071,6 +1279,9 @@ async fn stream_page(
                 },
                 Ok(None) => match conversion.finish() {
                     Ok(done) => {
+                        if done.content_fallback {
+                            content_fell_back(&metrics, &site, &upstream.url);
+                        }
                         let quality = quality_of(&done, upstream.close_delimited);
                         whole.extend_from_slice(&done.tail);
                         let mut last = encoder.push(&done.tail).to_vec();
@@ -1099,9 +1310,7 @@ async fn stream_page(
             }
         };
         tracing::warn!(%site, error = %failure, "page cut short");
-        let notice =
-            "The rest of this page could not be loaded. The original page is linked below.";
-        if let Some(tail) = conversion.close_with_notice(notice) {
+        if let Some(tail) = conversion.close_with_notice(Message::CutShort) {
             let mut last = encoder.push(&tail).to_vec();
             last.extend_from_slice(&encoder.finish());
             reader.send(Bytes::from(last));
@@ -1142,6 +1351,8 @@ mod tests {
         match routed.target {
             Ok(Target::Health) => format!("{site}: health"),
             Ok(Target::Image(_)) => format!("{site}: image"),
+            Ok(Target::Robots(_)) => format!("{site}: robots"),
+            Ok(Target::ImagePath) => format!("{site}: no image"),
             Ok(Target::Page { url, .. }) => format!("{site}: {url}"),
             Err(Refusal::Request(e)) => format!("{site}: refused {}", e.status().as_u16()),
             Err(Refusal::Path(_, e)) => format!("{site}: path {}", e.status().as_u16()),
@@ -1165,6 +1376,19 @@ mod tests {
         assert_eq!(
             routed("GET", "/_light/img/aGk", "light.test"),
             "news: image"
+        );
+        assert_eq!(routed("GET", "/robots.txt", "light.test"), "news: robots");
+        assert_eq!(
+            routed("GET", "/favicon.ico", "light.test"),
+            "news: no image"
+        );
+        assert_eq!(
+            routed("GET", "/world/a.png", "light.test"),
+            "news: no image"
+        );
+        assert_eq!(
+            routed("GET", "/robots.txt", "other.test"),
+            "none: refused 404"
         );
     }
 

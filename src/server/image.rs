@@ -225,7 +225,7 @@ impl Ask<'_> {
         Refusal {
             answer: respond::message(
                 status,
-                &self.site.label,
+                self.site,
                 "Image unavailable",
                 text,
                 None,

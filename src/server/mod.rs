@@ -5,6 +5,7 @@
 //! `respond.rs`.
 
 mod admin;
+mod assets;
 mod client;
 mod connection;
 mod handler;
@@ -67,6 +68,8 @@ pub(crate) struct Runtime {
     pub images: ImageCache,
     /// Light images being made at once; one bound for the server's life.
     pub image_work: Arc<Semaphore>,
+    /// The upstreams' `robots.txt` files, fetched anew after a reload.
+    pub robots: assets::RobotsFiles,
 }
 
 /// What outlives a reload: the cache, the fetch bounds, the memory budget, the counts.
@@ -98,6 +101,7 @@ impl Runtime {
             detections: lasting.detections,
             images: lasting.images,
             image_work: lasting.image_work,
+            robots: assets::RobotsFiles::default(),
         })
     }
 
@@ -194,7 +198,15 @@ impl ServerHandle {
     /// limits (listen address, connection count, memory budget) and the cache keep their
     /// start-up values.
     pub fn reload(&self, config: Config, sites: Vec<Site>) -> Result<(), ServerError> {
-        let lasting = self.current().lasting();
+        let current = self.current();
+        let unapplied = crate::config::restart_only_changes(&current.config, &config);
+        if !unapplied.is_empty() {
+            tracing::warn!(
+                keys = %unapplied.join(", "),
+                "reload: these settings changed but keep their start-up values until a restart"
+            );
+        }
+        let lasting = current.lasting();
         let metrics = Arc::clone(&lasting.metrics);
         metrics.reloads.inc();
         let next = Runtime::new(config, sites, lasting).inspect_err(|_| self.reload_refused())?;

@@ -44,11 +44,29 @@ pub fn secure(mut response: Response<Body>) -> Response<Body> {
 
 /// A whole HTML page, compressed as negotiated. `head` leaves the body out.
 pub fn html(status: StatusCode, body: &[u8], coding: Coding, head: bool) -> Response<Body> {
+    document(status, HTML, body, coding, head)
+}
+
+/// The media type of Light pages.
+const HTML: &str = "text/html; charset=utf-8";
+
+/// A whole document of `content_type`, compressed as negotiated.
+pub fn document(
+    status: StatusCode,
+    content_type: &'static str,
+    body: &[u8],
+    coding: Coding,
+    head: bool,
+) -> Response<Body> {
     let encoded = match coding {
         Coding::Identity => Bytes::copy_from_slice(body),
         other => compress(other, body),
     };
-    prepared(status, encoded, coding, head)
+    let mut response = prepared(status, encoded, coding, head);
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
 }
 
 /// A page whose bytes are already encoded with `coding`.
@@ -204,17 +222,17 @@ pub fn not_modified() -> Response<Body> {
     secure(response)
 }
 
-/// A short Light page with a message.
+/// A short Light page with a message, in the site's language.
 pub fn message(
     status: StatusCode,
-    site_label: &str,
+    site: &crate::config::Site,
     heading: &str,
     text: &str,
     link: Option<&url::Url>,
     coding: Coding,
     head: bool,
 ) -> Response<Body> {
-    let page = page::message_page(site_label, heading, text, link);
+    let page = page::message_page(site, heading, text, link);
     let mut response = html(status, page.as_bytes(), coding, head);
     response
         .headers_mut()
@@ -224,15 +242,23 @@ pub fn message(
 
 /// A plain-text answer for requests that name no site.
 pub fn plain(status: StatusCode, text: &str) -> Response<Body> {
-    let mut response = Response::new(full(Bytes::from(format!("{text}\n"))));
+    text_file(status, Bytes::from(format!("{text}\n")), NOT_STORED)
+}
+
+/// A `text/plain` body as it is, with its `Cache-Control`.
+pub(crate) fn text_file(status: StatusCode, body: Bytes, cache_control: &str) -> Response<Body> {
+    let length = body.len();
+    let mut response = Response::new(full(body));
     *response.status_mut() = status;
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static(NOT_STORED));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    if let Ok(value) = HeaderValue::from_str(cache_control) {
+        headers.insert(header::CACHE_CONTROL, value);
+    }
     secure(response)
 }
 

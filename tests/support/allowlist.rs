@@ -73,13 +73,23 @@ impl fmt::Display for Violation {
 const HEAD_ELEMENTS: &[(&str, &[&str])] = &[
     ("meta", &["charset", "name", "content"]),
     ("title", &[]),
-    ("link", &["rel", "href"]),
+    ("link", &["rel", "href", "type", "title"]),
     ("style", &[]),
 ];
 
 /// The shell's own body landmarks. The allowlist unwraps these when upstream sends them,
 /// so each appears at most once.
 const SHELL_LANDMARKS: &[&str] = &["header", "main", "article", "footer"];
+
+/// The shell's navigation chrome: each element, its attributes, and the parent it must
+/// sit in (the sections line and search form in the header, the pagination line in main).
+/// The allowlist removes or unwraps all of them when upstream sends them.
+const SHELL_CHROME: &[(&str, &[&str], &[&str])] = &[
+    ("nav", &["aria-label"], &["header", "main"]),
+    ("form", &["role", "action"], &["header"]),
+    ("input", &["type", "name", "aria-label", "value"], &["form"]),
+    ("button", &[], &["form"]),
+];
 
 /// The `<meta>` elements the shell writes, as (attribute, value) pairs.
 const SHELL_META: &[&[(&str, &str)]] = &[
@@ -129,9 +139,27 @@ pub fn violations(page: &str) -> Vec<Violation> {
         let in_head = node
             .ancestors()
             .any(|a| ElementRef::wrap(a).is_some_and(|e| e.value().name() == "head"));
+        let parent = node
+            .parent()
+            .and_then(ElementRef::wrap)
+            .map(|p| p.value().name().to_owned())
+            .unwrap_or_default();
+        let chrome = SHELL_CHROME
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .filter(|(_, _, parents)| parents.contains(&parent.as_str()));
         let shell_attributes: Option<&[&str]> = match name {
             "html" => Some(&["lang", "dir"]),
             "head" | "body" => Some(&[]),
+            _ if chrome.is_some() => chrome.map(|(_, attributes, _)| *attributes),
+            // The pagination line's links say which way they go.
+            "a" if parent == "p"
+                && node
+                    .ancestors()
+                    .any(|a| ElementRef::wrap(a).is_some_and(|e| e.value().name() == "nav")) =>
+            {
+                Some(&["href", "rel"])
+            }
             _ => HEAD_ELEMENTS
                 .iter()
                 .find(|(n, _)| *n == name)
@@ -210,7 +238,11 @@ pub fn violations(page: &str) -> Vec<Violation> {
                     report(Rule::AttributeValue, format!("<meta> {pairs:?}"));
                 }
             }
-            "link" if element.attr("rel") != Some("canonical") => {
+            "link"
+                if element.attr("rel") != Some("canonical")
+                    && !(element.attr("rel") == Some("alternate")
+                        && element.attr("type") == Some("application/atom+xml")) =>
+            {
                 report(
                     Rule::AttributeValue,
                     format!("<link rel={:?}>", element.attr("rel")),

@@ -9,6 +9,10 @@
 //! and fetching another one (which may resolve anywhere) on an upstream's word would let
 //! the upstream point the proxy at it. Anything else is [`Outcome::Elsewhere`], a link
 //! for the reader, when it is on the web at all.
+//!
+//! Whether an answer is a bot wall rather than the page is `challenge`'s to say.
+
+pub(crate) mod challenge;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -44,11 +48,16 @@ pub struct Response {
     pub cache_control: Option<String>,
     /// `Last-Modified`, if sent.
     pub last_modified: Option<String>,
-
+    /// `cf-mitigated`, if sent: the CDN says it answered with a challenge.
+    pub mitigated: Option<String>,
     /// The body ends where the connection closes (HTTP/1 without length or chunked
     /// framing), so a body cut short cannot be told from a whole one.
     pub close_delimited: bool,
     body: reqwest::Response,
+    /// The body's first bytes, read ahead by [`peek`](Self::peek) and not handed out yet.
+    peeked: Option<Bytes>,
+    /// The body ended while it was peeked at.
+    ended: bool,
     received: usize,
     max_bytes: usize,
     deadline: Instant,
@@ -58,6 +67,31 @@ pub struct Response {
 impl Response {
     /// The next body chunk, `None` at the end.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, UpstreamError> {
+        if let Some(peeked) = self.peeked.take().filter(|p| !p.is_empty()) {
+            return Ok(Some(peeked));
+        }
+        if self.ended {
+            return Ok(None);
+        }
+        self.next_chunk().await
+    }
+
+    /// The body's first `want` bytes (fewer when it is shorter), read ahead without being
+    /// consumed: [`chunk`](Self::chunk) hands them out first. For judging a page by its
+    /// beginning before converting it.
+    pub async fn peek(&mut self, want: usize) -> Result<&[u8], UpstreamError> {
+        let mut head = bytes::BytesMut::from(self.peeked.take().unwrap_or_default());
+        while head.len() < want && !self.ended {
+            match self.next_chunk().await? {
+                Some(chunk) => head.extend_from_slice(&chunk),
+                None => self.ended = true,
+            }
+        }
+        let head = self.peeked.insert(head.freeze());
+        Ok(&head[..])
+    }
+
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, UpstreamError> {
         let next = tokio::time::timeout_at(self.deadline, self.body.chunk())
             .await
             .map_err(|_| UpstreamError::Timeout(self.timeout))?
@@ -215,9 +249,11 @@ impl Fetcher {
                 content_type: header(http::header::CONTENT_TYPE),
                 cache_control: header(http::header::CACHE_CONTROL),
                 last_modified: header(http::header::LAST_MODIFIED),
-
+                mitigated: header(http::header::HeaderName::from_static("cf-mitigated")),
                 url,
                 body: response,
+                peeked: None,
+                ended: false,
                 received: 0,
                 max_bytes: self.limits.max_upstream_bytes,
                 deadline,

@@ -1,0 +1,228 @@
+//! Ways on from a page: the site's main sections, read from its primary `<nav>`, and the
+//! page's series (next and previous pages, a row of page numbers), read from `rel=next`
+//! and `rel=prev` links and from link texts in the languages of `lang::NEXT_WORDS`. Every
+//! link found is on the page's own site and kept as a root-relative Light path.
+
+use url::Url;
+
+use super::dom::{Dom, Id};
+use super::meta;
+use crate::lang::{NEXT_WORDS, PREVIOUS_WORDS};
+use crate::rewrite::links::is_same_site;
+
+/// Sections kept at most.
+const MAX_SECTIONS: usize = 10;
+
+/// A section label longer than this is a headline or a sentence, not a section.
+const MAX_LABEL_CHARS: usize = 24;
+
+/// Page numbers kept at most.
+const MAX_NUMBERED: usize = 10;
+
+/// A link of the shell's navigation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NavLink {
+    /// The words shown.
+    pub label: String,
+    /// A root-relative path (and query) on the Light site.
+    pub href: String,
+}
+
+/// What a page offers to move on to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Navigation {
+    /// The site's main sections.
+    pub sections: Vec<NavLink>,
+    /// The next (older) page of the series.
+    pub next: Option<String>,
+    /// The previous (newer) page of the series.
+    pub previous: Option<String>,
+    /// A row of numbered pages of the series.
+    pub numbered: Vec<NavLink>,
+}
+
+/// The navigation a page's markup gives.
+pub(crate) fn read(dom: &Dom, url: &Url) -> Navigation {
+    let mut nav = Navigation {
+        sections: sections(dom, url),
+        ..Navigation::default()
+    };
+    for link in dom.find_all(0, &["a", "link"]) {
+        let Some(href) = dom.attr(link, "href").and_then(|h| light_path(url, h)) else {
+            continue;
+        };
+        let rel = dom
+            .attr(link, "rel")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let rels: Vec<&str> = rel.split_ascii_whitespace().collect();
+        let words = link_words(&dom.text_content(link));
+        if nav.next.is_none() && (rels.contains(&"next") || NEXT_WORDS.contains(&words.as_str())) {
+            nav.next = Some(href);
+        } else if nav.previous.is_none()
+            && (rels.contains(&"prev")
+                || rels.contains(&"previous")
+                || PREVIOUS_WORDS.contains(&words.as_str()))
+        {
+            nav.previous = Some(href);
+        }
+    }
+    nav.numbered = numbered(dom, url);
+    nav
+}
+
+/// A link text as the word tables hold it: lower-case, without arrows and quotes around.
+fn link_words(text: &str) -> String {
+    meta::collapse(text)
+        .trim_matches(|c: char| !c.is_alphanumeric())
+        .to_lowercase()
+}
+
+/// `href` on the page's site, as a Light path; `None` for links elsewhere or to this page.
+fn light_path(page: &Url, href: &str) -> Option<String> {
+    let target = page.join(href.trim()).ok()?;
+    if !is_same_site(&target, page)
+        || (target.path() == page.path() && target.query() == page.query())
+    {
+        return None;
+    }
+    Some(match target.query() {
+        Some(query) => format!("{}?{query}", target.path()),
+        None => target.path().to_owned(),
+    })
+}
+
+/// The primary `<nav>`: the first one named main or primary, else the first with enough
+/// own-site links.
+fn sections(dom: &Dom, url: &Url) -> Vec<NavLink> {
+    let navs: Vec<Id> = dom
+        .find_all(0, &["nav"])
+        .into_iter()
+        .chain(
+            dom.find_all(0, &["div", "ul"])
+                .into_iter()
+                .filter(|&n| dom.attr(n, "role") == Some("navigation")),
+        )
+        .collect();
+    let named = |&n: &Id| {
+        ["class", "id"].iter().any(|a| {
+            dom.attr(n, a).is_some_and(|v| {
+                let v = v.to_ascii_lowercase();
+                v.contains("main") || v.contains("primary")
+            })
+        })
+    };
+    let candidates = navs.iter().filter(|n| named(n)).chain(navs.iter());
+    for &nav in candidates {
+        let links = section_links(dom, nav, url);
+        if links.len() >= 3 {
+            return links;
+        }
+    }
+    Vec::new()
+}
+
+fn section_links(dom: &Dom, nav: Id, url: &Url) -> Vec<NavLink> {
+    let mut out: Vec<NavLink> = Vec::new();
+    for a in dom.find_all(nav, &["a"]) {
+        let label = meta::collapse(&dom.text_content(a));
+        let short = !label.is_empty()
+            && label.chars().count() <= MAX_LABEL_CHARS
+            && label.split_whitespace().count() <= 3;
+        let Some(href) = dom.attr(a, "href").and_then(|h| light_path(url, h)) else {
+            continue;
+        };
+        if short && href != "/" && !out.iter().any(|l| l.href == href) {
+            out.push(NavLink { label, href });
+        }
+        if out.len() == MAX_SECTIONS {
+            break;
+        }
+    }
+    out
+}
+
+/// A page number written in any decimal digits: "2", "۲", "٢".
+fn page_number(text: &str) -> Option<u32> {
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > 3 {
+        return None;
+    }
+    text.chars()
+        .try_fold(0u32, |n, c| Some(n * 10 + decimal_digit(c)?))
+}
+
+fn decimal_digit(c: char) -> Option<u32> {
+    c.to_digit(10).or_else(|| match c {
+        '\u{660}'..='\u{669}' => Some(c as u32 - 0x660),
+        '\u{6f0}'..='\u{6f9}' => Some(c as u32 - 0x6f0),
+        _ => None,
+    })
+}
+
+/// The first block holding two or more links whose texts are page numbers.
+fn numbered(dom: &Dom, url: &Url) -> Vec<NavLink> {
+    let Some(body) = dom.find(0, "body") else {
+        return Vec::new();
+    };
+    for block in dom.find_all(body, &["nav", "ul", "ol", "div", "p"]) {
+        let links: Vec<NavLink> = dom
+            .find_all(block, &["a"])
+            .into_iter()
+            .filter_map(|a| {
+                let n = page_number(&dom.text_content(a))?;
+                let href = dom.attr(a, "href").and_then(|h| light_path(url, h))?;
+                Some(NavLink {
+                    label: n.to_string(),
+                    href,
+                })
+            })
+            .take(MAX_NUMBERED)
+            .collect();
+        let all = dom.find_all(block, &["a"]).len();
+        // A block of page numbers is mostly page numbers (a next link beside them).
+        if links.len() >= 2 && links.len() * 2 >= all {
+            return links;
+        }
+    }
+    Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_page(html: &str, url: &str) -> Navigation {
+        let dom = super::super::parse::document(html, 256);
+        read(&dom, &Url::parse(url).unwrap())
+    }
+
+    #[test]
+    fn the_primary_nav_gives_short_own_site_sections() {
+        let nav = read_page(
+            "<html><body><nav class=top><a href=/login>Log in</a></nav>\
+             <nav class=main-menu><a href=/>Home</a><a href=/world/>World</a>\
+             <a href=https://www.example.com/sport>Sport</a><a href=https://ads.example.net/>Ads</a>\
+             <a href=/opinion>An opinion section with a far too long name</a><a href=/tech>Tech</a></nav>\
+             </body></html>",
+            "https://example.com/",
+        );
+        let labels: Vec<&str> = nav.sections.iter().map(|l| l.label.as_str()).collect();
+        assert_eq!(labels, ["World", "Sport", "Tech"]);
+        assert_eq!(nav.sections[1].href, "/sport");
+    }
+
+    #[test]
+    fn series_links_come_from_rel_words_and_numbers() {
+        let nav = read_page(
+            "<html><head><link rel=next href=/news/?page=2></head><body>\
+             <p><a href=/news/>١</a> <a href=/news/?page=2>٢</a> <a href=/news/?page=3>٣</a>\
+             <a href=/news/?page=2>التالي</a></p><a href=/archive/new>« Newer</a></body></html>",
+            "https://example.com/news/?page=1",
+        );
+        assert_eq!(nav.next.as_deref(), Some("/news/?page=2"));
+        assert_eq!(nav.previous.as_deref(), Some("/archive/new"));
+        let numbers: Vec<&str> = nav.numbered.iter().map(|l| l.label.as_str()).collect();
+        assert_eq!(numbers, ["1", "2", "3"]);
+    }
+}
