@@ -677,6 +677,7 @@ mod tests {
         let options = LightOptions {
             page_url: &page,
             upstream: &site.upstream.clone(),
+            siblings: &[],
             content: &[],
             remove: &[],
             memory_limit: 4 << 20,
