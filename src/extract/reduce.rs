@@ -159,7 +159,7 @@ mod tests {
             "<!doctype html><html lang=en><head><title>T</title>\
             <script type=application/ld+json>{\"a\":1}</script>\
             <meta property=og:title content=Head></head><body>\
-            <div class=story><p>One<img src=/i.jpg alt=A></p>\
+            <div class=story><p>One<img src=/i.jpg srcset=\"/a 1x\" alt=A></p>\
             <p hidden=\"\">Icon</p></div></body></html>"
         );
     }
