@@ -101,9 +101,10 @@ async fn converts_an_article_with_safe_headers() {
 async fn output_streams_before_the_upstream_finishes() {
     let upstream = Upstream::start().await;
     let gate = Arc::new(tokio::sync::Notify::new());
+    // More than the 4 KiB the challenge check reads before a page may stream.
     let first = format!(
         "<html><head><title>Slow</title></head><body><article class=story><p>First part.</p>{}",
-        "<p>More text.</p>".repeat(200)
+        "<p>More text.</p>".repeat(400)
     );
     upstream.route(
         "/slow",
