@@ -76,12 +76,16 @@ impl Response {
         self.next_chunk().await
     }
 
-    /// The body's first `want` bytes (fewer when it is shorter), read ahead without being
-    /// consumed: [`chunk`](Self::chunk) hands them out first. For judging a page by its
-    /// beginning before converting it.
-    pub async fn peek(&mut self, want: usize) -> Result<&[u8], UpstreamError> {
+    /// The body's first `want` bytes (fewer when it is shorter, or when `enough` says the
+    /// bytes read so far suffice), read ahead without being consumed: [`chunk`](Self::chunk)
+    /// hands them out first. For judging a page by its beginning before converting it.
+    pub async fn peek(
+        &mut self,
+        want: usize,
+        enough: impl Fn(&[u8]) -> bool,
+    ) -> Result<&[u8], UpstreamError> {
         let mut head = bytes::BytesMut::from(self.peeked.take().unwrap_or_default());
-        while head.len() < want && !self.ended {
+        while head.len() < want && !self.ended && !enough(&head) {
             match self.next_chunk().await? {
                 Some(chunk) => head.extend_from_slice(&chunk),
                 None => self.ended = true,
