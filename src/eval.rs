@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use regex::Regex;
 
@@ -69,6 +69,18 @@ impl Report {
             Report::Shingle(r) => r.f1,
             Report::Snippet(r) => r.f1,
         }
+    }
+}
+
+/// The report's last line, when a floor is set: the floor and whether it is met.
+fn write_floor(f: &mut fmt::Formatter<'_>, floor: Option<f64>, passes: bool) -> fmt::Result {
+    match floor {
+        Some(floor) => writeln!(
+            f,
+            "floor {floor:.4}: {}",
+            if passes { "pass" } else { "FAIL" }
+        ),
+        None => Ok(()),
     }
 }
 
@@ -203,14 +215,7 @@ impl fmt::Display for EvalReport {
             weak.len(),
             weak.join(" ")
         )?;
-        if let Some(floor) = self.floor {
-            writeln!(
-                f,
-                "floor {floor:.4}: {}",
-                if self.passes() { "pass" } else { "FAIL" }
-            )?;
-        }
-        Ok(())
+        write_floor(f, self.floor, self.passes())
     }
 }
 
@@ -267,7 +272,7 @@ pub fn predictions(corpus: &Path) -> Result<Vec<Prediction>, EvalError> {
                 path: meta_path.clone(),
                 source,
             })?;
-        let site = Site::ad_hoc(&url);
+        let site = Arc::new(Site::ad_hoc(&url));
         let (_, got) = convert_document(
             &site,
             &url,
@@ -326,7 +331,7 @@ pub fn prediction_json(texts: &[(String, String)]) -> String {
 
 /// Plain text of the conversion a reader gets of `bytes`, fetched from `url`.
 fn convert_text(case: &str, url: &url::Url, bytes: &[u8]) -> Result<String, EvalError> {
-    let site = Site::ad_hoc(url);
+    let site = Arc::new(Site::ad_hoc(url));
     let (_, got) =
         convert_document(&site, url, &LimitsConfig::default(), None, bytes).map_err(|source| {
             EvalError::Convert {
@@ -494,14 +499,7 @@ impl fmt::Display for SnippetReport {
             t.fn_,
             t.tn
         )?;
-        if let Some(floor) = self.floor {
-            writeln!(
-                f,
-                "floor {floor:.4}: {}",
-                if self.passes() { "pass" } else { "FAIL" }
-            )?;
-        }
-        Ok(())
+        write_floor(f, self.floor, self.passes())
     }
 }
 

@@ -3,6 +3,7 @@
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -197,7 +198,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn names(sites: &[Site]) -> String {
+fn names(sites: &[Arc<Site>]) -> String {
     sites
         .iter()
         .map(|s| s.name.as_str())
@@ -343,7 +344,7 @@ fn convert(
     }
     let (limits, site) = match config {
         Some(path) => {
-            let (config, sites): (Config, Vec<Site>) = config::load_file(&path)?;
+            let (config, sites): (Config, Vec<Arc<Site>>) = config::load_file(&path)?;
             let site = sites
                 .into_iter()
                 .find(|s| s.is_upstream(url))
@@ -356,7 +357,7 @@ fn convert(
                 })?;
             (config.limits, site)
         }
-        None => (LimitsConfig::default(), Site::ad_hoc(url)),
+        None => (LimitsConfig::default(), Arc::new(Site::ad_hoc(url))),
     };
     let mut bytes = Vec::new();
     match &file {
@@ -492,7 +493,7 @@ fn check(path: &std::path::Path, samples: Option<Vec<String>>, offline: bool) ->
 
 /// Fetches every site's `test_urls` as the server would (same limits and address checks)
 /// and reports each; whether any looked broken or could not be fetched.
-fn check_test_urls(config: &config::Config, sites: &[Site]) -> Result<bool> {
+fn check_test_urls(config: &config::Config, sites: &[Arc<Site>]) -> Result<bool> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -544,7 +545,7 @@ async fn fetch_whole(
 /// Prints what `site`'s rules make of the page at `url`; whether it looks broken.
 fn report_sample(
     config: &config::Config,
-    site: &Site,
+    site: &Arc<Site>,
     url: &Url,
     content_type: Option<&str>,
     bytes: &[u8],

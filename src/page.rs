@@ -407,11 +407,25 @@ mod tests {
         assert!(!csp.contains("unsafe"));
     }
 
-    fn site(extra: &str) -> Site {
+    fn site(extra: &str) -> std::sync::Arc<Site> {
         let text = format!(
             "[[site]]\nname = \"ledger\"\nupstream = \"https://www.example.com\"\nhosts = [\"l.test\"]\n{extra}\n"
         );
         crate::config::parse(&text, "t").unwrap().1.remove(0)
+    }
+
+    /// The shell's head and tail around the home page of `site`, without metadata, as a
+    /// page of 100 bytes from an original of 2 KiB.
+    fn home_page(site: &Site, kind: PageKind) -> (String, String) {
+        let meta = Metadata::default();
+        let original = Url::parse("https://www.example.com/").unwrap();
+        let shell = Shell {
+            site,
+            meta: &meta,
+            original: &original,
+            kind,
+        };
+        (shell.head(), shell.tail(100, 2048, None))
     }
 
     #[test]
@@ -447,15 +461,8 @@ mod tests {
         let site = site(
             "label = \"Ledger\"\nlang = \"ru\"\n[site.strings]\noriginal_page = \"Full site\"",
         );
-        let meta = Metadata::default();
-        let original = Url::parse("https://www.example.com/").unwrap();
-        let shell = Shell {
-            site: &site,
-            meta: &meta,
-            original: &original,
-            kind: PageKind::Listing,
-        };
-        let page = shell.head() + &shell.tail(100, 2048, None);
+        let (head, tail) = home_page(&site, PageKind::Listing);
+        let page = head + &tail;
         assert!(page.contains("<a href=\"/\">Ledger</a>"), "{page}");
         assert!(page.contains(">Full site</a>"), "{page}");
         assert!(page.contains("исходная: 2 КБ"), "{page}");
@@ -470,15 +477,7 @@ mod tests {
         let site = site(
             "search = \"/find?q={query}&sort=new\"\nsections = [{ label = \"World\", path = \"/world/\" }, { label = \"<Sport>\", path = \"/sport\" }]",
         );
-        let meta = Metadata::default();
-        let original = Url::parse("https://www.example.com/").unwrap();
-        let shell = Shell {
-            site: &site,
-            meta: &meta,
-            original: &original,
-            kind: PageKind::Article,
-        };
-        let head = shell.head();
+        let (head, _) = home_page(&site, PageKind::Article);
         assert!(
             head.contains("<nav aria-label=\"Sections\"><a href=\"/world/\">World</a> · <a href=\"/sport\">&lt;Sport&gt;</a></nav>"),
             "{head}"

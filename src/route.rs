@@ -7,6 +7,7 @@
 //! decodes `%73` or resolves `..` itself would otherwise fetch a path the rules never saw.
 
 use std::fmt::Write;
+use std::sync::Arc;
 
 use http::{Method, Uri, Version};
 use url::Url;
@@ -161,7 +162,7 @@ pub fn check_request(method: &Method, uri: &Uri, version: Version) -> Result<(),
 
 /// The site that answers to `host` (a Host header value, any case, optional port): an
 /// entry with the port matches first, then one without.
-pub fn site_for_host<'a>(sites: &'a [Site], host: &str) -> Result<&'a Site, RouteError> {
+pub fn site_for_host<'a>(sites: &'a [Arc<Site>], host: &str) -> Result<&'a Arc<Site>, RouteError> {
     let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
     if host.is_empty() {
         return Err(RouteError::MissingHost);
@@ -247,7 +248,7 @@ mod tests {
     use crate::config::parse;
     use http::StatusCode;
 
-    fn sites() -> Vec<Site> {
+    fn sites() -> Vec<Arc<Site>> {
         let text = r#"
             [[site]]
             name = "a"
@@ -380,7 +381,7 @@ mod tests {
         assert_eq!(plain.without_params(), "/a/b/");
     }
 
-    fn guarded(extra: &str) -> Site {
+    fn guarded(extra: &str) -> Arc<Site> {
         let text = format!(
             "[[site]]\nname = \"g\"\nupstream = \"https://news.example\"\n\
              hosts = [\"light.example\"]\n{extra}\n"

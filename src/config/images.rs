@@ -82,7 +82,7 @@ impl ImageRules {
 
 #[cfg(test)]
 mod tests {
-    fn site(extra: &str) -> crate::config::Site {
+    fn site(extra: &str) -> std::sync::Arc<crate::config::Site> {
         let text = format!(
             "[[site]]\nname = \"i\"\nupstream = \"https://news.example\"\n\
              hosts = [\"light.example\"]\n{extra}\n"

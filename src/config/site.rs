@@ -737,7 +737,7 @@ fn normalise_host(host: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn site_with_query(rule: &str) -> Site {
+    fn site_with_query(rule: &str) -> std::sync::Arc<Site> {
         let text = format!(
             "[[site]]\nname = \"q\"\nupstream = \"https://news.example\"\nhosts = [\"l.example\"]\nquery = {rule}\n"
         );
@@ -766,7 +766,7 @@ mod tests {
         );
     }
 
-    fn site_with(rules: &str) -> Site {
+    fn site_with(rules: &str) -> std::sync::Arc<Site> {
         let text = format!(
             "[[site]]\nname = \"d\"\nupstream = \"https://news.example\"\nhosts = [\"l.example\"]\n{rules}\n"
         );

@@ -10,6 +10,8 @@ mod read;
 pub use atom::to_atom;
 pub use read::to_listing;
 
+use crate::upstream::media_type;
+
 /// Why a feed could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
@@ -40,13 +42,5 @@ pub const ATOM_CONTENT_TYPE: &str = "application/atom+xml; charset=utf-8";
 
 /// Whether a `Content-Type` names a feed.
 pub fn is_feed_type(content_type: Option<&str>) -> bool {
-    content_type.is_some_and(|ct| {
-        let mime = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        FEED_TYPES.contains(&mime.as_str())
-    })
+    content_type.is_some_and(|ct| FEED_TYPES.contains(&media_type(ct).as_str()))
 }

@@ -7,6 +7,7 @@
 //! placeholders here and nowhere else.
 
 use std::fmt;
+use std::sync::Arc;
 
 use lol_html::html_content::ContentType;
 use lol_html::send::Element;
@@ -30,7 +31,7 @@ const MAX_PIXEL_PX: u32 = 2;
 #[derive(Clone)]
 pub struct ImageLinks {
     /// The site: which image URLs it fetches, and how wide its Light images are.
-    pub site: Site,
+    pub site: Arc<Site>,
     /// The exact sizes of the Light images already made, when known.
     pub sizes: Option<ImageSizes>,
 }

@@ -123,14 +123,22 @@ impl Response {
 /// Whether a `Content-Type` names HTML; none at all is taken as HTML, as upstreams mean it.
 pub fn is_html(content_type: Option<&str>) -> bool {
     content_type.is_none_or(|ct| {
-        let mime = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        matches!(mime.as_str(), "text/html" | "application/xhtml+xml" | "")
+        matches!(
+            media_type(ct).as_str(),
+            "text/html" | "application/xhtml+xml" | ""
+        )
     })
+}
+
+/// The media type a `Content-Type` names, without its parameters, in lower case
+/// (`text/html` of `Text/HTML; charset=utf-8`).
+pub(crate) fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
 }
 
 /// What a fetch led to.
@@ -533,7 +541,7 @@ mod tests {
         }
     }
 
-    fn site(extra: &str) -> Site {
+    fn site(extra: &str) -> std::sync::Arc<Site> {
         let text = format!(
             "[[site]]\nname = \"r\"\nupstream = \"https://news.example\"\n\
              hosts = [\"light.example\"]\n{extra}\n"
@@ -577,9 +585,8 @@ mod tests {
                 "{to}"
             );
         }
-        let http = site("").clone();
-        let mut http = http;
-        http.upstream = Url::parse("http://news.example/").unwrap();
+        let mut http = site("");
+        std::sync::Arc::make_mut(&mut http).upstream = Url::parse("http://news.example/").unwrap();
         assert_eq!(
             redirect(&http, "http://news.example/a", "https://news.example/b"),
             Ok("https://news.example/b".into())
