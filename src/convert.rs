@@ -122,7 +122,7 @@ impl Conversion {
 
     /// As [`new`](Self::new), with the exact sizes of the Light images already made, which
     /// the page's image links then announce instead of an estimate.
-    pub fn with_image_sizes(
+    pub(crate) fn with_image_sizes(
         site: &Arc<Site>,
         page_url: &Url,
         limits: &LimitsConfig,
@@ -396,7 +396,7 @@ impl Conversion {
     /// Closes a page whose output has started but whose input failed: the rest of the shell
     /// with a notice and a link to the original. `None` when nothing was sent yet, so the
     /// caller can answer with an error page instead.
-    pub fn close_with_notice(self, notice: Message) -> Option<Vec<u8>> {
+    pub(crate) fn close_with_notice(self, notice: Message) -> Option<Vec<u8>> {
         let Mode::Streaming(mut s) = self.mode else {
             return None;
         };

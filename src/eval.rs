@@ -62,14 +62,6 @@ impl Report {
             Report::Snippet(r) => r.passes(),
         }
     }
-
-    /// Overall F1.
-    pub fn f1(&self) -> f64 {
-        match self {
-            Report::Shingle(r) => r.f1,
-            Report::Snippet(r) => r.f1,
-        }
-    }
 }
 
 /// The report's last line, when a floor is set: the floor and whether it is met.
@@ -176,7 +168,7 @@ impl EvalReport {
     }
 
     /// Cases scoring below 0.5 F1.
-    pub fn weak_cases(&self) -> impl Iterator<Item = &CaseScore> {
+    pub(crate) fn weak_cases(&self) -> impl Iterator<Item = &CaseScore> {
         self.cases.iter().filter(|c| c.f1 < WEAK_F1)
     }
 }
@@ -344,7 +336,7 @@ fn convert_text(case: &str, url: &url::Url, bytes: &[u8]) -> Result<String, Eval
 
 /// One page of a passage corpus.
 #[derive(Debug, Clone, serde::Deserialize)]
-pub struct SnippetCase {
+pub(crate) struct SnippetCase {
     /// The page's file under `pages/`.
     pub file: String,
     /// Passages of the article a good extraction contains.
@@ -354,12 +346,12 @@ pub struct SnippetCase {
 }
 
 /// Whether `dir` is a passage corpus (`cases.json` beside `pages/`).
-pub fn is_snippet_corpus(dir: &Path) -> bool {
+pub(crate) fn is_snippet_corpus(dir: &Path) -> bool {
     dir.join("cases.json").is_file() && dir.join("pages").is_dir()
 }
 
 /// The cases of a passage corpus, by key (a page URL or a label), in key order.
-pub fn snippet_cases(dir: &Path) -> Result<Vec<(String, SnippetCase)>, EvalError> {
+pub(crate) fn snippet_cases(dir: &Path) -> Result<Vec<(String, SnippetCase)>, EvalError> {
     let path = dir.join("cases.json");
     let cases: std::collections::BTreeMap<String, SnippetCase> =
         serde_json::from_str(&read(&path)?).map_err(|source| EvalError::Json {
@@ -374,7 +366,7 @@ pub fn snippet_cases(dir: &Path) -> Result<Vec<(String, SnippetCase)>, EvalError
 
 /// The plain text of every page of a passage corpus, by key. A key that is not an
 /// absolute URL is a label: its page converts as if fetched from [`CASE_URL`].
-pub fn snippet_predictions(
+pub(crate) fn snippet_predictions(
     dir: &Path,
     cases: &[(String, SnippetCase)],
 ) -> Result<Vec<(String, String)>, EvalError> {
@@ -453,7 +445,7 @@ impl SnippetReport {
     }
 
     /// Pages where none of the `with` passages was found.
-    pub fn missed_pages(&self) -> impl Iterator<Item = &SnippetPage> {
+    pub(crate) fn missed_pages(&self) -> impl Iterator<Item = &SnippetPage> {
         self.pages
             .iter()
             .filter(|p| p.counts.tp == 0 && p.counts.fn_ > 0)
@@ -510,7 +502,7 @@ fn squash(text: &str) -> String {
 }
 
 /// Passage counts of one page's text.
-pub fn snippet_counts(case: &SnippetCase, text: &str) -> SnippetCounts {
+pub(crate) fn snippet_counts(case: &SnippetCase, text: &str) -> SnippetCounts {
     let text = squash(text);
     let found = |s: &String| text.contains(&squash(s));
     let tp = case.with.iter().filter(|s| found(s)).count();
@@ -525,7 +517,7 @@ pub fn snippet_counts(case: &SnippetCase, text: &str) -> SnippetCounts {
 
 /// Scores the texts of a passage corpus as the reference script does; a case without a
 /// text counts as an empty extraction.
-pub fn snippet_score(
+pub(crate) fn snippet_score(
     cases: &[(String, SnippetCase)],
     texts: &[(String, String)],
     floor: Option<f64>,
@@ -634,7 +626,7 @@ fn same(a: &Option<String>, b: &Option<String>) -> bool {
 }
 
 /// Scores predictions as the reference script does.
-pub fn score(preds: &[Prediction], floor: Option<f64>) -> EvalReport {
+pub(crate) fn score(preds: &[Prediction], floor: Option<f64>) -> EvalReport {
     let mut cases = Vec::with_capacity(preds.len());
     let (mut ps, mut rs) = (Vec::new(), Vec::new());
     for p in preds {

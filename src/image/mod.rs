@@ -13,7 +13,7 @@ use http::StatusCode;
 
 pub use address::{light_path, source_of, PREFIX};
 pub use pipeline::{make, Made, Recipe, JPEG_QUALITY, MAX_PIXELS, MAX_SIDE};
-pub use size::{estimate_bytes, size_text, ImageSizes};
+pub(crate) use size::{estimate_bytes, size_text, ImageSizes};
 
 /// Why no Light image could be made; each maps to the status a reader gets.
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use url::Url;
 
 /// The exact sizes of the Light images already made for a site, by source URL.
-pub type ImageSizes = Arc<dyn Fn(&Url) -> Option<u64> + Send + Sync>;
+pub(crate) type ImageSizes = Arc<dyn Fn(&Url) -> Option<u64> + Send + Sync>;
 
 /// Bytes per thousand pixels of a Light image of a photo, colour and greyscale: a little
 /// above what real news photos at [`JPEG_QUALITY`](super::JPEG_QUALITY) take, so the
@@ -25,7 +25,7 @@ const HEADER_BYTES: u64 = 620;
 
 /// The estimated byte size of the Light image of an image declared `width` × `height`
 /// (either may be unknown), made at most `max_width` wide.
-pub fn estimate_bytes(
+pub(crate) fn estimate_bytes(
     width: Option<u32>,
     height: Option<u32>,
     max_width: u32,
@@ -58,7 +58,7 @@ fn light_dimensions(width: Option<u32>, height: Option<u32>, max_width: u32) -> 
 }
 
 /// The link text of a placeholder: "image, 18 KB" when `exact`, else "image, about 18 KB".
-pub fn size_text(bytes: u64, exact: bool) -> String {
+pub(crate) fn size_text(bytes: u64, exact: bool) -> String {
     let kb = bytes.div_ceil(1000).max(1);
     if exact {
         format!("image, {kb} KB")

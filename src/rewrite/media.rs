@@ -48,7 +48,7 @@ impl fmt::Debug for ImageLinks {
 /// The placeholder for an `<img>`, or `None` when it should leave no trace. `captioned`:
 /// the image is in a figure with a caption, which gives an image without alt text its
 /// meaning. Inside a link, the placeholder is that link's text and links nowhere itself.
-pub fn image_placeholder(
+pub(crate) fn image_placeholder(
     el: &Element<'_, '_>,
     links: &LinkContext,
     images: Option<&ImageLinks>,
@@ -108,7 +108,7 @@ fn light_image_link(
 }
 
 /// The placeholder for a video, audio or embed, or `None` when it has no title.
-pub fn embed_placeholder(
+pub(crate) fn embed_placeholder(
     el: &Element<'_, '_>,
     links: &LinkContext,
     in_link: bool,
@@ -133,7 +133,7 @@ pub fn embed_placeholder(
 }
 
 /// Inserts `html` (already escaped) in place of an element.
-pub fn replace_with(el: &mut Element<'_, '_>, html: Option<String>) {
+pub(crate) fn replace_with(el: &mut Element<'_, '_>, html: Option<String>) {
     match html {
         Some(html) => el.replace(&html, ContentType::Html),
         None => el.remove(),

@@ -51,7 +51,7 @@ use crate::upstream::challenge;
 use crate::upstream::{Outcome, Response as Upstream};
 
 /// The path that answers health checks on any host.
-pub const HEALTH_PATH: &str = "/_light/health";
+pub(crate) const HEALTH_PATH: &str = "/_light/health";
 
 /// How long a new miss waits for room in the memory budget before it is turned away.
 pub(super) const ADMISSION_WAIT: Duration = Duration::from_secs(1);

@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::config::{LimitsConfig, Site};
-pub use crate::error::UpstreamError;
+pub(crate) use crate::error::UpstreamError;
 use crate::rewrite::policy::is_web;
 use crate::route::{self, NormalPath};
 
@@ -79,7 +79,7 @@ impl Response {
     /// The body's first `want` bytes (fewer when it is shorter, or when `enough` says the
     /// bytes read so far suffice), read ahead without being consumed: [`chunk`](Self::chunk)
     /// hands them out first. For judging a page by its beginning before converting it.
-    pub async fn peek(
+    pub(crate) async fn peek(
         &mut self,
         want: usize,
         enough: impl Fn(&[u8]) -> bool,
@@ -115,13 +115,13 @@ impl Response {
     }
 
     /// Whether the content is HTML (or unlabelled, which upstreams mean as HTML).
-    pub fn is_html(&self) -> bool {
+    pub(crate) fn is_html(&self) -> bool {
         is_html(self.content_type.as_deref())
     }
 }
 
 /// Whether a `Content-Type` names HTML; none at all is taken as HTML, as upstreams mean it.
-pub fn is_html(content_type: Option<&str>) -> bool {
+pub(crate) fn is_html(content_type: Option<&str>) -> bool {
     content_type.is_none_or(|ct| {
         matches!(
             media_type(ct).as_str(),
@@ -200,7 +200,11 @@ impl Fetcher {
 
     /// Fetches the image at `url` for `site`, following redirects only to image URLs the
     /// site fetches ([`Site::image_allowed`]), never from https to http.
-    pub async fn fetch_image(&self, site: &Site, url: Url) -> Result<Outcome, UpstreamError> {
+    pub(crate) async fn fetch_image(
+        &self,
+        site: &Site,
+        url: Url,
+    ) -> Result<Outcome, UpstreamError> {
         self.fetch_following(site, url, IMAGE_ACCEPT, |from, target| {
             follow_image(site, from, target)
         })
@@ -432,7 +436,7 @@ impl Resolve for PublicOnly {
 }
 
 /// Whether an address is on the public internet.
-pub fn is_public(ip: IpAddr) -> bool {
+pub(crate) fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => is_public_v6(v6),
