@@ -269,6 +269,13 @@ impl Conversion {
                 let mut text = None;
                 let mut confidence = 1.0;
                 if let Some((found, body)) = detected {
+                    if let Some((meta, kind)) = s.shell_sent.as_ref() {
+                        if unsure(found.confidence) {
+                            let shell = shell(&self.site, meta, &self.page_url, *kind);
+                            s.pending
+                                .extend_from_slice(shell.incomplete_notice().as_bytes());
+                        }
+                    }
                     s.pending.extend_from_slice(body.as_bytes());
                     s.body = body;
                     text = Some(found.text);
@@ -340,7 +347,7 @@ impl Conversion {
                     &reduced,
                 )?;
                 let shell = shell(&self.site, &found.meta, &self.page_url, found.kind);
-                let mut page = shell.head();
+                let mut page = shell.head_noting(unsure(found.confidence));
                 page.push_str(&body);
                 let tail = shell.tail(page.len(), self.original_bytes, None);
                 page.push_str(&tail);
@@ -401,6 +408,11 @@ impl Conversion {
         out.extend_from_slice(tail.as_bytes());
         Some(out)
     }
+}
+
+/// Whether detection is unsure enough of an article that the page says so at its top.
+fn unsure(confidence: f64) -> bool {
+    confidence < extract::LOW_CONFIDENCE
 }
 
 fn shell<'a>(site: &'a Site, meta: &'a Metadata, page_url: &'a Url, kind: PageKind) -> Shell<'a> {

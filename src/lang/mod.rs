@@ -54,6 +54,7 @@ messages! {
     StaleChallenged => "stale_challenged",
     StalePacing => "stale_pacing",
     CutShort => "cut_short",
+    MayBeIncomplete => "may_be_incomplete",
     HeadingUnavailable => "heading_unavailable",
     HeadingNotFound => "heading_not_found",
     HeadingNotAvailable => "heading_not_available",
