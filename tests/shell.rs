@@ -130,7 +130,10 @@ async fn an_article_detection_is_unsure_of_says_so_first_with_the_original_s_lin
         let original = upstream.url("/es/aviso");
         match rules {
             // Detection's page is written whole, so the notice opens its main part.
-            "" => assert!(page.contains(&notice.replace("{original}", &original)), "{page}"),
+            "" => assert!(
+                page.contains(&notice.replace("{original}", &original)),
+                "{page}"
+            ),
             // Rules that match nothing leave the shell already sent: the notice opens
             // the article detection found instead.
             _ => assert!(
