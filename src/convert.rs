@@ -14,7 +14,7 @@ use crate::feed;
 use crate::image::ImageSizes;
 use crate::lang::Message;
 use crate::page::Shell;
-use crate::rewrite::{self, HeadCollector, ImageLinks, LightOptions, LightRewriter};
+use crate::rewrite::{self, HeadCollector, ImageLinks, LightOptions, LightRewriter, MediaWords};
 
 /// Input read before a streamed page's shell goes out even when no `<body>` tag came.
 const HEAD_WAIT_BYTES: usize = 256 << 10;
@@ -117,7 +117,8 @@ impl Conversion {
                 reducer: Reducer::new(selectors, limits.rewriter_memory),
             }))
         } else {
-            let options = light_options(site, page_url, limits, image_sizes.as_ref());
+            // The page's language is not known yet: the pass reads its `<html lang>`.
+            let options = light_options(site, page_url, limits, image_sizes.as_ref(), None);
             Mode::Streaming(Box::new(Streaming {
                 light: Some(LightRewriter::new(&options)?),
                 body_offset: None,
@@ -317,6 +318,7 @@ impl Conversion {
                         &self.page_url,
                         &self.limits,
                         self.image_sizes.as_ref(),
+                        listing.meta.lang.as_deref(),
                     ),
                 )?;
                 let kind = PageKind::Listing;
@@ -381,7 +383,7 @@ impl Conversion {
         let found = extract::extract(raw, page_url, &rules);
         let options = LightOptions {
             content: &[],
-            ..light_options(site, page_url, limits, image_sizes)
+            ..light_options(site, page_url, limits, image_sizes, found.meta.lang.as_deref())
         };
         let body = rewrite::sanitize(&found.body_html, &options)?;
         Ok((found, body))
@@ -429,6 +431,7 @@ fn light_options<'a>(
     page_url: &'a Url,
     limits: &LimitsConfig,
     image_sizes: Option<&ImageSizes>,
+    lang: Option<&str>,
 ) -> LightOptions<'a> {
     let images = (site.images.mode == ImageMode::Tap).then(|| ImageLinks {
         site: site.clone(),
@@ -443,6 +446,7 @@ fn light_options<'a>(
         memory_limit: limits.rewriter_memory,
         max_nesting: limits.max_nesting,
         images,
+        words: MediaWords::new(lang.or(site.lang.as_deref()), &site.strings),
     }
 }
 

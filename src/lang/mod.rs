@@ -89,6 +89,16 @@ messages! {
     SnippetSwitch => "snippet_switch",
     SnippetNoscript => "snippet_noscript",
     SnippetLabel => "snippet_label",
+    HeadingImageUnavailable => "heading_image_unavailable",
+    ErrorImageNotShown => "error_image_not_shown",
+    ErrorImageUnreadable => "error_image_unreadable",
+    ErrorImageTooLarge => "error_image_too_large",
+    ErrorImageTooHeavy => "error_image_too_heavy",
+    ErrorImageGone => "error_image_gone",
+    ErrorImageBusy => "error_image_busy",
+    ImageLink => "image_link",
+    ImageLinkAbout => "image_link_about",
+    JoinStopped => "join_stopped",
 }
 
 impl Message {
