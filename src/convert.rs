@@ -16,7 +16,7 @@ use crate::feed;
 use crate::image::ImageSizes;
 use crate::lang::Message;
 use crate::page::Shell;
-use crate::rewrite::{self, HeadCollector, ImageLinks, LightOptions, LightRewriter};
+use crate::rewrite::{self, HeadCollector, ImageLinks, LightOptions, LightRewriter, MediaWords};
 
 /// Input read before a streamed page's shell goes out even when no `<body>` tag came.
 const HEAD_WAIT_BYTES: usize = 256 << 10;
@@ -138,7 +138,8 @@ impl Conversion {
                 reducer: Reducer::new(selectors, limits.rewriter_memory),
             }))
         } else {
-            let options = light_options(site, page_url, limits, image_sizes.as_ref());
+            // The page's language is not known yet: the pass reads its `<html lang>`.
+            let options = light_options(site, page_url, limits, image_sizes.as_ref(), None);
             Mode::Streaming(Box::new(Streaming {
                 light: Some(LightRewriter::new(&options)?),
                 body_offset: None,
@@ -295,6 +296,13 @@ impl Conversion {
                 let mut text = None;
                 let mut confidence = 1.0;
                 if let Some((found, body)) = detected {
+                    if let Some((meta, kind)) = s.shell_sent.as_ref() {
+                        if unsure(found.confidence) {
+                            let shell = shell(&self.site, meta, &self.page_url, *kind);
+                            s.pending
+                                .extend_from_slice(shell.incomplete_notice().as_bytes());
+                        }
+                    }
                     s.pending.extend_from_slice(body.as_bytes());
                     s.body = body;
                     text = Some(found.text);
@@ -331,12 +339,18 @@ impl Conversion {
                 let listing = feed::to_listing(&raw, &self.page_url, |lang| site.words(lang))?;
                 let body = rewrite::sanitize(
                     &listing.body_html,
-                    &light_options(site, &self.page_url, self.limits, self.image_sizes.as_ref()),
+                    &light_options(
+                        site,
+                        &self.page_url,
+                        self.limits,
+                        self.image_sizes.as_ref(),
+                        listing.meta.lang.as_deref(),
+                    ),
                 )?;
                 let kind = PageKind::Listing;
                 let shell = shell(site, &listing.meta, &self.page_url, kind);
                 Ok(Finished {
-                    tail: whole_page(&shell, &body, self.original_bytes),
+                    tail: whole_page(&shell, false, &body, self.original_bytes),
                     meta: listing.meta,
                     kind,
                     text: extract::to_text(&body),
@@ -357,8 +371,9 @@ impl Conversion {
                     &reduced,
                 )?;
                 let shell = shell(&self.site, &found.meta, &self.page_url, found.kind);
+                let incomplete = unsure(found.confidence);
                 Ok(Finished {
-                    tail: whole_page(&shell, &body, self.original_bytes),
+                    tail: whole_page(&shell, incomplete, &body, self.original_bytes),
                     meta: found.meta,
                     kind: found.kind,
                     // From the article itself: the Light body's media placeholders are not
@@ -387,7 +402,13 @@ impl Conversion {
         let found = extract::extract(raw, page_url, &rules);
         let options = LightOptions {
             content: &[],
-            ..light_options(site, page_url, limits, image_sizes)
+            ..light_options(
+                site,
+                page_url,
+                limits,
+                image_sizes,
+                found.meta.lang.as_deref(),
+            )
         };
         let body = rewrite::sanitize(&found.body_html, &options)?;
         Ok((found, body))
@@ -416,6 +437,11 @@ impl Conversion {
     }
 }
 
+/// Whether detection is unsure enough of an article that the page says so at its top.
+fn unsure(confidence: f64) -> bool {
+    confidence < extract::LOW_CONFIDENCE
+}
+
 fn shell<'a>(site: &'a Site, meta: &'a Metadata, page_url: &'a Url, kind: PageKind) -> Shell<'a> {
     Shell {
         site,
@@ -425,10 +451,11 @@ fn shell<'a>(site: &'a Site, meta: &'a Metadata, page_url: &'a Url, kind: PageKi
     }
 }
 
-/// A page converted whole: the shell's head, `body`, and the shell's tail, which counts
-/// what came before it.
-fn whole_page(shell: &Shell<'_>, body: &str, original_bytes: usize) -> Vec<u8> {
-    let mut page = shell.head();
+/// A page converted whole: the shell's head (with the notice that the article may be
+/// incomplete when `incomplete`), `body`, and the shell's tail, which counts what came
+/// before it.
+fn whole_page(shell: &Shell<'_>, incomplete: bool, body: &str, original_bytes: usize) -> Vec<u8> {
+    let mut page = shell.head_noting(incomplete);
     page.push_str(body);
     let tail = shell.tail(page.len(), original_bytes, None);
     page.push_str(&tail);
@@ -440,6 +467,7 @@ fn light_options<'a>(
     page_url: &'a Url,
     limits: Limits,
     image_sizes: Option<&ImageSizes>,
+    lang: Option<&str>,
 ) -> LightOptions<'a> {
     let images = (site.images.mode == ImageMode::Tap).then(|| ImageLinks {
         site: Arc::clone(site),
@@ -454,6 +482,7 @@ fn light_options<'a>(
         memory_limit: limits.rewriter_memory,
         max_nesting: limits.max_nesting,
         images,
+        words: MediaWords::new(lang.or(site.lang.as_deref()), &site.strings),
     }
 }
 

@@ -65,6 +65,12 @@ impl Shell<'_> {
 
     /// Everything before the body: the document head, the site header and the headline.
     pub fn head(&self) -> String {
+        self.head_noting(false)
+    }
+
+    /// As [`head`](Self::head), with the notice that the article may be incomplete at the
+    /// top of the main part when `incomplete`.
+    pub fn head_noting(&self, incomplete: bool) -> String {
         let lang = self.lang();
         let words = self.words();
         let dir = self
@@ -108,6 +114,9 @@ impl Shell<'_> {
         self.sections(&words, &mut out);
         self.search(&words, &mut out);
         let _ = write!(out, "</header>\n{MAIN_OPEN}");
+        if incomplete {
+            out.push_str(&self.incomplete_notice());
+        }
         if self.kind == PageKind::Article {
             out.push_str("<article>");
         }
@@ -132,6 +141,20 @@ impl Shell<'_> {
             out.push_str("</small></p>\n");
         }
         out
+    }
+
+    /// The notice for an article detection is unsure of: the link to the original page
+    /// first, where the whole article is, then the words saying this one may not be.
+    pub fn incomplete_notice(&self) -> String {
+        let words = self.words();
+        let says = text(words.text(Message::MayBeIncomplete));
+        match web_href(self.original) {
+            Some(href) => format!(
+                "<p><a href=\"{href}\">{}</a> · <strong>{says}</strong></p>\n",
+                text(words.text(Message::OriginalPage))
+            ),
+            None => format!("<p><strong>{says}</strong></p>\n"),
+        }
     }
 
     /// The sections line: the site's own, else the ones found on the page.

@@ -54,6 +54,7 @@ messages! {
     StaleChallenged => "stale_challenged",
     StalePacing => "stale_pacing",
     CutShort => "cut_short",
+    MayBeIncomplete => "may_be_incomplete",
     HeadingUnavailable => "heading_unavailable",
     HeadingNotFound => "heading_not_found",
     HeadingNotAvailable => "heading_not_available",
@@ -88,6 +89,16 @@ messages! {
     SnippetSwitch => "snippet_switch",
     SnippetNoscript => "snippet_noscript",
     SnippetLabel => "snippet_label",
+    HeadingImageUnavailable => "heading_image_unavailable",
+    ErrorImageNotShown => "error_image_not_shown",
+    ErrorImageUnreadable => "error_image_unreadable",
+    ErrorImageTooLarge => "error_image_too_large",
+    ErrorImageTooHeavy => "error_image_too_heavy",
+    ErrorImageGone => "error_image_gone",
+    ErrorImageBusy => "error_image_busy",
+    ImageLink => "image_link",
+    ImageLinkAbout => "image_link_about",
+    JoinStopped => "join_stopped",
 }
 
 impl Message {

@@ -15,7 +15,7 @@ mod shield;
 
 pub(crate) use head::HeadCollector;
 pub use light::{LightOptions, LightRewriter};
-pub use media::ImageLinks;
+pub use media::{ImageLinks, MediaWords};
 
 /// Why the Light pass stopped.
 #[derive(Debug, thiserror::Error)]

@@ -40,6 +40,7 @@ use crate::compress::{negotiate, Coding, StreamEncoder};
 use crate::config::Site;
 use crate::convert::{Conversion, Finished};
 use crate::error::{ConvertError, PageError, RouteError, UpstreamError};
+use crate::extract::LOW_CONFIDENCE;
 use crate::feed::{self, FeedError};
 use crate::fleet;
 use crate::lang::{Message, Words};
@@ -1167,6 +1168,7 @@ async fn whole_page(reply: &Reply<'_>, fetch: Fetch) -> Result<Response<Body>, F
         .map_err(|e| ConvertError::Abandoned(e.to_string()))
         .and_then(|finished| finished)
         .map_err(|e| Failure::at(e.into(), &url))?;
+    judged(reply.metrics, &reply.site.name, &url, &finished);
     let quality = quality_of(&finished, upstream.close_delimited);
     let page = finished.tail;
     reply.metrics.converted(
@@ -1180,11 +1182,20 @@ async fn whole_page(reply: &Reply<'_>, fetch: Fetch) -> Result<Response<Body>, F
     Ok(reply.finished(kept, charge))
 }
 
-/// Logs and counts a page whose site's `content` rules matched nothing, so its article
-/// was found by detection: the rules may need updating for a new page layout.
-fn content_fell_back(metrics: &Metrics, site: &str, url: &Url) {
-    tracing::warn!(%site, path = url.path(), "content rules matched nothing; article detected instead");
-    metrics.content_fell_back(site);
+/// Logs a finished conversion with detection's confidence in it, and counts those whose
+/// page says the article may be incomplete. A page whose site's `content` rules matched
+/// nothing, so its article was found by detection, is logged as a warning and counted:
+/// the rules may need updating for a new page layout.
+fn judged(metrics: &Metrics, site: &str, url: &Url, finished: &Finished) {
+    let confidence = (finished.confidence * 100.0).round() / 100.0;
+    tracing::info!(%site, path = url.path(), kind = ?finished.kind, confidence, "converted");
+    if finished.confidence < LOW_CONFIDENCE {
+        metrics.low_confidence(site);
+    }
+    if finished.content_fallback {
+        tracing::warn!(%site, path = url.path(), "content rules matched nothing; article detected instead");
+        metrics.content_fell_back(site);
+    }
 }
 
 /// Keeps `held` charged for exactly what `conversion` holds back (see
@@ -1238,9 +1249,7 @@ async fn stream_page(
                 let done = conversion
                     .finish()
                     .map_err(|e| Failure::at(e.into(), &url))?;
-                if done.content_fallback {
-                    content_fell_back(reply.metrics, &reply.site.name, &url);
-                }
+                judged(reply.metrics, &reply.site.name, &url, &done);
                 let quality = quality_of(&done, upstream.close_delimited);
                 let kept = slot.complete(done.tail, &keeping, quality).await;
                 return Ok(reply.finished(kept, charge));
@@ -1287,9 +1296,7 @@ async fn stream_page(
                 },
                 Ok(None) => match conversion.finish() {
                     Ok(done) => {
-                        if done.content_fallback {
-                            content_fell_back(&metrics, &site, &upstream.url);
-                        }
+                        judged(&metrics, &site, &upstream.url, &done);
                         let quality = quality_of(&done, upstream.close_delimited);
                         whole.extend_from_slice(&done.tail);
                         let mut last = encoder.push(&done.tail).to_vec();

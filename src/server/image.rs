@@ -26,6 +26,7 @@ use crate::cache::{self, CachedImage, ImageCache, ImageLookup};
 use crate::compress::Coding;
 use crate::config::{ImageMode, Site};
 use crate::image::{self as light_image, ImageError, Recipe};
+use crate::lang::{Message, Words};
 use crate::upstream::{media_type, Outcome, UpstreamError};
 
 /// How long a request for an image waits for room in the memory budget. Its turn to be
@@ -46,6 +47,9 @@ pub(super) fn made_at_once() -> usize {
 struct Ask<'a> {
     runtime: &'a Runtime,
     site: &'a Site,
+    /// The site's words: an image has no language of its own, so its error pages speak
+    /// the site's, as the page error pages do.
+    words: Words<'a>,
     coding: Coding,
     head: bool,
 }
@@ -66,6 +70,7 @@ pub(super) async fn serve(
     let ask = Ask {
         runtime,
         site,
+        words: site.words(None),
         coding,
         head,
     };
@@ -186,10 +191,14 @@ impl Ask<'_> {
             Err(e) => return Err(self.upstream_failed(&e)),
         };
         if upstream.status == StatusCode::NOT_FOUND || upstream.status == StatusCode::GONE {
-            return Err(self.message(upstream.status, "The original image is gone."));
+            let text = self.words.text(Message::ErrorImageGone);
+            return Err(self.message(upstream.status, text));
         }
         if upstream.status != StatusCode::OK {
-            let text = format!("The original site answered {}.", upstream.status);
+            let status = self.words.number(&upstream.status.as_u16().to_string());
+            let text = self
+                .words
+                .fill(Message::ErrorAnswered, &[("status", &status)]);
             return Err(self.message(StatusCode::BAD_GATEWAY, &text));
         }
         if let Some(label) = upstream
@@ -228,7 +237,7 @@ impl Ask<'_> {
             answer: respond::message(
                 status,
                 self.site,
-                "Image unavailable",
+                self.words.text(Message::HeadingImageUnavailable),
                 text,
                 None,
                 self.coding,
@@ -240,12 +249,10 @@ impl Ask<'_> {
     fn refuse(&self, e: &ImageError) -> Refusal {
         if e.status().is_server_error() {
             tracing::warn!(site = %self.site.name, error = %e, "no Light image");
+        } else {
+            tracing::debug!(site = %self.site.name, error = %e, "no Light image");
         }
-        let mut text = e.to_string();
-        if let Some(first) = text.get(..1) {
-            text = format!("{}{}.", first.to_uppercase(), &text[1..]);
-        }
-        let mut refusal = self.message(e.status(), &text);
+        let mut refusal = self.message(e.status(), &e.explain(&self.words));
         if matches!(e, ImageError::Busy) {
             refusal
                 .answer
@@ -265,11 +272,11 @@ impl Ask<'_> {
             .metrics
             .upstream_failed(&self.site.name, e.kind());
         let text = match e {
-            UpstreamError::Timeout(_) => "The original site took too long to send the image.",
-            UpstreamError::TooLarge(_) => "The original image is too large to fetch.",
-            _ => "The original site could not be reached.",
+            UpstreamError::Timeout(_) => Message::ErrorTooSlow,
+            UpstreamError::TooLarge(_) => Message::ErrorImageTooHeavy,
+            _ => Message::ErrorUnreachable,
         };
-        self.message(e.status(), text)
+        self.message(e.status(), self.words.text(text))
     }
 }
 
