@@ -70,7 +70,7 @@ impl Shell<'_> {
 
     /// As [`head`](Self::head), with the notice that the article may be incomplete at the
     /// top of the main part when `incomplete`.
-    pub fn head_noting(&self, incomplete: bool) -> String {
+    pub(crate) fn head_noting(&self, incomplete: bool) -> String {
         let lang = self.lang();
         let words = self.words();
         let dir = self
@@ -145,7 +145,7 @@ impl Shell<'_> {
 
     /// The notice for an article detection is unsure of: the link to the original page
     /// first, where the whole article is, then the words saying this one may not be.
-    pub fn incomplete_notice(&self) -> String {
+    pub(crate) fn incomplete_notice(&self) -> String {
         let words = self.words();
         let says = text(words.text(Message::MayBeIncomplete));
         match web_href(self.original) {

@@ -64,7 +64,7 @@ impl ImageError {
 
     /// What the reader's error page says, in `words`; the details a reader cannot act on
     /// (the decoder's reason, the host refused) stay in the log.
-    pub fn explain(&self, words: &Words<'_>) -> String {
+    pub(crate) fn explain(&self, words: &Words<'_>) -> String {
         let message = match self {
             Self::BadAddress | Self::Off | Self::NotAllowed(_) => Message::ErrorImageNotShown,
             Self::NotAnImage(_) | Self::Undecodable(_) => Message::ErrorImageUnreadable,

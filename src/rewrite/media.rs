@@ -87,7 +87,7 @@ impl MediaWords {
 
     /// The link text of an image placeholder: "image, 18 KB" when `exact`, else "image,
     /// about 18 KB", in kilobytes of 1,000 bytes, rounded up.
-    pub fn size_text(&self, bytes: u64, exact: bool) -> String {
+    pub(crate) fn size_text(&self, bytes: u64, exact: bool) -> String {
         let words = self.words();
         let kb = bytes.div_ceil(1000).max(1).to_string();
         let size = words.fill(Message::SizeKb, &[("n", &words.number(&kb))]);
