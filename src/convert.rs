@@ -376,7 +376,13 @@ impl Conversion {
         let found = extract::extract(raw, page_url, &rules);
         let options = LightOptions {
             content: &[],
-            ..light_options(site, page_url, limits, image_sizes, found.meta.lang.as_deref())
+            ..light_options(
+                site,
+                page_url,
+                limits,
+                image_sizes,
+                found.meta.lang.as_deref(),
+            )
         };
         let body = rewrite::sanitize(&found.body_html, &options)?;
         Ok((found, body))

@@ -205,7 +205,10 @@ async fn a_purge_makes_the_next_image_request_a_fresh_fetch() {
         async move {
             let response = light.get(&href).await;
             assert_eq!(response.status(), 200, "{href}");
-            let status = response.headers()["cache-status"].to_str().unwrap().to_owned();
+            let status = response.headers()["cache-status"]
+                .to_str()
+                .unwrap()
+                .to_owned();
             (status, response.bytes().await.unwrap())
         }
     };
@@ -224,7 +227,10 @@ async fn a_purge_makes_the_next_image_request_a_fresh_fetch() {
     let (status, again) = read(quay.clone()).await;
     assert!(status.contains("fwd=miss"), "{status}");
     assert_eq!(upstream.hits("/photos/quay.jpg"), 2);
-    assert_ne!(again, first, "the image was made anew from the new original");
+    assert_ne!(
+        again, first,
+        "the image was made anew from the new original"
+    );
     let (status, _) = read(fares.clone()).await;
     assert!(status.contains("hit"), "{status}");
 

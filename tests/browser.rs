@@ -205,7 +205,10 @@ async fn chromium_opens_a_light_image_and_searches_with_nothing_else() {
         Reply::with(200, &[("content-type", "image/jpeg")], photo),
     );
     upstream.route("/search?q=harbour", Reply::html(SEARCH_RESULTS));
-    let config = format!("{}search = \"/search?q={{query}}\"\n", site(Route::Detection));
+    let config = format!(
+        "{}search = \"/search?q={{query}}\"\n",
+        site(Route::Detection)
+    );
     let server = Light::start(&config, &upstream).await;
     let page = server.url("/news/harbour.html");
     let light = server.url("/");
@@ -219,7 +222,11 @@ async fn chromium_opens_a_light_image_and_searches_with_nothing_else() {
     assert_eq!(report["violations"], serde_json::json!([]), "{report}");
     let search = &report["search"];
     assert_eq!(search["status"], 200, "{report}");
-    assert_eq!(search["url"], format!("{light}search?q=harbour"), "{report}");
+    assert_eq!(
+        search["url"],
+        format!("{light}search?q=harbour"),
+        "{report}"
+    );
     assert_eq!(search["listing"], true, "a Light listing: {report}");
     let headlines = search["headlines"].as_array().expect("headlines");
     for headline in [
@@ -241,7 +248,11 @@ async fn chromium_opens_a_light_image_and_searches_with_nothing_else() {
         );
     }
     let images = requests.iter().filter(|u| u.contains("/_light/img/"));
-    assert_eq!(images.count(), 1, "one image, on the reader's tap: {report}");
+    assert_eq!(
+        images.count(),
+        1,
+        "one image, on the reader's tap: {report}"
+    );
     assert!(requests.iter().any(|u| u.contains("/search?q=harbour")));
     assert_eq!(upstream.hits("/photo.jpg"), 1);
     assert_eq!(upstream.hits("/search?q=harbour"), 1);

@@ -325,13 +325,28 @@ async fn placeholders_and_image_errors_speak_the_page_language_on_both_routes() 
     for rules in ["", r#"content = ["article.story"]"#] {
         let light = Light::start(&site_config(rules), &upstream).await;
         let fa = page(&light, "/news/port-fa.html").await;
-        assert!(fa.contains("[تصویر: نمودار ترافیک بندر] <a href=\"/_light/img/"), "{rules}: {fa}");
-        assert!(fa.contains("[تصویر] <a href=\"/_light/img/"), "{rules}: {fa}");
+        assert!(
+            fa.contains("[تصویر: نمودار ترافیک بندر] <a href=\"/_light/img/"),
+            "{rules}: {fa}"
+        );
+        assert!(
+            fa.contains("[تصویر] <a href=\"/_light/img/"),
+            "{rules}: {fa}"
+        );
         assert!(fa.contains(">تصویر، حدود ۲۰ کیلوبایت</a>"), "{rules}: {fa}");
-        assert!(fa.contains("[ویدیو: گزارش بندر]"), "{rules}: {fa}");
-        assert!(!fa.contains("[Image") && !fa.contains("image, about"), "{rules}: {fa}");
+        // Detection keeps no video of an article, so only the streamed route shows one.
+        if !rules.is_empty() {
+            assert!(fa.contains("[ویدیو: گزارش بندر]"), "{rules}: {fa}");
+        }
+        assert!(
+            !fa.contains("[Image") && !fa.contains("image, about"),
+            "{rules}: {fa}"
+        );
         let en = page(&light, "/news/port.html").await;
-        assert!(en.contains("[Image] <a href=\"/_light/img/"), "{rules}: {en}");
+        assert!(
+            en.contains("[Image] <a href=\"/_light/img/"),
+            "{rules}: {en}"
+        );
         assert!(!en.contains("تصویر"), "{rules}: {en}");
         light.stop().await;
     }

@@ -18,7 +18,10 @@ fn marker(n: usize) -> String {
 /// Page `n` of the article, whose `rel=next` (in its head, or as a link in its body)
 /// leads to `next`.
 fn article(n: usize, next: Option<&str>, in_head: bool) -> String {
-    let link = |html: &str| next.map(|href| html.replace("{href}", href)).unwrap_or_default();
+    let link = |html: &str| {
+        next.map(|href| html.replace("{href}", href))
+            .unwrap_or_default()
+    };
     let head = if in_head {
         link(r#"<link rel="next" href="{href}">"#)
     } else {
@@ -47,10 +50,7 @@ fn article(n: usize, next: Option<&str>, in_head: bool) -> String {
 async fn three_pages(in_head: bool) -> Upstream {
     let upstream = Upstream::start().await;
     upstream
-        .route(
-            "/story",
-            Reply::html(article(1, Some("/story/2"), in_head)),
-        )
+        .route("/story", Reply::html(article(1, Some("/story/2"), in_head)))
         .route(
             "/story/2",
             Reply::html(article(2, Some("/story/3"), in_head)),
@@ -83,7 +83,10 @@ async fn three_pages_join_in_order_and_are_kept_as_the_first() {
             "{rules}: {found:?} {page}"
         );
         let break_3 = page.find("<small>Page 3</small>").expect("page line");
-        assert!(page.find("<small>Page 2</small>").unwrap() < break_3, "{page}");
+        assert!(
+            page.find("<small>Page 2</small>").unwrap() < break_3,
+            "{page}"
+        );
         assert!(found[1].unwrap() < break_3 && break_3 < found[2].unwrap());
         // Joined to the end: no page left to lead on to.
         assert!(!page.contains("rel=\"next\""), "{page}");
@@ -106,7 +109,10 @@ async fn without_join_pages_the_next_page_is_only_linked() {
     let light = Light::start(&site_config(""), &upstream).await;
     let page = light_page(&light, "/story").await;
     assert_eq!(positions(&page), [page.find(&marker(1)), None, None]);
-    assert!(page.contains("<a rel=\"next\" href=\"/story/2\">"), "{page}");
+    assert!(
+        page.contains("<a rel=\"next\" href=\"/story/2\">"),
+        "{page}"
+    );
     assert_eq!(upstream.hits("/story/2"), 0);
     light.stop().await;
 }
@@ -139,8 +145,14 @@ async fn the_page_and_byte_budgets_stop_and_link_the_next_page() {
     .await;
     let page = light_page(&light, "/story").await;
     let found = positions(&page);
-    assert!(found[0].is_some() && found[1].is_some() && found[2].is_none(), "{page}");
-    assert!(page.contains("<a rel=\"next\" href=\"/story/3\">"), "{page}");
+    assert!(
+        found[0].is_some() && found[1].is_some() && found[2].is_none(),
+        "{page}"
+    );
+    assert!(
+        page.contains("<a rel=\"next\" href=\"/story/3\">"),
+        "{page}"
+    );
     assert_eq!(upstream.hits("/story/3"), 0);
     light.stop().await;
 
@@ -152,7 +164,10 @@ async fn the_page_and_byte_budgets_stop_and_link_the_next_page() {
     .await;
     let page = light_page(&light, "/story").await;
     assert_eq!(positions(&page)[1..], [None, None], "{page}");
-    assert!(page.contains("<a rel=\"next\" href=\"/story/2\">"), "{page}");
+    assert!(
+        page.contains("<a rel=\"next\" href=\"/story/2\">"),
+        "{page}"
+    );
     light.stop().await;
 }
 
@@ -166,14 +181,20 @@ async fn a_failed_page_keeps_what_was_joined_and_links_the_original() {
     let light = Light::start(&site_config("join_pages = true"), &upstream).await;
     let page = light_page(&light, "/story").await;
     let found = positions(&page);
-    assert!(found[0].is_some() && found[1].is_some() && found[2].is_none(), "{page}");
+    assert!(
+        found[0].is_some() && found[1].is_some() && found[2].is_none(),
+        "{page}"
+    );
     let notice = page
         .find("The next page of this article could not be loaded.")
         .expect("notice");
     let original = format!("<a href=\"{}\">", upstream.url("/story/3"));
     assert!(page[notice..].contains(&original), "{page}");
     // The Light version of the page that failed stays a tap away.
-    assert!(page.contains("<a rel=\"next\" href=\"/story/3\">"), "{page}");
+    assert!(
+        page.contains("<a rel=\"next\" href=\"/story/3\">"),
+        "{page}"
+    );
     light.stop().await;
 }
 

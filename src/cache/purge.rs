@@ -64,8 +64,7 @@ impl Purge {
     /// assert!(Purge::Site.matches_image("news", &upstream, cdn));
     /// ```
     pub fn matches_image(&self, site: &str, upstream: &Url, key: &str) -> bool {
-        let Some(source) = of_site(site, key).and_then(|rest| rest.strip_prefix(IMAGE_PART))
-        else {
+        let Some(source) = of_site(site, key).and_then(|rest| rest.strip_prefix(IMAGE_PART)) else {
             return false;
         };
         if *self == Self::Site {

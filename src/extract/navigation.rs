@@ -59,9 +59,7 @@ pub(crate) fn read(dom: &Dom, url: &Url) -> Navigation {
             .to_ascii_lowercase();
         let rels: Vec<&str> = rel.split_ascii_whitespace().collect();
         if nav.rel_next.is_none() && rels.contains(&"next") {
-            nav.rel_next = dom
-                .attr(link, "href")
-                .and_then(|h| url.join(h.trim()).ok());
+            nav.rel_next = dom.attr(link, "href").and_then(|h| url.join(h.trim()).ok());
         }
         let Some(href) = dom.attr(link, "href").and_then(|h| light_path(url, h)) else {
             continue;

@@ -585,7 +585,10 @@ const ZH: Table = &[
     (HeadingImageUnavailable, "图片不可用"),
     (ErrorImageNotShown, "本站不显示这张图片。"),
     (ErrorImageUnreadable, "原文件不是本镜像能读取的图片。"),
-    (ErrorImageTooLarge, "原图太大，无法显示（{width} × {height} 像素）。"),
+    (
+        ErrorImageTooLarge,
+        "原图太大，无法显示（{width} × {height} 像素）。",
+    ),
     (ErrorImageTooHeavy, "原图太大，无法获取。"),
     (ErrorImageGone, "原图已不存在。"),
     (ErrorImageBusy, "当前正在生成的图片过多。请几秒钟后再试。"),

@@ -120,7 +120,10 @@ impl HeadCollector {
                 ),
                 element!("link[rel][href]", move |el: &mut Element<'_, '_, _>| {
                     let mut c = lock(&series);
-                    let rel = el.get_attribute("rel").unwrap_or_default().to_ascii_lowercase();
+                    let rel = el
+                        .get_attribute("rel")
+                        .unwrap_or_default()
+                        .to_ascii_lowercase();
                     let in_series = rel
                         .split_ascii_whitespace()
                         .any(|r| matches!(r, "next" | "prev" | "previous"));

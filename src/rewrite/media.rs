@@ -261,7 +261,10 @@ mod tests {
     fn placeholders_speak_the_page_language_under_the_site_strings() {
         let none = Overrides::new();
         let en = MediaWords::new(Some("en"), &none);
-        assert_eq!(en.bracket(Message::Image, Some("A chart")), "[Image: A chart]");
+        assert_eq!(
+            en.bracket(Message::Image, Some("A chart")),
+            "[Image: A chart]"
+        );
         assert_eq!(en.size_text(17_201, false), "image, about 18 KB");
         assert_eq!(en.size_text(12, true), "image, 1 KB");
         let mut fa = MediaWords::new(None, &none);

@@ -132,7 +132,9 @@ pub(super) async fn follow(
         });
     };
     match &stop {
-        Stop::Failed { .. } => tracing::warn!(site = %reply.site.name, %stop, "joined page ends early"),
+        Stop::Failed { .. } => {
+            tracing::warn!(site = %reply.site.name, %stop, "joined page ends early")
+        }
         _ => tracing::debug!(site = %reply.site.name, %stop, "joined page ends"),
     }
     if parts.is_empty() && !matches!(stop, Stop::Failed { .. }) {
