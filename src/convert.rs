@@ -4,6 +4,8 @@
 //! takes the Light pass; a feed is gathered and read as a listing (`feed`). Used alike by
 //! the server and by `lightmirror convert`.
 
+use std::sync::Arc;
+
 use url::Url;
 
 use crate::config::{ImageMode, LimitsConfig, PageKind, Site};
@@ -48,11 +50,29 @@ pub struct Finished {
 /// pages often close with a script, a comment or a timing note after it.
 const DOCUMENT_END_WINDOW: usize = 512;
 
-/// One page being converted.
+/// The limits a conversion reads, taken from `[limits]` when it starts.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    max_upstream_bytes: usize,
+    rewriter_memory: usize,
+    max_nesting: usize,
+}
+
+impl From<&LimitsConfig> for Limits {
+    fn from(limits: &LimitsConfig) -> Self {
+        Self {
+            max_upstream_bytes: limits.max_upstream_bytes,
+            rewriter_memory: limits.rewriter_memory,
+            max_nesting: limits.max_nesting,
+        }
+    }
+}
+
+/// One page being converted. The site is the one compiled at load, shared, never copied.
 pub struct Conversion {
-    site: Site,
+    site: Arc<Site>,
     page_url: Url,
-    limits: LimitsConfig,
+    limits: Limits,
     image_sizes: Option<ImageSizes>,
     decoder: BodyDecoder,
     original_bytes: usize,
@@ -92,7 +112,7 @@ impl Conversion {
     /// Starts converting the page at `page_url` of `site`; `content_type` is the upstream's
     /// header, which may name the charset.
     pub fn new(
-        site: &Site,
+        site: &Arc<Site>,
         page_url: &Url,
         limits: &LimitsConfig,
         content_type: Option<&str>,
@@ -102,13 +122,14 @@ impl Conversion {
 
     /// As [`new`](Self::new), with the exact sizes of the Light images already made, which
     /// the page's image links then announce instead of an estimate.
-    pub fn with_image_sizes(
-        site: &Site,
+    pub(crate) fn with_image_sizes(
+        site: &Arc<Site>,
         page_url: &Url,
         limits: &LimitsConfig,
         content_type: Option<&str>,
         image_sizes: Option<ImageSizes>,
     ) -> Result<Self, ConvertError> {
+        let limits = Limits::from(limits);
         let mode = if feed::is_feed_type(content_type) {
             Mode::Feed(Vec::new())
         } else if site.content.is_empty() {
@@ -131,9 +152,9 @@ impl Conversion {
             }))
         };
         Ok(Self {
-            site: site.clone(),
+            site: Arc::clone(site),
             page_url: page_url.clone(),
-            limits: limits.clone(),
+            limits,
             image_sizes,
             decoder: BodyDecoder::new(content_type),
             original_bytes: 0,
@@ -148,10 +169,15 @@ impl Conversion {
         matches!(self.mode, Mode::Streaming(_))
     }
 
-    /// Whether any output has been handed out (after which failures can only close the
-    /// page with a notice, not replace it).
-    pub fn started(&self) -> bool {
-        self.emitted > 0
+    /// Bytes a streamed conversion holds back: the input kept until the `content` rules
+    /// match (detection reads it should they match nothing) and the output waiting for
+    /// the shell. A conversion that gathers its page holds it all, which its caller
+    /// charges as it arrives.
+    pub fn held(&self) -> usize {
+        match &self.mode {
+            Mode::Streaming(s) => s.unmatched.as_ref().map_or(0, String::len) + s.pending.len(),
+            Mode::Detecting(_) | Mode::Feed(_) => 0,
+        }
     }
 
     /// Feeds raw upstream bytes; returns the output ready so far.
@@ -260,7 +286,7 @@ impl Conversion {
                     Some(raw) if s.body.trim().is_empty() => Some(Self::detect(
                         &self.site,
                         &self.page_url,
-                        &self.limits,
+                        self.limits,
                         self.image_sizes.as_ref(),
                         &raw,
                     )?),
@@ -270,6 +296,13 @@ impl Conversion {
                 let mut text = None;
                 let mut confidence = 1.0;
                 if let Some((found, body)) = detected {
+                    if let Some((meta, kind)) = s.shell_sent.as_ref() {
+                        if unsure(found.confidence) {
+                            let shell = shell(&self.site, meta, &self.page_url, *kind);
+                            s.pending
+                                .extend_from_slice(shell.incomplete_notice().as_bytes());
+                        }
+                    }
                     s.pending.extend_from_slice(body.as_bytes());
                     s.body = body;
                     text = Some(found.text);
@@ -309,19 +342,15 @@ impl Conversion {
                     &light_options(
                         site,
                         &self.page_url,
-                        &self.limits,
+                        self.limits,
                         self.image_sizes.as_ref(),
                         listing.meta.lang.as_deref(),
                     ),
                 )?;
                 let kind = PageKind::Listing;
                 let shell = shell(site, &listing.meta, &self.page_url, kind);
-                let mut page = shell.head();
-                page.push_str(&body);
-                let tail = shell.tail(page.len(), self.original_bytes, None);
-                page.push_str(&tail);
                 Ok(Finished {
-                    tail: page.into_bytes(),
+                    tail: whole_page(&shell, false, &body, self.original_bytes),
                     meta: listing.meta,
                     kind,
                     text: extract::to_text(&body),
@@ -337,17 +366,14 @@ impl Conversion {
                 let (found, body) = Self::detect(
                     &self.site,
                     &self.page_url,
-                    &self.limits,
+                    self.limits,
                     self.image_sizes.as_ref(),
                     &reduced,
                 )?;
                 let shell = shell(&self.site, &found.meta, &self.page_url, found.kind);
-                let mut page = shell.head();
-                page.push_str(&body);
-                let tail = shell.tail(page.len(), self.original_bytes, None);
-                page.push_str(&tail);
+                let incomplete = unsure(found.confidence);
                 Ok(Finished {
-                    tail: page.into_bytes(),
+                    tail: whole_page(&shell, incomplete, &body, self.original_bytes),
                     meta: found.meta,
                     kind: found.kind,
                     // From the article itself: the Light body's media placeholders are not
@@ -366,9 +392,9 @@ impl Conversion {
     /// without the site's `content` rules: detection has already chosen what to keep, and
     /// a page reaches here either without such rules or because they matched nothing.
     fn detect(
-        site: &Site,
+        site: &Arc<Site>,
         page_url: &Url,
-        limits: &LimitsConfig,
+        limits: Limits,
         image_sizes: Option<&ImageSizes>,
         raw: &str,
     ) -> Result<(Extracted, String), ConvertError> {
@@ -391,7 +417,7 @@ impl Conversion {
     /// Closes a page whose output has started but whose input failed: the rest of the shell
     /// with a notice and a link to the original. `None` when nothing was sent yet, so the
     /// caller can answer with an error page instead.
-    pub fn close_with_notice(self, notice: Message) -> Option<Vec<u8>> {
+    pub(crate) fn close_with_notice(self, notice: Message) -> Option<Vec<u8>> {
         let Mode::Streaming(mut s) = self.mode else {
             return None;
         };
@@ -411,6 +437,11 @@ impl Conversion {
     }
 }
 
+/// Whether detection is unsure enough of an article that the page says so at its top.
+fn unsure(confidence: f64) -> bool {
+    confidence < extract::LOW_CONFIDENCE
+}
+
 fn shell<'a>(site: &'a Site, meta: &'a Metadata, page_url: &'a Url, kind: PageKind) -> Shell<'a> {
     Shell {
         site,
@@ -420,15 +451,26 @@ fn shell<'a>(site: &'a Site, meta: &'a Metadata, page_url: &'a Url, kind: PageKi
     }
 }
 
+/// A page converted whole: the shell's head (with the notice that the article may be
+/// incomplete when `incomplete`), `body`, and the shell's tail, which counts what came
+/// before it.
+fn whole_page(shell: &Shell<'_>, incomplete: bool, body: &str, original_bytes: usize) -> Vec<u8> {
+    let mut page = shell.head_noting(incomplete);
+    page.push_str(body);
+    let tail = shell.tail(page.len(), original_bytes, None);
+    page.push_str(&tail);
+    page.into_bytes()
+}
+
 fn light_options<'a>(
-    site: &'a Site,
+    site: &'a Arc<Site>,
     page_url: &'a Url,
-    limits: &LimitsConfig,
+    limits: Limits,
     image_sizes: Option<&ImageSizes>,
     lang: Option<&str>,
 ) -> LightOptions<'a> {
     let images = (site.images.mode == ImageMode::Tap).then(|| ImageLinks {
-        site: site.clone(),
+        site: Arc::clone(site),
         sizes: image_sizes.cloned(),
     });
     LightOptions {
@@ -444,7 +486,7 @@ fn light_options<'a>(
     }
 }
 
-fn rules_for<'a>(site: &'a Site, page_url: &Url, limits: &LimitsConfig) -> Rules<'a> {
+fn rules_for<'a>(site: &'a Site, page_url: &Url, limits: Limits) -> Rules<'a> {
     Rules {
         title: site.title.as_deref(),
         byline: site.byline.as_deref(),
@@ -457,7 +499,7 @@ fn rules_for<'a>(site: &'a Site, page_url: &Url, limits: &LimitsConfig) -> Rules
 
 /// Converts a whole page held in memory.
 pub fn convert_document(
-    site: &Site,
+    site: &Arc<Site>,
     page_url: &Url,
     limits: &LimitsConfig,
     content_type: Option<&str>,

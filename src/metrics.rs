@@ -89,6 +89,7 @@ pub(crate) struct Metrics {
     pub light_bytes: Family<SiteLabels, Counter>,
     pub original_bytes: Family<SiteLabels, Counter>,
     pub content_fallbacks: Family<SiteLabels, Counter>,
+    pub low_confidence: Family<SiteLabels, Counter>,
     pub connections: Gauge,
     pub inflight_bytes: Gauge,
     pub cache_pages: Gauge,
@@ -148,6 +149,7 @@ impl Default for Metrics {
             light_bytes: Family::default(),
             original_bytes: Family::default(),
             content_fallbacks: Family::default(),
+            low_confidence: Family::default(),
             connections: Gauge::default(),
             inflight_bytes: Gauge::default(),
             cache_pages: Gauge::default(),
@@ -157,23 +159,6 @@ impl Default for Metrics {
             reloads: Counter::default(),
         };
         metrics.register_rest()
-    }
-}
-
-impl CacheResult {
-    /// Read back from the `Cache-Status` the handler wrote.
-    pub(crate) fn of(cache_status: &str) -> Self {
-        if cache_status.contains("; hit") {
-            Self::hit
-        } else if cache_status.contains("collapsed") {
-            Self::collapsed
-        } else if cache_status.contains("fwd=stale") {
-            Self::stale
-        } else if cache_status.contains("fwd=miss") {
-            Self::miss
-        } else {
-            Self::uncacheable
-        }
     }
 }
 
@@ -194,6 +179,11 @@ impl Metrics {
             "content_fallbacks",
             "Pages whose site's content rules matched nothing, so detection found the article",
             self.content_fallbacks.clone(),
+        );
+        registry.register(
+            "low_confidence",
+            "Pages converted by detection with a confidence so low that they say the article may be incomplete",
+            self.low_confidence.clone(),
         );
         registry.register(
             "connections",
@@ -253,6 +243,15 @@ impl Metrics {
     /// One page whose `content` rules matched nothing, converted by detection instead.
     pub(crate) fn content_fell_back(&self, site: &str) {
         self.content_fallbacks
+            .get_or_create(&SiteLabels {
+                site: site.to_owned(),
+            })
+            .inc();
+    }
+
+    /// One page converted by detection with a confidence under the notice's threshold.
+    pub(crate) fn low_confidence(&self, site: &str) {
+        self.low_confidence
             .get_or_create(&SiteLabels {
                 site: site.to_owned(),
             })

@@ -111,6 +111,43 @@ async fn a_persian_page_reads_in_persian_with_its_sections_and_next_page() {
     light.stop().await;
 }
 
+/// A page whose best block is a short notice: detection is unsure of what it found.
+const NOTICE_ONLY: &str = r#"<!doctype html><html lang="es"><head><title>Aviso | El Diario</title></head>
+<body><div class="browser-notice"><p>Su navegador está desactualizado. Actualícelo para ver
+esta página correctamente.</p></div></body></html>"#;
+
+#[tokio::test]
+async fn an_article_detection_is_unsure_of_says_so_first_with_the_original_s_link() {
+    let upstream = Upstream::start().await;
+    upstream.route("/es/aviso", Reply::html(NOTICE_ONLY));
+    upstream.route("/fa/qanat", Reply::html(PERSIAN));
+    let notice = "<main><p><a href=\"{original}\">Página original</a> · <strong>Puede que \
+                  esta página ligera no contenga el artículo completo.</strong></p>";
+    for rules in ["", "content = [\"article.story\"]"] {
+        let light = Light::start(&site_config(rules), &upstream).await;
+        let (status, _, page) = body(&light, "/es/aviso").await;
+        assert_eq!(status, 200);
+        let original = upstream.url("/es/aviso");
+        match rules {
+            // Detection's page is written whole, so the notice opens its main part.
+            "" => assert!(
+                page.contains(&notice.replace("{original}", &original)),
+                "{page}"
+            ),
+            // Rules that match nothing leave the shell already sent: the notice opens
+            // the article detection found instead.
+            _ => assert!(
+                page.contains(&notice[6..].replace("{original}", &original)),
+                "{page}"
+            ),
+        }
+        assert!(page.contains("Su navegador está desactualizado"), "{page}");
+        let (_, _, sure) = body(&light, "/fa/qanat").await;
+        assert!(!sure.contains("همهٔ متن خبر"), "{sure}");
+        light.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn error_pages_speak_the_site_s_language_and_its_operator_s_words() {
     let upstream = Upstream::start().await;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::dom::{escape_text, Dom, Id};
 use super::meta;
-use super::readable::{link_density, text_len};
+use super::readable::{is_furniture, link_density, text_len};
 use crate::config::PageKind;
 
 /// Headline links a listing has at least.
@@ -34,27 +34,121 @@ fn is_story_path(path: &str) -> bool {
     stem.split(['-', '_']).filter(|w| !w.is_empty()).count() >= 3
 }
 
-/// A headline link's text: long enough to be a sentence-like title, short enough not to be
-/// a paragraph. Chinese and Japanese write no spaces between words, and pack a headline
-/// into a third of the characters, so there the characters are counted.
-fn is_headline_text(text: &str) -> bool {
-    let words = text.split_whitespace().count();
-    let chars = text.chars().count();
-    let ideographs = text.chars().filter(|&c| is_ideograph(c)).count();
-    if ideographs * 2 >= chars {
-        (8..=100).contains(&chars)
+/// How a script writes headlines: the fewest and most characters one has, and the fewest
+/// words, where words are spaced at all.
+struct HeadlineShape {
+    chars: std::ops::RangeInclusive<usize>,
+    words: usize,
+}
+
+/// Alphabets and abjads that space their words: a headline is a short sentence.
+const SPACED: HeadlineShape = HeadlineShape {
+    chars: 20..=200,
+    words: 3,
+};
+/// Chinese and Japanese: no spaces, and a headline packs into a third of the characters.
+const IDEOGRAPHIC: HeadlineShape = HeadlineShape {
+    chars: 6..=100,
+    words: 1,
+};
+/// Korean: spaced, but each syllable block is a word's worth of letters.
+const HANGUL: HeadlineShape = HeadlineShape {
+    chars: 8..=120,
+    words: 2,
+};
+/// Thai, Lao, Khmer, Myanmar and Tibetan: alphabets without spaces between words.
+const UNSPACED: HeadlineShape = HeadlineShape {
+    chars: 10..=200,
+    words: 1,
+};
+
+/// The shape of headlines in the script most of `text`'s letters are in.
+fn headline_shape(text: &str) -> &'static HeadlineShape {
+    let (mut ideographic, mut hangul, mut unspaced, mut letters) = (0, 0, 0, 0);
+    for c in text.chars().filter(|c| c.is_alphanumeric()) {
+        letters += 1;
+        match c {
+            '\u{3040}'..='\u{30ff}'
+            | '\u{3400}'..='\u{4dbf}'
+            | '\u{4e00}'..='\u{9fff}'
+            | '\u{f900}'..='\u{faff}' => ideographic += 1,
+            '\u{1100}'..='\u{11ff}' | '\u{3130}'..='\u{318f}' | '\u{ac00}'..='\u{d7af}' => {
+                hangul += 1
+            }
+            '\u{0e00}'..='\u{0eff}'
+            | '\u{0f00}'..='\u{0fff}'
+            | '\u{1000}'..='\u{109f}'
+            | '\u{1780}'..='\u{17ff}' => unspaced += 1,
+            _ => {}
+        }
+    }
+    let half = |n: usize| n * 2 >= letters && n > 0;
+    if half(ideographic) {
+        &IDEOGRAPHIC
+    } else if half(hangul) {
+        &HANGUL
+    } else if half(unspaced) {
+        &UNSPACED
     } else {
-        words >= 3 && (20..=200).contains(&chars)
+        &SPACED
     }
 }
 
-/// Han characters and Japanese kana.
-fn is_ideograph(c: char) -> bool {
-    matches!(c, '\u{3040}'..='\u{30ff}' | '\u{3400}'..='\u{4dbf}' | '\u{4e00}'..='\u{9fff}' | '\u{f900}'..='\u{faff}')
+/// A headline link's text: long enough to be a sentence-like title, short enough not to be
+/// a paragraph, in characters and words as its script writes them (see [`headline_shape`]).
+fn is_headline_text(text: &str) -> bool {
+    let shape = headline_shape(text);
+    shape.chars.contains(&text.chars().count()) && text.split_whitespace().count() >= shape.words
+}
+
+/// Whether a standfirst's text has a standfirst's length: as short as a headline at least,
+/// and under a paragraph's worth.
+fn is_standfirst_text(text: &str) -> bool {
+    let shape = headline_shape(text);
+    (*shape.chars.start()..=400).contains(&text.chars().count())
+}
+
+/// A headline on a listing: its link, the link's `href`, and its text.
+struct Headline {
+    link: Id,
+    href: String,
+    text: String,
+}
+
+/// The text a headline link shows as its headline: that of a heading inside it, when the
+/// whole card is one link (`a > h2 + p`), else all of it.
+fn link_headline(dom: &Dom, a: Id) -> (Option<Id>, String) {
+    let heading = dom
+        .descendants(a)
+        .find(|&d| dom.is(d, super::dom::HEADINGS));
+    let text = meta::collapse(&dom.text_content(heading.unwrap_or(a)));
+    (heading, text)
+}
+
+/// Whether a node sits in page furniture (a consent banner, a newsletter box) below `top`,
+/// or in `top` itself.
+fn in_furniture(dom: &Dom, id: Id, top: Id) -> bool {
+    std::iter::once(id)
+        .chain(dom.ancestors(id).take_while(|&a| a != top))
+        .chain(std::iter::once(top))
+        .any(|a| {
+            dom.attr(a, "class").is_some_and(is_furniture)
+                || dom.attr(a, "id").is_some_and(is_furniture)
+        })
+}
+
+/// Whether a link is in the page's navigation: a `nav` or `aside`, or the page's own
+/// `header` or `footer` (one not inside an `article` or `section`, which are a card's).
+fn in_chrome(dom: &Dom, a: Id) -> bool {
+    dom.ancestors(a).any(|p| {
+        dom.is(p, &["nav", "aside"])
+            || (dom.is(p, &["header", "footer"])
+                && !dom.ancestors(p).any(|q| dom.is(q, &["article", "section"])))
+    })
 }
 
 /// Links on the page that look like headlines, one per target, in document order.
-fn headlines(dom: &Dom, url: &url::Url) -> Vec<(Id, String, String)> {
+fn headlines(dom: &Dom, url: &url::Url) -> Vec<Headline> {
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     let Some(body) = dom.find(0, "body") else {
@@ -70,15 +164,16 @@ fn headlines(dom: &Dom, url: &url::Url) -> Vec<(Id, String, String)> {
         if target.host_str() != url.host_str() || target.path() == url.path() {
             continue;
         }
-        if dom
-            .ancestors(a)
-            .any(|p| dom.is(p, &["nav", "footer", "header", "aside"]))
-        {
+        if in_chrome(dom, a) || in_furniture(dom, a, body) {
             continue;
         }
-        let text = meta::collapse(&dom.text_content(a));
+        let (_, text) = link_headline(dom, a);
         if is_headline_text(&text) && seen.insert(target.path().to_string()) {
-            out.push((a, href.to_string(), text));
+            out.push(Headline {
+                link: a,
+                href: href.to_string(),
+                text,
+            });
         }
     }
     out
@@ -141,26 +236,86 @@ pub(crate) fn kind(dom: &Dom, url: &url::Url, ld_article: bool) -> PageKind {
     }
 }
 
-/// A standfirst near a headline link: the first short paragraph in its card.
-fn standfirst(dom: &Dom, link: Id) -> Option<String> {
-    let card = dom.ancestors(link).take(3).last()?;
-    dom.find_all(card, &["p"])
-        .into_iter()
-        .filter(|&p| !dom.ancestors(link).any(|a| a == p))
-        .map(|p| meta::collapse(&dom.text_content(p)))
-        .find(|t| (30..=400).contains(&t.chars().count()))
+/// Each headline's card: the largest ancestor of its link that holds no other headline, as
+/// the page's own structure draws it (`li`, `article`, `div.card`), whatever its depth.
+fn cards(dom: &Dom, heads: &[Headline]) -> Vec<Id> {
+    let mut holds: HashMap<Id, usize> = HashMap::new();
+    for h in heads {
+        for a in dom.ancestors(h.link) {
+            *holds.entry(a).or_default() += 1;
+        }
+    }
+    heads
+        .iter()
+        .map(|h| {
+            dom.ancestors(h.link)
+                .take_while(|a| holds.get(a) == Some(&1))
+                .last()
+                .unwrap_or(h.link)
+        })
+        .collect()
+}
+
+/// Elements that hold blocks, so their own text is not one.
+const BLOCKS: &[&str] = &[
+    "p", "div", "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article",
+    "table", "figure", "header", "footer",
+];
+
+/// A text block of a card: a paragraph, or a `div` or `span` holding text and no blocks,
+/// not inside a paragraph (whose text it is part of).
+fn is_text_block(dom: &Dom, id: Id, card: Id) -> bool {
+    let leaf =
+        || dom.is(id, &["div", "span", "dd"]) && !dom.descendants(id).any(|d| dom.is(d, BLOCKS));
+    (dom.is(id, &["p"]) || leaf())
+        && !dom
+            .ancestors(id)
+            .take_while(|&a| a != card)
+            .any(|a| dom.is(a, &["p"]))
+}
+
+/// A headline's standfirst: the text block of its card nearest after the headline, else
+/// the nearest before it; never the headline itself, nor text in page furniture.
+fn standfirst(dom: &Dom, head: &Headline, card: Id) -> Option<String> {
+    let (heading, _) = link_headline(dom, head.link);
+    let headline = heading.unwrap_or(head.link);
+    let mut before = None;
+    let mut after_link = false;
+    for d in dom.descendants(card) {
+        if d == head.link {
+            after_link = true;
+        }
+        if d == headline
+            || dom.ancestors(d).any(|a| a == headline)
+            || !is_text_block(dom, d, card)
+            || in_furniture(dom, d, card)
+        {
+            continue;
+        }
+        let text = meta::collapse(&dom.text_content(d));
+        if !is_standfirst_text(&text) || text == head.text {
+            continue;
+        }
+        if after_link {
+            return Some(text);
+        }
+        before = Some(text);
+    }
+    before
 }
 
 /// Writes the listing as `<ul>` of `<li><a href>Headline</a> <p>standfirst</p></li>`.
 pub(crate) fn render(dom: &Dom, url: &url::Url, out: &mut String) {
+    let heads = headlines(dom, url);
+    let cards = cards(dom, &heads);
     out.push_str("<ul>");
-    for (a, href, text) in headlines(dom, url) {
+    for (head, card) in heads.iter().zip(cards) {
         out.push_str("<li><a href=\"");
-        html_escape::encode_double_quoted_attribute_to_string(&href, out);
+        html_escape::encode_double_quoted_attribute_to_string(&head.href, out);
         out.push_str("\">");
-        escape_text(&text, out);
+        escape_text(&head.text, out);
         out.push_str("</a>");
-        if let Some(s) = standfirst(dom, a).filter(|s| *s != text) {
+        if let Some(s) = standfirst(dom, head, card) {
             out.push_str(" <p>");
             escape_text(&s, out);
             out.push_str("</p>");
@@ -215,5 +370,135 @@ mod tests {
              <p>A short standfirst for story 0, in one line.</p></li>"
         ));
         assert_eq!(out.matches("<li>").count(), 12);
+    }
+    fn rendered(html: &str) -> String {
+        let dom = Dom::from_html(&scraper::Html::parse_document(html), &[], 512);
+        let mut out = String::new();
+        render(
+            &dom,
+            &url::Url::parse("http://example.com/").unwrap(),
+            &mut out,
+        );
+        out
+    }
+
+    /// A page of nine cards, `card(i)` each, inside `wrap`'s `{}`.
+    fn page_of(wrap: &str, card: impl Fn(usize) -> String) -> String {
+        let cards: String = (0..9).map(card).collect();
+        format!("<html><body>{}</body></html>", wrap.replace("{}", &cards))
+    }
+
+    /// Asserts that each of the nine headlines carries its own standfirst.
+    fn each_has_its_own(out: &str) {
+        for i in 0..9 {
+            let item = format!(
+                "<li><a href=\"/news/{i}\">Headline number {i} about the news</a> \
+                 <p>The standfirst of story {i}, in one short line.</p></li>"
+            );
+            assert!(out.contains(&item), "story {i}: {out}");
+        }
+        assert_eq!(out.matches("<li>").count(), 9, "{out}");
+    }
+
+    fn headline(i: usize) -> String {
+        format!("<a href=\"/news/{i}\">Headline number {i} about the news</a>")
+    }
+
+    fn standfirst_of(i: usize) -> String {
+        format!("The standfirst of story {i}, in one short line.")
+    }
+
+    #[test]
+    fn a_list_item_with_a_heading_and_a_paragraph_is_a_card() {
+        let html = page_of("<ul>{}</ul>", |i| {
+            format!(
+                "<li><h3>{}</h3><p>{}</p></li>",
+                headline(i),
+                standfirst_of(i)
+            )
+        });
+        each_has_its_own(&rendered(&html));
+    }
+
+    #[test]
+    fn a_list_item_with_a_bare_link_and_a_paragraph_is_a_card() {
+        let html = page_of("<ul>{}</ul>", |i| {
+            format!(
+                "<li><span>2 h</span> {}<p>{}</p></li>",
+                headline(i),
+                standfirst_of(i)
+            )
+        });
+        each_has_its_own(&rendered(&html));
+    }
+
+    #[test]
+    fn articles_in_a_section_are_cards() {
+        let html = page_of("<main><section class=latest>{}</section></main>", |i| {
+            format!(
+                "<article><header><h2>{}</h2></header><div class=meta><time>Today</time></div>\
+                 <div class=summary>{}</div></article>",
+                headline(i),
+                standfirst_of(i)
+            )
+        });
+        let out = rendered(&html);
+        each_has_its_own(&out);
+    }
+
+    #[test]
+    fn a_card_that_is_one_link_gives_its_heading_and_its_paragraph() {
+        let html = page_of("<div class=grid>{}</div>", |i| {
+            format!(
+                "<div class=card><a href=\"/news/{i}\"><img src=/{i}.jpg alt=\"\">\
+                 <h2>Headline number {i} about the news</h2><p>{}</p></a></div>",
+                standfirst_of(i)
+            )
+        });
+        each_has_its_own(&rendered(&html));
+    }
+
+    #[test]
+    fn a_consent_notice_beside_the_list_is_no_standfirst() {
+        let html = page_of(
+            "<div class=cookie-consent><p>We use cookies to give you the best experience on \
+             our site; by continuing you agree.</p></div>\
+             <div><p>This site uses cookies and similar technologies for statistics.</p>\
+             <ul>{}</ul></div>",
+            |i| format!("<li>{}</li>", headline(i)),
+        );
+        let out = rendered(&html);
+        assert_eq!(out.matches("<li>").count(), 9, "{out}");
+        assert!(!out.contains("cookies"), "{out}");
+        let inside = page_of("<ul>{}</ul>", |i| {
+            format!(
+                "<li>{}<div class=gdpr-notice>Accept the cookies of our partners to read it.</div></li>",
+                headline(i)
+            )
+        });
+        assert!(!rendered(&inside).contains("cookies"));
+    }
+
+    #[test]
+    fn short_headlines_in_scripts_without_spaces_are_kept() {
+        let headlines = [
+            "港口防潮闸经受考验",
+            "市议会通过新计划",
+            "図書館が再開した",
+            "서울 지하철 새 노선 개통",
+            "ฝนตกหนักทั่วกรุงเทพ",
+        ];
+        let html = page_of("<ul>{}</ul>", |i| match headlines.get(i) {
+            Some(h) => format!("<li><a href=\"/story/{i}\">{h}</a><p>短评：今天的要闻。</p></li>"),
+            None => String::new(),
+        });
+        let out = rendered(&html);
+        for h in headlines {
+            assert!(out.contains(&format!(">{h}</a>")), "{h}: {out}");
+        }
+        assert!(out.contains("<p>短评：今天的要闻。</p>"), "{out}");
+        for short in ["港口", "Short one", "Two words here"] {
+            assert!(!is_headline_text(short), "{short}");
+        }
     }
 }

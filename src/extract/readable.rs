@@ -135,7 +135,7 @@ fn names_standfirst(match_string: &str) -> bool {
 
 /// Whether a class and id string marks page furniture: see [`FURNITURE`], plus notices
 /// that the browser is outdated.
-fn is_furniture(match_string: &str) -> bool {
+pub(crate) fn is_furniture(match_string: &str) -> bool {
     names_any(match_string, FURNITURE)
         || match_string.split_ascii_whitespace().any(|t| {
             describes(t)

@@ -15,7 +15,7 @@ use crate::lang::{Message, Words};
 
 pub use address::{light_path, source_of, PREFIX};
 pub use pipeline::{make, Made, Recipe, JPEG_QUALITY, MAX_PIXELS, MAX_SIDE};
-pub use size::{estimate_bytes, ImageSizes};
+pub(crate) use size::{estimate_bytes, ImageSizes};
 
 /// Why no Light image could be made; each maps to the status a reader gets.
 #[derive(Debug, thiserror::Error)]

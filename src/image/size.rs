@@ -11,7 +11,7 @@ use std::sync::Arc;
 use url::Url;
 
 /// The exact sizes of the Light images already made for a site, by source URL.
-pub type ImageSizes = Arc<dyn Fn(&Url) -> Option<u64> + Send + Sync>;
+pub(crate) type ImageSizes = Arc<dyn Fn(&Url) -> Option<u64> + Send + Sync>;
 
 /// Bytes per thousand pixels of a Light image of a photo, colour and greyscale: a little
 /// above what real news photos at [`JPEG_QUALITY`](super::JPEG_QUALITY) take, so the
@@ -25,7 +25,7 @@ const HEADER_BYTES: u64 = 620;
 
 /// The estimated byte size of the Light image of an image declared `width` × `height`
 /// (either may be unknown), made at most `max_width` wide.
-pub fn estimate_bytes(
+pub(crate) fn estimate_bytes(
     width: Option<u32>,
     height: Option<u32>,
     max_width: u32,

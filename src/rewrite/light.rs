@@ -330,13 +330,13 @@ impl LightRewriter {
     }
 
     /// Byte offset of the `<body>` start tag in the input, once it has been seen.
-    pub fn body_offset(&self) -> Option<usize> {
+    pub(crate) fn body_offset(&self) -> Option<usize> {
         lock(&self.state).body_offset
     }
 
     /// Ends a pass whose input failed part way: the output not yet taken, with every
     /// element still open closed, so whatever follows lands outside the article's markup.
-    pub fn abandon(self) -> Vec<u8> {
+    pub(crate) fn abandon(self) -> Vec<u8> {
         let mut output = lock(&self.output);
         let Output { bytes, balance } = &mut *output;
         balance.finish(bytes);

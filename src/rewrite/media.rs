@@ -8,6 +8,7 @@
 //! detected, write their placeholders here and nowhere else.
 
 use std::fmt;
+use std::sync::Arc;
 
 use lol_html::html_content::ContentType;
 use lol_html::send::Element;
@@ -32,7 +33,7 @@ const MAX_PIXEL_PX: u32 = 2;
 #[derive(Clone)]
 pub struct ImageLinks {
     /// The site: which image URLs it fetches, and how wide its Light images are.
-    pub site: Site,
+    pub site: Arc<Site>,
     /// The exact sizes of the Light images already made, when known.
     pub sizes: Option<ImageSizes>,
 }
@@ -102,7 +103,7 @@ impl MediaWords {
 /// The placeholder for an `<img>`, or `None` when it should leave no trace. `captioned`:
 /// the image is in a figure with a caption, which gives an image without alt text its
 /// meaning. Inside a link, the placeholder is that link's text and links nowhere itself.
-pub fn image_placeholder(
+pub(crate) fn image_placeholder(
     el: &Element<'_, '_>,
     links: &LinkContext,
     images: Option<&ImageLinks>,
@@ -165,7 +166,7 @@ fn light_image_link(
 }
 
 /// The placeholder for a video, audio or embed, or `None` when it has no title.
-pub fn embed_placeholder(
+pub(crate) fn embed_placeholder(
     el: &Element<'_, '_>,
     links: &LinkContext,
     words: &MediaWords,
@@ -191,7 +192,7 @@ pub fn embed_placeholder(
 }
 
 /// Inserts `html` (already escaped) in place of an element.
-pub fn replace_with(el: &mut Element<'_, '_>, html: Option<String>) {
+pub(crate) fn replace_with(el: &mut Element<'_, '_>, html: Option<String>) {
     match html {
         Some(html) => el.replace(&html, ContentType::Html),
         None => el.remove(),

@@ -13,7 +13,7 @@ mod media;
 pub mod policy;
 mod shield;
 
-pub use head::HeadCollector;
+pub(crate) use head::HeadCollector;
 pub use light::{LightOptions, LightRewriter};
 pub use media::{ImageLinks, MediaWords};
 

@@ -18,7 +18,7 @@ use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 use url::Url;
 
-use super::handler::{insert_cache_status, CACHE_NAME};
+use super::cache_status::{self, CacheStatus};
 use super::respond::{self, Body};
 use super::Runtime;
 use crate::budget::{Charge, ADMISSION_BYTES};
@@ -27,7 +27,7 @@ use crate::compress::Coding;
 use crate::config::{ImageMode, Site};
 use crate::image::{self as light_image, ImageError, Recipe};
 use crate::lang::{Message, Words};
-use crate::upstream::{Outcome, UpstreamError};
+use crate::upstream::{media_type, Outcome, UpstreamError};
 
 /// How long a request for an image waits for room in the memory budget. Its turn to be
 /// made it waits for up to `upstream_timeout`: a reader who tapped an image would rather
@@ -87,14 +87,21 @@ pub(super) async fn serve(
     };
     let key = ImageCache::key(site, &source);
     let stale = match runtime.images.lookup(&key) {
-        ImageLookup::Fresh(image) => return ask.image(&image, "hit"),
+        ImageLookup::Fresh(image) => {
+            return ask.image(
+                &image,
+                CacheStatus::Hit {
+                    ttl: fresh_left(&image),
+                },
+            )
+        }
         ImageLookup::Stale(image) => Some(image),
         ImageLookup::Miss => None,
     };
     match ask.make(&key, fetch_url).await {
         Ok((image, served)) => ask.image(&image, served),
         Err(refusal) => match stale {
-            Some(image) => ask.image(&image, "fwd=stale"),
+            Some(image) => ask.image(&image, CacheStatus::Stale(None)),
             None => refusal.answer,
         },
     }
@@ -103,7 +110,7 @@ pub(super) async fn serve(
 impl Ask<'_> {
     /// Fetches the original and makes its Light image, unless another reader's request
     /// made it while this one waited for its turn.
-    async fn make(&self, key: &str, url: Url) -> Result<(Arc<CachedImage>, &'static str), Refusal> {
+    async fn make(&self, key: &str, url: Url) -> Result<(Arc<CachedImage>, CacheStatus), Refusal> {
         let runtime = self.runtime;
         let turn = runtime.config.limits.upstream_timeout;
         let permit = tokio::time::timeout(turn, Arc::clone(&runtime.image_work).acquire_owned())
@@ -112,7 +119,7 @@ impl Ask<'_> {
             .and_then(Result::ok)
             .ok_or_else(|| self.busy())?;
         if let ImageLookup::Fresh(image) = runtime.images.lookup(key) {
-            return Ok((image, "fwd=miss; collapsed"));
+            return Ok((image, CacheStatus::Collapsed));
         }
         let mut charge = runtime
             .budget
@@ -147,8 +154,8 @@ impl Ask<'_> {
             fresh_for: fresh_for.unwrap_or(Duration::ZERO),
         };
         Ok(match fresh_for {
-            Some(_) => (runtime.images.store(key, image), "fwd=miss; stored"),
-            None => (Arc::new(image), "fwd=miss"),
+            Some(_) => (runtime.images.store(key, image), CacheStatus::Stored),
+            None => (Arc::new(image), CacheStatus::Miss),
         })
     }
 
@@ -216,16 +223,11 @@ impl Ask<'_> {
     }
 
     /// A Light image response.
-    fn image(&self, image: &CachedImage, served: &str) -> Response<Body> {
+    fn image(&self, image: &CachedImage, served: CacheStatus) -> Response<Body> {
         let age = image.age(SystemTime::now());
-        let remaining = image.fresh_for.saturating_sub(age);
-        let mut response = respond::image(image.jpeg.clone(), remaining, self.head);
-        let status = match served {
-            "hit" => format!("{CACHE_NAME}; hit; ttl={}", remaining.as_secs()),
-            other => format!("{CACHE_NAME}; {other}"),
-        };
+        let mut response = respond::image(image.jpeg.clone(), fresh_left(image), self.head);
+        cache_status::mark(&mut response, served);
         let headers = response.headers_mut();
-        insert_cache_status(headers, &status);
         headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
         response
     }
@@ -281,15 +283,15 @@ impl Ask<'_> {
 /// Whether an upstream `Content-Type` may label an image: `image/*`, or one of the labels
 /// servers put on any file. The bytes themselves decide the format.
 fn is_image_label(content_type: &str) -> bool {
-    let mime = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+    let mime = media_type(content_type);
     mime.starts_with("image/")
         || matches!(
             mime.as_str(),
             "application/octet-stream" | "binary/octet-stream" | ""
         )
+}
+
+/// How long a cached image stays fresh from now.
+fn fresh_left(image: &CachedImage) -> Duration {
+    image.fresh_for.saturating_sub(image.age(SystemTime::now()))
 }
