@@ -228,7 +228,7 @@ mod tests {
         }
         let other = crate::config::Site {
             name: "t".into(),
-            ..site.clone()
+            ..(*site).clone()
         };
         assert_eq!(cache.purge(&other, &Purge::Site), 0);
         assert_eq!(cache.purge(&site, &Purge::Prefix("/world/".into())), 2);

@@ -65,7 +65,7 @@ impl JoinRules {
 
 #[cfg(test)]
 mod tests {
-    fn parse(extra: &str) -> Result<crate::config::Site, String> {
+    fn parse(extra: &str) -> Result<std::sync::Arc<crate::config::Site>, String> {
         let text = format!(
             "[[site]]\nname = \"j\"\nupstream = \"https://news.example\"\n\
              hosts = [\"light.example\"]\n{extra}\n"
