@@ -429,11 +429,25 @@ const SCREEN_READER_CLASSES: &[&str] = &[
     "offscreen",
 ];
 
+/// Text in paragraphs from which a `<noscript>` holds the page's own script-free copy of
+/// its content, in characters.
+const NOSCRIPT_PROSE: usize = 2 * PROSE_PARAGRAPH;
+
 /// A `<noscript>` holding just an image: the image replaces a lazy image right before it,
-/// or the noscript itself.
+/// or the noscript itself. One holding paragraphs of text is what a reader without scripts
+/// gets in place of a script-built article, as a Light reader is: it becomes a plain block,
+/// unless it is the notice asking for JavaScript. Any other goes.
 fn unwrap_noscript_image(dom: &mut Dom, ns: Id) {
     let imgs = dom.find_all(ns, &["img"]);
-    if imgs.len() != 1 || text_len(dom, ns) > 0 {
+    let text = text_len(dom, ns);
+    if text >= NOSCRIPT_PROSE
+        && dom.find(ns, "p").is_some()
+        && find_ignore_case(&dom.text_content(ns), "javascript").is_none()
+    {
+        dom.rename(ns, "div");
+        return;
+    }
+    if imgs.len() != 1 || text > 0 {
         dom.detach(ns);
         return;
     }
