@@ -9,6 +9,7 @@
 
 use std::hint::black_box;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -90,7 +91,7 @@ fn bench(c: &mut Criterion) {
         return;
     }
     let url = Url::parse("http://fakehost/test/page.html").expect("url");
-    let site = Site::ad_hoc(&url);
+    let site = Arc::new(Site::ad_hoc(&url));
     let limits = LimitsConfig::default();
     let rules = Rules::default();
     let detect = |html: &str| {

@@ -24,7 +24,7 @@ use std::time::Instant;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use lightmirror::config::LimitsConfig;
 use lightmirror::demo::{Pages, ARTICLE_PATH};
-use lightmirror::rewrite::{LightOptions, LightRewriter};
+use lightmirror::rewrite::{LightOptions, LightRewriter, MediaWords};
 use lol_html::{doc_text, element, HtmlRewriter, Settings};
 use url::Url;
 
@@ -77,6 +77,7 @@ fn light_pass(document: &Document, content: &[String], remove: &[String], memory
         memory_limit: memory,
         max_nesting: LimitsConfig::default().max_nesting,
         images: None,
+        words: MediaWords::default(),
     };
     let mut rewriter = LightRewriter::new(&options).unwrap();
     let mut out = 0;

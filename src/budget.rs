@@ -46,7 +46,7 @@ pub(crate) const fn bytes_to_convert(body_bytes: usize) -> usize {
 /// The budget is spent: there is no room for this request now.
 #[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
 #[error("the memory for requests in flight ({limit} bytes) is in use")]
-pub struct Exhausted {
+pub(crate) struct Exhausted {
     /// The configured ceiling.
     pub limit: usize,
 }

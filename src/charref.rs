@@ -6,7 +6,7 @@
 use memchr::memchr;
 
 /// An attribute value with its character references decoded.
-pub fn decode_attribute(raw: &str) -> String {
+pub(crate) fn decode_attribute(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     let b = raw.as_bytes();
     let mut from = 0;
@@ -22,7 +22,7 @@ pub fn decode_attribute(raw: &str) -> String {
 /// Appends what the reference whose `&` is at `amp` stands for (or the `&` itself when
 /// none starts there) and returns the offset of the text after it. `in_attribute`
 /// applies the attribute-value rule for names without `;`.
-pub fn decode_at(raw: &str, amp: usize, in_attribute: bool, out: &mut String) -> usize {
+pub(crate) fn decode_at(raw: &str, amp: usize, in_attribute: bool, out: &mut String) -> usize {
     let (decoded, end) = reference(raw, amp + 1, in_attribute);
     push_decoded(decoded, out);
     end

@@ -15,7 +15,7 @@ const GZIP_LEVEL: u32 = 6;
 
 /// A content coding the proxy can send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Coding {
+pub(crate) enum Coding {
     /// No compression.
     Identity,
     /// `gzip`.
@@ -36,7 +36,7 @@ impl Coding {
 }
 
 /// Picks the coding from an `Accept-Encoding` value: brotli, then gzip, honouring `q=0`.
-pub fn negotiate(accept_encoding: Option<&str>) -> Coding {
+pub(crate) fn negotiate(accept_encoding: Option<&str>) -> Coding {
     let Some(accept) = accept_encoding else {
         return Coding::Identity;
     };
@@ -64,7 +64,7 @@ pub fn negotiate(accept_encoding: Option<&str>) -> Coding {
 
 /// Compresses a whole body in one stream, without the flushes of [`StreamEncoder`]: the
 /// form stored pages are kept in and whole pages are sent in.
-pub fn compress(coding: Coding, body: &[u8]) -> Bytes {
+pub(crate) fn compress(coding: Coding, body: &[u8]) -> Bytes {
     let out = Vec::with_capacity(body.len() / 4);
     // Writing into a Vec cannot fail.
     match coding {
@@ -92,7 +92,7 @@ fn brotli_writer(out: Vec<u8>) -> brotli::CompressorWriter<Vec<u8>> {
 }
 
 /// A compressor that flushes after every chunk.
-pub enum StreamEncoder {
+pub(crate) enum StreamEncoder {
     /// Bytes pass through.
     Identity,
     /// gzip.

@@ -4,6 +4,8 @@
 //! takes the Light pass; a feed is gathered and read as a listing (`feed`). Used alike by
 //! the server and by `lightmirror convert`.
 
+use std::sync::Arc;
+
 use url::Url;
 
 use crate::config::{ImageMode, LimitsConfig, PageKind, Site};
@@ -14,7 +16,7 @@ use crate::feed;
 use crate::image::ImageSizes;
 use crate::lang::Message;
 use crate::page::Shell;
-use crate::rewrite::{self, HeadCollector, ImageLinks, LightOptions, LightRewriter};
+use crate::rewrite::{self, HeadCollector, ImageLinks, LightOptions, LightRewriter, MediaWords};
 
 /// Input read before a streamed page's shell goes out even when no `<body>` tag came.
 const HEAD_WAIT_BYTES: usize = 256 << 10;
@@ -48,11 +50,29 @@ pub struct Finished {
 /// pages often close with a script, a comment or a timing note after it.
 const DOCUMENT_END_WINDOW: usize = 512;
 
-/// One page being converted.
+/// The limits a conversion reads, taken from `[limits]` when it starts.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    max_upstream_bytes: usize,
+    rewriter_memory: usize,
+    max_nesting: usize,
+}
+
+impl From<&LimitsConfig> for Limits {
+    fn from(limits: &LimitsConfig) -> Self {
+        Self {
+            max_upstream_bytes: limits.max_upstream_bytes,
+            rewriter_memory: limits.rewriter_memory,
+            max_nesting: limits.max_nesting,
+        }
+    }
+}
+
+/// One page being converted. The site is the one compiled at load, shared, never copied.
 pub struct Conversion {
-    site: Site,
+    site: Arc<Site>,
     page_url: Url,
-    limits: LimitsConfig,
+    limits: Limits,
     image_sizes: Option<ImageSizes>,
     decoder: BodyDecoder,
     original_bytes: usize,
@@ -92,7 +112,7 @@ impl Conversion {
     /// Starts converting the page at `page_url` of `site`; `content_type` is the upstream's
     /// header, which may name the charset.
     pub fn new(
-        site: &Site,
+        site: &Arc<Site>,
         page_url: &Url,
         limits: &LimitsConfig,
         content_type: Option<&str>,
@@ -102,13 +122,14 @@ impl Conversion {
 
     /// As [`new`](Self::new), with the exact sizes of the Light images already made, which
     /// the page's image links then announce instead of an estimate.
-    pub fn with_image_sizes(
-        site: &Site,
+    pub(crate) fn with_image_sizes(
+        site: &Arc<Site>,
         page_url: &Url,
         limits: &LimitsConfig,
         content_type: Option<&str>,
         image_sizes: Option<ImageSizes>,
     ) -> Result<Self, ConvertError> {
+        let limits = Limits::from(limits);
         let mode = if feed::is_feed_type(content_type) {
             Mode::Feed(Vec::new())
         } else if site.content.is_empty() {
@@ -117,7 +138,8 @@ impl Conversion {
                 reducer: Reducer::new(selectors, limits.rewriter_memory),
             }))
         } else {
-            let options = light_options(site, page_url, limits, image_sizes.as_ref());
+            // The page's language is not known yet: the pass reads its `<html lang>`.
+            let options = light_options(site, page_url, limits, image_sizes.as_ref(), None);
             Mode::Streaming(Box::new(Streaming {
                 light: Some(LightRewriter::new(&options)?),
                 body_offset: None,
@@ -130,9 +152,9 @@ impl Conversion {
             }))
         };
         Ok(Self {
-            site: site.clone(),
+            site: Arc::clone(site),
             page_url: page_url.clone(),
-            limits: limits.clone(),
+            limits,
             image_sizes,
             decoder: BodyDecoder::new(content_type),
             original_bytes: 0,
@@ -147,10 +169,15 @@ impl Conversion {
         matches!(self.mode, Mode::Streaming(_))
     }
 
-    /// Whether any output has been handed out (after which failures can only close the
-    /// page with a notice, not replace it).
-    pub fn started(&self) -> bool {
-        self.emitted > 0
+    /// Bytes a streamed conversion holds back: the input kept until the `content` rules
+    /// match (detection reads it should they match nothing) and the output waiting for
+    /// the shell. A conversion that gathers its page holds it all, which its caller
+    /// charges as it arrives.
+    pub fn held(&self) -> usize {
+        match &self.mode {
+            Mode::Streaming(s) => s.unmatched.as_ref().map_or(0, String::len) + s.pending.len(),
+            Mode::Detecting(_) | Mode::Feed(_) => 0,
+        }
     }
 
     /// Feeds raw upstream bytes; returns the output ready so far.
@@ -259,7 +286,7 @@ impl Conversion {
                     Some(raw) if s.body.trim().is_empty() => Some(Self::detect(
                         &self.site,
                         &self.page_url,
-                        &self.limits,
+                        self.limits,
                         self.image_sizes.as_ref(),
                         &raw,
                     )?),
@@ -315,18 +342,15 @@ impl Conversion {
                     &light_options(
                         site,
                         &self.page_url,
-                        &self.limits,
+                        self.limits,
                         self.image_sizes.as_ref(),
+                        listing.meta.lang.as_deref(),
                     ),
                 )?;
                 let kind = PageKind::Listing;
                 let shell = shell(site, &listing.meta, &self.page_url, kind);
-                let mut page = shell.head();
-                page.push_str(&body);
-                let tail = shell.tail(page.len(), self.original_bytes, None);
-                page.push_str(&tail);
                 Ok(Finished {
-                    tail: page.into_bytes(),
+                    tail: whole_page(&shell, false, &body, self.original_bytes),
                     meta: listing.meta,
                     kind,
                     text: extract::to_text(&body),
@@ -342,17 +366,14 @@ impl Conversion {
                 let (found, body) = Self::detect(
                     &self.site,
                     &self.page_url,
-                    &self.limits,
+                    self.limits,
                     self.image_sizes.as_ref(),
                     &reduced,
                 )?;
                 let shell = shell(&self.site, &found.meta, &self.page_url, found.kind);
-                let mut page = shell.head_noting(unsure(found.confidence));
-                page.push_str(&body);
-                let tail = shell.tail(page.len(), self.original_bytes, None);
-                page.push_str(&tail);
+                let incomplete = unsure(found.confidence);
                 Ok(Finished {
-                    tail: page.into_bytes(),
+                    tail: whole_page(&shell, incomplete, &body, self.original_bytes),
                     meta: found.meta,
                     kind: found.kind,
                     // From the article itself: the Light body's media placeholders are not
@@ -371,9 +392,9 @@ impl Conversion {
     /// without the site's `content` rules: detection has already chosen what to keep, and
     /// a page reaches here either without such rules or because they matched nothing.
     fn detect(
-        site: &Site,
+        site: &Arc<Site>,
         page_url: &Url,
-        limits: &LimitsConfig,
+        limits: Limits,
         image_sizes: Option<&ImageSizes>,
         raw: &str,
     ) -> Result<(Extracted, String), ConvertError> {
@@ -381,7 +402,13 @@ impl Conversion {
         let found = extract::extract(raw, page_url, &rules);
         let options = LightOptions {
             content: &[],
-            ..light_options(site, page_url, limits, image_sizes)
+            ..light_options(
+                site,
+                page_url,
+                limits,
+                image_sizes,
+                found.meta.lang.as_deref(),
+            )
         };
         let body = rewrite::sanitize(&found.body_html, &options)?;
         Ok((found, body))
@@ -390,7 +417,7 @@ impl Conversion {
     /// Closes a page whose output has started but whose input failed: the rest of the shell
     /// with a notice and a link to the original. `None` when nothing was sent yet, so the
     /// caller can answer with an error page instead.
-    pub fn close_with_notice(self, notice: Message) -> Option<Vec<u8>> {
+    pub(crate) fn close_with_notice(self, notice: Message) -> Option<Vec<u8>> {
         let Mode::Streaming(mut s) = self.mode else {
             return None;
         };
@@ -424,14 +451,26 @@ fn shell<'a>(site: &'a Site, meta: &'a Metadata, page_url: &'a Url, kind: PageKi
     }
 }
 
+/// A page converted whole: the shell's head (with the notice that the article may be
+/// incomplete when `incomplete`), `body`, and the shell's tail, which counts what came
+/// before it.
+fn whole_page(shell: &Shell<'_>, incomplete: bool, body: &str, original_bytes: usize) -> Vec<u8> {
+    let mut page = shell.head_noting(incomplete);
+    page.push_str(body);
+    let tail = shell.tail(page.len(), original_bytes, None);
+    page.push_str(&tail);
+    page.into_bytes()
+}
+
 fn light_options<'a>(
-    site: &'a Site,
+    site: &'a Arc<Site>,
     page_url: &'a Url,
-    limits: &LimitsConfig,
+    limits: Limits,
     image_sizes: Option<&ImageSizes>,
+    lang: Option<&str>,
 ) -> LightOptions<'a> {
     let images = (site.images.mode == ImageMode::Tap).then(|| ImageLinks {
-        site: site.clone(),
+        site: Arc::clone(site),
         sizes: image_sizes.cloned(),
     });
     LightOptions {
@@ -443,10 +482,11 @@ fn light_options<'a>(
         memory_limit: limits.rewriter_memory,
         max_nesting: limits.max_nesting,
         images,
+        words: MediaWords::new(lang.or(site.lang.as_deref()), &site.strings),
     }
 }
 
-fn rules_for<'a>(site: &'a Site, page_url: &Url, limits: &LimitsConfig) -> Rules<'a> {
+fn rules_for<'a>(site: &'a Site, page_url: &Url, limits: Limits) -> Rules<'a> {
     Rules {
         title: site.title.as_deref(),
         byline: site.byline.as_deref(),
@@ -459,7 +499,7 @@ fn rules_for<'a>(site: &'a Site, page_url: &Url, limits: &LimitsConfig) -> Rules
 
 /// Converts a whole page held in memory.
 pub fn convert_document(
-    site: &Site,
+    site: &Arc<Site>,
     page_url: &Url,
     limits: &LimitsConfig,
     content_type: Option<&str>,

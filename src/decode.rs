@@ -8,7 +8,7 @@ use encoding_rs::{Decoder, Encoding, UTF_8};
 const SNIFF_BYTES: usize = 1024;
 
 /// A streaming decoder that decides the encoding from the first bytes it is given.
-pub struct BodyDecoder {
+pub(crate) struct BodyDecoder {
     http_charset: Option<&'static Encoding>,
     pending: Vec<u8>,
     decoder: Option<Decoder>,
@@ -22,11 +22,6 @@ impl BodyDecoder {
             pending: Vec::new(),
             decoder: None,
         }
-    }
-
-    /// The encoding in use, once decided.
-    pub fn encoding(&self) -> Option<&'static Encoding> {
-        self.decoder.as_ref().map(Decoder::encoding)
     }
 
     /// Decodes the next chunk; returns the UTF-8 text ready so far.
@@ -84,7 +79,7 @@ pub fn decode_all(content_type: Option<&str>, body: &[u8]) -> String {
 /// The encoding named by a `charset=` parameter of a `Content-Type` value. A UTF-16
 /// label here means UTF-16: the header is not part of the bytes it describes, so
 /// nothing contradicts it (WHATWG Encoding: `utf-16` is UTF-16LE).
-pub fn charset_param(content_type: &str) -> Option<&'static Encoding> {
+pub(crate) fn charset_param(content_type: &str) -> Option<&'static Encoding> {
     content_type.split(';').skip(1).find_map(|param| {
         let (name, value) = param.split_once('=')?;
         if !name.trim().eq_ignore_ascii_case("charset") {

@@ -16,7 +16,7 @@ use crate::rewrite::RewriteError;
 
 /// Why a request names no page the proxy may fetch.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum RouteError {
+pub(crate) enum RouteError {
     /// `CONNECT` asks for a tunnel; this is not that kind of proxy.
     #[error("CONNECT is not supported")]
     Connect,
@@ -73,7 +73,7 @@ impl RouteError {
 /// Why a path has no single reading. Each is a form that servers, frameworks and caches
 /// are known to read differently, so no check made on one reading holds for the others.
 #[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
-pub enum PathError {
+pub(crate) enum PathError {
     /// The path does not start with `/`.
     #[error("it does not start with /")]
     NotAbsolute,

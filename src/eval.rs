@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use regex::Regex;
 
@@ -62,13 +62,17 @@ impl Report {
             Report::Snippet(r) => r.passes(),
         }
     }
+}
 
-    /// Overall F1.
-    pub fn f1(&self) -> f64 {
-        match self {
-            Report::Shingle(r) => r.f1,
-            Report::Snippet(r) => r.f1,
-        }
+/// The report's last line, when a floor is set: the floor and whether it is met.
+fn write_floor(f: &mut fmt::Formatter<'_>, floor: Option<f64>, passes: bool) -> fmt::Result {
+    match floor {
+        Some(floor) => writeln!(
+            f,
+            "floor {floor:.4}: {}",
+            if passes { "pass" } else { "FAIL" }
+        ),
+        None => Ok(()),
     }
 }
 
@@ -164,7 +168,7 @@ impl EvalReport {
     }
 
     /// Cases scoring below 0.5 F1.
-    pub fn weak_cases(&self) -> impl Iterator<Item = &CaseScore> {
+    pub(crate) fn weak_cases(&self) -> impl Iterator<Item = &CaseScore> {
         self.cases.iter().filter(|c| c.f1 < WEAK_F1)
     }
 }
@@ -203,14 +207,7 @@ impl fmt::Display for EvalReport {
             weak.len(),
             weak.join(" ")
         )?;
-        if let Some(floor) = self.floor {
-            writeln!(
-                f,
-                "floor {floor:.4}: {}",
-                if self.passes() { "pass" } else { "FAIL" }
-            )?;
-        }
-        Ok(())
+        write_floor(f, self.floor, self.passes())
     }
 }
 
@@ -267,7 +264,7 @@ pub fn predictions(corpus: &Path) -> Result<Vec<Prediction>, EvalError> {
                 path: meta_path.clone(),
                 source,
             })?;
-        let site = Site::ad_hoc(&url);
+        let site = Arc::new(Site::ad_hoc(&url));
         let (_, got) = convert_document(
             &site,
             &url,
@@ -326,7 +323,7 @@ pub fn prediction_json(texts: &[(String, String)]) -> String {
 
 /// Plain text of the conversion a reader gets of `bytes`, fetched from `url`.
 fn convert_text(case: &str, url: &url::Url, bytes: &[u8]) -> Result<String, EvalError> {
-    let site = Site::ad_hoc(url);
+    let site = Arc::new(Site::ad_hoc(url));
     let (_, got) =
         convert_document(&site, url, &LimitsConfig::default(), None, bytes).map_err(|source| {
             EvalError::Convert {
@@ -339,7 +336,7 @@ fn convert_text(case: &str, url: &url::Url, bytes: &[u8]) -> Result<String, Eval
 
 /// One page of a passage corpus.
 #[derive(Debug, Clone, serde::Deserialize)]
-pub struct SnippetCase {
+pub(crate) struct SnippetCase {
     /// The page's file under `pages/`.
     pub file: String,
     /// Passages of the article a good extraction contains.
@@ -349,12 +346,12 @@ pub struct SnippetCase {
 }
 
 /// Whether `dir` is a passage corpus (`cases.json` beside `pages/`).
-pub fn is_snippet_corpus(dir: &Path) -> bool {
+pub(crate) fn is_snippet_corpus(dir: &Path) -> bool {
     dir.join("cases.json").is_file() && dir.join("pages").is_dir()
 }
 
 /// The cases of a passage corpus, by key (a page URL or a label), in key order.
-pub fn snippet_cases(dir: &Path) -> Result<Vec<(String, SnippetCase)>, EvalError> {
+pub(crate) fn snippet_cases(dir: &Path) -> Result<Vec<(String, SnippetCase)>, EvalError> {
     let path = dir.join("cases.json");
     let cases: std::collections::BTreeMap<String, SnippetCase> =
         serde_json::from_str(&read(&path)?).map_err(|source| EvalError::Json {
@@ -369,7 +366,7 @@ pub fn snippet_cases(dir: &Path) -> Result<Vec<(String, SnippetCase)>, EvalError
 
 /// The plain text of every page of a passage corpus, by key. A key that is not an
 /// absolute URL is a label: its page converts as if fetched from [`CASE_URL`].
-pub fn snippet_predictions(
+pub(crate) fn snippet_predictions(
     dir: &Path,
     cases: &[(String, SnippetCase)],
 ) -> Result<Vec<(String, String)>, EvalError> {
@@ -448,7 +445,7 @@ impl SnippetReport {
     }
 
     /// Pages where none of the `with` passages was found.
-    pub fn missed_pages(&self) -> impl Iterator<Item = &SnippetPage> {
+    pub(crate) fn missed_pages(&self) -> impl Iterator<Item = &SnippetPage> {
         self.pages
             .iter()
             .filter(|p| p.counts.tp == 0 && p.counts.fn_ > 0)
@@ -494,14 +491,7 @@ impl fmt::Display for SnippetReport {
             t.fn_,
             t.tn
         )?;
-        if let Some(floor) = self.floor {
-            writeln!(
-                f,
-                "floor {floor:.4}: {}",
-                if self.passes() { "pass" } else { "FAIL" }
-            )?;
-        }
-        Ok(())
+        write_floor(f, self.floor, self.passes())
     }
 }
 
@@ -512,7 +502,7 @@ fn squash(text: &str) -> String {
 }
 
 /// Passage counts of one page's text.
-pub fn snippet_counts(case: &SnippetCase, text: &str) -> SnippetCounts {
+pub(crate) fn snippet_counts(case: &SnippetCase, text: &str) -> SnippetCounts {
     let text = squash(text);
     let found = |s: &String| text.contains(&squash(s));
     let tp = case.with.iter().filter(|s| found(s)).count();
@@ -527,7 +517,7 @@ pub fn snippet_counts(case: &SnippetCase, text: &str) -> SnippetCounts {
 
 /// Scores the texts of a passage corpus as the reference script does; a case without a
 /// text counts as an empty extraction.
-pub fn snippet_score(
+pub(crate) fn snippet_score(
     cases: &[(String, SnippetCase)],
     texts: &[(String, String)],
     floor: Option<f64>,
@@ -636,7 +626,7 @@ fn same(a: &Option<String>, b: &Option<String>) -> bool {
 }
 
 /// Scores predictions as the reference script does.
-pub fn score(preds: &[Prediction], floor: Option<f64>) -> EvalReport {
+pub(crate) fn score(preds: &[Prediction], floor: Option<f64>) -> EvalReport {
     let mut cases = Vec::with_capacity(preds.len());
     let (mut ps, mut rs) = (Vec::new(), Vec::new());
     for p in preds {

@@ -7,19 +7,20 @@
 //! instances shares) and `server`; `demo` is the
 //! bundled sample news site that the demo, the tests and the benchmarks run against.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub(crate) mod budget;
 pub mod cache;
-pub mod charref;
-pub mod compress;
+pub(crate) mod charref;
+pub(crate) mod compress;
 pub mod config;
 pub mod convert;
 pub mod decode;
 pub mod demo;
-pub mod error;
+pub(crate) mod error;
 pub mod eval;
 pub mod extract;
-pub mod feed;
+pub(crate) mod feed;
 pub(crate) mod fleet;
 pub mod image;
 pub mod lang;

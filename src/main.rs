@@ -3,6 +3,7 @@
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -197,7 +198,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn names(sites: &[Site]) -> String {
+fn names(sites: &[Arc<Site>]) -> String {
     sites
         .iter()
         .map(|s| s.name.as_str())
@@ -205,23 +206,38 @@ fn names(sites: &[Site]) -> String {
         .join(", ")
 }
 
-fn init_logging(format: LogFormat) {
+/// Log lines queued for the writer thread before a request waits for room: a few MiB at
+/// most, and several seconds of a busy server's access log.
+const LOG_QUEUE_LINES: usize = 16_384;
+
+/// Starts logging to standard error through a writer thread, so that a request's log line
+/// costs a queue push instead of a `write` system call; the lines that come in while the
+/// thread writes go out together through one buffer. No line is dropped (`lossy(false)`):
+/// when the queue is full, requests wait for the writer. Lines still queued are written
+/// when the returned guard is dropped, at the end of the command.
+fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("LIGHTMIRROR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .lossy(false)
+        .thread_name("lightmirror-log")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
     }
+    guard
 }
 
 fn serve(path: PathBuf) -> Result<ExitCode> {
     let (config, sites) = config::load_file(&path)?;
-    init_logging(config.server.log_format);
+    let _log = init_logging(config.server.log_format);
     let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
     runtime.block_on(async move {
         let listen = config.server.listen;
@@ -343,7 +359,7 @@ fn convert(
     }
     let (limits, site) = match config {
         Some(path) => {
-            let (config, sites): (Config, Vec<Site>) = config::load_file(&path)?;
+            let (config, sites): (Config, Vec<Arc<Site>>) = config::load_file(&path)?;
             let site = sites
                 .into_iter()
                 .find(|s| s.is_upstream(url))
@@ -356,7 +372,7 @@ fn convert(
                 })?;
             (config.limits, site)
         }
-        None => (LimitsConfig::default(), Site::ad_hoc(url)),
+        None => (LimitsConfig::default(), Arc::new(Site::ad_hoc(url))),
     };
     let mut bytes = Vec::new();
     match &file {
@@ -492,7 +508,7 @@ fn check(path: &std::path::Path, samples: Option<Vec<String>>, offline: bool) ->
 
 /// Fetches every site's `test_urls` as the server would (same limits and address checks)
 /// and reports each; whether any looked broken or could not be fetched.
-fn check_test_urls(config: &config::Config, sites: &[Site]) -> Result<bool> {
+fn check_test_urls(config: &config::Config, sites: &[Arc<Site>]) -> Result<bool> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -544,7 +560,7 @@ async fn fetch_whole(
 /// Prints what `site`'s rules make of the page at `url`; whether it looks broken.
 fn report_sample(
     config: &config::Config,
-    site: &Site,
+    site: &Arc<Site>,
     url: &Url,
     content_type: Option<&str>,
     bytes: &[u8],
@@ -608,7 +624,7 @@ async fn bind_loopback(port: u16) -> Result<tokio::net::TcpListener> {
 }
 
 fn demo() -> Result<ExitCode> {
-    init_logging(LogFormat::Text);
+    let _log = init_logging(LogFormat::Text);
     let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
     runtime.block_on(async {
         let sample = demo::start(bind_loopback(8081).await?).await?;

@@ -162,23 +162,6 @@ impl Default for Metrics {
     }
 }
 
-impl CacheResult {
-    /// Read back from the `Cache-Status` the handler wrote.
-    pub(crate) fn of(cache_status: &str) -> Self {
-        if cache_status.contains("; hit") {
-            Self::hit
-        } else if cache_status.contains("collapsed") {
-            Self::collapsed
-        } else if cache_status.contains("fwd=stale") {
-            Self::stale
-        } else if cache_status.contains("fwd=miss") {
-            Self::miss
-        } else {
-            Self::uncacheable
-        }
-    }
-}
-
 impl Metrics {
     fn register_rest(mut self) -> Self {
         let registry = &mut self.registry;

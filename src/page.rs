@@ -295,7 +295,7 @@ impl Shell<'_> {
 
 /// The Light Atom feed of the listing at `url`: its root-relative path and query with
 /// `light=atom` added (see [`FEED_PARAMETER`]).
-pub fn feed_path(url: &Url) -> String {
+pub(crate) fn feed_path(url: &Url) -> String {
     let (name, value) = FEED_PARAMETER;
     match url.query() {
         Some(query) => format!("{}?{query}&{name}={value}", url.path()),
@@ -304,16 +304,21 @@ pub fn feed_path(url: &Url) -> String {
 }
 
 /// A selector that matches only in Light listings: the link to their feed.
-pub const FEED_MARKER: &str = "link[rel=alternate][type=\"application/atom+xml\"]";
+pub(crate) const FEED_MARKER: &str = "link[rel=alternate][type=\"application/atom+xml\"]";
 
 /// The query parameter that asks for a listing's Light Atom feed rather than its page:
 /// `?light=atom`. It is the Light site's own, so it never reaches the upstream.
-pub const FEED_PARAMETER: (&str, &str) = ("light", "atom");
+pub(crate) const FEED_PARAMETER: (&str, &str) = ("light", "atom");
 
 /// A short Light page with a message and a link, for errors, non-HTML content and
 /// redirects away from the site, in the site's language. A link that is not http or https
 /// is left out: the page then says only `message`.
-pub fn message_page(site: &Site, heading: &str, message: &str, link: Option<&Url>) -> String {
+pub(crate) fn message_page(
+    site: &Site,
+    heading: &str,
+    message: &str,
+    link: Option<&Url>,
+) -> String {
     let meta = Metadata {
         title: Some(heading.to_owned()),
         ..Metadata::default()
@@ -344,7 +349,7 @@ fn stale_notice(reason: &str, age: std::time::Duration, words: &Words<'_>) -> St
 
 /// The language a Light page was written in, read back from its `<html lang>`: the
 /// shell writes it first, so only the page's first bytes are looked at.
-pub fn lang_of(page: &[u8]) -> Option<&str> {
+pub(crate) fn lang_of(page: &[u8]) -> Option<&str> {
     let start = &page[..page.len().min(256)];
     let start = std::str::from_utf8(start).ok().or_else(|| {
         let valid = std::str::from_utf8(start).err()?.valid_up_to();
@@ -386,7 +391,7 @@ pub(crate) fn stale_page(
 /// `None` for a URL that is not http or https. Every shell link goes through here, so a
 /// `javascript:`, `data:` or `file:` URL from an upstream (a redirect's `Location`, a
 /// page URL) can never become a live link or canonical URL on the Light origin.
-pub fn web_href(url: &Url) -> Option<String> {
+pub(crate) fn web_href(url: &Url) -> Option<String> {
     is_web(url).then(|| attr(url.as_str()).into_owned())
 }
 
@@ -430,11 +435,25 @@ mod tests {
         assert!(!csp.contains("unsafe"));
     }
 
-    fn site(extra: &str) -> Site {
+    fn site(extra: &str) -> std::sync::Arc<Site> {
         let text = format!(
             "[[site]]\nname = \"ledger\"\nupstream = \"https://www.example.com\"\nhosts = [\"l.test\"]\n{extra}\n"
         );
         crate::config::parse(&text, "t").unwrap().1.remove(0)
+    }
+
+    /// The shell's head and tail around the home page of `site`, without metadata, as a
+    /// page of 100 bytes from an original of 2 KiB.
+    fn home_page(site: &Site, kind: PageKind) -> (String, String) {
+        let meta = Metadata::default();
+        let original = Url::parse("https://www.example.com/").unwrap();
+        let shell = Shell {
+            site,
+            meta: &meta,
+            original: &original,
+            kind,
+        };
+        (shell.head(), shell.tail(100, 2048, None))
     }
 
     #[test]
@@ -470,15 +489,8 @@ mod tests {
         let site = site(
             "label = \"Ledger\"\nlang = \"ru\"\n[site.strings]\noriginal_page = \"Full site\"",
         );
-        let meta = Metadata::default();
-        let original = Url::parse("https://www.example.com/").unwrap();
-        let shell = Shell {
-            site: &site,
-            meta: &meta,
-            original: &original,
-            kind: PageKind::Listing,
-        };
-        let page = shell.head() + &shell.tail(100, 2048, None);
+        let (head, tail) = home_page(&site, PageKind::Listing);
+        let page = head + &tail;
         assert!(page.contains("<a href=\"/\">Ledger</a>"), "{page}");
         assert!(page.contains(">Full site</a>"), "{page}");
         assert!(page.contains("исходная: 2 КБ"), "{page}");
@@ -493,15 +505,7 @@ mod tests {
         let site = site(
             "search = \"/find?q={query}&sort=new\"\nsections = [{ label = \"World\", path = \"/world/\" }, { label = \"<Sport>\", path = \"/sport\" }]",
         );
-        let meta = Metadata::default();
-        let original = Url::parse("https://www.example.com/").unwrap();
-        let shell = Shell {
-            site: &site,
-            meta: &meta,
-            original: &original,
-            kind: PageKind::Article,
-        };
-        let head = shell.head();
+        let (head, _) = home_page(&site, PageKind::Article);
         assert!(
             head.contains("<nav aria-label=\"Sections\"><a href=\"/world/\">World</a> · <a href=\"/sport\">&lt;Sport&gt;</a></nav>"),
             "{head}"

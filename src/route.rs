@@ -7,19 +7,20 @@
 //! decodes `%73` or resolves `..` itself would otherwise fetch a path the rules never saw.
 
 use std::fmt::Write;
+use std::sync::Arc;
 
 use http::{Method, Uri, Version};
 use url::Url;
 
 use crate::config::Site;
-pub use crate::error::{PathError, RouteError};
+pub(crate) use crate::error::{PathError, RouteError};
 
 /// A request path in normal form: escapes of unreserved characters decoded, the hex of
 /// other escapes upper-cased, characters outside a path segment's set escaped, dot
 /// segments resolved and empty segments dropped. Setting it as a URL's path leaves it as
 /// it is, so what is checked is byte for byte what the upstream receives.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NormalPath {
+pub(crate) struct NormalPath {
     path: String,
     bare: String,
 }
@@ -72,7 +73,7 @@ impl NormalPath {
     /// The path with every segment's `;parameters` (or `%3Bparameters`) removed and
     /// segments left empty by that dropped: what a servlet container routes on
     /// (`/admin;jsessionid=1/` is `/admin/`), so path rules hold for it too.
-    pub fn without_params(&self) -> &str {
+    pub(crate) fn without_params(&self) -> &str {
         &self.bare
     }
 }
@@ -146,7 +147,11 @@ fn hex_byte(digits: &[u8]) -> Option<u8> {
 
 /// Checks method and request-target form. HTTP/2 requests always carry an authority, so
 /// only an HTTP/1 request that names one is in absolute form.
-pub fn check_request(method: &Method, uri: &Uri, version: Version) -> Result<(), RouteError> {
+pub(crate) fn check_request(
+    method: &Method,
+    uri: &Uri,
+    version: Version,
+) -> Result<(), RouteError> {
     if method == Method::CONNECT {
         return Err(RouteError::Connect);
     }
@@ -161,7 +166,10 @@ pub fn check_request(method: &Method, uri: &Uri, version: Version) -> Result<(),
 
 /// The site that answers to `host` (a Host header value, any case, optional port): an
 /// entry with the port matches first, then one without.
-pub fn site_for_host<'a>(sites: &'a [Site], host: &str) -> Result<&'a Site, RouteError> {
+pub(crate) fn site_for_host<'a>(
+    sites: &'a [Arc<Site>],
+    host: &str,
+) -> Result<&'a Arc<Site>, RouteError> {
     let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
     if host.is_empty() {
         return Err(RouteError::MissingHost);
@@ -187,7 +195,11 @@ fn strip_port(host: &str) -> &str {
 
 /// The upstream URL for a request path and query: the path normalised first, the query
 /// kept as the site's `query` rule says.
-pub fn upstream_url(site: &Site, path: &str, query: Option<&str>) -> Result<Url, RouteError> {
+pub(crate) fn upstream_url(
+    site: &Site,
+    path: &str,
+    query: Option<&str>,
+) -> Result<Url, RouteError> {
     let normal = NormalPath::parse(path).map_err(|why| RouteError::MalformedPath {
         path: path.to_owned(),
         why,
@@ -199,7 +211,7 @@ pub fn upstream_url(site: &Site, path: &str, query: Option<&str>) -> Result<Url,
 /// The URL of a normalised path on `origin` (the site's upstream, or a redirect's https
 /// upgrade of it), when the site's rules serve the path. The path is set on a copy of the
 /// origin, never joined, so no path can name another host.
-pub fn site_url(
+pub(crate) fn site_url(
     site: &Site,
     origin: &Url,
     path: &NormalPath,
@@ -247,7 +259,7 @@ mod tests {
     use crate::config::parse;
     use http::StatusCode;
 
-    fn sites() -> Vec<Site> {
+    fn sites() -> Vec<Arc<Site>> {
         let text = r#"
             [[site]]
             name = "a"
@@ -380,7 +392,7 @@ mod tests {
         assert_eq!(plain.without_params(), "/a/b/");
     }
 
-    fn guarded(extra: &str) -> Site {
+    fn guarded(extra: &str) -> Arc<Site> {
         let text = format!(
             "[[site]]\nname = \"g\"\nupstream = \"https://news.example\"\n\
              hosts = [\"light.example\"]\n{extra}\n"

@@ -4,6 +4,7 @@
 #[path = "support/harness.rs"]
 mod harness;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use harness::{site_config, Light, Reply, Upstream};
@@ -108,5 +109,44 @@ async fn articles_about_challenges_are_pages() {
     let refused = light.get("/forbidden").await;
     assert_eq!(refused.status(), 403);
     assert!(!refused.text().await.unwrap().contains("refused the mirror"));
+    light.stop().await;
+}
+
+#[tokio::test]
+async fn a_streamed_page_is_not_held_past_its_head() {
+    let upstream = Upstream::start().await;
+    let gate = Arc::new(tokio::sync::Notify::new());
+    // Past the decoder's 1 KiB sniffing window, short of the 4 KiB the check reads at most:
+    // the head has ended, so nothing the check reads is still to come.
+    let first = format!(
+        "<html><head><title>Tide tables</title></head><body><article class=story><p>{}</p>",
+        "The spring tides this week reach their highest. ".repeat(40)
+    );
+    assert!((1 << 10..4 << 10).contains(&first.len()));
+    upstream.route(
+        "/tides",
+        Reply::Gated {
+            first: first.into(),
+            rest: "<p>Last part.</p></article></body></html>".into(),
+            gate: gate.clone(),
+        },
+    );
+    let light = Light::start(&site_config(r#"content = ["article.story"]"#), &upstream).await;
+    let first_bytes = async {
+        let mut response = light.get("/tides").await;
+        let chunk = response.chunk().await.unwrap().unwrap();
+        (response, chunk)
+    };
+    let (mut response, chunk) = tokio::time::timeout(Duration::from_secs(10), first_bytes)
+        .await
+        .expect("the page was held back although its head had ended");
+    assert_eq!(response.status(), 200);
+    assert!(String::from_utf8_lossy(&chunk).contains("<title>Tide tables</title>"));
+    gate.notify_one();
+    let mut rest = Vec::new();
+    while let Some(c) = response.chunk().await.unwrap() {
+        rest.extend_from_slice(&c);
+    }
+    assert!(String::from_utf8_lossy(&rest).contains("<p>Last part.</p>"));
     light.stop().await;
 }

@@ -436,6 +436,56 @@ async fn sighup_reloads_and_an_invalid_config_keeps_the_old_one() {
 }
 
 #[tokio::test]
+async fn a_reload_names_the_settings_that_wait_for_a_restart() {
+    let upstream = Upstream::start().await;
+    upstream.route("/a", Reply::html(PAGE));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("serve.toml");
+    let port = free_port();
+    std::fs::write(&path, serve_config(port, &upstream, "\"light.test\"")).unwrap();
+    let child = lightmirror()
+        .args(["serve", "--config"])
+        .arg(&path)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until_serving(port).await;
+
+    // One setting read at start changes, one a reload applies, and one a reload applies
+    // that shows when it has taken effect.
+    let changed = serve_config(port, &upstream, "\"light.test\", \"mirror.test\"")
+        .replace("shutdown_grace = \"5s\"", "shutdown_grace = \"6s\"")
+        + "[cache]\nttl = \"2m\"\n";
+    std::fs::write(&path, changed).unwrap();
+    signal(&child, "HUP");
+    let mut reloaded = false;
+    for _ in 0..50 {
+        if status_for(port, "mirror.test").await == Some(200) {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(reloaded, "SIGHUP did not load the new host");
+
+    signal(&child, "TERM");
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let warning = log
+        .lines()
+        .find(|line| line.contains("keep their start-up values until a restart"))
+        .unwrap_or_else(|| panic!("no warning for a setting that needs a restart: {log}"));
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(warning.contains("server.shutdown_grace"), "{warning}");
+    for applied in ["cache.ttl", "server.listen", "site"] {
+        assert!(!warning.contains(applied), "{applied} is named: {warning}");
+    }
+}
+
+#[tokio::test]
 async fn sigterm_lets_requests_in_flight_finish() {
     let upstream = Upstream::start().await;
     upstream.route(

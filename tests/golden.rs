@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use lightmirror::config::{ImageMode, LimitsConfig};
-use lightmirror::rewrite::{sanitize, ImageLinks, LightOptions};
+use lightmirror::rewrite::{sanitize, ImageLinks, LightOptions, MediaWords};
 use url::Url;
 
 /// The site the golden pages come from, which also fetches images from a CDN.
@@ -34,6 +34,7 @@ fn compare(name: &str, mode: ImageMode, suffix: &str) {
         memory_limit: 1 << 20,
         max_nesting: LimitsConfig::default().max_nesting,
         images,
+        words: MediaWords::default(),
     };
     let output = sanitize(&input, &options).unwrap();
     let expected_path = dir.join(format!("{name}.{suffix}.html"));

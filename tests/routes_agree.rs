@@ -6,6 +6,8 @@
 #[path = "support/light.rs"]
 mod light;
 
+use std::sync::Arc;
+
 use light::{article, convert, Route, PAGE_URL};
 use lightmirror::config::{self, LimitsConfig, Site};
 use lightmirror::convert::convert_document;
@@ -36,7 +38,7 @@ fn a_page_in_uyghur_is_right_to_left_on_both_routes() {
     }
 }
 
-fn site(extra: &str) -> Site {
+fn site(extra: &str) -> Arc<Site> {
     let toml = format!(
         "[[site]]\nname = \"news\"\nupstream = \"https://news.example.com\"\n\
          hosts = [\"news.light.test\"]\n{extra}\n"
@@ -47,7 +49,7 @@ fn site(extra: &str) -> Site {
         .remove(0)
 }
 
-fn convert_for(site: &Site, html: &str) -> (String, lightmirror::convert::Finished) {
+fn convert_for(site: &Arc<Site>, html: &str) -> (String, lightmirror::convert::Finished) {
     let url = Url::parse(PAGE_URL).unwrap();
     let (page, finished) =
         convert_document(site, &url, &LimitsConfig::default(), None, html.as_bytes())

@@ -22,7 +22,7 @@ const MAX_IMAGE_VARIANTS: usize = 8;
 
 /// A Light image as kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CachedImage {
+pub(crate) struct CachedImage {
     /// The JPEG.
     pub jpeg: Bytes,
     /// When it was made.
@@ -40,7 +40,7 @@ impl CachedImage {
 
 /// The answer to [`ImageCache::lookup`].
 #[derive(Debug, Clone)]
-pub enum ImageLookup {
+pub(crate) enum ImageLookup {
     /// Fresh: serve it.
     Fresh(Arc<CachedImage>),
     /// Past freshness, within `stale_if_error`: make it anew, and serve this if that fails.
@@ -51,7 +51,7 @@ pub enum ImageLookup {
 
 /// The shared cache of Light images. Cloning is cheap and every clone is the same cache.
 #[derive(Clone)]
-pub struct ImageCache {
+pub(crate) struct ImageCache {
     /// `None` when `image_bytes` is 0.
     store: Option<Arc<Mutex<Segments<Arc<CachedImage>>>>>,
     stale_if_error: Duration,
@@ -133,7 +133,7 @@ impl ImageCache {
     }
 
     /// The byte size of the image under `key`, if one is held; not a read.
-    pub fn size_of(&self, key: &str) -> Option<u64> {
+    pub(crate) fn size_of(&self, key: &str) -> Option<u64> {
         let segments = self.segments()?;
         segments
             .get(key, SystemTime::now())
@@ -141,14 +141,15 @@ impl ImageCache {
     }
 
     /// The exact sizes of `site`'s Light images held now, for the links of a page.
-    pub fn sizes_for(&self, site: &Site) -> ImageSizes {
+    pub(crate) fn sizes_for(&self, site: &Site) -> ImageSizes {
         let cache = self.clone();
         let prefix = Self::key_prefix(site);
         Arc::new(move |source: &Url| cache.size_of(&format!("{prefix}{source}")))
     }
 
     /// Images held, and their bytes.
-    pub fn size(&self) -> (u64, u64) {
+    #[cfg(test)]
+    fn size(&self) -> (u64, u64) {
         self.segments()
             .map_or((0, 0), |s| (s.len() as u64, s.bytes()))
     }

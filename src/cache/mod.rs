@@ -52,7 +52,7 @@ use segments::{Evicted, Segment, Segments};
 use shared::{Claim, SharedTier};
 
 pub use flight::{Flight, FlightFollower, FlightLeader, Landing};
-pub use image::{CachedImage, ImageCache, ImageLookup};
+pub(crate) use image::{CachedImage, ImageCache, ImageLookup};
 pub use page::{Quality, StoredPage};
 pub(crate) use policy::{forbids_transform, shared_cache_control, stale_cache_control, NOT_STORED};
 pub use policy::{freshness, not_modified};
@@ -67,7 +67,7 @@ const LOAD_WAIT: Duration = Duration::from_millis(500);
 /// that cannot be used leaves it in memory only, an unusable file is deleted, a page that
 /// cannot be written stays in memory, and each is logged.
 #[derive(Debug, thiserror::Error)]
-pub enum CacheError {
+pub(crate) enum CacheError {
     /// A file or directory could not be created, read, written or renamed.
     #[error("cache file {path}: {source}")]
     Io {

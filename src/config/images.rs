@@ -59,7 +59,7 @@ impl ImageRules {
     /// Whether an image at `url` may be fetched: an http or https URL on the upstream's
     /// own origin or on one of `image_hosts`, without credentials. The upstream's path
     /// rules are the site's to add ([`Site::image_allowed`](super::Site::image_allowed)).
-    pub fn host_allowed(&self, url: &Url, upstream: &Url) -> bool {
+    pub(crate) fn host_allowed(&self, url: &Url, upstream: &Url) -> bool {
         if !matches!(url.scheme(), "http" | "https")
             || !url.username().is_empty()
             || url.password().is_some()
@@ -82,7 +82,7 @@ impl ImageRules {
 
 #[cfg(test)]
 mod tests {
-    fn site(extra: &str) -> crate::config::Site {
+    fn site(extra: &str) -> std::sync::Arc<crate::config::Site> {
         let text = format!(
             "[[site]]\nname = \"i\"\nupstream = \"https://news.example\"\n\
              hosts = [\"light.example\"]\n{extra}\n"

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -59,7 +60,7 @@ fn list(problems: &[Problem]) -> String {
 }
 
 /// Reads and checks a configuration file.
-pub fn load_file(path: &Path) -> Result<(Config, Vec<Site>), ConfigError> {
+pub fn load_file(path: &Path) -> Result<(Config, Vec<Arc<Site>>), ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
@@ -67,8 +68,10 @@ pub fn load_file(path: &Path) -> Result<(Config, Vec<Site>), ConfigError> {
     parse(&text, &path.display().to_string())
 }
 
-/// Checks configuration text; `origin` names it in errors.
-pub fn parse(text: &str, origin: &str) -> Result<(Config, Vec<Site>), ConfigError> {
+/// Checks configuration text; `origin` names it in errors. Each site comes checked once
+/// (URLs parsed, hosts normalised, path patterns compiled, selectors tried) and shared:
+/// the server and every conversion read the one copy.
+pub fn parse(text: &str, origin: &str) -> Result<(Config, Vec<Arc<Site>>), ConfigError> {
     let invalid = |problems| ConfigError::Invalid {
         origin: origin.to_owned(),
         problems,
@@ -134,7 +137,7 @@ pub fn parse(text: &str, origin: &str) -> Result<(Config, Vec<Site>), ConfigErro
     check_cache(&config.cache, &mut problems);
     let sites = check_sites(&config, &mut problems);
     if problems.is_empty() {
-        Ok((config, sites))
+        Ok((config, sites.into_iter().map(Arc::new).collect()))
     } else {
         Err(invalid(problems))
     }

@@ -295,7 +295,7 @@ pub struct CacheConfig {
 impl CacheConfig {
     /// The key file in effect: `key_file`, else `<dir>.key` beside the directory. `None`
     /// without a directory, or when `dir` names none to put a key beside (`/`, `.`, `..`).
-    pub fn key_path(&self) -> Option<PathBuf> {
+    pub(crate) fn key_path(&self) -> Option<PathBuf> {
         if let Some(file) = &self.key_file {
             return Some(file.clone());
         }
@@ -487,7 +487,7 @@ pub struct SiteConfig {
 }
 
 /// `image_width` when a site does not set it.
-pub const DEFAULT_IMAGE_WIDTH: u32 = 480;
+pub(crate) const DEFAULT_IMAGE_WIDTH: u32 = 480;
 
 fn default_image_width() -> u32 {
     DEFAULT_IMAGE_WIDTH

@@ -529,7 +529,7 @@ impl Site {
 
     /// The kind the operator's rules give a path, if any rule matches.
     /// The search page is a listing unless a rule says otherwise.
-    pub fn kind_for(&self, path: &str) -> Option<PageKind> {
+    pub(crate) fn kind_for(&self, path: &str) -> Option<PageKind> {
         self.kinds
             .iter()
             .find(|(glob, _)| glob.matches(path))
@@ -548,7 +548,7 @@ impl Site {
     }
 
     /// The label of the site's header, in `words` unless the operator set one.
-    pub fn label_in(&self, words: &lang::Words<'_>) -> String {
+    pub(crate) fn label_in(&self, words: &lang::Words<'_>) -> String {
         if self.label_configured {
             self.label.clone()
         } else {
@@ -558,7 +558,7 @@ impl Site {
 
     /// Whether the operator allows fetching this path. The rules must hold both for the
     /// path as sent and for it without `;parameters`, the path a servlet container serves.
-    pub fn path_allowed(&self, path: &NormalPath) -> bool {
+    pub(crate) fn path_allowed(&self, path: &NormalPath) -> bool {
         [path.as_str(), path.without_params()]
             .into_iter()
             .all(|p| self.rules_allow(p))
@@ -601,7 +601,7 @@ impl Site {
     /// The query a request's `query` becomes under the site's `query` rule: only the
     /// parameters kept, sorted by name (the order of repeated names kept), each as it was
     /// written; `None` when none is left.
-    pub fn kept_query(&self, query: Option<&str>) -> Option<String> {
+    pub(crate) fn kept_query(&self, query: Option<&str>) -> Option<String> {
         let keep = |name: &str| match &self.query {
             QueryConfig::Mode(QueryMode::Keep) => true,
             QueryConfig::Mode(QueryMode::Drop) => false,
@@ -628,7 +628,7 @@ impl Site {
     /// The URL to fetch for an image at `url`, or `None` when the site does not fetch it:
     /// it must be on the upstream origin, where the path rules hold as for pages and the
     /// path is sent in its normal form, or on one of `image_hosts`.
-    pub fn image_allowed(&self, url: &Url) -> Option<Url> {
+    pub(crate) fn image_allowed(&self, url: &Url) -> Option<Url> {
         if !self.images.host_allowed(url, &self.upstream) {
             return None;
         }
@@ -737,7 +737,7 @@ fn normalise_host(host: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn site_with_query(rule: &str) -> Site {
+    fn site_with_query(rule: &str) -> std::sync::Arc<Site> {
         let text = format!(
             "[[site]]\nname = \"q\"\nupstream = \"https://news.example\"\nhosts = [\"l.example\"]\nquery = {rule}\n"
         );
@@ -766,7 +766,7 @@ mod tests {
         );
     }
 
-    fn site_with(rules: &str) -> Site {
+    fn site_with(rules: &str) -> std::sync::Arc<Site> {
         let text = format!(
             "[[site]]\nname = \"d\"\nupstream = \"https://news.example\"\nhosts = [\"l.example\"]\n{rules}\n"
         );

@@ -161,7 +161,7 @@ pub fn stylesheet(components: &str) -> String {
 
 /// The script bundle: a chunk of modules pushed onto a loader queue, shaped like the
 /// output of a JavaScript bundler. Valid JavaScript that defines functions and calls none.
-pub fn bundle() -> String {
+pub(crate) fn bundle() -> String {
     let mut rng = Lcg(0x4c45_4447_4552);
     let mut js = String::with_capacity(BUNDLE_BYTES + 1024);
     js.push_str("/*! ledger-web 24.11.3 | (c) Harbour Ledger Media | bundled */\n");
@@ -217,7 +217,7 @@ pub fn flags() -> Value {
 }
 
 /// Advertising configuration: every slot, size and targeting key the ad stack is told.
-pub fn ad_config(section: &str) -> Value {
+pub(crate) fn ad_config(section: &str) -> Value {
     let mut rng = Lcg(0x0061_6473);
     let bidders: Vec<Value> = (0..24)
         .map(|n| {

@@ -219,7 +219,7 @@ impl Dom {
     /// [`is_dropped`] names, [`is_hidden`] elements and elements matching `remove`, and keeping only [`kept_attr`]
     /// attributes. Elements nested deeper than `max_depth` are left out, their text kept in
     /// the deepest ancestor allowed, so later walks over ancestors stay bounded.
-    pub fn from_html(html: &Html, remove: &[scraper::Selector], max_depth: usize) -> Dom {
+    pub(crate) fn from_html(html: &Html, remove: &[scraper::Selector], max_depth: usize) -> Dom {
         let mut dom = Dom {
             nodes: Vec::with_capacity(1024),
         };
@@ -300,13 +300,18 @@ impl Dom {
     }
 
     /// Appends text to `parent`, merging with a trailing text node.
-    pub fn append_text(&mut self, parent: Id, text: &str) {
+    pub(crate) fn append_text(&mut self, parent: Id, text: &str) {
         self.append_text_with(parent, text.len(), |t| t.push_str(text));
     }
 
     /// Lets `write` append about `len` bytes to the text node at the end of `parent`, made
     /// when the last child is not text (and kept only when `write` wrote something).
-    pub fn append_text_with(&mut self, parent: Id, len: usize, write: impl FnOnce(&mut String)) {
+    pub(crate) fn append_text_with(
+        &mut self,
+        parent: Id,
+        len: usize,
+        write: impl FnOnce(&mut String),
+    ) {
         if let Some(last) = self.nodes[parent].last {
             if let Data::Text(t) = &mut self.nodes[last].data {
                 write(t);
@@ -322,7 +327,7 @@ impl Dom {
     }
 
     /// Unlinks a node (with its subtree) from its parent.
-    pub fn detach(&mut self, id: Id) {
+    pub(crate) fn detach(&mut self, id: Id) {
         let (parent, prev, next) = {
             let n = &self.nodes[id];
             (n.parent, n.prev, n.next)
@@ -357,7 +362,7 @@ impl Dom {
     }
 
     /// Moves `new` just before `reference`.
-    pub fn insert_before(&mut self, reference: Id, new: Id) {
+    pub(crate) fn insert_before(&mut self, reference: Id, new: Id) {
         self.detach(new);
         let Some(parent) = self.nodes[reference].parent else {
             return;
@@ -391,12 +396,12 @@ impl Dom {
     }
 
     /// Element children of a node, in order.
-    pub fn element_children(&self, id: Id) -> impl Iterator<Item = Id> + '_ {
+    pub(crate) fn element_children(&self, id: Id) -> impl Iterator<Item = Id> + '_ {
         self.children(id).filter(|&c| self.is_element(c))
     }
 
     /// Enter and leave steps over the subtree of `root`, `root` included.
-    pub fn walk(&self, root: Id) -> Walk<'_> {
+    pub(crate) fn walk(&self, root: Id) -> Walk<'_> {
         Walk {
             dom: self,
             root,
@@ -417,7 +422,7 @@ impl Dom {
         std::iter::successors(self.nodes[id].parent, move |&p| self.nodes[p].parent)
     }
 
-    pub fn is_element(&self, id: Id) -> bool {
+    pub(crate) fn is_element(&self, id: Id) -> bool {
         matches!(self.nodes[id].data, Data::Element { .. })
     }
 
@@ -435,7 +440,7 @@ impl Dom {
         !n.is_empty() && names.contains(&n)
     }
 
-    pub fn rename(&mut self, id: Id, new: &'static str) {
+    pub(crate) fn rename(&mut self, id: Id, new: &'static str) {
         if let Data::Element { name, .. } = &mut self.nodes[id].data {
             *name = Cow::Borrowed(new);
         }
@@ -451,7 +456,7 @@ impl Dom {
         }
     }
 
-    pub fn set_attr(&mut self, id: Id, key: &'static str, value: &str) {
+    pub(crate) fn set_attr(&mut self, id: Id, key: &'static str, value: &str) {
         if let Data::Element { attrs, .. } = &mut self.nodes[id].data {
             match attrs.iter_mut().find(|(k, _)| *k == key) {
                 Some(slot) => slot.1 = value.to_string(),
@@ -468,7 +473,7 @@ impl Dom {
     }
 
     /// All text under a node, as found (no whitespace changes).
-    pub fn text_content(&self, id: Id) -> String {
+    pub(crate) fn text_content(&self, id: Id) -> String {
         let mut out = String::new();
         for d in self.walk(id) {
             if let Step::Enter(n) = d {
@@ -489,7 +494,7 @@ impl Dom {
     }
 
     /// Elements under `root` (exclusive) with one of these names, in document order.
-    pub fn find_all(&self, root: Id, names: &[&str]) -> Vec<Id> {
+    pub(crate) fn find_all(&self, root: Id, names: &[&str]) -> Vec<Id> {
         self.descendants(root)
             .filter(|&id| self.is(id, names))
             .collect()
@@ -504,7 +509,7 @@ impl Dom {
 
     /// [`Dom::html`] without the attributes only detection reads (classes, ids, roles,
     /// microdata), which no Light page carries: the content as it leaves extraction.
-    pub fn content_html(&self, id: Id, inner: bool, out: &mut String) {
+    pub(crate) fn content_html(&self, id: Id, inner: bool, out: &mut String) {
         self.serialise(id, inner, |key| !is_detection_only(key), out);
     }
 

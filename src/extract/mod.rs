@@ -24,7 +24,7 @@ pub use confidence::LOW as LOW_CONFIDENCE;
 pub(crate) use meta::collapse as collapse_whitespace;
 pub use navigation::{NavLink, Navigation};
 pub use reduce::{ReduceError, Reducer};
-pub use text::to_text;
+pub(crate) use text::to_text;
 
 use crate::config::PageKind;
 use dom::Dom;
@@ -85,7 +85,7 @@ pub struct Rules<'a> {
 }
 
 /// Nesting depth detection looks into when [`Rules::max_nesting`] is 0.
-pub const DEFAULT_MAX_NESTING: usize = 256;
+pub(crate) const DEFAULT_MAX_NESTING: usize = 256;
 
 impl Rules<'_> {
     fn depth(&self) -> usize {
@@ -213,7 +213,7 @@ fn select(doc: &Html, selector: &str, attrs: &[&str]) -> Option<String> {
 
 /// Metadata only, from a page's `<head>` (or a whole page): for the streaming path that
 /// never builds a full DOM.
-pub fn read_metadata(html: &str, url: &url::Url) -> Metadata {
+pub(crate) fn read_metadata(html: &str, url: &url::Url) -> Metadata {
     let dom = parse::document(html, DEFAULT_MAX_NESTING);
     let mut meta = meta::read(&dom, &meta::ld_articles(&dom));
     meta.navigation = navigation::read(&dom, url);

@@ -108,7 +108,7 @@ impl Writer {
 }
 
 /// Plain text of a (sanitized) body fragment; see the module docs.
-pub fn to_text(html_fragment: &str) -> String {
+pub(crate) fn to_text(html_fragment: &str) -> String {
     dom_text(
         &super::parse::document(html_fragment, super::DEFAULT_MAX_NESTING),
         0,

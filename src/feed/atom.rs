@@ -15,7 +15,7 @@ use crate::page::{feed_path, FEED_MARKER};
 
 /// The Atom feed of the Light listing `page`; `fallback` dates entries without one (the
 /// page's own time).
-pub fn to_atom(page: &str, fallback: DateTime<Utc>) -> Result<Vec<u8>, FeedError> {
+pub(crate) fn to_atom(page: &str, fallback: DateTime<Utc>) -> Result<Vec<u8>, FeedError> {
     let html = Html::parse_document(page);
     let select = |css: &str| Selector::parse(css).map_err(|e| FeedError::Write(e.to_string()));
     if html.select(&select(FEED_MARKER)?).next().is_none() {

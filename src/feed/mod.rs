@@ -7,8 +7,10 @@
 mod atom;
 mod read;
 
-pub use atom::to_atom;
-pub use read::to_listing;
+pub(crate) use atom::to_atom;
+pub(crate) use read::to_listing;
+
+use crate::upstream::media_type;
 
 /// Why a feed could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -36,17 +38,9 @@ const FEED_TYPES: &[&str] = &[
 ];
 
 /// The media type of a Light Atom feed.
-pub const ATOM_CONTENT_TYPE: &str = "application/atom+xml; charset=utf-8";
+pub(crate) const ATOM_CONTENT_TYPE: &str = "application/atom+xml; charset=utf-8";
 
 /// Whether a `Content-Type` names a feed.
-pub fn is_feed_type(content_type: Option<&str>) -> bool {
-    content_type.is_some_and(|ct| {
-        let mime = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        FEED_TYPES.contains(&mime.as_str())
-    })
+pub(crate) fn is_feed_type(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|ct| FEED_TYPES.contains(&media_type(ct).as_str()))
 }

@@ -33,7 +33,7 @@ pub struct Listing {
 /// Reads `raw` (the feed as sent; its XML declaration names its encoding) fetched from
 /// `url`. `words` writes the dates in the reader's digits once the feed's language is
 /// known, so it is asked for with that language.
-pub fn to_listing<'w>(
+pub(crate) fn to_listing<'w>(
     raw: &[u8],
     url: &Url,
     words: impl Fn(Option<&str>) -> Words<'w>,

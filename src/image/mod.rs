@@ -11,9 +11,11 @@ mod size;
 
 use http::StatusCode;
 
+use crate::lang::{Message, Words};
+
 pub use address::{light_path, source_of, PREFIX};
 pub use pipeline::{make, Made, Recipe, JPEG_QUALITY, MAX_PIXELS, MAX_SIDE};
-pub use size::{estimate_bytes, size_text, ImageSizes};
+pub(crate) use size::{estimate_bytes, ImageSizes};
 
 /// Why no Light image could be made; each maps to the status a reader gets.
 #[derive(Debug, thiserror::Error)]
@@ -58,5 +60,26 @@ impl ImageError {
             }
             Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
         }
+    }
+
+    /// What the reader's error page says, in `words`; the details a reader cannot act on
+    /// (the decoder's reason, the host refused) stay in the log.
+    pub fn explain(&self, words: &Words<'_>) -> String {
+        let message = match self {
+            Self::BadAddress | Self::Off | Self::NotAllowed(_) => Message::ErrorImageNotShown,
+            Self::NotAnImage(_) | Self::Undecodable(_) => Message::ErrorImageUnreadable,
+            Self::TooLarge { width, height } => {
+                let (width, height) = (width.to_string(), height.to_string());
+                return words.fill(
+                    Message::ErrorImageTooLarge,
+                    &[
+                        ("width", &words.number(&width)),
+                        ("height", &words.number(&height)),
+                    ],
+                );
+            }
+            Self::Busy => Message::ErrorImageBusy,
+        };
+        words.text(message).to_owned()
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use url::Url;
 
 /// The exact sizes of the Light images already made for a site, by source URL.
-pub type ImageSizes = Arc<dyn Fn(&Url) -> Option<u64> + Send + Sync>;
+pub(crate) type ImageSizes = Arc<dyn Fn(&Url) -> Option<u64> + Send + Sync>;
 
 /// Bytes per thousand pixels of a Light image of a photo, colour and greyscale: a little
 /// above what real news photos at [`JPEG_QUALITY`](super::JPEG_QUALITY) take, so the
@@ -25,7 +25,7 @@ const HEADER_BYTES: u64 = 620;
 
 /// The estimated byte size of the Light image of an image declared `width` × `height`
 /// (either may be unknown), made at most `max_width` wide.
-pub fn estimate_bytes(
+pub(crate) fn estimate_bytes(
     width: Option<u32>,
     height: Option<u32>,
     max_width: u32,
@@ -57,16 +57,6 @@ fn light_dimensions(width: Option<u32>, height: Option<u32>, max_width: u32) -> 
     }
 }
 
-/// The link text of a placeholder: "image, 18 KB" when `exact`, else "image, about 18 KB".
-pub fn size_text(bytes: u64, exact: bool) -> String {
-    let kb = bytes.div_ceil(1000).max(1);
-    if exact {
-        format!("image, {kb} KB")
-    } else {
-        format!("image, about {kb} KB")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,12 +72,5 @@ mod tests {
             estimate_bytes(Some(480), Some(320), 480, false)
         );
         assert_eq!(estimate_bytes(Some(0), Some(0), 480, false), HEADER_BYTES);
-    }
-
-    #[test]
-    fn sizes_read_in_whole_kilobytes() {
-        assert_eq!(size_text(17_201, false), "image, about 18 KB");
-        assert_eq!(size_text(17_000, true), "image, 17 KB");
-        assert_eq!(size_text(12, true), "image, 1 KB");
     }
 }

@@ -115,6 +115,16 @@ pub(super) const EN: Table = &[
     (ErrorPacing, "This mirror is pacing its requests to the original site. Please try again in a few seconds."),
     (StaleChallenged, "The original site refused this mirror with a bot check just now."),
     (StalePacing, "This mirror is pacing its requests to the original site."),
+    (HeadingImageUnavailable, "Image unavailable"),
+    (ErrorImageNotShown, "This site does not show this image."),
+    (ErrorImageUnreadable, "The original is not an image this mirror can read."),
+    (ErrorImageTooLarge, "The original image is too large to show ({width} × {height} pixels)."),
+    (ErrorImageTooHeavy, "The original image is too large to fetch."),
+    (ErrorImageGone, "The original image is gone."),
+    (ErrorImageBusy, "Too many images are being made right now. Please try again in a few seconds."),
+    (ImageLink, "image, {size}"),
+    (ImageLinkAbout, "image, about {size}"),
+    (JoinStopped, "The next page of this article could not be loaded. It continues on the original site:"),
 ];
 
 const FA: Table = &[
@@ -199,6 +209,16 @@ const FA: Table = &[
     (ErrorPacing, "این سرور درخواست‌هایش به سایت اصلی را آهسته‌تر می‌فرستد. لطفاً چند ثانیهٔ دیگر دوباره امتحان کنید."),
     (StaleChallenged, "سایت اصلی همین حالا این سرور را با بررسی ربات رد کرد."),
     (StalePacing, "این سرور درخواست‌هایش به سایت اصلی را آهسته‌تر می‌فرستد."),
+    (HeadingImageUnavailable, "تصویر در دسترس نیست"),
+    (ErrorImageNotShown, "این سایت این تصویر را نشان نمی‌دهد."),
+    (ErrorImageUnreadable, "فایل اصلی تصویری نیست که این آینه بتواند بخواند."),
+    (ErrorImageTooLarge, "تصویر اصلی برای نمایش بیش از حد بزرگ است ({width} × {height} پیکسل)."),
+    (ErrorImageTooHeavy, "تصویر اصلی برای دریافت بیش از حد بزرگ است."),
+    (ErrorImageGone, "تصویر اصلی دیگر وجود ندارد."),
+    (ErrorImageBusy, "هم‌اکنون تصاویر زیادی در حال آماده شدن است. لطفاً چند ثانیه دیگر دوباره تلاش کنید."),
+    (ImageLink, "تصویر، {size}"),
+    (ImageLinkAbout, "تصویر، حدود {size}"),
+    (JoinStopped, "صفحهٔ بعدی این مقاله بارگیری نشد. ادامهٔ آن در سایت اصلی است:"),
 ];
 
 const AR: Table = &[
@@ -280,6 +300,16 @@ const AR: Table = &[
     (ErrorPacing, "يُبطئ هذا الخادم طلباته إلى الموقع الأصلي. يُرجى المحاولة مجددًا بعد بضع ثوانٍ."),
     (StaleChallenged, "رفض الموقع الأصلي هذا الخادم بفحص للروبوتات قبل قليل."),
     (StalePacing, "يُبطئ هذا الخادم طلباته إلى الموقع الأصلي."),
+    (HeadingImageUnavailable, "الصورة غير متاحة"),
+    (ErrorImageNotShown, "هذا الموقع لا يعرض هذه الصورة."),
+    (ErrorImageUnreadable, "الملف الأصلي ليس صورة يستطيع هذا المرآة قراءتها."),
+    (ErrorImageTooLarge, "الصورة الأصلية أكبر من أن تُعرض ({width} × {height} بكسل)."),
+    (ErrorImageTooHeavy, "الصورة الأصلية أكبر من أن تُجلب."),
+    (ErrorImageGone, "الصورة الأصلية لم تعد موجودة."),
+    (ErrorImageBusy, "يجري إعداد صور كثيرة الآن. يرجى المحاولة مرة أخرى بعد ثوانٍ."),
+    (ImageLink, "صورة، {size}"),
+    (ImageLinkAbout, "صورة، نحو {size}"),
+    (JoinStopped, "تعذّر تحميل الصفحة التالية من هذا المقال. يتابع المقال على الموقع الأصلي:"),
 ];
 
 const RU: Table = &[
@@ -373,6 +403,16 @@ const RU: Table = &[
     (ErrorPacing, "Зеркало сдерживает частоту запросов к исходному сайту. Попробуйте ещё раз через несколько секунд."),
     (StaleChallenged, "Исходный сайт только что отказал зеркалу проверкой на робота."),
     (StalePacing, "Зеркало сдерживает частоту запросов к исходному сайту."),
+    (HeadingImageUnavailable, "Изображение недоступно"),
+    (ErrorImageNotShown, "Этот сайт не показывает это изображение."),
+    (ErrorImageUnreadable, "Оригинал — не изображение, которое это зеркало может прочитать."),
+    (ErrorImageTooLarge, "Исходное изображение слишком велико для показа ({width} × {height} пикселей)."),
+    (ErrorImageTooHeavy, "Исходное изображение слишком велико для загрузки."),
+    (ErrorImageGone, "Исходного изображения больше нет."),
+    (ErrorImageBusy, "Сейчас готовится слишком много изображений. Попробуйте снова через несколько секунд."),
+    (ImageLink, "изображение, {size}"),
+    (ImageLinkAbout, "изображение, около {size}"),
+    (JoinStopped, "Следующую страницу статьи не удалось загрузить. Продолжение на исходном сайте:"),
 ];
 
 const UK: Table = &[
@@ -475,6 +515,16 @@ const UK: Table = &[
     (ErrorPacing, "Дзеркало стримує частоту запитів до оригінального сайту. Спробуйте ще раз за кілька секунд."),
     (StaleChallenged, "Оригінальний сайт щойно відмовив дзеркалу перевіркою на робота."),
     (StalePacing, "Дзеркало стримує частоту запитів до оригінального сайту."),
+    (HeadingImageUnavailable, "Зображення недоступне"),
+    (ErrorImageNotShown, "Цей сайт не показує це зображення."),
+    (ErrorImageUnreadable, "Оригінал — не зображення, яке це дзеркало може прочитати."),
+    (ErrorImageTooLarge, "Оригінальне зображення завелике для показу ({width} × {height} пікселів)."),
+    (ErrorImageTooHeavy, "Оригінальне зображення завелике для завантаження."),
+    (ErrorImageGone, "Оригінального зображення більше немає."),
+    (ErrorImageBusy, "Зараз готується забагато зображень. Спробуйте ще раз за кілька секунд."),
+    (ImageLink, "зображення, {size}"),
+    (ImageLinkAbout, "зображення, близько {size}"),
+    (JoinStopped, "Наступну сторінку статті не вдалося завантажити. Продовження на оригінальному сайті:"),
 ];
 
 const ZH: Table = &[
@@ -538,6 +588,19 @@ const ZH: Table = &[
     ),
     (StaleChallenged, "原网站刚才用机器人验证拒绝了本镜像。"),
     (StalePacing, "本镜像正在放缓对原网站的请求。"),
+    (HeadingImageUnavailable, "图片不可用"),
+    (ErrorImageNotShown, "本站不显示这张图片。"),
+    (ErrorImageUnreadable, "原文件不是本镜像能读取的图片。"),
+    (
+        ErrorImageTooLarge,
+        "原图太大，无法显示（{width} × {height} 像素）。",
+    ),
+    (ErrorImageTooHeavy, "原图太大，无法获取。"),
+    (ErrorImageGone, "原图已不存在。"),
+    (ErrorImageBusy, "当前正在生成的图片过多。请几秒钟后再试。"),
+    (ImageLink, "图片，{size}"),
+    (ImageLinkAbout, "图片，约 {size}"),
+    (JoinStopped, "无法加载本文的下一页。请在原网站继续阅读："),
 ];
 
 const ES: Table = &[
@@ -640,6 +703,16 @@ const ES: Table = &[
     (ErrorPacing, "Este espejo está espaciando sus solicitudes al sitio original. Inténtelo de nuevo en unos segundos."),
     (StaleChallenged, "El sitio original acaba de rechazar este espejo con una verificación antibots."),
     (StalePacing, "Este espejo está espaciando sus solicitudes al sitio original."),
+    (HeadingImageUnavailable, "Imagen no disponible"),
+    (ErrorImageNotShown, "Este sitio no muestra esta imagen."),
+    (ErrorImageUnreadable, "El original no es una imagen que este espejo pueda leer."),
+    (ErrorImageTooLarge, "La imagen original es demasiado grande para mostrarla ({width} × {height} píxeles)."),
+    (ErrorImageTooHeavy, "La imagen original es demasiado grande para descargarla."),
+    (ErrorImageGone, "La imagen original ya no existe."),
+    (ErrorImageBusy, "Se están preparando demasiadas imágenes ahora mismo. Vuelva a intentarlo en unos segundos."),
+    (ImageLink, "imagen, {size}"),
+    (ImageLinkAbout, "imagen, unos {size}"),
+    (JoinStopped, "No se pudo cargar la página siguiente de este artículo. Continúa en el sitio original:"),
 ];
 
 const FR: Table = &[
@@ -736,6 +809,16 @@ const FR: Table = &[
     (ErrorPacing, "Ce miroir espace ses requêtes vers le site d’origine. Veuillez réessayer dans quelques secondes."),
     (StaleChallenged, "Le site d’origine vient de refuser ce miroir par une vérification anti-robots."),
     (StalePacing, "Ce miroir espace ses requêtes vers le site d’origine."),
+    (HeadingImageUnavailable, "Image indisponible"),
+    (ErrorImageNotShown, "Ce site ne montre pas cette image."),
+    (ErrorImageUnreadable, "L’original n’est pas une image que ce miroir sait lire."),
+    (ErrorImageTooLarge, "L’image originale est trop grande pour être affichée ({width} × {height} pixels)."),
+    (ErrorImageTooHeavy, "L’image originale est trop lourde pour être récupérée."),
+    (ErrorImageGone, "L’image originale n’existe plus."),
+    (ErrorImageBusy, "Trop d’images sont en préparation en ce moment. Réessayez dans quelques secondes."),
+    (ImageLink, "image, {size}"),
+    (ImageLinkAbout, "image, environ {size}"),
+    (JoinStopped, "La page suivante de cet article n’a pas pu être chargée. La suite est sur le site d’origine :"),
 ];
 
 const TR: Table = &[
@@ -823,6 +906,16 @@ const TR: Table = &[
     (ErrorPacing, "Bu yansı asıl siteye isteklerini yavaşlatıyor. Lütfen birkaç saniye sonra yeniden deneyin."),
     (StaleChallenged, "Asıl site bu yansıyı az önce bir bot denetimiyle reddetti."),
     (StalePacing, "Bu yansı asıl siteye isteklerini yavaşlatıyor."),
+    (HeadingImageUnavailable, "Görsel kullanılamıyor"),
+    (ErrorImageNotShown, "Bu site bu görseli göstermiyor."),
+    (ErrorImageUnreadable, "Özgün dosya bu aynanın okuyabildiği bir görsel değil."),
+    (ErrorImageTooLarge, "Özgün görsel gösterilemeyecek kadar büyük ({width} × {height} piksel)."),
+    (ErrorImageTooHeavy, "Özgün görsel indirilemeyecek kadar büyük."),
+    (ErrorImageGone, "Özgün görsel artık yok."),
+    (ErrorImageBusy, "Şu anda çok fazla görsel hazırlanıyor. Lütfen birkaç saniye sonra yeniden deneyin."),
+    (ImageLink, "görsel, {size}"),
+    (ImageLinkAbout, "görsel, yaklaşık {size}"),
+    (JoinStopped, "Bu makalenin sonraki sayfası yüklenemedi. Devamı özgün sitede:"),
 ];
 
 const UR: Table = &[
@@ -901,4 +994,14 @@ const UR: Table = &[
     (ErrorPacing, "یہ سرور اصل سائٹ کو اپنی درخواستیں آہستہ بھیج رہا ہے۔ براہ کرم چند سیکنڈ بعد دوبارہ کوشش کریں۔"),
     (StaleChallenged, "اصل سائٹ نے ابھی روبوٹ کی جانچ سے اس سرور کو رد کر دیا۔"),
     (StalePacing, "یہ سرور اصل سائٹ کو اپنی درخواستیں آہستہ بھیج رہا ہے۔"),
+    (HeadingImageUnavailable, "تصویر دستیاب نہیں"),
+    (ErrorImageNotShown, "یہ سائٹ یہ تصویر نہیں دکھاتی۔"),
+    (ErrorImageUnreadable, "اصل فائل ایسی تصویر نہیں جسے یہ آئینہ پڑھ سکے۔"),
+    (ErrorImageTooLarge, "اصل تصویر دکھانے کے لیے بہت بڑی ہے ({width} × {height} پکسل)۔"),
+    (ErrorImageTooHeavy, "اصل تصویر حاصل کرنے کے لیے بہت بڑی ہے۔"),
+    (ErrorImageGone, "اصل تصویر اب موجود نہیں۔"),
+    (ErrorImageBusy, "اس وقت بہت سی تصاویر تیار ہو رہی ہیں۔ براہ کرم چند سیکنڈ بعد دوبارہ کوشش کریں۔"),
+    (ImageLink, "تصویر، {size}"),
+    (ImageLinkAbout, "تصویر، تقریباً {size}"),
+    (JoinStopped, "اس مضمون کا اگلا صفحہ لوڈ نہیں ہو سکا۔ باقی اصل سائٹ پر ہے:"),
 ];

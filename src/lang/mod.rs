@@ -89,11 +89,21 @@ messages! {
     SnippetSwitch => "snippet_switch",
     SnippetNoscript => "snippet_noscript",
     SnippetLabel => "snippet_label",
+    HeadingImageUnavailable => "heading_image_unavailable",
+    ErrorImageNotShown => "error_image_not_shown",
+    ErrorImageUnreadable => "error_image_unreadable",
+    ErrorImageTooLarge => "error_image_too_large",
+    ErrorImageTooHeavy => "error_image_too_heavy",
+    ErrorImageGone => "error_image_gone",
+    ErrorImageBusy => "error_image_busy",
+    ImageLink => "image_link",
+    ImageLinkAbout => "image_link_about",
+    JoinStopped => "join_stopped",
 }
 
 impl Message {
     /// The message a `[site.strings]` key names.
-    pub fn from_key(key: &str) -> Option<Self> {
+    pub(crate) fn from_key(key: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|m| m.key() == key)
     }
 
@@ -105,7 +115,7 @@ impl Message {
 
 /// An operator's words for some messages, from `[site.strings]`; they replace the table's
 /// words in every language of the site.
-pub type Overrides = BTreeMap<Message, String>;
+pub(crate) type Overrides = BTreeMap<Message, String>;
 
 /// The `{name}` slots in a text.
 pub fn slots(text: &str) -> Vec<&str> {
@@ -133,7 +143,7 @@ const RTL_LANGUAGES: &[&str] = &[
 
 /// The digits a language writes numbers in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Digits {
+pub(crate) enum Digits {
     /// 0123456789.
     Latin,
     /// Arabic-Indic ٠١٢٣٤٥٦٧٨٩ (Arabic).
@@ -146,7 +156,7 @@ pub enum Digits {
 /// Pashto in their own digits; Arabic in Arabic-Indic ones except in the Maghreb, where
 /// European digits are the norm; Urdu in European digits in Pakistan (the press and
 /// government use them) and in extended Arabic-Indic ones in India.
-pub fn digits_of(lang: &str) -> Digits {
+pub(crate) fn digits_of(lang: &str) -> Digits {
     let mut parts = lang.split(['-', '_']);
     let primary = parts.next().unwrap_or("").to_ascii_lowercase();
     let region = parts
@@ -161,7 +171,7 @@ pub fn digits_of(lang: &str) -> Digits {
 }
 
 /// "rtl" for right-to-left languages, else "ltr".
-pub fn direction_of(lang: &str) -> &'static str {
+pub(crate) fn direction_of(lang: &str) -> &'static str {
     let primary = lang
         .split(['-', '_'])
         .next()
@@ -175,7 +185,7 @@ pub fn direction_of(lang: &str) -> &'static str {
 }
 
 /// Whether `lang` is a plausible language tag to write into a page.
-pub fn valid_tag(lang: &str) -> bool {
+pub(crate) fn valid_tag(lang: &str) -> bool {
     !lang.is_empty()
         && lang.len() <= 35
         && lang.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
@@ -183,7 +193,7 @@ pub fn valid_tag(lang: &str) -> bool {
 
 /// Link texts that lead to the next page of a listing or article, lower-cased, in the
 /// languages with a table.
-pub const NEXT_WORDS: &[&str] = &[
+pub(crate) const NEXT_WORDS: &[&str] = &[
     "next",
     "next page",
     "older",
@@ -231,7 +241,7 @@ pub const NEXT_WORDS: &[&str] = &[
 ];
 
 /// Link texts that lead to the previous (newer) page.
-pub const PREVIOUS_WORDS: &[&str] = &[
+pub(crate) const PREVIOUS_WORDS: &[&str] = &[
     "previous",
     "prev",
     "newer",

@@ -48,7 +48,7 @@ enum Step {
 
 /// The stack of elements open in a Light body, fed its bytes as they are written.
 #[derive(Debug)]
-pub struct Balancer {
+pub(crate) struct Balancer {
     lex: Lex,
     end_tag: bool,
     name: String,

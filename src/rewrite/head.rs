@@ -37,7 +37,7 @@ impl Collected {
 type Sink = Box<dyn FnMut(&[u8]) + Send>;
 
 /// A side pass over the start of a page that gathers its metadata tags.
-pub struct HeadCollector {
+pub(crate) struct HeadCollector {
     rewriter: Option<HtmlRewriter<'static, Sink>>,
     collected: Arc<Mutex<Collected>>,
 }
@@ -150,7 +150,7 @@ impl HeadCollector {
     }
 
     /// Whether the `<body>` start tag has been seen.
-    pub fn body_seen(&self) -> bool {
+    pub(crate) fn body_seen(&self) -> bool {
         lock(&self.collected).body_seen
     }
 

@@ -17,7 +17,7 @@ use url::Url;
 
 use super::balance::Balancer;
 use super::links::{escape_attribute, LinkContext};
-use super::media::{embed_placeholder, image_placeholder, replace_with, ImageLinks};
+use super::media::{embed_placeholder, image_placeholder, replace_with, ImageLinks, MediaWords};
 use super::policy::{action, attribute_allowed, clean_value, Action, Media, GLOBAL_ATTRIBUTES};
 use super::shield::EndTagShield;
 use super::RewriteError;
@@ -43,6 +43,9 @@ pub struct LightOptions<'a> {
     pub max_nesting: usize,
     /// Where image placeholders link; `None` writes placeholders without links.
     pub images: Option<ImageLinks>,
+    /// The words of the placeholders: the page's language, when known before the pass,
+    /// else the site's, until the page's `<html lang>` says otherwise.
+    pub words: MediaWords,
 }
 
 struct Figure {
@@ -59,6 +62,7 @@ struct State {
     figures: Vec<Figure>,
     max_nesting: usize,
     images: Option<ImageLinks>,
+    words: MediaWords,
 }
 
 /// What the handlers of nearly every element and text chunk read, apart from [`State`]
@@ -156,6 +160,7 @@ impl LightRewriter {
             figures: Vec::new(),
             max_nesting: options.max_nesting,
             images: options.images.clone(),
+            words: options.words.clone(),
         }));
         let depths = Arc::new(Depths {
             content_rule: !options.content.is_empty(),
@@ -206,6 +211,16 @@ impl LightRewriter {
                             st.links.base = base;
                         }
                     }
+                }
+                Ok(())
+            }),
+        ));
+        let lang_state = state.clone();
+        handlers.push((
+            parse("html[lang]")?,
+            ElementContentHandlers::default().element(move |el: &mut Element| {
+                if let Some(lang) = el.get_attribute("lang") {
+                    lock(&lang_state).words.declared(&lang);
                 }
                 Ok(())
             }),
@@ -315,13 +330,13 @@ impl LightRewriter {
     }
 
     /// Byte offset of the `<body>` start tag in the input, once it has been seen.
-    pub fn body_offset(&self) -> Option<usize> {
+    pub(crate) fn body_offset(&self) -> Option<usize> {
         lock(&self.state).body_offset
     }
 
     /// Ends a pass whose input failed part way: the output not yet taken, with every
     /// element still open closed, so whatever follows lands outside the article's markup.
-    pub fn abandon(self) -> Vec<u8> {
+    pub(crate) fn abandon(self) -> Vec<u8> {
         let mut output = lock(&self.output);
         let Output { bytes, balance } = &mut *output;
         balance.finish(bytes);
@@ -457,7 +472,14 @@ fn apply_policy(el: &mut Element<'_, '_>, shared: &Handlers) -> HandlerResult {
             let mut st = lock(&shared.state);
             let captioned = st.figures.last().map(|f| f.has_caption);
             let placeholder = |captioned| {
-                image_placeholder(el, &st.links, st.images.as_ref(), in_link, captioned)
+                image_placeholder(
+                    el,
+                    &st.links,
+                    st.images.as_ref(),
+                    &st.words,
+                    in_link,
+                    captioned,
+                )
             };
             let now = placeholder(captioned.unwrap_or(false));
             // An image without alt text before its figure's caption waits for it.
@@ -472,7 +494,9 @@ fn apply_policy(el: &mut Element<'_, '_>, shared: &Handlers) -> HandlerResult {
         }
         Action::Placeholder(Media::Embed) => {
             let in_link = depths.link.load(Relaxed) > 0;
-            let placeholder = embed_placeholder(el, &lock(&shared.state).links, in_link);
+            let st = lock(&shared.state);
+            let placeholder = embed_placeholder(el, &st.links, &st.words, in_link);
+            drop(st);
             replace_with(el, placeholder);
         }
     }
@@ -594,6 +618,7 @@ mod tests {
             memory_limit: 4 << 20,
             max_nesting: 512,
             images: None,
+            words: MediaWords::default(),
         };
         let mut rewriter = LightRewriter::new(&options).unwrap();
         let mut out = Vec::new();
@@ -688,6 +713,7 @@ mod tests {
                 })),
                 site,
             }),
+            words: MediaWords::default(),
         };
         crate::rewrite::sanitize(html, &options).unwrap()
     }
@@ -780,6 +806,7 @@ mod tests {
             memory_limit: 1 << 20,
             max_nesting: 512,
             images: None,
+            words: MediaWords::default(),
         };
         let err = crate::rewrite::sanitize("<select><xmp><script>alert(1)</script>", &options);
         assert!(matches!(err, Err(RewriteError::Ambiguous(_))), "{err:?}");

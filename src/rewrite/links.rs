@@ -10,7 +10,7 @@ use crate::charref::decode_attribute;
 
 /// Where a page's URLs are resolved from and which origin counts as "the site".
 #[derive(Debug, Clone)]
-pub struct LinkContext {
+pub(crate) struct LinkContext {
     /// The document's base URL: the page URL, or its `<base href>`.
     pub base: Url,
     /// The site's upstream origin.
@@ -28,7 +28,7 @@ impl LinkContext {
     }
 
     /// The absolute URL a raw attribute value points to, if its scheme is allowed.
-    pub fn resolve(&self, raw: &str) -> Option<Url> {
+    pub(crate) fn resolve(&self, raw: &str) -> Option<Url> {
         let decoded = decode_attribute(raw);
         let squeezed: String = decoded
             .chars()
@@ -86,7 +86,7 @@ impl LinkContext {
 /// and the same port. The Light site fetches every such path from the upstream origin
 /// itself, so the looseness never sends the proxy to another host or over cleartext;
 /// which redirects the proxy follows is decided, strictly, in `upstream.rs`.
-pub fn is_same_site(url: &Url, upstream: &Url) -> bool {
+pub(crate) fn is_same_site(url: &Url, upstream: &Url) -> bool {
     if !matches!(url.scheme(), "http" | "https") {
         return false;
     }
@@ -110,7 +110,7 @@ fn explicit_scheme(s: &str) -> Option<&str> {
 }
 
 /// Escapes text for a double-quoted attribute value.
-pub fn escape_attribute(value: &str) -> String {
+pub(crate) fn escape_attribute(value: &str) -> String {
     html_escape::encode_double_quoted_attribute(value).into_owned()
 }
 
@@ -118,7 +118,7 @@ pub fn escape_attribute(value: &str) -> String {
 /// narrowest at least that wide, else the widest; among density candidates (`2x`), the
 /// lowest density. Fetching more than the Light image needs costs the proxy time, and less
 /// costs the reader sharpness.
-pub fn srcset_for(srcset: &str, width: u32) -> Option<&str> {
+pub(crate) fn srcset_for(srcset: &str, width: u32) -> Option<&str> {
     let candidates: Vec<(&str, Option<f64>, f64)> = srcset
         .split(',')
         .filter_map(|candidate| {

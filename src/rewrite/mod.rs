@@ -13,9 +13,9 @@ mod media;
 pub mod policy;
 mod shield;
 
-pub use head::HeadCollector;
+pub(crate) use head::HeadCollector;
 pub use light::{LightOptions, LightRewriter};
-pub use media::ImageLinks;
+pub use media::{ImageLinks, MediaWords};
 
 /// Why the Light pass stopped.
 #[derive(Debug, thiserror::Error)]

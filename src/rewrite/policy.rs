@@ -12,7 +12,10 @@ pub enum Action {
     KeepIfAttributed,
     /// Drop the tag, keep its content. Block containers get a line break around them so
     /// the words of neighbouring blocks do not run together.
-    Unwrap { block: bool },
+    Unwrap {
+        /// Whether the tag is a block container.
+        block: bool,
+    },
     /// Drop the element and everything inside it.
     Remove,
     /// Replace the element with a short text placeholder (see `media.rs`).
@@ -36,11 +39,11 @@ pub const URL_SCHEMES: &[&str] = &["http", "https", "mailto"];
 
 /// URL schemes of the web: the only ones the shell links to (canonical, original page,
 /// the target of a redirect), a media placeholder links to, and a reader is redirected to.
-pub const WEB_SCHEMES: &[&str] = &["http", "https"];
+pub(crate) const WEB_SCHEMES: &[&str] = &["http", "https"];
 
 /// Whether `url` is on the web (http or https), so it may be linked from the shell or
 /// given to a reader's browser to follow.
-pub fn is_web(url: &url::Url) -> bool {
+pub(crate) fn is_web(url: &url::Url) -> bool {
     WEB_SCHEMES.contains(&url.scheme())
 }
 
@@ -81,7 +84,7 @@ pub fn action(tag: &str) -> Action {
 }
 
 /// Whether `name` may appear on an element kept with `extra` attributes.
-pub fn attribute_allowed(extra: &[&str], name: &str) -> bool {
+pub(crate) fn attribute_allowed(extra: &[&str], name: &str) -> bool {
     GLOBAL_ATTRIBUTES.contains(&name) || extra.contains(&name)
 }
 

@@ -18,7 +18,7 @@ const SHIELD_SPAN: usize = 7;
 
 /// Renames the shielded end tags of the input as it streams; see [`SHIELDED_END_TAGS`].
 #[derive(Default)]
-pub struct EndTagShield {
+pub(crate) struct EndTagShield {
     /// The end of the last chunk, when it may begin a shielded end tag.
     held: Vec<u8>,
 }

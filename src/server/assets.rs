@@ -13,10 +13,13 @@ use http::{Response, StatusCode};
 use tokio::time::Instant;
 use url::Url;
 
+use super::handler::ADMISSION_WAIT;
 use super::respond::{self, Body};
 use super::Runtime;
+use crate::budget::{Exhausted, ADMISSION_BYTES};
 use crate::config::{RobotsRule, Site};
-use crate::upstream::Outcome;
+use crate::error::PageError;
+use crate::upstream::{media_type, Outcome};
 
 /// The path crawlers read first.
 pub(crate) const ROBOTS_PATH: &str = "/robots.txt";
@@ -100,9 +103,15 @@ pub(crate) async fn robots(runtime: &Runtime, site: &Site) -> Response<Body> {
     let kept = match runtime.robots.get(&site.name) {
         Some(kept) => kept,
         None => {
+            let Ok(body) = fetch_robots(runtime, site).await else {
+                // A moment without memory to spare is not the upstream's answer: nothing
+                // is kept, so the next crawler's request asks again.
+                let busy = PageError::Busy;
+                return respond::plain(busy.status(), &busy.to_string());
+            };
             let kept = Kept {
                 until: Instant::now() + ttl,
-                body: fetch_robots(runtime, site).await,
+                body,
             };
             runtime.robots.put(&site.name, kept.clone());
             kept
@@ -115,33 +124,39 @@ pub(crate) async fn robots(runtime: &Runtime, site: &Site) -> Response<Body> {
 }
 
 /// The upstream's `robots.txt`, when it answers 200 with text of at most
-/// [`MAX_ROBOTS_BYTES`] within the upstream timeout.
-async fn fetch_robots(runtime: &Runtime, site: &Site) -> Option<Bytes> {
+/// [`MAX_ROBOTS_BYTES`] within the upstream timeout; the fetch and the body held while it
+/// arrives are charged to the memory budget like a page's, and it is refused when that
+/// is spent.
+async fn fetch_robots(runtime: &Runtime, site: &Site) -> Result<Option<Bytes>, Exhausted> {
+    let mut charge = runtime
+        .budget
+        .admit(ADMISSION_BYTES, ADMISSION_WAIT)
+        .await?;
     let mut url: Url = site.upstream.clone();
     url.set_path(ROBOTS_PATH);
     let timeout = runtime.config.limits.upstream_timeout;
     let fetched = tokio::time::timeout(timeout, runtime.fetcher.fetch(site, url));
     let Ok(Ok(Outcome::Page(mut upstream))) = fetched.await else {
-        return None;
+        return Ok(None);
     };
-    let textual = upstream.content_type.as_deref().is_none_or(|ct| {
-        ct.trim_start()
-            .to_ascii_lowercase()
-            .starts_with("text/plain")
-    });
+    let textual = upstream
+        .content_type
+        .as_deref()
+        .is_none_or(|ct| media_type(ct) == "text/plain");
     if upstream.status != StatusCode::OK || !textual {
-        return None;
+        return Ok(None);
     }
     let mut body = Vec::new();
     loop {
         match upstream.chunk().await {
             Ok(Some(chunk)) if body.len() + chunk.len() <= MAX_ROBOTS_BYTES => {
+                charge.grow(chunk.len())?;
                 body.extend_from_slice(&chunk);
             }
-            Ok(None) => return Some(Bytes::from(body)),
+            Ok(None) => return Ok(Some(Bytes::from(body))),
             _ => {
                 tracing::warn!(site = %site.name, "upstream robots.txt unusable; serving none");
-                return None;
+                return Ok(None);
             }
         }
     }

@@ -24,6 +24,7 @@ use hyper::body::Incoming;
 use url::Url;
 
 use super::assets;
+use super::cache_status::{self, CacheStatus};
 use super::client;
 use super::respond::{self, Body};
 use super::Runtime;
@@ -51,10 +52,10 @@ use crate::upstream::challenge;
 use crate::upstream::{Outcome, Response as Upstream};
 
 /// The path that answers health checks on any host.
-pub const HEALTH_PATH: &str = "/_light/health";
+pub(crate) const HEALTH_PATH: &str = "/_light/health";
 
 /// How long a new miss waits for room in the memory budget before it is turned away.
-const ADMISSION_WAIT: Duration = Duration::from_secs(1);
+pub(super) const ADMISSION_WAIT: Duration = Duration::from_secs(1);
 
 /// What a reader turned away for lack of memory is told to wait before trying again.
 const RETRY_AFTER_SECS: u32 = 5;
@@ -197,10 +198,13 @@ async fn serve_feed(runtime: &Runtime, reply: &Reply<'_>, url: &Url, key: &str) 
         reply.coding,
         reply.head,
     );
-    for name in [header::CACHE_CONTROL, header::LAST_MODIFIED, CACHE_STATUS] {
+    for name in [header::CACHE_CONTROL, header::LAST_MODIFIED] {
         if let Some(value) = parts.headers.get(&name) {
             response.headers_mut().insert(name, value.clone());
         }
+    }
+    if let Some(status) = parts.extensions.get::<CacheStatus>() {
+        cache_status::mark(&mut response, *status);
     }
     response
 }
@@ -260,7 +264,7 @@ struct Routed<'s> {
     host: Result<&'s str, RouteError>,
     /// The site that host names, counted in metrics and the log even when the request
     /// itself is refused.
-    site: Option<&'s Site>,
+    site: Option<&'s Arc<Site>>,
     /// What the request asks for.
     target: Result<Target<'s>, Refusal<'s>>,
 }
@@ -279,7 +283,7 @@ enum Target<'s> {
     /// A page of `site` at the upstream `url`, cached under `key`; as its Light Atom feed
     /// when `feed`.
     Page {
-        site: &'s Site,
+        site: &'s Arc<Site>,
         url: Url,
         key: String,
         feed: bool,
@@ -292,13 +296,13 @@ enum Refusal<'s> {
     /// Not a request for any site's page (method, form, host): a plain-text answer.
     Request(RouteError),
     /// A path the site does not serve: answered in the site's shell.
-    Path(&'s Site, RouteError),
+    Path(&'s Arc<Site>, RouteError),
 }
 
 /// Phase 1, route: the method and request-target form, the health path, the site the one
 /// Host names, its paths that are not articles (`robots.txt`, images), and the upstream
 /// URL and cache key the path means under the site's rules.
-fn route<'s, B>(request: &'s Request<B>, sites: &'s [Site]) -> Routed<'s> {
+fn route<'s, B>(request: &'s Request<B>, sites: &'s [Arc<Site>]) -> Routed<'s> {
     let host = reader_host(request);
     let site = host
         .clone()
@@ -616,14 +620,12 @@ fn respond(reply: &Reply<'_>, failure: Failure, stale: Option<&StoredPage>) -> R
     answer
 }
 
-/// Adds `Cache-Status: fwd=uri-miss` to an answer that did not say otherwise: errors,
-/// refusals and answers that may not be kept, of which nothing usable was cached.
+/// Marks an answer that did not say otherwise as uncacheable (`Cache-Status:
+/// fwd=uri-miss`): errors, refusals and answers that may not be kept, of which nothing
+/// usable was cached.
 fn mark_uncached(mut response: Response<Body>) -> Response<Body> {
-    if !response.headers().contains_key(CACHE_STATUS) {
-        insert_cache_status(
-            response.headers_mut(),
-            &format!("{CACHE_NAME}; fwd=uri-miss"),
-        );
+    if CacheStatus::of(&response).is_none() {
+        cache_status::mark(&mut response, CacheStatus::Uncacheable);
     }
     response
 }
@@ -678,7 +680,7 @@ fn log<B>(
     started: Instant,
 ) {
     let site = routed.site.map_or("none", |s| s.name.as_str());
-    let cache = CacheResult::of(header_text(response.headers(), CACHE_STATUS).unwrap_or_default());
+    let cache = CacheStatus::of(response).map_or(CacheResult::uncacheable, CacheStatus::result);
     runtime
         .metrics
         .requests
@@ -799,7 +801,7 @@ impl Stale {
 /// How to answer for one site and one reader.
 #[derive(Clone)]
 struct Reply<'a> {
-    site: &'a Site,
+    site: &'a Arc<Site>,
     /// The site's words, for pages that have no language of their own (errors).
     words: Words<'a>,
     coding: Coding,
@@ -819,7 +821,7 @@ impl<'a> Reply<'a> {
     fn new<B>(
         request: &'a Request<B>,
         runtime: &'a Runtime,
-        site: &'a Site,
+        site: &'a Arc<Site>,
         trace: &'a Trace,
     ) -> Self {
         let headers = request.headers();
@@ -901,13 +903,13 @@ impl<'a> Reply<'a> {
         };
         let age = page.age(SystemTime::now());
         let remaining = page.fresh_for.saturating_sub(age);
-        let headers = response.headers_mut();
         let status = match served {
-            Served::Hit => format!("{CACHE_NAME}; hit; ttl={}", remaining.as_secs()),
-            Served::Collapsed => format!("{CACHE_NAME}; fwd=miss; collapsed"),
-            Served::Stored => format!("{CACHE_NAME}; fwd=miss; stored"),
+            Served::Hit => CacheStatus::Hit { ttl: remaining },
+            Served::Collapsed => CacheStatus::Collapsed,
+            Served::Stored => CacheStatus::Stored,
         };
-        insert_cache_status(headers, &status);
+        cache_status::mark(&mut response, status);
+        let headers = response.headers_mut();
         headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
         if let Ok(etag) = HeaderValue::from_str(&page.etag) {
             headers.insert(header::ETAG, etag);
@@ -921,6 +923,22 @@ impl<'a> Reply<'a> {
         response
     }
 
+    /// The answer for a page converted whole, once the cache has had it: the stored page,
+    /// the saved copy it was worse than, or, when it may not be kept, the page itself for
+    /// this reader alone, held against `charge` until the reader has taken it.
+    fn finished(&self, kept: Kept, mut charge: Charge) -> Response<Body> {
+        match kept {
+            Kept::Stored(stored) => self.cached(&stored, Served::Stored),
+            Kept::Declined(kept) => self.stale(&kept, Stale::Incomplete),
+            Kept::Unshared(page) => {
+                let mut response = respond::html(StatusCode::OK, &page, self.coding, self.head);
+                insert_cache_control(response.headers_mut(), NOT_STORED);
+                let held = charge.bytes().min(page.len());
+                respond::holding(response, charge.split(held))
+            }
+        }
+    }
+
     /// A saved copy served in place of a fresh page, with why and how old it is on the page.
     fn stale(&self, page: &StoredPage, reason: Stale) -> Response<Body> {
         let age = page.age(SystemTime::now());
@@ -928,12 +946,9 @@ impl<'a> Reply<'a> {
         let words = self.site.words(page::lang_of(&page.body));
         let body = page::stale_page(&page.body, &reason.notice(&words), age, &words);
         let mut response = respond::html(StatusCode::OK, &body, self.coding, self.head);
+        cache_status::mark(&mut response, CacheStatus::Stale(Some(reason.token())));
         let headers = response.headers_mut();
         insert_cache_control(headers, &cache::stale_cache_control(self.stale_if_error));
-        insert_cache_status(
-            headers,
-            &format!("{CACHE_NAME}; fwd=stale; detail={}", reason.token()),
-        );
         headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
         response
     }
@@ -949,18 +964,6 @@ enum Served {
     /// This reader's own fetch, stored as it was served.
     Stored,
 }
-
-/// The cache's name in `Cache-Status`.
-pub(super) const CACHE_NAME: &str = "lightmirror";
-
-pub(super) fn insert_cache_status(headers: &mut HeaderMap, value: &str) {
-    if let Ok(value) = HeaderValue::from_str(value) {
-        headers.insert(CACHE_STATUS, value);
-    }
-}
-
-/// RFC 9211's header; `http` has no constant for it.
-const CACHE_STATUS: header::HeaderName = header::HeaderName::from_static("cache-status");
 
 fn insert_cache_control(headers: &mut HeaderMap, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
@@ -1175,17 +1178,8 @@ async fn whole_page(reply: &Reply<'_>, fetch: Fetch) -> Result<Response<Body>, F
         page.len(),
         upstream.received(),
     );
-    Ok(match slot.complete(page, &keeping, quality).await {
-        Kept::Stored(stored) => reply.cached(&stored, Served::Stored),
-        Kept::Declined(kept) => reply.stale(&kept, Stale::Incomplete),
-        Kept::Unshared(page) => {
-            let mut response = respond::html(StatusCode::OK, &page, reply.coding, reply.head);
-            insert_cache_control(response.headers_mut(), NOT_STORED);
-            // Until the reader has taken it, the page is memory in flight.
-            let held = charge.bytes().min(page.len());
-            respond::holding(response, charge.split(held))
-        }
-    })
+    let kept = slot.complete(page, &keeping, quality).await;
+    Ok(reply.finished(kept, charge))
 }
 
 /// Logs a finished conversion with detection's confidence in it, and counts those whose
@@ -1201,6 +1195,20 @@ fn judged(metrics: &Metrics, site: &str, url: &Url, finished: &Finished) {
     if finished.content_fallback {
         tracing::warn!(%site, path = url.path(), "content rules matched nothing; article detected instead");
         metrics.content_fell_back(site);
+    }
+}
+
+/// Keeps `held` charged for exactly what `conversion` holds back (see
+/// [`Conversion::held`]): it grows while the `content` rules have not matched yet and is
+/// given back once they have.
+fn charge_held(held: &mut Charge, conversion: &Conversion) -> Result<(), crate::budget::Exhausted> {
+    let now = conversion.held();
+    match now.checked_sub(held.bytes()) {
+        Some(more) => held.grow(more),
+        None => {
+            held.shrink(held.bytes() - now);
+            Ok(())
+        }
     }
 }
 
@@ -1226,6 +1234,7 @@ async fn stream_page(
         keeping,
     } = fetch;
     let metrics = Arc::clone(reply.metrics);
+    let mut held = charge.split(0);
     let mut first = Vec::new();
     while first.is_empty() {
         match upstream.chunk().await {
@@ -1233,6 +1242,7 @@ async fn stream_page(
                 first = conversion
                     .push(&chunk)
                     .map_err(|e| Failure::at(e.into(), &upstream.url))?;
+                charge_held(&mut held, &conversion).map_err(|_| Failure::busy())?;
             }
             Ok(None) => {
                 let url = upstream.url.clone();
@@ -1241,13 +1251,8 @@ async fn stream_page(
                     .map_err(|e| Failure::at(e.into(), &url))?;
                 judged(reply.metrics, &reply.site.name, &url, &done);
                 let quality = quality_of(&done, upstream.close_delimited);
-                return Ok(match slot.complete(done.tail, &keeping, quality).await {
-                    Kept::Stored(stored) => reply.cached(&stored, Served::Stored),
-                    Kept::Declined(kept) => reply.stale(&kept, Stale::Incomplete),
-                    Kept::Unshared(page) => {
-                        respond::html(StatusCode::OK, &page, reply.coding, reply.head)
-                    }
-                });
+                let kept = slot.complete(done.tail, &keeping, quality).await;
+                return Ok(reply.finished(kept, charge));
             }
             Err(e) => return Err(Failure::at(e.into(), &upstream.url)),
         }
@@ -1262,7 +1267,7 @@ async fn stream_page(
         None => NOT_STORED.to_owned(),
     };
     insert_cache_control(response.headers_mut(), &cache_control);
-    insert_cache_status(response.headers_mut(), &format!("{CACHE_NAME}; fwd=miss"));
+    cache_status::mark(&mut response, CacheStatus::Miss);
     if reply.head {
         // The reader wants no body; the page still goes to the cache.
         reader.cut();
@@ -1276,6 +1281,9 @@ async fn stream_page(
         let failure = loop {
             match upstream.chunk().await {
                 Ok(Some(chunk)) => match conversion.push(&chunk) {
+                    Ok(_) if charge_held(&mut held, &conversion).is_err() => {
+                        break "the memory for pages in flight is in use".to_owned();
+                    }
                     Ok(out) if out.is_empty() => {}
                     Ok(out) => {
                         if charge.grow(out.len() * STREAMED_BYTES_PER_BYTE).is_err() {
@@ -1339,7 +1347,7 @@ mod tests {
         builder.body(()).unwrap()
     }
 
-    fn sites() -> Vec<Site> {
+    fn sites() -> Vec<Arc<Site>> {
         let text = "[[site]]\nname = \"news\"\nupstream = \"https://news.example\"\n\
                     hosts = [\"light.test\"]\nallow_paths = [\"/world/\"]\n";
         crate::config::parse(text, "t").unwrap().1

@@ -18,7 +18,7 @@ use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 use url::Url;
 
-use super::handler::{insert_cache_status, CACHE_NAME};
+use super::cache_status::{self, CacheStatus};
 use super::respond::{self, Body};
 use super::Runtime;
 use crate::budget::{Charge, ADMISSION_BYTES};
@@ -26,7 +26,8 @@ use crate::cache::{self, CachedImage, ImageCache, ImageLookup};
 use crate::compress::Coding;
 use crate::config::{ImageMode, Site};
 use crate::image::{self as light_image, ImageError, Recipe};
-use crate::upstream::{Outcome, UpstreamError};
+use crate::lang::{Message, Words};
+use crate::upstream::{media_type, Outcome, UpstreamError};
 
 /// How long a request for an image waits for room in the memory budget. Its turn to be
 /// made it waits for up to `upstream_timeout`: a reader who tapped an image would rather
@@ -46,6 +47,9 @@ pub(super) fn made_at_once() -> usize {
 struct Ask<'a> {
     runtime: &'a Runtime,
     site: &'a Site,
+    /// The site's words: an image has no language of its own, so its error pages speak
+    /// the site's, as the page error pages do.
+    words: Words<'a>,
     coding: Coding,
     head: bool,
 }
@@ -66,6 +70,7 @@ pub(super) async fn serve(
     let ask = Ask {
         runtime,
         site,
+        words: site.words(None),
         coding,
         head,
     };
@@ -82,14 +87,21 @@ pub(super) async fn serve(
     };
     let key = ImageCache::key(site, &source);
     let stale = match runtime.images.lookup(&key) {
-        ImageLookup::Fresh(image) => return ask.image(&image, "hit"),
+        ImageLookup::Fresh(image) => {
+            return ask.image(
+                &image,
+                CacheStatus::Hit {
+                    ttl: fresh_left(&image),
+                },
+            )
+        }
         ImageLookup::Stale(image) => Some(image),
         ImageLookup::Miss => None,
     };
     match ask.make(&key, fetch_url).await {
         Ok((image, served)) => ask.image(&image, served),
         Err(refusal) => match stale {
-            Some(image) => ask.image(&image, "fwd=stale"),
+            Some(image) => ask.image(&image, CacheStatus::Stale(None)),
             None => refusal.answer,
         },
     }
@@ -98,7 +110,7 @@ pub(super) async fn serve(
 impl Ask<'_> {
     /// Fetches the original and makes its Light image, unless another reader's request
     /// made it while this one waited for its turn.
-    async fn make(&self, key: &str, url: Url) -> Result<(Arc<CachedImage>, &'static str), Refusal> {
+    async fn make(&self, key: &str, url: Url) -> Result<(Arc<CachedImage>, CacheStatus), Refusal> {
         let runtime = self.runtime;
         let turn = runtime.config.limits.upstream_timeout;
         let permit = tokio::time::timeout(turn, Arc::clone(&runtime.image_work).acquire_owned())
@@ -107,7 +119,7 @@ impl Ask<'_> {
             .and_then(Result::ok)
             .ok_or_else(|| self.busy())?;
         if let ImageLookup::Fresh(image) = runtime.images.lookup(key) {
-            return Ok((image, "fwd=miss; collapsed"));
+            return Ok((image, CacheStatus::Collapsed));
         }
         let mut charge = runtime
             .budget
@@ -142,8 +154,8 @@ impl Ask<'_> {
             fresh_for: fresh_for.unwrap_or(Duration::ZERO),
         };
         Ok(match fresh_for {
-            Some(_) => (runtime.images.store(key, image), "fwd=miss; stored"),
-            None => (Arc::new(image), "fwd=miss"),
+            Some(_) => (runtime.images.store(key, image), CacheStatus::Stored),
+            None => (Arc::new(image), CacheStatus::Miss),
         })
     }
 
@@ -179,10 +191,14 @@ impl Ask<'_> {
             Err(e) => return Err(self.upstream_failed(&e)),
         };
         if upstream.status == StatusCode::NOT_FOUND || upstream.status == StatusCode::GONE {
-            return Err(self.message(upstream.status, "The original image is gone."));
+            let text = self.words.text(Message::ErrorImageGone);
+            return Err(self.message(upstream.status, text));
         }
         if upstream.status != StatusCode::OK {
-            let text = format!("The original site answered {}.", upstream.status);
+            let status = self.words.number(&upstream.status.as_u16().to_string());
+            let text = self
+                .words
+                .fill(Message::ErrorAnswered, &[("status", &status)]);
             return Err(self.message(StatusCode::BAD_GATEWAY, &text));
         }
         if let Some(label) = upstream
@@ -207,16 +223,11 @@ impl Ask<'_> {
     }
 
     /// A Light image response.
-    fn image(&self, image: &CachedImage, served: &str) -> Response<Body> {
+    fn image(&self, image: &CachedImage, served: CacheStatus) -> Response<Body> {
         let age = image.age(SystemTime::now());
-        let remaining = image.fresh_for.saturating_sub(age);
-        let mut response = respond::image(image.jpeg.clone(), remaining, self.head);
-        let status = match served {
-            "hit" => format!("{CACHE_NAME}; hit; ttl={}", remaining.as_secs()),
-            other => format!("{CACHE_NAME}; {other}"),
-        };
+        let mut response = respond::image(image.jpeg.clone(), fresh_left(image), self.head);
+        cache_status::mark(&mut response, served);
         let headers = response.headers_mut();
-        insert_cache_status(headers, &status);
         headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
         response
     }
@@ -226,7 +237,7 @@ impl Ask<'_> {
             answer: respond::message(
                 status,
                 self.site,
-                "Image unavailable",
+                self.words.text(Message::HeadingImageUnavailable),
                 text,
                 None,
                 self.coding,
@@ -238,12 +249,10 @@ impl Ask<'_> {
     fn refuse(&self, e: &ImageError) -> Refusal {
         if e.status().is_server_error() {
             tracing::warn!(site = %self.site.name, error = %e, "no Light image");
+        } else {
+            tracing::debug!(site = %self.site.name, error = %e, "no Light image");
         }
-        let mut text = e.to_string();
-        if let Some(first) = text.get(..1) {
-            text = format!("{}{}.", first.to_uppercase(), &text[1..]);
-        }
-        let mut refusal = self.message(e.status(), &text);
+        let mut refusal = self.message(e.status(), &e.explain(&self.words));
         if matches!(e, ImageError::Busy) {
             refusal
                 .answer
@@ -263,26 +272,26 @@ impl Ask<'_> {
             .metrics
             .upstream_failed(&self.site.name, e.kind());
         let text = match e {
-            UpstreamError::Timeout(_) => "The original site took too long to send the image.",
-            UpstreamError::TooLarge(_) => "The original image is too large to fetch.",
-            _ => "The original site could not be reached.",
+            UpstreamError::Timeout(_) => Message::ErrorTooSlow,
+            UpstreamError::TooLarge(_) => Message::ErrorImageTooHeavy,
+            _ => Message::ErrorUnreachable,
         };
-        self.message(e.status(), text)
+        self.message(e.status(), self.words.text(text))
     }
 }
 
 /// Whether an upstream `Content-Type` may label an image: `image/*`, or one of the labels
 /// servers put on any file. The bytes themselves decide the format.
 fn is_image_label(content_type: &str) -> bool {
-    let mime = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+    let mime = media_type(content_type);
     mime.starts_with("image/")
         || matches!(
             mime.as_str(),
             "application/octet-stream" | "binary/octet-stream" | ""
         )
+}
+
+/// How long a cached image stays fresh from now.
+fn fresh_left(image: &CachedImage) -> Duration {
+    image.fresh_for.saturating_sub(image.age(SystemTime::now()))
 }

@@ -6,6 +6,7 @@
 
 mod admin;
 mod assets;
+mod cache_status;
 mod client;
 mod connection;
 mod handler;
@@ -52,7 +53,9 @@ pub enum ServerError {
 /// Everything a request needs, swapped whole on reload.
 pub(crate) struct Runtime {
     pub config: Config,
-    pub sites: Vec<Site>,
+    /// The sites, each compiled once at load and shared with every request and
+    /// conversion of it; a reload swaps the whole set.
+    pub sites: Vec<Arc<Site>>,
     pub fetcher: Fetcher,
     /// Per-site bound on upstream fetches in flight, kept across reloads.
     pub permits: Arc<SitePermits>,
@@ -85,7 +88,7 @@ struct Lasting {
 }
 
 impl Runtime {
-    fn new(config: Config, sites: Vec<Site>, lasting: Lasting) -> Result<Self, ServerError> {
+    fn new(config: Config, sites: Vec<Arc<Site>>, lasting: Lasting) -> Result<Self, ServerError> {
         let fetcher = Fetcher::new(&config.limits)?;
         lasting
             .permits
@@ -143,7 +146,7 @@ impl SitePermits {
     }
 
     /// Gives every site of `sites` a bound of `size`.
-    fn resize(&self, sites: &[Site], size: usize) {
+    fn resize(&self, sites: &[Arc<Site>], size: usize) {
         let mut bounds = self.lock();
         for site in sites {
             let bound = bounds
@@ -178,7 +181,7 @@ pub struct ServerHandle {
 impl ServerHandle {
     /// Builds the state for a checked configuration and opens the cache (whose directory,
     /// if any, is read in the background).
-    pub fn new(config: Config, sites: Vec<Site>) -> Result<Self, ServerError> {
+    pub fn new(config: Config, sites: Vec<Arc<Site>>) -> Result<Self, ServerError> {
         let lasting = Lasting {
             cache: PageCache::new(&config.cache),
             permits: Arc::new(SitePermits::default()),
@@ -197,7 +200,7 @@ impl ServerHandle {
     /// Swaps in a new configuration; requests in flight finish on the old one. Server
     /// limits (listen address, connection count, memory budget) and the cache keep their
     /// start-up values.
-    pub fn reload(&self, config: Config, sites: Vec<Site>) -> Result<(), ServerError> {
+    pub fn reload(&self, config: Config, sites: Vec<Arc<Site>>) -> Result<(), ServerError> {
         let current = self.current();
         let unapplied = crate::config::restart_only_changes(&current.config, &config);
         if !unapplied.is_empty() {

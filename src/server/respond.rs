@@ -24,7 +24,7 @@ use crate::page;
 pub type Body = BoxBody<Bytes, std::io::Error>;
 
 /// Headers that every Light response carries, whatever its status.
-pub fn secure(mut response: Response<Body>) -> Response<Body> {
+pub(crate) fn secure(mut response: Response<Body>) -> Response<Body> {
     let headers = response.headers_mut();
     let fixed = [
         (
@@ -70,7 +70,12 @@ pub fn document(
 }
 
 /// A page whose bytes are already encoded with `coding`.
-pub fn prepared(status: StatusCode, encoded: Bytes, coding: Coding, head: bool) -> Response<Body> {
+pub(crate) fn prepared(
+    status: StatusCode,
+    encoded: Bytes,
+    coding: Coding,
+    head: bool,
+) -> Response<Body> {
     let length = encoded.len();
     let body = if head { empty() } else { full(encoded) };
     let mut response = Response::new(body);

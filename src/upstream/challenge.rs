@@ -16,8 +16,9 @@ use super::{Response, UpstreamError};
 
 /// How much of a refusal's body is read to judge it.
 const REFUSAL_PEEK: usize = 16 << 10;
-/// How much of a successful page's body is read to judge it: a challenge names itself in
-/// its head, and more would delay a streamed page's first bytes.
+/// How much of a successful page's body is read at most to judge it: a challenge names
+/// itself in its head, and more would delay a streamed page's first bytes. Reading stops
+/// sooner once the head has ended (see [`head_ended`]).
 const PAGE_PEEK: usize = 4 << 10;
 /// Visible characters below which a refusal whose body is all script is an interstitial.
 const INTERSTITIAL_TEXT: usize = 64;
@@ -85,16 +86,35 @@ pub(crate) async fn detect(response: &mut Response) -> Result<Option<Sign>, Upst
     }
     let status = response.status;
     if REFUSALS.contains(&status) {
-        let head = response.peek(REFUSAL_PEEK).await?.to_ascii_lowercase();
+        let head = response
+            .peek(REFUSAL_PEEK, |_| false)
+            .await?
+            .to_ascii_lowercase();
         let whole = head.len() < REFUSAL_PEEK;
         return Ok(marker(&head, REFUSAL_MARKERS)
             .or_else(|| (whole && script_only(&head)).then_some(Sign::ScriptOnly)));
     }
     if status.is_success() && response.is_html() {
-        let head = response.peek(PAGE_PEEK).await?.to_ascii_lowercase();
+        let head = response
+            .peek(PAGE_PEEK, head_ended)
+            .await?
+            .to_ascii_lowercase();
         return Ok(marker(&head, PAGE_MARKERS));
     }
     Ok(None)
+}
+
+/// Whether `bytes` hold the end of the document's head (`</head>`, or the first `<body`
+/// for a page that leaves `</head>` out), in any case. The markers a 200 is judged by
+/// stand in the head, so what follows cannot make a page a challenge, and the page's
+/// first bytes need not wait for it. All bytes read by then, those past the head
+/// included, are still looked at.
+fn head_ended(bytes: &[u8]) -> bool {
+    [b"</head".as_slice(), b"<body"].iter().any(|tag| {
+        bytes
+            .windows(tag.len())
+            .any(|window| window.eq_ignore_ascii_case(tag))
+    })
 }
 
 fn marker(head: &[u8], markers: &[&'static str]) -> Option<Sign> {
@@ -177,6 +197,16 @@ mod tests {
              <p>Readers meet a captcha when a CDN thinks they are bots.</p></body></html>",
         );
         assert_eq!(marker(&article, PAGE_MARKERS), None);
+    }
+
+    #[test]
+    fn the_head_ends_at_its_closing_tag_or_the_body() {
+        assert!(head_ended(b"<html><head><title>t</title></HEAD>"));
+        assert!(head_ended(b"<title>t</title><Body class=x>"));
+        assert!(!head_ended(
+            b"<html><head><title>t</title><meta charset=utf-8>"
+        ));
+        assert!(!head_ended(b"<p>no head yet</p><bod"));
     }
 
     #[test]

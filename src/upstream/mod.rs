@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::config::{LimitsConfig, Site};
-pub use crate::error::UpstreamError;
+pub(crate) use crate::error::UpstreamError;
 use crate::rewrite::policy::is_web;
 use crate::route::{self, NormalPath};
 
@@ -76,12 +76,16 @@ impl Response {
         self.next_chunk().await
     }
 
-    /// The body's first `want` bytes (fewer when it is shorter), read ahead without being
-    /// consumed: [`chunk`](Self::chunk) hands them out first. For judging a page by its
-    /// beginning before converting it.
-    pub async fn peek(&mut self, want: usize) -> Result<&[u8], UpstreamError> {
+    /// The body's first `want` bytes (fewer when it is shorter, or when `enough` says the
+    /// bytes read so far suffice), read ahead without being consumed: [`chunk`](Self::chunk)
+    /// hands them out first. For judging a page by its beginning before converting it.
+    pub(crate) async fn peek(
+        &mut self,
+        want: usize,
+        enough: impl Fn(&[u8]) -> bool,
+    ) -> Result<&[u8], UpstreamError> {
         let mut head = bytes::BytesMut::from(self.peeked.take().unwrap_or_default());
-        while head.len() < want && !self.ended {
+        while head.len() < want && !self.ended && !enough(&head) {
             match self.next_chunk().await? {
                 Some(chunk) => head.extend_from_slice(&chunk),
                 None => self.ended = true,
@@ -111,22 +115,30 @@ impl Response {
     }
 
     /// Whether the content is HTML (or unlabelled, which upstreams mean as HTML).
-    pub fn is_html(&self) -> bool {
+    pub(crate) fn is_html(&self) -> bool {
         is_html(self.content_type.as_deref())
     }
 }
 
 /// Whether a `Content-Type` names HTML; none at all is taken as HTML, as upstreams mean it.
-pub fn is_html(content_type: Option<&str>) -> bool {
+pub(crate) fn is_html(content_type: Option<&str>) -> bool {
     content_type.is_none_or(|ct| {
-        let mime = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        matches!(mime.as_str(), "text/html" | "application/xhtml+xml" | "")
+        matches!(
+            media_type(ct).as_str(),
+            "text/html" | "application/xhtml+xml" | ""
+        )
     })
+}
+
+/// The media type a `Content-Type` names, without its parameters, in lower case
+/// (`text/html` of `Text/HTML; charset=utf-8`).
+pub(crate) fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
 }
 
 /// What a fetch led to.
@@ -188,7 +200,11 @@ impl Fetcher {
 
     /// Fetches the image at `url` for `site`, following redirects only to image URLs the
     /// site fetches ([`Site::image_allowed`]), never from https to http.
-    pub async fn fetch_image(&self, site: &Site, url: Url) -> Result<Outcome, UpstreamError> {
+    pub(crate) async fn fetch_image(
+        &self,
+        site: &Site,
+        url: Url,
+    ) -> Result<Outcome, UpstreamError> {
         self.fetch_following(site, url, IMAGE_ACCEPT, |from, target| {
             follow_image(site, from, target)
         })
@@ -420,7 +436,7 @@ impl Resolve for PublicOnly {
 }
 
 /// Whether an address is on the public internet.
-pub fn is_public(ip: IpAddr) -> bool {
+pub(crate) fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => is_public_v6(v6),
@@ -529,7 +545,7 @@ mod tests {
         }
     }
 
-    fn site(extra: &str) -> Site {
+    fn site(extra: &str) -> std::sync::Arc<Site> {
         let text = format!(
             "[[site]]\nname = \"r\"\nupstream = \"https://news.example\"\n\
              hosts = [\"light.example\"]\n{extra}\n"
@@ -573,9 +589,8 @@ mod tests {
                 "{to}"
             );
         }
-        let http = site("").clone();
-        let mut http = http;
-        http.upstream = Url::parse("http://news.example/").unwrap();
+        let mut http = site("");
+        std::sync::Arc::make_mut(&mut http).upstream = Url::parse("http://news.example/").unwrap();
         assert_eq!(
             redirect(&http, "http://news.example/a", "https://news.example/b"),
             Ok("https://news.example/b".into())

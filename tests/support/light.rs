@@ -2,7 +2,7 @@
 //! with no rules) and the streaming Light pass (a site whose `content` rule keeps the whole
 //! body, so nothing a payload writes is cut away before the allowlist sees it).
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use lightmirror::config::{self, LimitsConfig, Site};
 use lightmirror::convert::{convert_document, ConvertError};
@@ -27,9 +27,9 @@ impl Route {
 
 static PAGE: LazyLock<Url> = LazyLock::new(|| Url::parse(PAGE_URL).expect("static URL"));
 
-static DETECTION: LazyLock<Site> = LazyLock::new(|| Site::ad_hoc(&PAGE));
+static DETECTION: LazyLock<Arc<Site>> = LazyLock::new(|| Arc::new(Site::ad_hoc(&PAGE)));
 
-static STREAMING: LazyLock<Site> = LazyLock::new(|| {
+static STREAMING: LazyLock<Arc<Site>> = LazyLock::new(|| {
     let toml = r#"
         [[site]]
         name = "news"
@@ -49,7 +49,7 @@ pub fn convert(route: Route, html: &str) -> Result<String, ConvertError> {
 
 /// Converts `html` as the upstream page at `page_url`, a URL on `PAGE_URL`'s site.
 pub fn convert_at(route: Route, page_url: &Url, html: &str) -> Result<String, ConvertError> {
-    let site: &Site = match route {
+    let site: &Arc<Site> = match route {
         Route::Detection => &DETECTION,
         Route::Streaming => &STREAMING,
     };
