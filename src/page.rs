@@ -1,6 +1,7 @@
 //! The Light page shell: doctype, head, header (site label, sections line, search form),
 //! headline, byline, the pagination line, footer with the saving, and the small inline
-//! stylesheet, all in the words and digits of the page's language (`lang`). Metadata
+//! stylesheet, all in the words and digits of the page's language (`lang`), and the
+//! joints of a joined multi-page article. Metadata
 //! reaches the page only through here, escaped; the body between head and tail comes from
 //! the Light pass. Also the short pages for errors, non-HTML content and redirects off
 //! the site.
@@ -337,6 +338,26 @@ pub(crate) fn message_page(
         let _ = write!(out, "<p><a href=\"{href}\">{}</a></p>", text(link.as_str()));
     }
     out.push_str("</article></main>\n</body></html>\n");
+    out
+}
+
+/// Where one page of a joined article ends and its page number `n` begins.
+pub fn page_break(words: &Words<'_>, n: usize) -> String {
+    let label = words.fill(Message::PageNumber, &[("n", &words.number(&n.to_string()))]);
+    format!("\n<hr><p><small>{}</small></p>\n", text(&label))
+}
+
+/// The end of a joined article whose next page could not be had: a notice, and a link to
+/// that page on the original site.
+pub fn join_stopped(words: &Words<'_>, next: &Url) -> String {
+    let mut out = format!(
+        "\n<p><strong>{}</strong>",
+        text(words.text(Message::JoinStopped))
+    );
+    if let Some(href) = web_href(next) {
+        let _ = write!(out, " <a href=\"{href}\">{}</a>", text(next.as_str()));
+    }
+    out.push_str("</p>\n");
     out
 }
 

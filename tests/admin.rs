@@ -120,7 +120,7 @@ async fn a_purge_makes_the_next_request_a_miss() {
 
     assert_eq!(
         purge(admin, "", "site=ledger&path=/ferry").await,
-        (200, "{\"removed\": 2}\n".into())
+        (200, "{\"removed\": 2, \"images\": 0}\n".into())
     );
     read_all().await;
     assert_eq!(upstream.hits("/ferry"), 2);
@@ -161,7 +161,7 @@ async fn a_purge_makes_the_next_request_a_miss() {
     assert_eq!(upstream.hits("/ferry"), 2);
     assert_eq!(
         purge(admin, "site=ledger", "").await,
-        (200, "{\"removed\": 4}\n".into())
+        (200, "{\"removed\": 4, \"images\": 0}\n".into())
     );
     light.stop().await;
 
@@ -176,9 +176,73 @@ async fn purge_restarted(config: &str, upstream: &Upstream) -> u64 {
     let (status, body) = purge(admin, "site=ledger", "").await;
     assert_eq!(status, 200, "{body}");
     light.stop().await;
-    let removed = body
-        .trim()
-        .trim_start_matches("{\"removed\": ")
-        .trim_end_matches('}');
-    removed.parse().unwrap()
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    answer["removed"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn a_purge_makes_the_next_image_request_a_fresh_fetch() {
+    let upstream = Upstream::start().await;
+    let jpeg = |shade: u8| {
+        let pixels = image::RgbImage::from_pixel(64, 48, image::Rgb([shade, 90, 40]));
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        image::DynamicImage::ImageRgb8(pixels)
+            .write_to(&mut bytes, image::ImageFormat::Jpeg)
+            .unwrap();
+        Reply::with(200, &[("content-type", "image/jpeg")], bytes.into_inner())
+    };
+    upstream.route("/photos/quay.jpg", jpeg(200));
+    upstream.route("/charts/fares.jpg", jpeg(20));
+    let light = Light::start(&site_config(""), &upstream).await;
+    let admin = admin_of(&light).await;
+    let href = |path: &str| {
+        let source = url::Url::parse(&upstream.url(path)).unwrap();
+        lightmirror::image::light_path(&source).unwrap()
+    };
+    let (quay, fares) = (href("/photos/quay.jpg"), href("/charts/fares.jpg"));
+    let read = |href: String| {
+        let light = &light;
+        async move {
+            let response = light.get(&href).await;
+            assert_eq!(response.status(), 200, "{href}");
+            let status = response.headers()["cache-status"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            (status, response.bytes().await.unwrap())
+        }
+    };
+    let (_, first) = read(quay.clone()).await;
+    read(fares.clone()).await;
+    let (status, _) = read(quay.clone()).await;
+    assert!(status.contains("hit"), "{status}");
+    assert_eq!(upstream.hits("/photos/quay.jpg"), 1);
+
+    // A path purge takes that image and no other; a page purge counts it apart.
+    assert_eq!(
+        purge(admin, "site=ledger&path=/photos/quay.jpg", "").await,
+        (200, "{\"removed\": 0, \"images\": 1}\n".into())
+    );
+    upstream.route("/photos/quay.jpg", jpeg(40));
+    let (status, again) = read(quay.clone()).await;
+    assert!(status.contains("fwd=miss"), "{status}");
+    assert_eq!(upstream.hits("/photos/quay.jpg"), 2);
+    assert_ne!(
+        again, first,
+        "the image was made anew from the new original"
+    );
+    let (status, _) = read(fares.clone()).await;
+    assert!(status.contains("hit"), "{status}");
+
+    assert_eq!(
+        purge(admin, "site=ledger&prefix=/charts/", "").await,
+        (200, "{\"removed\": 0, \"images\": 1}\n".into())
+    );
+    read(fares).await;
+    assert_eq!(upstream.hits("/charts/fares.jpg"), 2);
+    assert_eq!(
+        purge(admin, "site=ledger", "").await,
+        (200, "{\"removed\": 0, \"images\": 2}\n".into())
+    );
+    light.stop().await;
 }

@@ -10,7 +10,8 @@
 //!
 //! A second check opens a Light page with a figure, follows its image link as a reader's
 //! tap would (`tests/browser/open_image.mjs`), and sees the Light image shown at its
-//! Light size, with no request to anywhere but the Light host.
+//! Light size; then goes back, submits the shell's search form and lands on a Light
+//! listing of the results, with no request to anywhere but the Light host throughout.
 //!
 //! Without Chromium or `tests/browser/node_modules` (see `.ci/browser-setup.sh`) the test
 //! prints a note and passes, unless `LIGHTMIRROR_REQUIRE_BROWSER=1`.
@@ -168,8 +169,20 @@ async fn run_script(dir: &std::path::Path, script: &str, args: &[&String]) -> se
     })
 }
 
+/// The upstream's results for "harbour": a search page with its own scripts, images and
+/// a tracker, as a news site's are.
+const SEARCH_RESULTS: &str = r#"<!doctype html><html lang="en"><head><title>Search results: harbour</title>
+<script src="https://tracker.example/t.js"></script><link rel="stylesheet" href="https://cdn.example/s.css"></head>
+<body><header><form action="/search"><input name="q" value="harbour"></form></header>
+<main><h1>Results for harbour</h1><ul class="results">
+<li><h2><a href="/news/harbour.html">Harbour reopens after the storm</a></h2><img src="https://cdn.example/a.jpg" alt=""><p>The fishing fleets were back at their moorings by noon.</p></li>
+<li><h2><a href="/news/ferries.html">Ferries resume the winter timetable</a></h2><p>Two sailings fewer each day until March.</p></li>
+<li><h2><a href="/news/quay.html">New cranes at the east quay double the traffic</a></h2><p>The port authority publishes its figures every quarter.</p></li>
+<li><h2><a href="/news/channel.html">A deeper channel lets larger ships call at the city</a></h2><p>Dredging ended in the autumn.</p></li>
+</ul></main><footer><a href="https://social.example/share">Share</a></footer></body></html>"#;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chromium_opens_a_light_image_from_its_link_and_nothing_else() {
+async fn chromium_opens_a_light_image_and_searches_with_nothing_else() {
     let Some(dir) = browser_dir() else {
         return;
     };
@@ -191,26 +204,58 @@ async fn chromium_opens_a_light_image_from_its_link_and_nothing_else() {
         "/photo.jpg",
         Reply::with(200, &[("content-type", "image/jpeg")], photo),
     );
-    let server = Light::start(&site(Route::Detection), &upstream).await;
+    upstream.route("/search?q=harbour", Reply::html(SEARCH_RESULTS));
+    let config = format!(
+        "{}search = \"/search?q={{query}}\"\n",
+        site(Route::Detection)
+    );
+    let server = Light::start(&config, &upstream).await;
     let page = server.url("/news/harbour.html");
     let light = server.url("/");
-    let report = run_script(&dir, "open_image.mjs", &[&page]).await;
+    let query = "harbour".to_owned();
+    let report = run_script(&dir, "open_image.mjs", &[&page, &query]).await;
     server.stop().await;
     assert_eq!(report["page_status"], 200, "{report}");
     assert_eq!(report["image_status"], 200, "{report}");
     assert_eq!(report["image_type"], "image/jpeg", "{report}");
     assert_eq!(report["shown"], serde_json::json!([480, 320]), "{report}");
     assert_eq!(report["violations"], serde_json::json!([]), "{report}");
-    let requests = report["requests"].as_array().expect("requests");
-    assert_eq!(requests.len(), 2, "the page and its image only: {report}");
-    for request in requests {
-        let url = request.as_str().unwrap_or_default();
+    let search = &report["search"];
+    assert_eq!(search["status"], 200, "{report}");
+    assert_eq!(
+        search["url"],
+        format!("{light}search?q=harbour"),
+        "{report}"
+    );
+    assert_eq!(search["listing"], true, "a Light listing: {report}");
+    let headlines = search["headlines"].as_array().expect("headlines");
+    for headline in [
+        "Harbour reopens after the storm",
+        "Ferries resume the winter timetable",
+    ] {
+        assert!(headlines.contains(&headline.into()), "{headline}: {report}");
+    }
+    let requests: Vec<&str> = report["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .map(|r| r.as_str().unwrap_or_default())
+        .collect();
+    for url in &requests {
         assert!(
             url.starts_with(&light),
             "a request off the Light host: {url}"
         );
     }
+    let images = requests.iter().filter(|u| u.contains("/_light/img/"));
+    assert_eq!(
+        images.count(),
+        1,
+        "one image, on the reader's tap: {report}"
+    );
+    assert!(requests.iter().any(|u| u.contains("/search?q=harbour")));
     assert_eq!(upstream.hits("/photo.jpg"), 1);
+    assert_eq!(upstream.hits("/search?q=harbour"), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -379,7 +379,10 @@ async fn a_purge_reaches_the_shared_store() {
         .await
         .unwrap();
     assert_eq!(purged.status(), 200);
-    assert_eq!(purged.text().await.unwrap(), "{\"removed\": 2}\n");
+    assert_eq!(
+        purged.text().await.unwrap(),
+        "{\"removed\": 2, \"images\": 0}\n"
+    );
     let third = Light::start(&config, &upstream).await;
     for path in ["/a", "/a?x=1", "/b"] {
         assert_eq!(third.get(path).await.status(), 200);

@@ -304,3 +304,66 @@ async fn light_pages_still_load_no_image() {
     assert!(!body.contains("<img"), "{body}");
     light.stop().await;
 }
+
+#[tokio::test]
+async fn placeholders_and_image_errors_speak_the_page_language_on_both_routes() {
+    let upstream = upstream_with_page().await;
+    let persian = PAGE
+        .replace("<html lang=\"en\">", "<html lang=\"fa\">")
+        .replace(
+            "alt=\"Bar chart: traffic rose from 1.2 to 3.4 million containers\"",
+            "alt=\"نمودار ترافیک بندر\"",
+        )
+        .replace(
+            "<p>Officials expect",
+            "<video src=\"/v.mp4\" title=\"گزارش بندر\"></video><p>Officials expect",
+        );
+    upstream.route(
+        "/news/port-fa.html",
+        Reply::with(200, &[("content-type", "text/html")], persian),
+    );
+    for rules in ["", r#"content = ["article.story"]"#] {
+        let light = Light::start(&site_config(rules), &upstream).await;
+        let fa = page(&light, "/news/port-fa.html").await;
+        assert!(
+            fa.contains("[تصویر: نمودار ترافیک بندر] <a href=\"/_light/img/"),
+            "{rules}: {fa}"
+        );
+        assert!(
+            fa.contains("[تصویر] <a href=\"/_light/img/"),
+            "{rules}: {fa}"
+        );
+        assert!(fa.contains(">تصویر، حدود ۲۰ کیلوبایت</a>"), "{rules}: {fa}");
+        // Detection keeps no video of an article, so only the streamed route shows one.
+        if !rules.is_empty() {
+            assert!(fa.contains("[ویدیو: گزارش بندر]"), "{rules}: {fa}");
+        }
+        assert!(
+            !fa.contains("[Image") && !fa.contains("image, about"),
+            "{rules}: {fa}"
+        );
+        let en = page(&light, "/news/port.html").await;
+        assert!(
+            en.contains("[Image] <a href=\"/_light/img/"),
+            "{rules}: {en}"
+        );
+        assert!(!en.contains("تصویر"), "{rules}: {en}");
+        light.stop().await;
+    }
+    // The operator's words win over the language's; an image error page speaks the site's.
+    let config = site_config("lang = \"fa\"\n[site.strings]\nimage = \"Picture\"");
+    let light = Light::start(&config, &upstream).await;
+    let fa = page(&light, "/news/port-fa.html").await;
+    assert!(fa.contains("[Picture: نمودار ترافیک بندر]"), "{fa}");
+    let missing = Url::parse(&upstream.url("/photos/none.jpg")).unwrap();
+    let response = light
+        .get(&lightmirror::image::light_path(&missing).unwrap())
+        .await;
+    assert_eq!(response.status(), 404);
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("تصویر در دسترس نیست") && text.contains("تصویر اصلی دیگر وجود ندارد."),
+        "{text}"
+    );
+    light.stop().await;
+}

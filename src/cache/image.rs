@@ -4,7 +4,8 @@
 //! upstream's `Cache-Control` (or the site's, or the default, lifetime) says, then served
 //! stale only when fetching it anew fails, then gone. Images are not written to the
 //! directory: one is made again from its original in milliseconds. Keys carry the site's
-//! rules digest, as page keys do, so a site whose image settings change makes new ones.
+//! rules digest, as page keys do, so a site whose image settings change makes new ones;
+//! an operator's purge removes a site's images as it does its pages (`purge`).
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -12,6 +13,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use url::Url;
 
+use super::purge::{Purge, IMAGE_PART};
 use super::segments::{Segment, Segments};
 use crate::config::{CacheConfig, Site};
 use crate::image::ImageSizes;
@@ -80,7 +82,7 @@ impl ImageCache {
     /// What every key of `site`'s images starts with: its name, rules digest and
     /// namespace.
     fn key_prefix(site: &Site) -> String {
-        format!("{}.{}\0img\0", site.name, site.rules_digest)
+        format!("{}.{}\0{IMAGE_PART}", site.name, site.rules_digest)
     }
 
     fn segments(&self) -> Option<MutexGuard<'_, Segments<Arc<CachedImage>>>> {
@@ -147,6 +149,24 @@ impl ImageCache {
         Arc::new(move |source: &Url| cache.size_of(&format!("{prefix}{source}")))
     }
 
+    /// Removes the Light images of `site` within `scope` (see
+    /// [`Purge::matches_image`]), under its present rules and any earlier ones; returns
+    /// how many went.
+    pub fn purge(&self, site: &Site, scope: &Purge) -> usize {
+        let Some(mut segments) = self.segments() else {
+            return 0;
+        };
+        let keys: Vec<String> = segments
+            .keys()
+            .filter(|key| scope.matches_image(&site.name, &site.upstream, key))
+            .map(ToOwned::to_owned)
+            .collect();
+        let images: Vec<_> = keys.iter().filter_map(|key| segments.remove(key)).collect();
+        drop(segments);
+        // Images are freed outside the lock.
+        images.len()
+    }
+
     /// Images held, and their bytes.
     #[cfg(test)]
     fn size(&self) -> (u64, u64) {
@@ -188,6 +208,34 @@ mod tests {
         assert!(matches!(cache.lookup("c"), ImageLookup::Miss));
         assert_eq!(cache.size_of("c"), None);
         assert!(matches!(cache.lookup("z"), ImageLookup::Miss));
+    }
+
+    #[test]
+    fn a_purge_takes_the_images_of_its_site_and_paths() {
+        let text = "[[site]]\nname = \"s\"\nupstream = \"https://news.example\"\n\
+                    hosts = [\"light.example\"]\nimage_hosts = [\"cdn.example\"]\n";
+        let site = crate::config::parse(text, "t").unwrap().1.remove(0);
+        let cache = ImageCache::new(&config(1 << 20));
+        let sources = [
+            "https://news.example/world/a.jpg",
+            "https://news.example/world/b.jpg?w=480",
+            "https://news.example/sport/c.jpg",
+            "https://cdn.example/world/d.jpg",
+        ];
+        for source in sources {
+            let key = ImageCache::key(&site, &Url::parse(source).unwrap());
+            cache.store(&key, image(10, Duration::from_secs(60), Duration::ZERO));
+        }
+        let other = crate::config::Site {
+            name: "t".into(),
+            ..(*site).clone()
+        };
+        assert_eq!(cache.purge(&other, &Purge::Site), 0);
+        assert_eq!(cache.purge(&site, &Purge::Prefix("/world/".into())), 2);
+        assert_eq!(cache.purge(&site, &Purge::Path("/sport/c.jpg".into())), 1);
+        assert_eq!(cache.size().0, 1);
+        assert_eq!(cache.purge(&site, &Purge::Site), 1);
+        assert_eq!(cache.size().0, 0);
     }
 
     #[test]

@@ -4,12 +4,14 @@
 
 mod forms;
 mod images;
+mod join;
 mod load;
 mod reload;
 mod schema;
 mod site;
 
 pub use images::ImageRules;
+pub use join::JoinRules;
 pub use load::{load_file, parse, ConfigError, Problem};
 pub use reload::restart_only_changes;
 pub use schema::{

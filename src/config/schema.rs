@@ -484,6 +484,40 @@ pub struct SiteConfig {
     /// `false`
     #[serde(default)]
     pub image_greyscale: bool,
+    /// Join a multi-page article into one Light page: the pages its `rel=next` links
+    /// lead to (`<link rel=next>` or `<a rel=next>`, on the upstream's own origin and
+    /// paths the site serves) are fetched as pages are and their article bodies follow
+    /// the first's, until a page has no next, leads back to one already joined, or the
+    /// budget (`join_max_pages`, `join_max_bytes`) is spent; a next page that fails ends
+    /// the joined page with a link to it. The joined page is cached as the first page.
+    /// With `content` rules the page is then gathered whole rather than streamed, and
+    /// only the `rel=next` of each page's `<head>` is followed.
+    ///
+    /// ### Default
+    /// `false`
+    #[serde(default)]
+    pub join_pages: bool,
+    /// Most pages a joined article holds, the first included (2 to 50).
+    ///
+    /// ### Default
+    /// `5`
+    #[serde(default = "default_join_max_pages")]
+    pub join_max_pages: usize,
+    /// Most bytes of Light body the pages of a joined article hold together (4 KiB to
+    /// 64 MiB); the page that would pass it is left as the next page's link.
+    ///
+    /// ### Default
+    /// `1048576` (1 MiB)
+    #[serde(default = "default_join_max_bytes")]
+    pub join_max_bytes: usize,
+}
+
+fn default_join_max_pages() -> usize {
+    super::join::DEFAULT_JOIN_MAX_PAGES
+}
+
+fn default_join_max_bytes() -> usize {
+    super::join::DEFAULT_JOIN_MAX_BYTES
 }
 
 /// `image_width` when a site does not set it.

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::images::ImageRules;
+use super::join::JoinRules;
 use super::load::problem;
 use super::schema::{
     ImageMode, PageKind, QueryConfig, QueryMode, RobotsRule, SiteConfig, DEFAULT_IMAGE_WIDTH,
@@ -82,6 +83,8 @@ pub struct Site {
     pub rules_digest: String,
     /// The fleet-wide bound on upstream fetches, when set.
     pub upstream_rate: Option<UpstreamRate>,
+    /// The budget of joined multi-page articles; `None` when pages are not joined.
+    pub join: Option<JoinRules>,
 }
 
 /// `upstream_rate`: at most `fetches` upstream fetches every `per`, across the fleet.
@@ -373,6 +376,7 @@ impl Site {
             }
         }
         let images = ImageRules::check(raw, normalise_host, &mut push);
+        let join = JoinRules::check(raw, &mut push);
         let strings = check_strings(&raw.strings, &mut push);
         let mut sections = Vec::new();
         for (i, section) in raw.sections.iter().enumerate() {
@@ -452,6 +456,7 @@ impl Site {
             siblings: Vec::new(),
             rules_digest: String::new(),
             upstream_rate,
+            join,
         }))
     }
 
@@ -519,6 +524,10 @@ impl Site {
             part("section.path", &section.path);
         }
         part("search", &format!("{:?}", self.search));
+        // A joined article is another page than its first page alone.
+        if let Some(join) = &self.join {
+            part("join", &format!("{join:?}"));
+        }
         for (upstream, host) in &self.siblings {
             part("sibling", upstream.as_str());
             part("sibling.host", host);
@@ -685,6 +694,7 @@ impl Site {
             siblings: Vec::new(),
             rules_digest: String::new(),
             upstream_rate: None,
+            join: None,
         })
     }
 }

@@ -306,6 +306,20 @@ mod tests {
     }
 
     #[test]
+    fn a_script_built_article_reads_from_its_noscript_copy() {
+        let p = long_text();
+        let html = format!(
+            "<html><body><noscript><div class=notice><p>This site works best with JavaScript \
+             turned on. {p}</p></div></noscript><div class=post-body itemprop=articleBody>\
+             <script type=text/template><p>{p}</p></script><noscript><p>Script-free copy, {p}</p>\
+             <p>{p}</p></noscript></div></body></html>"
+        );
+        let text = extract(&html, &url(), &Rules::default()).text;
+        assert!(text.starts_with("Script-free copy"), "{text}");
+        assert!(!text.contains("JavaScript"), "{text}");
+    }
+
+    #[test]
     fn hidden_ui_goes_and_paywalled_text_stays() {
         let p = long_text();
         let html = format!(

@@ -39,6 +39,11 @@ pub struct Navigation {
     pub previous: Option<String>,
     /// A row of numbered pages of the series.
     pub numbered: Vec<NavLink>,
+    /// The page's own `rel=next` link (`<link>` or `<a>`) as written, resolved, on any
+    /// site: the next part of a multi-page article, which a site that joins pages
+    /// follows. Unlike [`next`](Self::next), never read from link words.
+    #[serde(skip)]
+    pub rel_next: Option<Url>,
 }
 
 /// The navigation a page's markup gives.
@@ -48,14 +53,17 @@ pub(crate) fn read(dom: &Dom, url: &Url) -> Navigation {
         ..Navigation::default()
     };
     for link in dom.find_all(0, &["a", "link"]) {
-        let Some(href) = dom.attr(link, "href").and_then(|h| light_path(url, h)) else {
-            continue;
-        };
         let rel = dom
             .attr(link, "rel")
             .unwrap_or_default()
             .to_ascii_lowercase();
         let rels: Vec<&str> = rel.split_ascii_whitespace().collect();
+        if nav.rel_next.is_none() && rels.contains(&"next") {
+            nav.rel_next = dom.attr(link, "href").and_then(|h| url.join(h.trim()).ok());
+        }
+        let Some(href) = dom.attr(link, "href").and_then(|h| light_path(url, h)) else {
+            continue;
+        };
         let words = link_words(&dom.text_content(link));
         if nav.next.is_none() && (rels.contains(&"next") || NEXT_WORDS.contains(&words.as_str())) {
             nav.next = Some(href);
@@ -209,6 +217,7 @@ mod tests {
         );
         let labels: Vec<&str> = nav.sections.iter().map(|l| l.label.as_str()).collect();
         assert_eq!(labels, ["World", "Sport", "Tech"]);
+        assert_eq!(nav.rel_next, None);
         assert_eq!(nav.sections[1].href, "/sport");
     }
 
@@ -221,6 +230,10 @@ mod tests {
             "https://example.com/news/?page=1",
         );
         assert_eq!(nav.next.as_deref(), Some("/news/?page=2"));
+        assert_eq!(
+            nav.rel_next.as_ref().map(Url::as_str),
+            Some("https://example.com/news/?page=2")
+        );
         assert_eq!(nav.previous.as_deref(), Some("/archive/new"));
         let numbers: Vec<&str> = nav.numbered.iter().map(|l| l.label.as_str()).collect();
         assert_eq!(numbers, ["1", "2", "3"]);

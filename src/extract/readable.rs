@@ -99,6 +99,14 @@ const STANDFIRST: &[&str] = &[
 const STANDFIRST_LEVELS: usize = 3;
 /// Text length bounds of a standfirst, in characters.
 const STANDFIRST_LEN: std::ops::RangeInclusive<usize> = 40..=1000;
+/// How many short labels may end an article and leave it.
+const TRAILING_LABELS: usize = 3;
+/// Length under which a block without a sentence's end reads as a label, in characters.
+const LABEL_MAX: usize = 40;
+/// Characters that end a sentence, or a quotation or bracket closing one.
+const SENTENCE_ENDS: &[char] = &[
+    '.', '!', '?', '…', '。', '！', '？', '"', '”', '»', '«', '’', ')', '؟', '۔',
+];
 /// Length from which a paragraph with few links reads as running prose, in characters.
 pub(crate) const PROSE_PARAGRAPH: usize = 80;
 /// Share of the article's text above which an accompaniment class is not believed.
@@ -429,11 +437,25 @@ const SCREEN_READER_CLASSES: &[&str] = &[
     "offscreen",
 ];
 
+/// Text in paragraphs from which a `<noscript>` holds the page's own script-free copy of
+/// its content, in characters.
+const NOSCRIPT_PROSE: usize = 2 * PROSE_PARAGRAPH;
+
 /// A `<noscript>` holding just an image: the image replaces a lazy image right before it,
-/// or the noscript itself.
+/// or the noscript itself. One holding paragraphs of text is what a reader without scripts
+/// gets in place of a script-built article, as a Light reader is: it becomes a plain block,
+/// unless it is the notice asking for JavaScript. Any other goes.
 fn unwrap_noscript_image(dom: &mut Dom, ns: Id) {
     let imgs = dom.find_all(ns, &["img"]);
-    if imgs.len() != 1 || text_len(dom, ns) > 0 {
+    let text = text_len(dom, ns);
+    if text >= NOSCRIPT_PROSE
+        && dom.find(ns, "p").is_some()
+        && find_ignore_case(&dom.text_content(ns), "javascript").is_none()
+    {
+        dom.rename(ns, "div");
+        return;
+    }
+    if imgs.len() != 1 || text > 0 {
         dom.detach(ns);
         return;
     }
@@ -1407,6 +1429,7 @@ impl Pass<'_> {
         self.clean_conditionally(article, "div", &mut stats);
         if self.flags.clean_conditionally {
             self.remove_link_paragraphs(article, &mut stats);
+            self.remove_trailing_labels(article, &mut stats);
             self.remove_orphan_headings(article, &mut stats);
         }
         for h in self.dom.find_all(article, &["h1"]) {
@@ -1502,7 +1525,53 @@ impl Pass<'_> {
     /// followed straight by a heading of the same or a higher rank. They titled a block of
     /// links or a widget that cleaning took out ("Related", "More on this topic").
     fn remove_orphan_headings(&mut self, article: Id, stats: &mut Stats) {
-        // Headings and text-bearing blocks, in document order.
+        let blocks = self.text_blocks(article);
+        let mut orphans = Vec::new();
+        let mut next_rank: Option<u8> = None;
+        for &(id, rank) in blocks.iter().rev() {
+            if rank > 0 && next_rank.is_none_or(|n| n > 0 && n <= rank) {
+                orphans.push(id);
+                continue;
+            }
+            next_rank = Some(rank);
+        }
+        for h in orphans {
+            stats.remove(self.dom, h, article);
+        }
+    }
+
+    /// Removes the short labels that end an article after its last sentence: a widget's
+    /// leftover caption ("No comments", "Advertisement:", "Contact", "Load more"), a
+    /// picture credit, a tag line. At most [`TRAILING_LABELS`] go, each under
+    /// [`LABEL_MAX`] characters and ending without a sentence's punctuation.
+    fn remove_trailing_labels(&mut self, article: Id, stats: &mut Stats) {
+        let blocks = self.text_blocks(article);
+        let labels: Vec<Id> = blocks
+            .iter()
+            .rev()
+            .take(TRAILING_LABELS)
+            .take_while(|&&(id, rank)| rank == 0 && self.is_label(id, stats))
+            .map(|&(id, _)| id)
+            .collect();
+        if labels.len() < blocks.len() {
+            for id in labels {
+                stats.remove(self.dom, id, article);
+            }
+        }
+    }
+
+    /// Whether a block's text is a short label rather than a sentence.
+    fn is_label(&self, id: Id, stats: &Stats) -> bool {
+        let len = stats.len(id);
+        len > 0 && len < LABEL_MAX && {
+            let text = self.dom.text_content(id);
+            !text.trim_end().ends_with(SENTENCE_ENDS)
+        }
+    }
+
+    /// Headings (by rank) and text-bearing blocks (rank 0) of the article, in document
+    /// order; a block inside a heading is the heading's.
+    fn text_blocks(&self, article: Id) -> Vec<(Id, u8)> {
         let mut blocks: Vec<(Id, u8)> = Vec::new();
         for id in self.dom.descendants(article) {
             let name = self.dom.name(id);
@@ -1520,18 +1589,7 @@ impl Pass<'_> {
                 blocks.push((id, 0));
             }
         }
-        let mut orphans = Vec::new();
-        let mut next_rank: Option<u8> = None;
-        for &(id, rank) in blocks.iter().rev() {
-            if rank > 0 && next_rank.is_none_or(|n| n > 0 && n <= rank) {
-                orphans.push(id);
-                continue;
-            }
-            next_rank = Some(rank);
-        }
-        for h in orphans {
-            stats.remove(self.dom, h, article);
-        }
+        blocks
     }
 
     fn clean(&mut self, root: Id, tags: &[&str], stats: &mut Stats) {
@@ -1799,6 +1857,22 @@ mod tests {
         for gone in ["Jane writes", "Was this article", "Another story"] {
             assert!(!text.contains(gone), "{gone} kept in {text}");
         }
+    }
+
+    #[test]
+    fn short_labels_after_the_last_sentence_leave_the_article() {
+        let para = "This is a long paragraph of article text, with commas, and more words to make \
+                    it count as real content for the scorer. ";
+        let html = format!(
+            "<html><body><div class=\"entry-content\"><p>{para}{para}</p><p>{para}{para}</p>\
+             <p>{para}{para}</p><p>Short, but a sentence.</p><div><span>Keine Kommentare</span></div><p>Anzeige:</p>\
+             </div></body></html>"
+        );
+        let text = article(&html);
+        assert!(
+            text.trim_end().ends_with("Short, but a sentence."),
+            "{text}"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! What a streamed page's shell needs from the upstream head, collected without keeping
-//! the head: the `<html>` language and direction, the `<title>`, every `<meta>` and the
-//! JSON-LD blocks, written out again as a small document for metadata reading. Heavy heads
+//! the head: the `<html>` language and direction, the `<title>`, every `<meta>`, the
+//! JSON-LD blocks and the `rel=next`/`rel=prev` links, written out again as a small document for metadata reading. Heavy heads
 //! (hundreds of KB of inline script and style) cost a few KB here, not their size.
 
 use std::sync::{Arc, Mutex};
@@ -50,7 +50,8 @@ impl HeadCollector {
     /// A collector for a new page.
     pub fn new(memory_limit: usize) -> Self {
         let collected = Arc::new(Mutex::new(Collected::default()));
-        let (root, title, meta, json, body) = (
+        let (root, title, meta, json, body, series) = (
+            collected.clone(),
             collected.clone(),
             collected.clone(),
             collected.clone(),
@@ -117,6 +118,27 @@ impl HeadCollector {
                         Ok(())
                     }
                 ),
+                element!("link[rel][href]", move |el: &mut Element<'_, '_, _>| {
+                    let mut c = lock(&series);
+                    let rel = el
+                        .get_attribute("rel")
+                        .unwrap_or_default()
+                        .to_ascii_lowercase();
+                    let in_series = rel
+                        .split_ascii_whitespace()
+                        .any(|r| matches!(r, "next" | "prev" | "previous"));
+                    if !c.room() || !in_series {
+                        return Ok(());
+                    }
+                    let href = el.get_attribute("href").unwrap_or_default();
+                    let tag = format!(
+                        "<link rel=\"{}\" href=\"{}\">",
+                        escape_attribute(&rel),
+                        escape_attribute(&decode_attribute(&href))
+                    );
+                    c.rest.push_str(&tag);
+                    Ok(())
+                }),
                 element!("body", move |_: &mut Element<'_, '_, _>| {
                     lock(&body).body_seen = true;
                     Ok(())
@@ -176,7 +198,8 @@ mod tests {
             "<html lang=fa dir=rtl><head><title>خبر &amp; روز</title><script>{}</script>\
              <meta property=\"og:title\" content='Say \"hi\"'><style>{}</style>\
              <script type=\"application/ld+json\">{{\"@type\":\"NewsArticle\",\"author\":\"Ada\"}}</script>\
-             </head><body><meta name=author content=Late>",
+             <link rel=stylesheet href=/s.css><link rel=NEXT href='/a?p=2&amp;x=\"'>\
+             </head><body><meta name=author content=Late><link rel=prev href=/late>",
             "x()".repeat(50_000),
             "p{}".repeat(50_000)
         );
@@ -189,7 +212,8 @@ mod tests {
             document,
             "<html lang=\"fa\" dir=\"rtl\"><head><title>خبر &amp; روز</title>\
              <meta property=\"og:title\" content=\"Say &quot;hi&quot;\">\
-             <script type=\"application/ld+json\">{\"@type\":\"NewsArticle\",\"author\":\"Ada\"}</script></head></html>"
+             <script type=\"application/ld+json\">{\"@type\":\"NewsArticle\",\"author\":\"Ada\"}</script>\
+             <link rel=\"next\" href=\"/a?p=2&amp;x=&quot;\"></head></html>"
         );
     }
 }

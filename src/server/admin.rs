@@ -75,7 +75,8 @@ impl ServerHandle {
         }
     }
 
-    /// `POST /purge`: removes the pages named, answering `{"removed": N}`.
+    /// `POST /purge`: removes the pages and Light images named, answering
+    /// `{"removed": N, "images": M}`.
     async fn purge(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
         let query = request.uri().query().unwrap_or_default().to_owned();
         let body = match Limited::new(request.into_body(), MAX_FORM_BYTES)
@@ -90,15 +91,16 @@ impl ServerHandle {
             Ok(purge) => purge,
             Err(why) => return bad_request(&why),
         };
-        if !runtime.sites.iter().any(|site| site.name == purge.site) {
+        let Some(site) = runtime.sites.iter().find(|site| site.name == purge.site) else {
             return bad_request(&format!("no site is named \"{}\"", purge.site));
-        }
+        };
         let removed = runtime.cache.purge(&purge.site, purge.scope.clone()).await;
-        tracing::info!(site = %purge.site, scope = ?purge.scope, removed, "cache: purged");
+        let images = runtime.images.purge(site, &purge.scope);
+        tracing::info!(site = %purge.site, scope = ?purge.scope, removed, images, "cache: purged");
         text(
             StatusCode::OK,
             "application/json",
-            format!("{{\"removed\": {removed}}}\n"),
+            format!("{{\"removed\": {removed}, \"images\": {images}}}\n"),
         )
     }
 

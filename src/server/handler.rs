@@ -455,16 +455,20 @@ async fn lookup(runtime: &Runtime, key: &str) -> Looked {
 }
 
 /// An upstream answer with what it holds: memory and a fetch permit.
-struct Fetched {
-    upstream: Upstream,
-    charge: Charge,
-    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+pub(super) struct Fetched {
+    pub(super) upstream: Upstream,
+    pub(super) charge: Charge,
+    pub(super) permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// Phase 3, fetch: room in the memory budget, a permit of the site's concurrency bound,
 /// then the upstream's response head. A redirect off the site is a failure: the page is
 /// no longer where the saved copy came from.
-async fn fetch(runtime: &Runtime, reply: &Reply<'_>, url: &Url) -> Result<Fetched, Failure> {
+pub(super) async fn fetch(
+    runtime: &Runtime,
+    reply: &Reply<'_>,
+    url: &Url,
+) -> Result<Fetched, Failure> {
     let site = reply.site;
     let limits = &runtime.config.limits;
     if let (Some(rate), Some(store)) = (site.upstream_rate, runtime.cache.fleet()) {
@@ -521,7 +525,7 @@ async fn fetch(runtime: &Runtime, reply: &Reply<'_>, url: &Url) -> Result<Fetche
 
 /// What an upstream answer is, for the reader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Judgement {
+pub(super) enum Judgement {
     /// A page to convert.
     Convert,
     /// The publisher asks that the page is not transformed: the reader is sent to it.
@@ -536,7 +540,7 @@ enum Judgement {
 /// missing; every other answer that is not a success is a failure, for which a saved copy
 /// beats an error page: a CDN turning a mirror away (403, 429), a legal block (451), a
 /// server error.
-fn judge(
+pub(super) fn judge(
     status: StatusCode,
     content_type: Option<&str>,
     cache_control: Option<&str>,
@@ -561,14 +565,14 @@ fn judge(
 
 /// A fetch that gave no fresh page: why, and the page it was for.
 #[derive(Debug)]
-struct Failure {
-    error: PageError,
+pub(super) struct Failure {
+    pub(super) error: PageError,
     /// The page fetched (after redirects within the site, once there is a response).
     page: Option<Url>,
 }
 
 impl Failure {
-    fn at(error: PageError, page: &Url) -> Self {
+    pub(super) fn at(error: PageError, page: &Url) -> Self {
         Self {
             error,
             page: Some(page.clone()),
@@ -800,8 +804,8 @@ impl Stale {
 
 /// How to answer for one site and one reader.
 #[derive(Clone)]
-struct Reply<'a> {
-    site: &'a Arc<Site>,
+pub(super) struct Reply<'a> {
+    pub(super) site: &'a Arc<Site>,
     /// The site's words, for pages that have no language of their own (errors).
     words: Words<'a>,
     coding: Coding,
@@ -1107,10 +1111,12 @@ async fn convert(
         slot,
         keeping,
     };
-    if fetch.conversion.streams() {
+    // A joined article's following pages go before the footer, so its first page is
+    // gathered whole even under `content` rules.
+    if fetch.conversion.streams() && reply.site.join.is_none() {
         stream_page(reply, fetch, limits.rewriter_memory).await
     } else {
-        whole_page(reply, fetch).await
+        whole_page(runtime, reply, fetch).await
     }
 }
 
@@ -1127,48 +1133,30 @@ struct Fetch {
     keeping: Keeping,
 }
 
-/// Reads the whole upstream body, converts it, answers with the finished page.
-async fn whole_page(reply: &Reply<'_>, fetch: Fetch) -> Result<Response<Body>, Failure> {
+/// Reads the whole upstream body, converts it (and joins the article's following pages
+/// when the site says so), answers with the finished page.
+async fn whole_page(
+    runtime: &Runtime,
+    reply: &Reply<'_>,
+    fetch: Fetch,
+) -> Result<Response<Body>, Failure> {
     let Fetch {
         started,
         mut upstream,
-        mut conversion,
+        conversion,
         mut charge,
         permit,
         slot,
         keeping,
     } = fetch;
-    loop {
-        match upstream.chunk().await {
-            Ok(Some(chunk)) => {
-                charge
-                    .grow(chunk.len() * GATHERING_BYTES_PER_BYTE)
-                    .map_err(|_| Failure::busy())?;
-                conversion
-                    .push(&chunk)
-                    .map_err(|e| Failure::at(e.into(), &upstream.url))?;
-            }
-            Ok(None) => break,
-            Err(e) => return Err(Failure::at(e.into(), &upstream.url)),
-        }
+    let mut finished = gather(reply, &mut upstream, conversion, &mut charge, permit).await?;
+    judged(reply.metrics, &reply.site.name, &upstream.url, &finished);
+    let mut original_bytes = upstream.received();
+    if let Some(rules) = super::join::applies(reply.site, &finished) {
+        let first = (&upstream.url, upstream.received());
+        (finished, original_bytes) =
+            super::join::follow(runtime, reply, rules, first, finished, &mut charge).await;
     }
-    // The upstream is done with; the next fetch of this site need not wait for detection.
-    drop(permit);
-    // Detection is CPU work: a few at a time, each charged for its peak.
-    let _detecting = reply
-        .detections
-        .acquire()
-        .await
-        .map_err(|_| Failure::busy())?;
-    charge.overdraw(upstream.received() * DETECTING_BYTES_PER_BYTE);
-    let url = upstream.url.clone();
-    // Detection is CPU work of a millisecond or more: keep it off the I/O threads.
-    let finished = tokio::task::spawn_blocking(move || conversion.finish())
-        .await
-        .map_err(|e| ConvertError::Abandoned(e.to_string()))
-        .and_then(|finished| finished)
-        .map_err(|e| Failure::at(e.into(), &url))?;
-    judged(reply.metrics, &reply.site.name, &url, &finished);
     let quality = quality_of(&finished, upstream.close_delimited);
     let page = finished.tail;
     reply.metrics.converted(
@@ -1176,10 +1164,57 @@ async fn whole_page(reply: &Reply<'_>, fetch: Fetch) -> Result<Response<Body>, F
         "detected",
         started.elapsed(),
         page.len(),
-        upstream.received(),
+        original_bytes,
     );
     let kept = slot.complete(page, &keeping, quality).await;
     Ok(reply.finished(kept, charge))
+}
+
+/// Reads a whole upstream body into its conversion and finishes it. The upstream's permit
+/// goes back once the body is read; detection, CPU work of a millisecond or more, runs a
+/// few at a time on a blocking thread, charged for its peak. The page in the result's
+/// `tail` is whole whatever the conversion's mode: a streaming conversion's output is
+/// gathered too.
+pub(super) async fn gather(
+    reply: &Reply<'_>,
+    upstream: &mut Upstream,
+    mut conversion: Conversion,
+    charge: &mut Charge,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> Result<Finished, Failure> {
+    let mut page = Vec::new();
+    loop {
+        match upstream.chunk().await {
+            Ok(Some(chunk)) => {
+                charge
+                    .grow(chunk.len() * GATHERING_BYTES_PER_BYTE)
+                    .map_err(|_| Failure::busy())?;
+                let out = conversion
+                    .push(&chunk)
+                    .map_err(|e| Failure::at(e.into(), &upstream.url))?;
+                page.extend_from_slice(&out);
+            }
+            Ok(None) => break,
+            Err(e) => return Err(Failure::at(e.into(), &upstream.url)),
+        }
+    }
+    // The upstream is done with; the next fetch of this site need not wait for detection.
+    drop(permit);
+    let _detecting = reply
+        .detections
+        .acquire()
+        .await
+        .map_err(|_| Failure::busy())?;
+    charge.overdraw(upstream.received() * DETECTING_BYTES_PER_BYTE);
+    let url = upstream.url.clone();
+    let mut finished = tokio::task::spawn_blocking(move || conversion.finish())
+        .await
+        .map_err(|e| ConvertError::Abandoned(e.to_string()))
+        .and_then(|finished| finished)
+        .map_err(|e| Failure::at(e.into(), &url))?;
+    page.extend_from_slice(&finished.tail);
+    finished.tail = page;
+    Ok(finished)
 }
 
 /// Logs a finished conversion with detection's confidence in it, and counts those whose

@@ -11,6 +11,7 @@ mod client;
 mod connection;
 mod handler;
 mod image;
+mod join;
 mod respond;
 
 use std::collections::HashMap;
