@@ -25,7 +25,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use lightmirror::config::LimitsConfig;
 use lightmirror::demo::{Pages, ARTICLE_PATH};
 use lightmirror::rewrite::{LightOptions, LightRewriter, MediaWords};
-use lol_html::{doc_text, element, HtmlRewriter, Settings};
+use lol_html::{doc_text, element, HtmlRewriter, Selector, Settings};
 use url::Url;
 
 #[cfg(all(unix, not(target_env = "musl")))]
@@ -66,7 +66,12 @@ fn corpus() -> Option<Vec<Document>> {
 }
 
 /// One streaming pass; returns the Light body's size so the work cannot be optimised out.
-fn light_pass(document: &Document, content: &[String], remove: &[String], memory: usize) -> usize {
+fn light_pass(
+    document: &Document,
+    content: &[Selector],
+    remove: &[Selector],
+    memory: usize,
+) -> usize {
     let upstream = Url::parse(&document.url.origin().ascii_serialization()).unwrap();
     let options = LightOptions {
         page_url: &document.url,
@@ -194,12 +199,16 @@ fn bench(c: &mut Criterion) {
     let demo = include_str!("../config/demo.toml");
     let (_, sites) = lightmirror::config::parse(demo, "config/demo.toml").unwrap();
     let streaming = &sites[0];
+    let parsed = |selectors: &[String]| -> Vec<Selector> {
+        selectors.iter().map(|s| s.parse().unwrap()).collect()
+    };
+    let (content, remove) = (parsed(&streaming.content), parsed(&streaming.remove));
     group.throughput(Throughput::Bytes(article.html.len() as u64));
     group.bench_function("demo_article_whole_page", |b| {
         b.iter(|| light_pass(&article, &[], &[], memory))
     });
     group.bench_function("demo_article_site_rules", |b| {
-        b.iter(|| light_pass(&article, &streaming.content, &streaming.remove, memory))
+        b.iter(|| light_pass(&article, &content, &remove, memory))
     });
     group.finish();
 }

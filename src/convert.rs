@@ -477,8 +477,8 @@ fn light_options<'a>(
         page_url,
         upstream: &site.upstream,
         siblings: &site.siblings,
-        content: &site.content,
-        remove: &site.remove,
+        content: &site.selectors.content,
+        remove: &site.selectors.remove,
         memory_limit: limits.rewriter_memory,
         max_nesting: limits.max_nesting,
         images,
@@ -488,10 +488,10 @@ fn light_options<'a>(
 
 fn rules_for<'a>(site: &'a Site, page_url: &Url, limits: Limits) -> Rules<'a> {
     Rules {
-        title: site.title.as_deref(),
-        byline: site.byline.as_deref(),
-        date: site.date.as_deref(),
-        remove: &site.remove,
+        title: site.selectors.title.as_ref(),
+        byline: site.selectors.byline.as_ref(),
+        date: site.selectors.date.as_ref(),
+        remove: &site.selectors.remove_tree,
         kind: site.kind_for(page_url.path()),
         max_nesting: limits.max_nesting,
     }

@@ -8,6 +8,7 @@ mod join;
 mod load;
 mod reload;
 mod schema;
+mod selectors;
 mod site;
 
 pub use images::ImageRules;

@@ -1,6 +1,6 @@
 //! A site as the rest of the program uses it: the raw `[[site]]` table checked and turned
-//! into parsed URLs, normalised host names, compiled path patterns and selectors known to
-//! parse in the engine that will run them.
+//! into parsed URLs, normalised host names, compiled path patterns and selectors parsed
+//! by the engine that will run them.
 
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use super::load::problem;
 use super::schema::{
     ImageMode, PageKind, QueryConfig, QueryMode, RobotsRule, SiteConfig, DEFAULT_IMAGE_WIDTH,
 };
+use super::selectors::Selectors;
 use super::Problem;
 use crate::lang::{self, Message, Overrides};
 use crate::rewrite::policy::is_web;
@@ -44,6 +45,8 @@ pub struct Site {
     pub byline: Option<String>,
     /// DOM selector of the publication date.
     pub date: Option<String>,
+    /// The selectors above, parsed once for the engines that run them.
+    pub(crate) selectors: Selectors,
     /// Page kinds by path, first match wins.
     pub kinds: Vec<(PathGlob, PageKind)>,
     /// Path prefixes that may be fetched, in the normal form of [`NormalPath`]; empty
@@ -276,24 +279,7 @@ impl Site {
                 None => push("hosts", format!("\"{host}\" is not a host name")),
             }
         }
-        for (field, selectors) in [("content", &raw.content), ("remove", &raw.remove)] {
-            for selector in selectors {
-                if let Err(e) = selector.parse::<lol_html::Selector>() {
-                    push(field, format!("selector \"{selector}\": {e}"));
-                }
-            }
-        }
-        for (field, selector) in [
-            ("title", &raw.title),
-            ("byline", &raw.byline),
-            ("date", &raw.date),
-        ] {
-            if let Some(selector) = selector {
-                if let Err(e) = scraper::Selector::parse(selector) {
-                    push(field, format!("selector \"{selector}\": {e}"));
-                }
-            }
-        }
+        let selectors = Selectors::parse(raw, &mut push);
         let mut kinds = Vec::new();
         for (i, rule) in raw.kind.iter().enumerate() {
             if !rule.path.starts_with('/') {
@@ -439,6 +425,7 @@ impl Site {
             title: raw.title.clone(),
             byline: raw.byline.clone(),
             date: raw.date.clone(),
+            selectors,
             kinds,
             allow_paths,
             deny_paths,
@@ -672,6 +659,7 @@ impl Site {
             title: None,
             byline: None,
             date: None,
+            selectors: Selectors::default(),
             kinds: Vec::new(),
             allow_paths: Vec::new(),
             deny_paths: Vec::new(),

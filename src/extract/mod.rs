@@ -71,13 +71,13 @@ pub struct Extracted {
 #[derive(Debug, Clone, Default)]
 pub struct Rules<'a> {
     /// Selector of the headline.
-    pub title: Option<&'a str>,
+    pub title: Option<&'a Selector>,
     /// Selector of the author line.
-    pub byline: Option<&'a str>,
+    pub byline: Option<&'a Selector>,
     /// Selector of the publication date (its `datetime` or `content` wins over its text).
-    pub date: Option<&'a str>,
+    pub date: Option<&'a Selector>,
     /// Selectors of elements removed before detection.
-    pub remove: &'a [String],
+    pub remove: &'a [Selector],
     /// Page kind, when the operator knows it.
     pub kind: Option<PageKind>,
     /// How deep detection looks into nested elements; 0 means [`DEFAULT_MAX_NESTING`].
@@ -124,13 +124,8 @@ pub fn extract(html: &str, url: &url::Url, rules: &Rules<'_>) -> Extracted {
     let doc = rules
         .has_selectors()
         .then(|| scraper_tree(html, rules.depth()));
-    let remove: Vec<Selector> = rules
-        .remove
-        .iter()
-        .filter_map(|s| Selector::parse(s).ok())
-        .collect();
     let fresh = || match &doc {
-        Some(doc) => Dom::from_html(doc, &remove, rules.depth()),
+        Some(doc) => Dom::from_html(doc, rules.remove, rules.depth()),
         None => parse::document(html, rules.depth()),
     };
     let dom = fresh();
@@ -199,10 +194,9 @@ pub fn extract(html: &str, url: &url::Url, rules: &Rules<'_>) -> Extracted {
 }
 
 /// Text (or the first of `attrs` present) of the first element matching an operator
-/// selector; invalid selectors select nothing.
-fn select(doc: &Html, selector: &str, attrs: &[&str]) -> Option<String> {
-    let sel = Selector::parse(selector).ok()?;
-    let el = doc.select(&sel).next()?;
+/// selector.
+fn select(doc: &Html, selector: &Selector, attrs: &[&str]) -> Option<String> {
+    let el = doc.select(selector).next()?;
     let value = attrs
         .iter()
         .find_map(|a| el.value().attr(a).map(str::to_string))
@@ -253,11 +247,13 @@ mod tests {
             <time class=d datetime=2021-02-03>Feb 3</time><div class=junk>junk</div>\
             <p>Body text that is long enough to matter, with commas, many words and more.</p>\
             </body></html>";
-        let remove = vec![".junk".to_string()];
+        let css = |s: &str| Selector::parse(s).unwrap();
+        let (title, byline, date) = (css("h1.hl"), css(".by"), css("time.d"));
+        let remove = [css(".junk")];
         let rules = Rules {
-            title: Some("h1.hl"),
-            byline: Some(".by"),
-            date: Some("time.d"),
+            title: Some(&title),
+            byline: Some(&byline),
+            date: Some(&date),
             remove: &remove,
             ..Rules::default()
         };

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use lol_html::html_content::{ContentType, EndTag, TextType};
 use lol_html::send::{
@@ -34,9 +34,9 @@ pub struct LightOptions<'a> {
     /// of them go to its Light site.
     pub siblings: &'a [(Url, String)],
     /// Selectors of the subtrees to keep; empty keeps the whole body.
-    pub content: &'a [String],
+    pub content: &'a [Selector],
     /// Selectors of the subtrees to drop.
-    pub remove: &'a [String],
+    pub remove: &'a [Selector],
     /// Most memory the rewriter may use.
     pub memory_limit: usize,
     /// Most kept elements open at once; deeper ones are unwrapped.
@@ -172,7 +172,7 @@ impl LightRewriter {
             Vec::new();
         for selector in options.remove {
             handlers.push((
-                parse(selector)?,
+                Cow::Owned(selector.clone()),
                 ElementContentHandlers::default().element(|el: &mut Element| {
                     el.remove();
                     Ok(())
@@ -182,7 +182,7 @@ impl LightRewriter {
         for selector in options.content {
             let depths = depths.clone();
             handlers.push((
-                parse(selector)?,
+                Cow::Owned(selector.clone()),
                 ElementContentHandlers::default().element(move |el: &mut Element| {
                     if el.can_have_content() && !el.removed() {
                         enter(&depths.content);
@@ -198,7 +198,7 @@ impl LightRewriter {
         }
         let base_state = state.clone();
         handlers.push((
-            parse("base[href]")?,
+            Cow::Borrowed(&FIXED.base),
             ElementContentHandlers::default().element(move |el: &mut Element| {
                 let mut st = lock(&base_state);
                 // Only a base in the head counts: a late one would re-target links already
@@ -217,7 +217,7 @@ impl LightRewriter {
         ));
         let lang_state = state.clone();
         handlers.push((
-            parse("html[lang]")?,
+            Cow::Borrowed(&FIXED.html_lang),
             ElementContentHandlers::default().element(move |el: &mut Element| {
                 if let Some(lang) = el.get_attribute("lang") {
                     lock(&lang_state).words.declared(&lang);
@@ -227,7 +227,7 @@ impl LightRewriter {
         ));
         let body_state = state.clone();
         handlers.push((
-            parse("body")?,
+            Cow::Borrowed(&FIXED.body),
             ElementContentHandlers::default().element(move |el: &mut Element| {
                 let mut st = lock(&body_state);
                 st.body_offset
@@ -241,7 +241,7 @@ impl LightRewriter {
             depths: depths.clone(),
         };
         handlers.push((
-            parse("*")?,
+            Cow::Borrowed(&FIXED.any),
             ElementContentHandlers::default()
                 .element(move |el: &mut Element| apply_policy(el, &shared)),
         ));
@@ -405,12 +405,26 @@ fn first_squeezable(bytes: &[u8]) -> Option<usize> {
     None
 }
 
-fn parse(selector: &str) -> Result<Cow<'static, Selector>, RewriteError> {
-    selector
-        .parse::<Selector>()
-        .map(Cow::Owned)
-        .map_err(|e| RewriteError::Handler(format!("selector \"{selector}\": {e}")))
+/// The selectors every pass runs, parsed once per process.
+struct Fixed {
+    base: Selector,
+    html_lang: Selector,
+    body: Selector,
+    any: Selector,
 }
+
+static FIXED: LazyLock<Fixed> = LazyLock::new(|| {
+    let parse = |css: &str| {
+        css.parse::<Selector>()
+            .expect("the pass's own selectors parse")
+    };
+    Fixed {
+        base: parse("base[href]"),
+        html_lang: parse("html[lang]"),
+        body: parse("body"),
+        any: parse("*"),
+    }
+});
 
 type HandlerResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
@@ -607,8 +621,8 @@ mod tests {
     fn light_in_chunks(html: &str, content: &[&str], remove: &[&str], chunk: usize) -> String {
         let page = Url::parse("https://www.example.com/news/story.html").unwrap();
         let upstream = Url::parse("https://www.example.com/").unwrap();
-        let content: Vec<String> = content.iter().map(|s| s.to_string()).collect();
-        let remove: Vec<String> = remove.iter().map(|s| s.to_string()).collect();
+        let content: Vec<Selector> = content.iter().map(|s| s.parse().unwrap()).collect();
+        let remove: Vec<Selector> = remove.iter().map(|s| s.parse().unwrap()).collect();
         let options = LightOptions {
             page_url: &page,
             upstream: &upstream,
