@@ -217,18 +217,10 @@ async fn fetch_judge_convert(
     slot: CacheSlot,
 ) -> Result<Response<Body>, Failure> {
     let mut fetched = fetch(runtime, reply, url).await?;
-    // A bot wall is a failure whatever its status: never judged as a page, never kept.
-    match challenge::detect(&mut fetched.upstream).await {
-        Ok(Some(sign)) => return Err(Failure::at(PageError::Challenged(sign), url)),
-        Ok(None) => {}
-        Err(e) => return Err(Failure::at(e.into(), &fetched.upstream.url)),
-    }
-    let judgement = judge(
-        fetched.upstream.status,
-        fetched.upstream.content_type.as_deref(),
-        fetched.upstream.cache_control.as_deref(),
-    )
-    .map_err(|e| Failure::at(e, &fetched.upstream.url))?;
+    let judgement = screen(&mut fetched.upstream).await.map_err(|e| match e {
+        PageError::Challenged(_) => Failure::at(e, url),
+        e => Failure::at(e, &fetched.upstream.url),
+    })?;
     if judgement != Judgement::Convert {
         slot.unshared();
         return Ok(reply.judged(judgement, &fetched.upstream));
@@ -540,6 +532,19 @@ pub(super) enum Judgement {
 /// missing; every other answer that is not a success is a failure, for which a saved copy
 /// beats an error page: a CDN turning a mirror away (403, 429), a legal block (451), a
 /// server error.
+/// Phase 4 on a fetched response: a bot wall is a failure whatever its status (never
+/// judged as a page, never kept); anything else is judged by [`judge`].
+pub(super) async fn screen(upstream: &mut Upstream) -> Result<Judgement, PageError> {
+    if let Some(sign) = challenge::detect(upstream).await? {
+        return Err(PageError::Challenged(sign));
+    }
+    judge(
+        upstream.status,
+        upstream.content_type.as_deref(),
+        upstream.cache_control.as_deref(),
+    )
+}
+
 pub(super) fn judge(
     status: StatusCode,
     content_type: Option<&str>,

@@ -25,7 +25,6 @@ use crate::convert::Finished;
 use crate::error::PageError;
 use crate::page::{self, Shell};
 use crate::route;
-use crate::upstream::challenge;
 
 /// Why joining ended.
 #[derive(Debug, thiserror::Error)]
@@ -173,17 +172,9 @@ async fn fetch_part(
         mut charge,
         permit,
     } = handler::fetch(runtime, reply, url).await.map_err(failed)?;
-    match challenge::detect(&mut upstream).await {
-        Ok(Some(sign)) => return Err(Stop::failed(url, PageError::Challenged(sign))),
-        Ok(None) => {}
-        Err(e) => return Err(Stop::failed(url, e)),
-    }
-    let judgement = handler::judge(
-        upstream.status,
-        upstream.content_type.as_deref(),
-        upstream.cache_control.as_deref(),
-    )
-    .map_err(|e| Stop::failed(url, e))?;
+    let judgement = handler::screen(&mut upstream)
+        .await
+        .map_err(|e| Stop::failed(url, e))?;
     if judgement != Judgement::Convert {
         return Err(Stop::failed(url, format!("{judgement:?}")));
     }
