@@ -29,8 +29,10 @@
 #   4. time to first byte and to last byte of the slow article (the sample site sends it
 #      over about 2 s) through each site, with curl;
 #   5. SLOW_CLIENTS concurrent clients on the slow article, every request a miss, through
-#      each site in turn; after each, the proxy's peak resident memory over that phase
-#      (VmHWM in /proc/<pid>/status, reset before it).
+#      each site in turn, each against a freshly started proxy: the allocator keeps what
+#      an earlier phase used resident, so a proxy that ran one phase would lend its peak
+#      to the next; after each, that proxy's peak resident memory (VmHWM in
+#      /proc/<pid>/status) and its resident memory before the phase.
 #
 # Every process it starts is stopped on exit. Needs: cargo, curl, wrk, nginx.
 set -euo pipefail
@@ -62,12 +64,25 @@ bench_config "$sample_addr" "$proxy_port" \
 ensure_free "$sample_addr" "127.0.0.1:$proxy_port" "127.0.0.1:$nginx_port"
 start sample "$target/release/examples/sample_site" "$sample_addr"
 sample_pid=$started
-start proxy "$target/release/lightmirror" serve --config "$work/load.toml"
-proxy_pid=$started
+# start_proxy: starts `lightmirror serve` on the benchmark configuration and waits until
+# it answers; sets `proxy_pid`.
+start_proxy() {
+    start proxy "$target/release/lightmirror" serve --config "$work/load.toml"
+    proxy_pid=$started
+    wait_for "$proxy$article"
+    alive "$proxy_pid"
+}
+
+# stop_proxy: stops the proxy started last and waits for it to exit, so that its port is
+# free for the next one.
+stop_proxy() {
+    kill "$proxy_pid"
+    wait "$proxy_pid" 2>/dev/null || true
+}
 
 wait_for "http://$sample_addr$article"
-wait_for "$proxy$article"
-alive "$sample_pid" "$proxy_pid"
+alive "$sample_pid"
+start_proxy
 
 # A request per call with a query string no other request has: every one a cache miss.
 cat >"$work/miss.lua" <<'LUA'
@@ -173,11 +188,12 @@ for host in "127.0.0.1:$proxy_port" "$detected_host"; do
 done
 
 for host in "127.0.0.1:$proxy_port" "$detected_host"; do
-    echo "== 5. $slow_clients concurrent slow clients, 15s, Host $host"
-    sleep 5 # jemalloc hands back what the last phase freed
+    echo "== 5. $slow_clients concurrent slow clients, 15s, Host $host, on a fresh proxy"
+    # A new process, so that VmHWM is this phase's peak alone, with nothing left resident
+    # from an earlier phase.
+    stop_proxy
+    start_proxy
     before=$(status_kib "$proxy_pid" VmRSS)
-    # Reset the peak so that VmHWM tells this phase's peak, not an earlier phase's.
-    echo 5 >"/proc/$proxy_pid/clear_refs" 2>/dev/null || echo "   (peak not reset: it may come from an earlier phase)"
     LM_PATH=/slow$article wrk -t2 -c"$slow_clients" -d15s --timeout 15s --latency \
         -s "$work/miss.lua" -H "Host: $host" "$proxy" >"$work/slow.txt"
     peak=$(status_kib "$proxy_pid" VmHWM)
