@@ -54,6 +54,19 @@ pub(crate) enum CacheResult {
     uncacheable,
 }
 
+impl CacheResult {
+    /// The label's value, as the access log writes it too.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::hit => "hit",
+            Self::miss => "miss",
+            Self::collapsed => "collapsed",
+            Self::stale => "stale",
+            Self::uncacheable => "uncacheable",
+        }
+    }
+}
+
 /// Labels of what concerns one site.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct SiteLabels {
@@ -291,6 +304,27 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_log_names_a_cache_result_as_the_metrics_label_does() {
+        for result in [
+            CacheResult::hit,
+            CacheResult::miss,
+            CacheResult::collapsed,
+            CacheResult::stale,
+            CacheResult::uncacheable,
+        ] {
+            let metrics = Metrics::default();
+            let labels = RequestLabels {
+                site: "ledger".into(),
+                status: status_class(http::StatusCode::OK),
+                cache: result,
+            };
+            metrics.requests.get_or_create(&labels).inc();
+            let label = format!("cache=\"{}\"", result.name());
+            assert!(metrics.encode().contains(&label), "{label} not exposed");
+        }
+    }
 
     #[test]
     fn the_exposition_names_every_family_with_its_labels() {

@@ -157,16 +157,23 @@ pub(crate) enum Digits {
 /// European digits are the norm; Urdu in European digits in Pakistan (the press and
 /// government use them) and in extended Arabic-Indic ones in India.
 pub(crate) fn digits_of(lang: &str) -> Digits {
+    // Asked for on every request for a page: tags are compared in place, never lowered or
+    // raised into new strings.
     let mut parts = lang.split(['-', '_']);
-    let primary = parts.next().unwrap_or("").to_ascii_lowercase();
-    let region = parts
-        .find(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_alphabetic()))
-        .map(str::to_ascii_uppercase);
-    match (primary.as_str(), region.as_deref()) {
-        ("fa" | "prs" | "ps", _) | ("ur", Some("IN")) => Digits::Persian,
-        ("ar", Some("DZ" | "MA" | "TN" | "LY" | "EH")) => Digits::Latin,
-        ("ar" | "ckb", _) => Digits::ArabicIndic,
-        _ => Digits::Latin,
+    let primary = parts.next().unwrap_or("");
+    let region = parts.find(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_alphabetic()));
+    let is = |tags: &[&str]| tags.iter().any(|tag| primary.eq_ignore_ascii_case(tag));
+    let region_is = |names: &[&str]| {
+        region.is_some_and(|region| names.iter().any(|name| region.eq_ignore_ascii_case(name)))
+    };
+    if is(&["fa", "prs", "ps"]) || (is(&["ur"]) && region_is(&["IN"])) {
+        Digits::Persian
+    } else if is(&["ar"]) && region_is(&["DZ", "MA", "TN", "LY", "EH"]) {
+        Digits::Latin
+    } else if is(&["ar", "ckb"]) {
+        Digits::ArabicIndic
+    } else {
+        Digits::Latin
     }
 }
 
@@ -284,13 +291,14 @@ pub struct Words<'a> {
 impl<'a> Words<'a> {
     /// The words for a page in `lang` (English when unknown or absent).
     pub fn new(lang: Option<&str>, overrides: &'a Overrides) -> Self {
+        // Every request for a page builds its words: compared in place, not lowered into a
+        // new string.
         let primary = lang
             .and_then(|l| l.split(['-', '_']).next())
-            .unwrap_or("en")
-            .to_ascii_lowercase();
+            .unwrap_or("en");
         let table = messages::TABLES
             .iter()
-            .find(|(tag, _)| *tag == primary)
+            .find(|(tag, _)| tag.eq_ignore_ascii_case(primary))
             .map_or(messages::EN, |(_, table)| *table);
         Self {
             table,

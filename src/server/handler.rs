@@ -12,6 +12,7 @@
 //! The shell's markup is `page.rs`'s and the `Cache-Control` values are the cache
 //! policy's; this module only joins the phases.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -702,19 +703,21 @@ fn log<B>(
     let server = &runtime.config.server;
     let uri = request.uri();
     let path = match uri.query() {
-        Some(query) if server.log_query => format!("{}?{query}", uri.path()),
-        _ => uri.path().to_owned(),
+        Some(query) if server.log_query => Cow::Owned(format!("{}?{query}", uri.path())),
+        _ => Cow::Borrowed(uri.path()),
     };
+    let path = &*path;
     let host = *routed.host.as_ref().unwrap_or(&"-");
     let bytes = header_text(response.headers(), header::CONTENT_LENGTH).unwrap_or("-");
     let upstream_ms = match trace.upstream_ms.load(Ordering::Relaxed) {
-        u64::MAX => "-".to_owned(),
-        ms => ms.to_string(),
+        u64::MAX => Cow::Borrowed("-"),
+        ms => Cow::Owned(ms.to_string()),
     };
+    let upstream_ms = &*upstream_ms;
     let total_ms = started.elapsed().as_millis() as u64;
     let method = request.method().as_str();
     let status = response.status().as_u16();
-    let cache = format!("{cache:?}");
+    let cache = cache.name();
     if server.log_client_ip {
         let client = client::reader_address(request.headers(), peer, &server.trusted_proxies);
         tracing::info!(site, host, method, path, status, bytes, cache, upstream_ms, total_ms, %client, "request");
