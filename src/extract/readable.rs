@@ -120,7 +120,7 @@ const ACCOMPANIMENT_TOTAL_SHARE: f64 = 0.5;
 fn names_any(match_string: &str, words: &[&str]) -> bool {
     match_string
         .split_ascii_whitespace()
-        .any(|t| describes(t) && words.iter().any(|w| word_at_boundary(t, w)))
+        .any(|t| describes(t) && any_word_at_boundary(t, words))
 }
 
 /// Whether a class token says what its element is, rather than tagging it with a taxonomy
@@ -154,13 +154,20 @@ pub(crate) fn is_furniture(match_string: &str) -> bool {
         })
 }
 
-/// Whether `word` (lower case) occurs in `token`, in any case, at its start or after a
-/// character that is not a letter or digit.
-fn word_at_boundary(token: &str, word: &str) -> bool {
-    let (t, w) = (token.as_bytes(), word.as_bytes());
-    (0..=t.len().saturating_sub(w.len()))
-        .filter(|&i| t.len() >= w.len() && t[i..i + w.len()].eq_ignore_ascii_case(w))
-        .any(|i| i == 0 || !t[i - 1].is_ascii_alphanumeric())
+/// Whether one of `words` (lower case) occurs in `token`, in any case, at its start or
+/// after a character that is not a letter or digit.
+fn any_word_at_boundary(token: &str, words: &[&str]) -> bool {
+    let t = token.as_bytes();
+    // A token has few boundaries: each is found once and every word tried there, rather
+    // than every word looked for at every position.
+    (0..=t.len())
+        .filter(|&i| i == 0 || !t[i - 1].is_ascii_alphanumeric())
+        .any(|i| {
+            words.iter().any(|w| {
+                t.get(i..i + w.len())
+                    .is_some_and(|s| s.eq_ignore_ascii_case(w.as_bytes()))
+            })
+        })
 }
 
 /// Whether `word` (lower case) is a whole word of `token`, in any case: bounded on each side
