@@ -43,23 +43,20 @@ const STATE_SUFFIXES: &[&str] = &[
 const FURNITURE_MAX_SHARE: f64 = 0.5;
 
 /// Class and id words of blocks that accompany an article inside its container without
-/// being part of it: related and "see more" rows, author boxes, ratings, sharing and social
-/// rows, comment forms and threads, disclaimers, affiliate and subscription notices. They
+/// being part of it: related and "see more" rows, author boxes and bylines, ratings,
+/// sharing and social rows, comment forms and threads, disclaimers, affiliate and
+/// subscription notices, copyright lines, breadcrumbs. They
 /// are matched as [`FURNITURE`] is, but only once the article is chosen, so a word that a
 /// site also uses on its content wrapper cannot cost the article.
 const ACCOMPANIMENT: &[&str] = &[
     "related",
-    "author-box",
-    "authorbox",
-    "author-bio",
-    "about-author",
+    "author",
     "saboxplugin",
     "post-ratings",
     "sharing",
     "share-buttons",
     "social",
-    "comment-respond",
-    "comments",
+    "comment",
     "disclaimer",
     "disclosure",
     "print-button",
@@ -68,13 +65,14 @@ const ACCOMPANIMENT: &[&str] = &[
     "subscription",
     "entry-utility",
     "community-notice",
-    "author-info",
     "promo",
     "advert",
     "widget",
     "tags",
     "rating",
     "signup",
+    "copyright",
+    "breadcrumb",
 ];
 /// Class and id words of blocks that accompany an article only when they hold a link: a
 /// "teaser" is a card leading to another story, or this story's own standfirst paragraph.
@@ -104,7 +102,7 @@ const TRAILING_LABELS: usize = 3;
 /// Length under which a block without a sentence's end reads as a label, in characters.
 const LABEL_MAX: usize = 40;
 /// Characters that end a sentence, or a quotation or bracket closing one.
-const SENTENCE_ENDS: &[char] = &[
+pub(crate) const SENTENCE_ENDS: &[char] = &[
     '.', '!', '?', '…', '。', '！', '？', '"', '”', '»', '«', '’', ')', '؟', '۔',
 ];
 /// Length from which a paragraph with few links reads as running prose, in characters.
@@ -1083,8 +1081,8 @@ impl Pass<'_> {
                     let only = self.dom.element_children(id).next();
                     if let Some(p) = only {
                         // The wrapper's name may be all that says the paragraph is the
-                        // standfirst.
-                        if names_standfirst(&ms) {
+                        // standfirst, or an author's note or a copyright line.
+                        if names_standfirst(&ms) || names_any(&ms, ACCOMPANIMENT) {
                             if let Some(class) = self.dom.attr(id, "class").map(str::to_string) {
                                 self.dom.set_attr(p, "class", &class);
                             }
@@ -1438,6 +1436,7 @@ impl Pass<'_> {
             self.remove_link_paragraphs(article, &mut stats);
             self.remove_trailing_labels(article, &mut stats);
             self.remove_orphan_headings(article, &mut stats);
+            super::trim::trim(self.dom, article);
         }
         for h in self.dom.find_all(article, &["h1"]) {
             self.dom.rename(h, "h2");
@@ -1896,6 +1895,24 @@ mod tests {
         let text = article(&html);
         assert!(text.starts_with("What happened, in one sentence"), "{text}");
         assert!(!text.contains("Advertisement"), "{text}");
+    }
+
+    #[test]
+    fn author_boxes_comment_forms_and_copyright_rows_leave_the_article() {
+        let para = "<p>The council voted on Tuesday to close the old bridge for repairs, \
+                    which engineers say cannot wait another winter, and work starts soon.</p>";
+        let t = article(&format!(
+            "<html><body><div class=story>{para}{para}{para}{para}\
+             <section class=post-author><p>Jane Roe writes about cities, bridges and the \
+             people who mend them, and has done so for twenty years.</p></section>\
+             <div class=comment-form><p>Leave a reply to this story, we read them all.</p></div>\
+             <div class=site-copyright><p>All rights reserved by the publisher.</p></div>\
+             </div></body></html>"
+        ));
+        assert!(t.contains("bridge"), "{t}");
+        for boilerplate in ["Jane Roe", "Leave a reply", "rights reserved"] {
+            assert!(!t.contains(boilerplate), "{t}");
+        }
     }
 
     #[test]
