@@ -41,6 +41,14 @@ const STATE_SUFFIXES: &[&str] = &[
 ];
 /// Share of the page's text above which a furniture class is not believed.
 const FURNITURE_MAX_SHARE: f64 = 0.5;
+/// Share of the article's text above which a block keeps its place despite a negative
+/// class word: `field--label-hidden` hides a label, not the story it wraps.
+const NEGATIVE_MAX_SHARE: f64 = 0.5;
+/// Visible form fields from which a block can read as a sign-up or contact form.
+const FORM_FIELDS: usize = 3;
+/// Share of a block's text inside forms above which, with [`FORM_FIELDS`] fields, the
+/// block is a form rather than a story ending in a comment form.
+const FORM_SHARE: f64 = 0.5;
 
 /// Class and id words of blocks that accompany an article inside its container without
 /// being part of it: related and "see more" rows, author boxes and bylines, ratings,
@@ -262,6 +270,33 @@ const LINK_PARAGRAPH_MAX: usize = 200;
 /// Share of a short paragraph's text in links above which it is a teaser.
 const LINK_PARAGRAPH_DENSITY: f64 = 0.5;
 
+/// Whether the block `id` is mostly a form: [`FORM_FIELDS`] visible fields or more, and
+/// more than [`FORM_SHARE`] of its text in forms (labels, consent notes).
+fn is_form(dom: &Dom, id: Id) -> bool {
+    let forms = dom.find_all(id, &["form"]);
+    let in_forms: usize = forms
+        .iter()
+        .filter(|&&f| !dom.ancestors(f).any(|a| forms.contains(&a)))
+        .map(|&f| text_len(dom, f))
+        .sum();
+    in_forms as f64 > FORM_SHARE * text_len(dom, id) as f64 && form_fields(dom, id) >= FORM_FIELDS
+}
+
+/// Visible form fields under `id`: text boxes, check boxes, menus (not hidden inputs or
+/// buttons, which articles carry for sharing and voting).
+fn form_fields(dom: &Dom, id: Id) -> usize {
+    dom.find_all(id, &["input", "select", "textarea"])
+        .into_iter()
+        .filter(|&f| {
+            !dom.attr(f, "type").is_some_and(|t| {
+                ["hidden", "submit", "button", "image", "reset"]
+                    .iter()
+                    .any(|h| t.eq_ignore_ascii_case(h))
+            })
+        })
+        .count()
+}
+
 /// Rank of a heading element, 1 for `h1`.
 fn heading_rank(name: &str) -> Option<u8> {
     match name {
@@ -314,6 +349,14 @@ pub(crate) struct Found {
     pub attempt: usize,
     /// Paragraphs of running prose in the article (see [`PROSE_PARAGRAPH`]).
     pub paragraphs: usize,
+    /// Whether the chosen block was mostly a form before cleaning (see [`is_form`]): a
+    /// newsletter or contact form, which neither ends the search nor takes the place of a
+    /// story a stricter attempt found.
+    pub form: bool,
+    /// Whether no container scored above the page's body, so the whole body stands for
+    /// the article: what a strict attempt leaves of a page whose content wrapper it
+    /// stripped, which must not end the search however long it is.
+    pub whole_body: bool,
 }
 
 impl Found {
@@ -371,7 +414,11 @@ pub(crate) fn grab(first: Dom, fresh: impl Fn() -> Dom, title: &str) -> Option<(
         };
         // Enough text ends the search, unless most of it is links (a menu kept with a short
         // story).
-        if found.text_len >= CHAR_THRESHOLD && found.prose_len() >= CHAR_THRESHOLD as f64 / 2.0 {
+        if found.text_len >= CHAR_THRESHOLD
+            && found.prose_len() >= CHAR_THRESHOLD as f64 / 2.0
+            && !found.whole_body
+            && !found.form
+        {
             return Some((dom, found));
         }
         if best.as_ref().is_none_or(|(_, b)| {
@@ -380,7 +427,9 @@ pub(crate) fn grab(first: Dom, fresh: impl Fn() -> Dom, title: &str) -> Option<(
             } else {
                 LOOSER_GAIN * b.prose_len()
             };
-            found.prose_len() > needed || (b.prose_len() == 0.0 && found.text_len > b.text_len)
+            let gains =
+                found.prose_len() > needed || (b.prose_len() == 0.0 && found.text_len > b.text_len);
+            gains && !(found.form && b.text_len > 0)
         }) {
             best = Some((dom, found));
         }
@@ -1185,6 +1234,7 @@ impl Pass<'_> {
                 top.truncate(5);
             }
         }
+        let whole_body = top.first().is_none_or(|&t| t == body);
         let top_candidate = match top.first() {
             Some(&t) if t != body => self.refine(t, &top, body),
             _ => {
@@ -1208,6 +1258,7 @@ impl Pass<'_> {
             });
         let standfirst = self.standfirst_before(top_candidate);
         let article = self.merge_siblings(top_candidate);
+        let form = is_form(self.dom, article);
         if let Some(lead) = standfirst.filter(|&l| !self.dom.ancestors(l).any(|a| a == article)) {
             self.dom.detach(lead);
             match self.dom.nodes[article].first {
@@ -1224,6 +1275,8 @@ impl Pass<'_> {
             marked,
             attempt: 0,
             paragraphs: self.prose_paragraphs(article),
+            form,
+            whole_body,
         }
     }
 
@@ -1687,13 +1740,28 @@ impl Pass<'_> {
             return;
         }
         for node in self.dom.find_all(root, &[tag]).into_iter().rev() {
-            if self.should_remove(node, tag, stats) {
+            if self.should_remove(node, tag, root, stats) {
                 stats.remove(self.dom, node, root);
             }
         }
     }
 
-    fn should_remove(&self, node: Id, tag: &str, stats: &Stats) -> bool {
+    /// Whether a block holds more than [`NEGATIVE_MAX_SHARE`] of the article in paragraphs
+    /// of running prose, so that a class or id word counting against it names a detail of
+    /// the block
+    /// (`field--label-hidden`), and removing it would leave the article's shell.
+    fn carries_article(&self, node: Id, root: Id, stats: &Stats) -> bool {
+        let prose: usize = self
+            .dom
+            .find_all(node, &["p"])
+            .into_iter()
+            .map(|p| stats.len(p))
+            .filter(|&len| len >= PROSE_PARAGRAPH)
+            .sum();
+        prose as f64 > NEGATIVE_MAX_SHARE * stats.len(root) as f64
+    }
+
+    fn should_remove(&self, node: Id, tag: &str, root: Id, stats: &Stats) -> bool {
         let dom = &*self.dom;
         let total = stats.len(node);
         let mut is_list = tag == "ul" || tag == "ol";
@@ -1725,7 +1793,7 @@ impl Pass<'_> {
             return false;
         }
         let weight = self.class_weight(node);
-        if weight < 0.0 {
+        if weight < 0.0 && !self.carries_article(node, root, stats) {
             return true;
         }
         if stats.commas(node) >= 10 {
@@ -1805,6 +1873,62 @@ mod tests {
         let mut out = String::new();
         dom.content_html(found.article, true, &mut out);
         out
+    }
+
+    fn sentences(words: &str, n: usize) -> String {
+        (0..n)
+            .map(|i| format!("<p>{words}, sentence {i} of the story, runs on a while.</p>"))
+            .collect()
+    }
+
+    #[test]
+    fn a_sign_up_form_never_replaces_a_short_story() {
+        let labels: String = (0..12)
+            .map(|i| {
+                format!(
+                    "<p><label>Receive the letter, field {i}, which we send twice a month, \
+                     and events near you, as often as you like</label><input name=f{i}></p>"
+                )
+            })
+            .collect();
+        let html = format!(
+            "<html><body><div class=story><p>The council voted on Tuesday to close the old \
+             bridge, after engineers found cracks in two of its piers, and the mayor said a \
+             ferry would run until a new bridge opens, in three years at the earliest.</p>\
+             </div><div class=subscribe-box><form>{labels}</form></div></body></html>"
+        );
+        let text = article(&html);
+        assert!(text.contains("close the old bridge"), "{text}");
+        assert!(!text.contains("Receive the letter"), "{text}");
+    }
+
+    #[test]
+    fn a_stripped_wrapper_does_not_end_the_search() {
+        let notice = "Offers on this site come from companies that pay us, and that may \
+             change how and where they appear, in what order, and which ones we show. "
+            .repeat(3);
+        let html = format!(
+            "<html><body><section class=advertiser-disclosure><p>{notice}</p><p>{notice}</p>\
+             </section><div class=above-footer><div class=article-body>{}</div></div>\
+             </body></html>",
+            sentences("The airline joins the alliance next spring", 40)
+        );
+        let text = article(&html);
+        assert!(text.contains("joins the alliance"), "{text}");
+        assert!(!text.contains("companies that pay us"), "{text}");
+    }
+
+    #[test]
+    fn a_negative_word_on_most_of_the_article_does_not_remove_it() {
+        let html = format!(
+            "<html><body><div class=node-body><div class='field field--label-hidden'>{}</div>\
+             <div class=field>{}</div></div></body></html>",
+            sentences("The parliament ended the state of emergency", 12),
+            sentences("Schools stay open", 4)
+        );
+        let text = article(&html);
+        assert!(text.contains("state of emergency"), "{text}");
+        assert!(text.contains("Schools stay open"), "{text}");
     }
 
     #[test]
