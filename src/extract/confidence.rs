@@ -57,6 +57,8 @@ mod tests {
             link_density,
             attempt,
             paragraphs,
+            form: false,
+            whole_body: false,
         }
     }
 

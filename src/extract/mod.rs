@@ -16,6 +16,7 @@ mod readable;
 mod reduce;
 mod text;
 mod tokens;
+mod trim;
 
 use html5ever::tendril::TendrilSink;
 use scraper::{Html, Selector};

@@ -5,7 +5,7 @@
 
 use url::Url;
 
-use super::dom::{Dom, Id};
+use super::dom::{Dom, Id, Step};
 use super::meta;
 use crate::lang::{NEXT_WORDS, PREVIOUS_WORDS};
 use crate::rewrite::links::is_same_site;
@@ -61,17 +61,28 @@ pub(crate) fn read(dom: &Dom, url: &Url) -> Navigation {
         if nav.rel_next.is_none() && rels.contains(&"next") {
             nav.rel_next = dom.attr(link, "href").and_then(|h| url.join(h.trim()).ok());
         }
-        let Some(href) = dom.attr(link, "href").and_then(|h| light_path(url, h)) else {
+        let Some(raw) = dom.attr(link, "href") else {
             continue;
         };
+        // The link's words and rels decide before its address is resolved, which most
+        // links, neither next nor previous, never need.
         let words = link_words(&dom.text_content(link));
-        if nav.next.is_none() && (rels.contains(&"next") || NEXT_WORDS.contains(&words.as_str())) {
-            nav.next = Some(href);
-        } else if nav.previous.is_none()
+        let is_next =
+            nav.next.is_none() && (rels.contains(&"next") || NEXT_WORDS.contains(&words.as_str()));
+        let is_previous = !is_next
+            && nav.previous.is_none()
             && (rels.contains(&"prev")
                 || rels.contains(&"previous")
-                || PREVIOUS_WORDS.contains(&words.as_str()))
-        {
+                || PREVIOUS_WORDS.contains(&words.as_str()));
+        if !(is_next || is_previous) {
+            continue;
+        }
+        let Some(href) = light_path(url, raw) else {
+            continue;
+        };
+        if is_next {
+            nav.next = Some(href);
+        } else {
             nav.previous = Some(href);
         }
     }
@@ -168,32 +179,66 @@ fn decimal_digit(c: char) -> Option<u32> {
     })
 }
 
+/// Blocks a row of page numbers may stand in.
+const NUMBER_BLOCKS: &[&str] = &["nav", "ul", "ol", "div", "p"];
+
 /// The first block holding two or more links whose texts are page numbers.
 fn numbered(dom: &Dom, url: &Url) -> Vec<NavLink> {
     let Some(body) = dom.find(0, "body") else {
         return Vec::new();
     };
-    for block in dom.find_all(body, &["nav", "ul", "ol", "div", "p"]) {
-        let links: Vec<NavLink> = dom
-            .find_all(block, &["a"])
-            .into_iter()
-            .filter_map(|a| {
-                let n = page_number(&dom.text_content(a))?;
-                let href = dom.attr(a, "href").and_then(|h| light_path(url, h))?;
-                Some(NavLink {
-                    label: n.to_string(),
-                    href,
-                })
-            })
-            .take(MAX_NUMBERED)
-            .collect();
-        let all = dom.find_all(block, &["a"]).len();
+    // One walk reads every link under the body once, in order, and notes the run of them
+    // each block holds: blocks nest, and reading each block's links anew costs a walk
+    // and a text per link for every block around it.
+    let mut links: Vec<Option<NavLink>> = Vec::new();
+    let mut blocks: Vec<(usize, usize)> = Vec::new();
+    let mut open: Vec<usize> = Vec::new();
+    for step in dom.walk(body) {
+        match step {
+            Step::Enter(n) if n != body && dom.is(n, &["a"]) => {
+                links.push(number_link(dom, n, url));
+            }
+            Step::Enter(n) if n != body && dom.is(n, NUMBER_BLOCKS) => {
+                open.push(blocks.len());
+                blocks.push((links.len(), links.len()));
+            }
+            Step::Leave(n) if n != body && dom.is(n, NUMBER_BLOCKS) => {
+                if let Some(b) = open.pop() {
+                    blocks[b].1 = links.len();
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut numbers_before = Vec::with_capacity(links.len() + 1);
+    numbers_before.push(0);
+    for link in &links {
+        let last = numbers_before.last().copied().unwrap_or(0);
+        numbers_before.push(last + usize::from(link.is_some()));
+    }
+    for (start, end) in blocks {
+        let found = (numbers_before[end] - numbers_before[start]).min(MAX_NUMBERED);
         // A block of page numbers is mostly page numbers (a next link beside them).
-        if links.len() >= 2 && links.len() * 2 >= all {
-            return links;
+        if found >= 2 && found * 2 >= end - start {
+            return links[start..end]
+                .iter()
+                .flatten()
+                .take(MAX_NUMBERED)
+                .cloned()
+                .collect();
         }
     }
     Vec::new()
+}
+
+/// A link whose text is a page number, as a numbered link on the page's site.
+fn number_link(dom: &Dom, a: Id, url: &Url) -> Option<NavLink> {
+    let n = page_number(&dom.text_content(a))?;
+    let href = dom.attr(a, "href").and_then(|h| light_path(url, h))?;
+    Some(NavLink {
+        label: n.to_string(),
+        href,
+    })
 }
 
 #[cfg(test)]

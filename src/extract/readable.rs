@@ -41,25 +41,30 @@ const STATE_SUFFIXES: &[&str] = &[
 ];
 /// Share of the page's text above which a furniture class is not believed.
 const FURNITURE_MAX_SHARE: f64 = 0.5;
+/// Share of the article's text above which a block keeps its place despite a negative
+/// class word: `field--label-hidden` hides a label, not the story it wraps.
+const NEGATIVE_MAX_SHARE: f64 = 0.5;
+/// Visible form fields from which a block can read as a sign-up or contact form.
+const FORM_FIELDS: usize = 3;
+/// Share of a block's text inside forms above which, with [`FORM_FIELDS`] fields, the
+/// block is a form rather than a story ending in a comment form.
+const FORM_SHARE: f64 = 0.5;
 
 /// Class and id words of blocks that accompany an article inside its container without
-/// being part of it: related and "see more" rows, author boxes, ratings, sharing and social
-/// rows, comment forms and threads, disclaimers, affiliate and subscription notices. They
+/// being part of it: related and "see more" rows, author boxes and bylines, ratings,
+/// sharing and social rows, comment forms and threads, disclaimers, affiliate and
+/// subscription notices, copyright lines, breadcrumbs. They
 /// are matched as [`FURNITURE`] is, but only once the article is chosen, so a word that a
 /// site also uses on its content wrapper cannot cost the article.
 const ACCOMPANIMENT: &[&str] = &[
     "related",
-    "author-box",
-    "authorbox",
-    "author-bio",
-    "about-author",
+    "author",
     "saboxplugin",
     "post-ratings",
     "sharing",
     "share-buttons",
     "social",
-    "comment-respond",
-    "comments",
+    "comment",
     "disclaimer",
     "disclosure",
     "print-button",
@@ -68,13 +73,14 @@ const ACCOMPANIMENT: &[&str] = &[
     "subscription",
     "entry-utility",
     "community-notice",
-    "author-info",
     "promo",
     "advert",
     "widget",
     "tags",
     "rating",
     "signup",
+    "copyright",
+    "breadcrumb",
 ];
 /// Class and id words of blocks that accompany an article only when they hold a link: a
 /// "teaser" is a card leading to another story, or this story's own standfirst paragraph.
@@ -104,7 +110,7 @@ const TRAILING_LABELS: usize = 3;
 /// Length under which a block without a sentence's end reads as a label, in characters.
 const LABEL_MAX: usize = 40;
 /// Characters that end a sentence, or a quotation or bracket closing one.
-const SENTENCE_ENDS: &[char] = &[
+pub(crate) const SENTENCE_ENDS: &[char] = &[
     '.', '!', '?', '…', '。', '！', '？', '"', '”', '»', '«', '’', ')', '؟', '۔',
 ];
 /// Length from which a paragraph with few links reads as running prose, in characters.
@@ -120,7 +126,7 @@ const ACCOMPANIMENT_TOTAL_SHARE: f64 = 0.5;
 fn names_any(match_string: &str, words: &[&str]) -> bool {
     match_string
         .split_ascii_whitespace()
-        .any(|t| describes(t) && words.iter().any(|w| word_at_boundary(t, w)))
+        .any(|t| describes(t) && any_word_at_boundary(t, words))
 }
 
 /// Whether a class token says what its element is, rather than tagging it with a taxonomy
@@ -154,13 +160,20 @@ pub(crate) fn is_furniture(match_string: &str) -> bool {
         })
 }
 
-/// Whether `word` (lower case) occurs in `token`, in any case, at its start or after a
-/// character that is not a letter or digit.
-fn word_at_boundary(token: &str, word: &str) -> bool {
-    let (t, w) = (token.as_bytes(), word.as_bytes());
-    (0..=t.len().saturating_sub(w.len()))
-        .filter(|&i| t.len() >= w.len() && t[i..i + w.len()].eq_ignore_ascii_case(w))
-        .any(|i| i == 0 || !t[i - 1].is_ascii_alphanumeric())
+/// Whether one of `words` (lower case) occurs in `token`, in any case, at its start or
+/// after a character that is not a letter or digit.
+fn any_word_at_boundary(token: &str, words: &[&str]) -> bool {
+    let t = token.as_bytes();
+    // A token has few boundaries: each is found once and every word tried there, rather
+    // than every word looked for at every position.
+    (0..=t.len())
+        .filter(|&i| i == 0 || !t[i - 1].is_ascii_alphanumeric())
+        .any(|i| {
+            words.iter().any(|w| {
+                t.get(i..i + w.len())
+                    .is_some_and(|s| s.eq_ignore_ascii_case(w.as_bytes()))
+            })
+        })
 }
 
 /// Whether `word` (lower case) is a whole word of `token`, in any case: bounded on each side
@@ -257,6 +270,33 @@ const LINK_PARAGRAPH_MAX: usize = 200;
 /// Share of a short paragraph's text in links above which it is a teaser.
 const LINK_PARAGRAPH_DENSITY: f64 = 0.5;
 
+/// Whether the block `id` is mostly a form: [`FORM_FIELDS`] visible fields or more, and
+/// more than [`FORM_SHARE`] of its text in forms (labels, consent notes).
+fn is_form(dom: &Dom, id: Id) -> bool {
+    let forms = dom.find_all(id, &["form"]);
+    let in_forms: usize = forms
+        .iter()
+        .filter(|&&f| !dom.ancestors(f).any(|a| forms.contains(&a)))
+        .map(|&f| text_len(dom, f))
+        .sum();
+    in_forms as f64 > FORM_SHARE * text_len(dom, id) as f64 && form_fields(dom, id) >= FORM_FIELDS
+}
+
+/// Visible form fields under `id`: text boxes, check boxes, menus (not hidden inputs or
+/// buttons, which articles carry for sharing and voting).
+fn form_fields(dom: &Dom, id: Id) -> usize {
+    dom.find_all(id, &["input", "select", "textarea"])
+        .into_iter()
+        .filter(|&f| {
+            !dom.attr(f, "type").is_some_and(|t| {
+                ["hidden", "submit", "button", "image", "reset"]
+                    .iter()
+                    .any(|h| t.eq_ignore_ascii_case(h))
+            })
+        })
+        .count()
+}
+
 /// Rank of a heading element, 1 for `h1`.
 fn heading_rank(name: &str) -> Option<u8> {
     match name {
@@ -309,6 +349,14 @@ pub(crate) struct Found {
     pub attempt: usize,
     /// Paragraphs of running prose in the article (see [`PROSE_PARAGRAPH`]).
     pub paragraphs: usize,
+    /// Whether the chosen block was mostly a form before cleaning (see [`is_form`]): a
+    /// newsletter or contact form, which neither ends the search nor takes the place of a
+    /// story a stricter attempt found.
+    pub form: bool,
+    /// Whether no container scored above the page's body, so the whole body stands for
+    /// the article: what a strict attempt leaves of a page whose content wrapper it
+    /// stripped, which must not end the search however long it is.
+    pub whole_body: bool,
 }
 
 impl Found {
@@ -366,7 +414,11 @@ pub(crate) fn grab(first: Dom, fresh: impl Fn() -> Dom, title: &str) -> Option<(
         };
         // Enough text ends the search, unless most of it is links (a menu kept with a short
         // story).
-        if found.text_len >= CHAR_THRESHOLD && found.prose_len() >= CHAR_THRESHOLD as f64 / 2.0 {
+        if found.text_len >= CHAR_THRESHOLD
+            && found.prose_len() >= CHAR_THRESHOLD as f64 / 2.0
+            && !found.whole_body
+            && !found.form
+        {
             return Some((dom, found));
         }
         if best.as_ref().is_none_or(|(_, b)| {
@@ -375,7 +427,9 @@ pub(crate) fn grab(first: Dom, fresh: impl Fn() -> Dom, title: &str) -> Option<(
             } else {
                 LOOSER_GAIN * b.prose_len()
             };
-            found.prose_len() > needed || (b.prose_len() == 0.0 && found.text_len > b.text_len)
+            let gains =
+                found.prose_len() > needed || (b.prose_len() == 0.0 && found.text_len > b.text_len);
+            gains && !(found.form && b.text_len > 0)
         }) {
             best = Some((dom, found));
         }
@@ -1076,8 +1130,8 @@ impl Pass<'_> {
                     let only = self.dom.element_children(id).next();
                     if let Some(p) = only {
                         // The wrapper's name may be all that says the paragraph is the
-                        // standfirst.
-                        if names_standfirst(&ms) {
+                        // standfirst, or an author's note or a copyright line.
+                        if names_standfirst(&ms) || names_any(&ms, ACCOMPANIMENT) {
                             if let Some(class) = self.dom.attr(id, "class").map(str::to_string) {
                                 self.dom.set_attr(p, "class", &class);
                             }
@@ -1180,6 +1234,7 @@ impl Pass<'_> {
                 top.truncate(5);
             }
         }
+        let whole_body = top.first().is_none_or(|&t| t == body);
         let top_candidate = match top.first() {
             Some(&t) if t != body => self.refine(t, &top, body),
             _ => {
@@ -1203,6 +1258,7 @@ impl Pass<'_> {
             });
         let standfirst = self.standfirst_before(top_candidate);
         let article = self.merge_siblings(top_candidate);
+        let form = is_form(self.dom, article);
         if let Some(lead) = standfirst.filter(|&l| !self.dom.ancestors(l).any(|a| a == article)) {
             self.dom.detach(lead);
             match self.dom.nodes[article].first {
@@ -1219,6 +1275,8 @@ impl Pass<'_> {
             marked,
             attempt: 0,
             paragraphs: self.prose_paragraphs(article),
+            form,
+            whole_body,
         }
     }
 
@@ -1431,6 +1489,7 @@ impl Pass<'_> {
             self.remove_link_paragraphs(article, &mut stats);
             self.remove_trailing_labels(article, &mut stats);
             self.remove_orphan_headings(article, &mut stats);
+            super::trim::trim(self.dom, article);
         }
         for h in self.dom.find_all(article, &["h1"]) {
             self.dom.rename(h, "h2");
@@ -1681,13 +1740,28 @@ impl Pass<'_> {
             return;
         }
         for node in self.dom.find_all(root, &[tag]).into_iter().rev() {
-            if self.should_remove(node, tag, stats) {
+            if self.should_remove(node, tag, root, stats) {
                 stats.remove(self.dom, node, root);
             }
         }
     }
 
-    fn should_remove(&self, node: Id, tag: &str, stats: &Stats) -> bool {
+    /// Whether a block holds more than [`NEGATIVE_MAX_SHARE`] of the article in paragraphs
+    /// of running prose, so that a class or id word counting against it names a detail of
+    /// the block
+    /// (`field--label-hidden`), and removing it would leave the article's shell.
+    fn carries_article(&self, node: Id, root: Id, stats: &Stats) -> bool {
+        let prose: usize = self
+            .dom
+            .find_all(node, &["p"])
+            .into_iter()
+            .map(|p| stats.len(p))
+            .filter(|&len| len >= PROSE_PARAGRAPH)
+            .sum();
+        prose as f64 > NEGATIVE_MAX_SHARE * stats.len(root) as f64
+    }
+
+    fn should_remove(&self, node: Id, tag: &str, root: Id, stats: &Stats) -> bool {
         let dom = &*self.dom;
         let total = stats.len(node);
         let mut is_list = tag == "ul" || tag == "ol";
@@ -1719,7 +1793,7 @@ impl Pass<'_> {
             return false;
         }
         let weight = self.class_weight(node);
-        if weight < 0.0 {
+        if weight < 0.0 && !self.carries_article(node, root, stats) {
             return true;
         }
         if stats.commas(node) >= 10 {
@@ -1799,6 +1873,62 @@ mod tests {
         let mut out = String::new();
         dom.content_html(found.article, true, &mut out);
         out
+    }
+
+    fn sentences(words: &str, n: usize) -> String {
+        (0..n)
+            .map(|i| format!("<p>{words}, sentence {i} of the story, runs on a while.</p>"))
+            .collect()
+    }
+
+    #[test]
+    fn a_sign_up_form_never_replaces_a_short_story() {
+        let labels: String = (0..12)
+            .map(|i| {
+                format!(
+                    "<p><label>Receive the letter, field {i}, which we send twice a month, \
+                     and events near you, as often as you like</label><input name=f{i}></p>"
+                )
+            })
+            .collect();
+        let html = format!(
+            "<html><body><div class=story><p>The council voted on Tuesday to close the old \
+             bridge, after engineers found cracks in two of its piers, and the mayor said a \
+             ferry would run until a new bridge opens, in three years at the earliest.</p>\
+             </div><div class=subscribe-box><form>{labels}</form></div></body></html>"
+        );
+        let text = article(&html);
+        assert!(text.contains("close the old bridge"), "{text}");
+        assert!(!text.contains("Receive the letter"), "{text}");
+    }
+
+    #[test]
+    fn a_stripped_wrapper_does_not_end_the_search() {
+        let notice = "Offers on this site come from companies that pay us, and that may \
+             change how and where they appear, in what order, and which ones we show. "
+            .repeat(3);
+        let html = format!(
+            "<html><body><section class=advertiser-disclosure><p>{notice}</p><p>{notice}</p>\
+             </section><div class=above-footer><div class=article-body>{}</div></div>\
+             </body></html>",
+            sentences("The airline joins the alliance next spring", 40)
+        );
+        let text = article(&html);
+        assert!(text.contains("joins the alliance"), "{text}");
+        assert!(!text.contains("companies that pay us"), "{text}");
+    }
+
+    #[test]
+    fn a_negative_word_on_most_of_the_article_does_not_remove_it() {
+        let html = format!(
+            "<html><body><div class=node-body><div class='field field--label-hidden'>{}</div>\
+             <div class=field>{}</div></div></body></html>",
+            sentences("The parliament ended the state of emergency", 12),
+            sentences("Schools stay open", 4)
+        );
+        let text = article(&html);
+        assert!(text.contains("state of emergency"), "{text}");
+        assert!(text.contains("Schools stay open"), "{text}");
     }
 
     #[test]
@@ -1889,6 +2019,24 @@ mod tests {
         let text = article(&html);
         assert!(text.starts_with("What happened, in one sentence"), "{text}");
         assert!(!text.contains("Advertisement"), "{text}");
+    }
+
+    #[test]
+    fn author_boxes_comment_forms_and_copyright_rows_leave_the_article() {
+        let para = "<p>The council voted on Tuesday to close the old bridge for repairs, \
+                    which engineers say cannot wait another winter, and work starts soon.</p>";
+        let t = article(&format!(
+            "<html><body><div class=story>{para}{para}{para}{para}\
+             <section class=post-author><p>Jane Roe writes about cities, bridges and the \
+             people who mend them, and has done so for twenty years.</p></section>\
+             <div class=comment-form><p>Leave a reply to this story, we read them all.</p></div>\
+             <div class=site-copyright><p>All rights reserved by the publisher.</p></div>\
+             </div></body></html>"
+        ));
+        assert!(t.contains("bridge"), "{t}");
+        for boilerplate in ["Jane Roe", "Leave a reply", "rights reserved"] {
+            assert!(!t.contains(boilerplate), "{t}");
+        }
     }
 
     #[test]

@@ -109,21 +109,22 @@ fn ends_alike(name: &str) -> bool {
 
 fn reduce_element(el: &mut Element<'_, '_>) -> HandlerResult {
     let name = el.tag_name();
+    // Each attribute's lower-case name, read once: lol_html's own lookup lower-cases and
+    // re-encodes the key it is given on every call, and the markers take several.
+    let names: Vec<String> = el.attributes().iter().map(|a| a.name()).collect();
     let (dropped, hidden) = {
-        let attr = |key: &str| el.get_attribute(key);
+        let attrs = el.attributes();
+        let attr = |key: &str| {
+            let i = names.iter().position(|n| n == key)?;
+            Some(attrs[i].value())
+        };
         (is_dropped(&name, attr), is_hidden(attr))
     };
     if (dropped || hidden) && (is_void(&name) || ends_alike(&name)) {
         el.remove();
         return Ok(());
     }
-    let unread: Vec<String> = el
-        .attributes()
-        .iter()
-        .map(|a| a.name())
-        .filter(|key| kept_attr(&name, key).is_none())
-        .collect();
-    for key in &unread {
+    for key in names.iter().filter(|key| kept_attr(&name, key).is_none()) {
         el.remove_attribute(key);
     }
     if hidden {

@@ -171,12 +171,26 @@ fn is_silent(dom: &Dom, id: Id) -> bool {
 /// Longest text of an element a caption or credit class silences.
 const CAPTION_MAX: usize = 300;
 
+/// Class words of captions, credits and copyright notices; a chart's or a picture's legend
+/// and an image's description are its caption.
+const CAPTION_WORDS: &[&str] = &[
+    "caption",
+    "credit",
+    "copyright",
+    "legend",
+    "imagedescription",
+    "image-description",
+    "img-desc",
+    "photo-desc",
+    "bildunterschrift",
+];
+
 /// Whether a class names a caption, a credit or a copyright notice, in the spellings CMSs
 /// use: `wp-caption-text`, `image-credit`, `photoCredit`, `copyright`.
 fn is_caption_class(class: &str) -> bool {
     use super::readable::find_ignore_case;
     class.split_ascii_whitespace().any(|c| {
-        ["caption", "credit", "copyright"]
+        CAPTION_WORDS
             .iter()
             .any(|w| find_ignore_case(c, w).is_some())
     })
@@ -211,6 +225,15 @@ mod tests {
              <p><ruby>子<rp>(</rp><rt>こ</rt><rp>)</rp></ruby>ども</p>",
         );
         assert_eq!(t, "Before.\n\nAfter\n\n子ども");
+    }
+
+    #[test]
+    fn legends_and_image_descriptions_are_captions() {
+        let t = to_text(
+            "<p>Before.</p><div class=legend><div>Oaks in a light forest.</div></div>\
+             <p class=imagedescription>AFP / Jane Roe</p><p>After.</p>",
+        );
+        assert_eq!(t, "Before.\n\nAfter.");
     }
 
     #[test]

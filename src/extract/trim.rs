@@ -1,0 +1,231 @@
+//! The last cleanup of a chosen article: the edges of its text. Once detection has picked
+//! the container and cleaned it, what is left around the running prose is judged by its
+//! place: short, linked or link-dense blocks after the last paragraph of prose (a
+//! "Sign up here" line, a "Read more" row), a copyright line, and
+//! the publication date set above the first paragraph. It judges text blocks only; which
+//! container holds the article is decided before.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::dom::{is_heading, Dom, Id};
+use super::readable::{link_density, text_len, PROSE_PARAGRAPH, SENTENCE_ENDS};
+use super::text::is_block;
+
+/// Link density below which a paragraph of [`PROSE_PARAGRAPH`] characters reads as prose.
+const PROSE_LINK_DENSITY: f64 = 0.3;
+/// Link density from which a block after the prose reads as a row of links.
+const TAIL_LINK_DENSITY: f64 = 0.3;
+/// Longest copyright line removed, in characters.
+const COPYRIGHT_MAX: usize = 300;
+/// Longest block above the prose that may be read as a date line, in characters.
+const DATE_LINE_MAX: usize = 60;
+/// Blocks that may be a date line: not headings, list items or table cells, where a day and
+/// a year are a result or a record (`1. Platz 2007`).
+const DATE_LINE_BLOCKS: &[&str] = &["p", "div"];
+/// Most words in a date line.
+const DATE_LINE_WORDS: usize = 6;
+
+/// A day or month number and a year, in either order (`7. Oktober 2020`, `2021-10-16`,
+/// `April 21, 2022`, `23.10.2018`).
+static DATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b\d{1,2}\b.*\b(1[89]|20)\d\d\b|\b(1[89]|20)\d\d\b.*\b\d{1,2}\b")
+        .expect("constant pattern compiles")
+});
+
+/// Trims the edges of `article`: see the module header.
+pub(crate) fn trim(dom: &mut Dom, article: Id) {
+    remove_copyright_lines(dom, article);
+    remove_tail_links(dom, article);
+    remove_date_lines(dom, article);
+}
+
+/// The article's text blocks in document order: each element that directly holds text,
+/// raised to its nearest block-level ancestor, and each heading.
+fn blocks(dom: &Dom, article: Id) -> Vec<Id> {
+    let mut out: Vec<Id> = Vec::new();
+    let mut seen = vec![false; dom.nodes.len()];
+    for id in dom.descendants(article) {
+        if dom.text(id).is_none_or(|t| t.trim().is_empty()) {
+            continue;
+        }
+        let block = dom
+            .ancestors(id)
+            .take_while(|&a| a != article)
+            .find(|&a| is_block(dom.name(a)));
+        // Text straight in the article has no block of its own; it is prose kept as is.
+        let Some(mut block) = block else { continue };
+        if let Some(h) = dom
+            .ancestors(id)
+            .take_while(|&a| a != article)
+            .find(|&a| is_heading(dom.name(a)))
+        {
+            block = h;
+        }
+        if !seen[block] {
+            seen[block] = true;
+            out.push(block);
+        }
+    }
+    out
+}
+
+fn is_prose(dom: &Dom, id: Id) -> bool {
+    !is_heading(dom.name(id))
+        && text_len(dom, id) >= PROSE_PARAGRAPH
+        && link_density(dom, id) < PROSE_LINK_DENSITY
+}
+
+fn ends_sentence(dom: &Dom, id: Id) -> bool {
+    dom.text_content(id).trim_end().ends_with(SENTENCE_ENDS)
+}
+
+fn holds_link(dom: &Dom, id: Id) -> bool {
+    dom.descendants(id)
+        .any(|a| dom.is(a, &["a"]) && dom.attr(a, "href").is_some())
+}
+
+/// Removes the short blocks after the last paragraph of prose that lead elsewhere, and
+/// the headings among them: a block under [`PROSE_PARAGRAPH`] characters that is mostly
+/// link, or that holds a link and ends without a sentence's punctuation ("Sign up here",
+/// "More on this topic"). Blocks go from the end back to the first that is neither.
+fn remove_tail_links(dom: &mut Dom, article: Id) {
+    let blocks = blocks(dom, article);
+    let Some(last_prose) = blocks.iter().rposition(|&b| is_prose(dom, b)) else {
+        return;
+    };
+    let tail: Vec<Id> = blocks[last_prose + 1..]
+        .iter()
+        .rev()
+        .copied()
+        .take_while(|&b| {
+            is_heading(dom.name(b))
+                || text_len(dom, b) < PROSE_PARAGRAPH
+                    && (link_density(dom, b) >= TAIL_LINK_DENSITY
+                        || holds_link(dom, b) && !ends_sentence(dom, b))
+        })
+        .collect();
+    for b in tail {
+        dom.detach(b);
+    }
+}
+
+/// Removes copyright lines: blocks of at most [`COPYRIGHT_MAX`] characters that open with
+/// the copyright sign or the word.
+fn remove_copyright_lines(dom: &mut Dom, article: Id) {
+    for b in blocks(dom, article) {
+        let text = dom.text_content(b);
+        let text = text.trim_start();
+        let opens = text.starts_with('©')
+            || text.starts_with("(c) ")
+            || text.starts_with("(C) ")
+            || text
+                .get(..9)
+                .is_some_and(|w| w.eq_ignore_ascii_case("copyright"));
+        if opens && text_len(dom, b) <= COPYRIGHT_MAX {
+            dom.detach(b);
+        }
+    }
+}
+
+/// Removes the date lines above the article's first paragraph of prose: short blocks,
+/// not headings, of a few words holding a day and a year, or a `<time>` element and little
+/// else. The date is metadata, read before; in the text it repeats the page's header.
+fn remove_date_lines(dom: &mut Dom, article: Id) {
+    let blocks = blocks(dom, article);
+    let Some(first_prose) = blocks.iter().position(|&b| is_prose(dom, b)) else {
+        return;
+    };
+    let dates: Vec<Id> = blocks[..first_prose]
+        .iter()
+        .copied()
+        .filter(|&b| dom.is(b, DATE_LINE_BLOCKS) && is_date_line(dom, b))
+        .collect();
+    for b in dates {
+        dom.detach(b);
+    }
+}
+
+fn is_date_line(dom: &Dom, id: Id) -> bool {
+    if dom
+        .ancestors(id)
+        .any(|a| dom.is(a, &["table", "pre", "li"]))
+    {
+        return false;
+    }
+    let len = text_len(dom, id);
+    if len == 0 || len > DATE_LINE_MAX {
+        return false;
+    }
+    let text = dom.text_content(id);
+    if text.split_whitespace().count() > DATE_LINE_WORDS {
+        return false;
+    }
+    DATE.is_match(&text)
+        || dom
+            .find_all(id, &["time"])
+            .iter()
+            .any(|&t| 2 * text_len(dom, t) >= len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scraper::Html;
+
+    /// The text of the page's `<main>` once trimmed.
+    fn trimmed(html: &str) -> String {
+        let doc = Html::parse_document(html);
+        let mut dom = Dom::from_html(&doc, &[], 512);
+        let main = dom.find(0, "main").expect("main");
+        trim(&mut dom, main);
+        super::super::text::dom_text(&dom, main)
+    }
+
+    const PROSE: &str = "<p>The council voted on Tuesday to close the old bridge for repairs, \
+                         which engineers say cannot wait another winter.</p>";
+
+    #[test]
+    fn linked_lines_after_the_prose_leave_it() {
+        let t = trimmed(&format!(
+            "<main>{PROSE}<p>The work on the bridge starts next month, <a href=/plan>the city says</a>.</p>\
+             <h3>Stay informed</h3><p>Get our updates: <a href=/join>sign up here</a></p>\
+             <p><a href=/more>... on to part two</a></p></main>"
+        ));
+        assert!(t.ends_with("the city says."), "{t}");
+    }
+
+    #[test]
+    fn a_linked_line_within_the_prose_stays() {
+        let html = format!("<main>{PROSE}<p>See <a href=/map>the map</a></p>{PROSE}</main>");
+        assert!(trimmed(&html).contains("See the map"));
+    }
+
+    #[test]
+    fn copyright_lines_leave_the_article() {
+        let t = trimmed(&format!(
+            "<main>{PROSE}<p>© 2022 The Daily Example. All rights reserved.</p>\
+             <p>Copyright The Daily Example</p>{PROSE}</main>"
+        ));
+        assert!(!t.contains("Example"), "{t}");
+    }
+
+    #[test]
+    fn a_date_line_above_the_prose_leaves_it() {
+        let t = trimmed(&format!(
+            "<main><p>Published: 7 October 2020</p><p><time>2021-10-16</time></p>\
+             <p>Rome, the 9th</p>{PROSE}<p>12 March 2021</p></main>"
+        ));
+        assert!(t.starts_with("Rome, the 9th"), "{t}");
+        assert!(t.ends_with("12 March 2021"), "{t}");
+    }
+
+    #[test]
+    fn a_result_in_a_list_is_not_a_date_line() {
+        let t = trimmed(&format!(
+            "<main><ul><li>1. Place 2007</li></ul>{PROSE}</main>"
+        ));
+        assert!(t.starts_with("1. Place 2007"), "{t}");
+    }
+}
