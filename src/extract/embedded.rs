@@ -12,6 +12,9 @@ pub(crate) const STATE_IDS: &[&str] = &["__NEXT_DATA__", "__NUXT_DATA__", "__APO
 /// Keys under which framework state keeps article bodies.
 const BODY_KEYS: &[&str] = &["articleBody", "body", "content", "text", "html", "bodyHtml"];
 
+/// Keys under which structured instructions (schema.org `HowTo`) keep their steps.
+const STEP_KEYS: &[&str] = &["step", "steps"];
+
 /// Shortest embedded text worth considering.
 const MIN_LEN: usize = 200;
 
@@ -22,9 +25,13 @@ const MAX_VISITS: usize = 200_000;
 pub(crate) fn text(dom: &Dom, ld_articles: &[Value]) -> Option<String> {
     let from_ld = ld_articles
         .iter()
-        .filter_map(|a| a.get("articleBody").and_then(Value::as_str))
-        .max_by_key(|b| b.len())
-        .map(str::to_string);
+        .filter_map(|a| {
+            a.get("articleBody")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or_else(|| steps_body(a))
+        })
+        .max_by_key(String::len);
     let from_state = dom
         .find_all(0, &["script"])
         .into_iter()
@@ -37,6 +44,39 @@ pub(crate) fn text(dom: &Dom, ld_articles: &[Value]) -> Option<String> {
         .flatten()
         .filter(|t| t.trim().len() >= MIN_LEN)
         .max_by_key(String::len)
+}
+
+/// The body of structured instructions: their description, then the text of each step
+/// in order (a step's own `text`, or those of the directions it lists).
+fn steps_body(item: &Value) -> Option<String> {
+    let steps = STEP_KEYS.iter().find_map(|k| item.get(*k))?;
+    let mut parts: Vec<&str> = item
+        .get("description")
+        .and_then(Value::as_str)
+        .into_iter()
+        .collect();
+    step_texts(steps, &mut parts, 0);
+    Some(parts.join("\n"))
+}
+
+/// Appends the texts of `v`, a step, a list of steps or a step's directions, in order.
+fn step_texts<'v>(v: &'v Value, out: &mut Vec<&'v str>, depth: usize) {
+    // Steps nest sections in steps in directions; deeper is not instructions.
+    if depth > 4 {
+        return;
+    }
+    match v {
+        Value::String(s) => out.push(s),
+        Value::Array(items) => items.iter().for_each(|i| step_texts(i, out, depth + 1)),
+        Value::Object(o) => match o.get("text") {
+            Some(Value::String(t)) => out.push(t),
+            _ => ["itemListElement", "step"]
+                .iter()
+                .filter_map(|k| o.get(*k))
+                .for_each(|i| step_texts(i, out, depth + 1)),
+        },
+        _ => {}
+    }
 }
 
 /// The longest string kept under a body-like key anywhere in `root`.
@@ -79,6 +119,28 @@ pub(crate) fn render(text: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn how_to_steps_are_its_body() {
+        let step = "Cut the cloth along the line you drew, leaving a margin for the hem. ";
+        let how_to: Value = serde_json::json!({
+            "@type": "HowTo",
+            "description": "<p>A round tablecloth takes an afternoon.</p>",
+            "step": [
+                {"@type": "HowToStep", "itemListElement": {"text": format!("<p>{}</p>", step.repeat(3))}},
+                {"@type": "HowToStep", "text": "<p>Hem the edge.</p>"}
+            ]
+        });
+        let dom = Dom::from_html(
+            &scraper::Html::parse_document("<html><body></body></html>"),
+            &[],
+            512,
+        );
+        let t = text(&dom, &[how_to]).expect("body");
+        assert!(t.starts_with("<p>A round tablecloth"), "{t}");
+        assert!(t.contains("Cut the cloth"), "{t}");
+        assert!(t.ends_with("<p>Hem the edge.</p>"), "{t}");
+    }
 
     #[test]
     fn next_data_body_is_found() {

@@ -265,6 +265,8 @@ fn is_article_type(t: &str) -> bool {
         "DiscussionForumPosting",
         "TechArticle",
         "APIReference",
+        // Instructions are read as an article: their steps are its body.
+        "HowTo",
     ];
     TYPES.contains(&t)
 }
