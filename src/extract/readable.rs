@@ -635,16 +635,21 @@ pub(crate) fn text_len(dom: &Dom, id: Id) -> usize {
     for step in dom.walk(id) {
         if let Step::Enter(n) = step {
             if let Data::Text(t) = &dom.nodes[n].data {
-                for c in t.chars() {
-                    if c.is_whitespace() {
+                let mut count = |blank: bool| {
+                    if blank {
                         pending_ws = len > 0;
                     } else {
-                        if pending_ws {
-                            len += 1;
-                            pending_ws = false;
-                        }
-                        len += 1;
+                        len += 1 + usize::from(pending_ws);
+                        pending_ws = false;
                     }
+                };
+                // ASCII text, most of any page's, is classified a byte at a time without
+                // decoding; the blanks are those `char::is_whitespace` names.
+                if t.is_ascii() {
+                    t.bytes()
+                        .for_each(|c| count(matches!(c, b'\t'..=b'\r' | b' ')));
+                } else {
+                    t.chars().for_each(|c| count(c.is_whitespace()));
                 }
             }
         }
