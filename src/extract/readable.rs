@@ -202,7 +202,7 @@ pub(crate) fn find_ignore_case(hay: &str, needle: &str) -> Option<usize> {
     (0..=h.len() - n.len()).find(|&i| h[i..i + n.len()].eq_ignore_ascii_case(n))
 }
 
-fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+pub(crate) fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
     s.as_bytes()
         .get(..prefix.len())
         .is_some_and(|b| b.eq_ignore_ascii_case(prefix.as_bytes()))
@@ -658,6 +658,12 @@ pub(crate) fn text_len(dom: &Dom, id: Id) -> usize {
 }
 
 /// The text under a node, trimmed, whitespace runs collapsed.
+/// Whether `id` holds a link that leads somewhere (an `a` with an `href`).
+pub(crate) fn holds_link(dom: &Dom, id: Id) -> bool {
+    dom.descendants(id)
+        .any(|a| dom.is(a, &["a"]) && dom.attr(a, "href").is_some())
+}
+
 pub(crate) fn inner_text(dom: &Dom, id: Id) -> String {
     super::meta::collapse(&dom.text_content(id))
 }
@@ -1564,11 +1570,7 @@ impl Pass<'_> {
     /// Whether a block is a card that leads to another page: a container, not a paragraph,
     /// holding a link.
     fn leads_elsewhere(&self, id: Id) -> bool {
-        !self.dom.is(id, &["p"])
-            && self
-                .dom
-                .descendants(id)
-                .any(|a| self.dom.is(a, &["a"]) && self.dom.attr(a, "href").is_some())
+        !self.dom.is(id, &["p"]) && holds_link(self.dom, id)
     }
 
     /// Removes short paragraphs that are mostly a link: the "Read more: <headline>" and

@@ -10,7 +10,9 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::dom::{is_heading, Dom, Id};
-use super::readable::{link_density, text_len, PROSE_PARAGRAPH, SENTENCE_ENDS};
+use super::readable::{
+    holds_link, link_density, starts_with_ignore_case, text_len, PROSE_PARAGRAPH, SENTENCE_ENDS,
+};
 use super::text::is_block;
 
 /// Link density below which a paragraph of [`PROSE_PARAGRAPH`] characters reads as prose.
@@ -36,9 +38,15 @@ static DATE: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Trims the edges of `article`: see the module header.
 pub(crate) fn trim(dom: &mut Dom, article: Id) {
-    remove_copyright_lines(dom, article);
-    remove_tail_links(dom, article);
-    remove_date_lines(dom, article);
+    let mut blocks = blocks(dom, article);
+    for &b in &blocks {
+        remove_copyright_line(dom, b);
+    }
+    // The blocks are found once: those a copyright line took leave the list, and the tail
+    // and the date lines, after the last prose and before the first, never overlap.
+    blocks.retain(|&b| dom.ancestors(b).any(|a| a == article));
+    remove_tail_links(dom, &blocks);
+    remove_date_lines(dom, &blocks);
 }
 
 /// The article's text blocks in document order: each element that directly holds text,
@@ -81,17 +89,11 @@ fn ends_sentence(dom: &Dom, id: Id) -> bool {
     dom.text_content(id).trim_end().ends_with(SENTENCE_ENDS)
 }
 
-fn holds_link(dom: &Dom, id: Id) -> bool {
-    dom.descendants(id)
-        .any(|a| dom.is(a, &["a"]) && dom.attr(a, "href").is_some())
-}
-
 /// Removes the short blocks after the last paragraph of prose that lead elsewhere, and
 /// the headings among them: a block under [`PROSE_PARAGRAPH`] characters that is mostly
 /// link, or that holds a link and ends without a sentence's punctuation ("Sign up here",
 /// "More on this topic"). Blocks go from the end back to the first that is neither.
-fn remove_tail_links(dom: &mut Dom, article: Id) {
-    let blocks = blocks(dom, article);
+fn remove_tail_links(dom: &mut Dom, blocks: &[Id]) {
     let Some(last_prose) = blocks.iter().rposition(|&b| is_prose(dom, b)) else {
         return;
     };
@@ -111,29 +113,23 @@ fn remove_tail_links(dom: &mut Dom, article: Id) {
     }
 }
 
-/// Removes copyright lines: blocks of at most [`COPYRIGHT_MAX`] characters that open with
-/// the copyright sign or the word.
-fn remove_copyright_lines(dom: &mut Dom, article: Id) {
-    for b in blocks(dom, article) {
-        let text = dom.text_content(b);
-        let text = text.trim_start();
-        let opens = text.starts_with('©')
-            || text.starts_with("(c) ")
-            || text.starts_with("(C) ")
-            || text
-                .get(..9)
-                .is_some_and(|w| w.eq_ignore_ascii_case("copyright"));
-        if opens && text_len(dom, b) <= COPYRIGHT_MAX {
-            dom.detach(b);
-        }
+/// Removes `block` if it is a copyright line: at most [`COPYRIGHT_MAX`] characters that
+/// open with the copyright sign or the word.
+fn remove_copyright_line(dom: &mut Dom, block: Id) {
+    let text = dom.text_content(block);
+    let text = text.trim_start();
+    let opens = text.starts_with('©')
+        || starts_with_ignore_case(text, "(c) ")
+        || starts_with_ignore_case(text, "copyright");
+    if opens && text_len(dom, block) <= COPYRIGHT_MAX {
+        dom.detach(block);
     }
 }
 
 /// Removes the date lines above the article's first paragraph of prose: short blocks,
 /// not headings, of a few words holding a day and a year, or a `<time>` element and little
 /// else. The date is metadata, read before; in the text it repeats the page's header.
-fn remove_date_lines(dom: &mut Dom, article: Id) {
-    let blocks = blocks(dom, article);
+fn remove_date_lines(dom: &mut Dom, blocks: &[Id]) {
     let Some(first_prose) = blocks.iter().position(|&b| is_prose(dom, b)) else {
         return;
     };

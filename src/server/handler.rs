@@ -529,10 +529,6 @@ pub(super) enum Judgement {
     NotHtml,
 }
 
-/// Phase 4, judge the upstream response by its status and headers. A missing page stays
-/// missing; every other answer that is not a success is a failure, for which a saved copy
-/// beats an error page: a CDN turning a mirror away (403, 429), a legal block (451), a
-/// server error.
 /// Phase 4 on a fetched response: a bot wall is a failure whatever its status (never
 /// judged as a page, never kept); anything else is judged by [`judge`].
 pub(super) async fn screen(upstream: &mut Upstream) -> Result<Judgement, PageError> {
@@ -546,6 +542,10 @@ pub(super) async fn screen(upstream: &mut Upstream) -> Result<Judgement, PageErr
     )
 }
 
+/// Phase 4, judge the upstream response by its status and headers. A missing page stays
+/// missing; every other answer that is not a success is a failure, for which a saved copy
+/// beats an error page: a CDN turning a mirror away (403, 429), a legal block (451), a
+/// server error.
 pub(super) fn judge(
     status: StatusCode,
     content_type: Option<&str>,
