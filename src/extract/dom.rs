@@ -409,12 +409,19 @@ impl Dom {
         }
     }
 
+    /// The nodes of the subtree of `root` in document order, `root` first: the enter
+    /// steps of [`Dom::walk`], without stepping through the leave steps.
+    pub(crate) fn preorder(&self, root: Id) -> Preorder<'_> {
+        Preorder {
+            dom: self,
+            root,
+            next: Some(root),
+        }
+    }
+
     /// The nodes under `root` in document order, `root` excluded.
     pub fn descendants(&self, root: Id) -> impl Iterator<Item = Id> + '_ {
-        self.walk(root).filter_map(move |s| match s {
-            Step::Enter(id) if id != root => Some(id),
-            _ => None,
-        })
+        self.preorder(root).skip(1)
     }
 
     /// Ancestors of a node, nearest first, up to and including the root.
@@ -475,11 +482,9 @@ impl Dom {
     /// All text under a node, as found (no whitespace changes).
     pub(crate) fn text_content(&self, id: Id) -> String {
         let mut out = String::new();
-        for d in self.walk(id) {
-            if let Step::Enter(n) = d {
-                if let Data::Text(t) = &self.nodes[n].data {
-                    out.push_str(t);
-                }
+        for n in self.preorder(id) {
+            if let Data::Text(t) = &self.nodes[n].data {
+                out.push_str(t);
             }
         }
         out
@@ -487,10 +492,7 @@ impl Dom {
 
     /// The first element under `root` (inclusive) with this name.
     pub fn find(&self, root: Id, name: &str) -> Option<Id> {
-        self.walk(root).find_map(|s| match s {
-            Step::Enter(id) if self.name(id) == name => Some(id),
-            _ => None,
-        })
+        self.preorder(root).find(|&id| self.name(id) == name)
     }
 
     /// Elements under `root` (exclusive) with one of these names, in document order.
@@ -572,6 +574,36 @@ impl Iterator for Children<'_> {
     fn next(&mut self) -> Option<Id> {
         let id = self.next?;
         self.next = self.dom.nodes[id].next;
+        Some(id)
+    }
+}
+
+/// Iterator over a subtree's nodes in document order, following links only.
+pub(crate) struct Preorder<'a> {
+    dom: &'a Dom,
+    root: Id,
+    next: Option<Id>,
+}
+
+impl Iterator for Preorder<'_> {
+    type Item = Id;
+    fn next(&mut self) -> Option<Id> {
+        let id = self.next?;
+        let nodes = &self.dom.nodes;
+        self.next = nodes[id].first.or_else(|| {
+            // Past a leaf: the next sibling of the nearest node up to the root that has
+            // one.
+            let mut cur = id;
+            loop {
+                if cur == self.root {
+                    return None;
+                }
+                if let Some(n) = nodes[cur].next {
+                    return Some(n);
+                }
+                cur = nodes[cur].parent?;
+            }
+        });
         Some(id)
     }
 }
@@ -740,5 +772,26 @@ mod tests {
         let mut out = String::new();
         dom.html(body, true, &mut out);
         assert_eq!(out, "<div><p>2</p></div><p>3</p><p>1</p>");
+    }
+
+    #[test]
+    fn preorder_is_the_enter_steps_of_a_walk() {
+        let html = Html::parse_document(
+            "<body><div><p>a<b>b</b></p><ul><li>c</li><li></li></ul></div><p>d</p>\
+             <section><div><span>e</span></div></section></body>",
+        );
+        let dom = Dom::from_html(&html, &[], 512);
+        for root in 0..dom.nodes.len() {
+            let entered: Vec<Id> = dom
+                .walk(root)
+                .filter_map(|s| match s {
+                    Step::Enter(id) => Some(id),
+                    Step::Leave(_) => None,
+                })
+                .collect();
+            assert_eq!(dom.preorder(root).collect::<Vec<_>>(), entered, "{root}");
+        }
+        let div = dom.find(0, "div").unwrap();
+        assert_eq!(dom.preorder(div).count(), 9);
     }
 }

@@ -52,6 +52,7 @@ pub(crate) fn read(dom: &Dom, url: &Url) -> Navigation {
         sections: sections(dom, url),
         ..Navigation::default()
     };
+    let longest = longest_word();
     for link in dom.find_all(0, &["a", "link"]) {
         let rel = dom
             .attr(link, "rel")
@@ -65,15 +66,14 @@ pub(crate) fn read(dom: &Dom, url: &Url) -> Navigation {
             continue;
         };
         // The link's words and rels decide before its address is resolved, which most
-        // links, neither next nor previous, never need.
-        let words = link_words(&dom.text_content(link));
-        let is_next =
-            nav.next.is_none() && (rels.contains(&"next") || NEXT_WORDS.contains(&words.as_str()));
+        // links, neither next nor previous, never need; a text longer than every table
+        // word is not read out at all.
+        let words = short_text(dom, link, longest).map(|t| link_words(&t));
+        let is_word = |table: &[&str]| words.as_deref().is_some_and(|w| table.contains(&w));
+        let is_next = nav.next.is_none() && (rels.contains(&"next") || is_word(NEXT_WORDS));
         let is_previous = !is_next
             && nav.previous.is_none()
-            && (rels.contains(&"prev")
-                || rels.contains(&"previous")
-                || PREVIOUS_WORDS.contains(&words.as_str()));
+            && (rels.contains(&"prev") || rels.contains(&"previous") || is_word(PREVIOUS_WORDS));
         if !(is_next || is_previous) {
             continue;
         }
@@ -88,6 +88,37 @@ pub(crate) fn read(dom: &Dom, url: &Url) -> Navigation {
     }
     nav.numbered = numbered(dom, url);
     nav
+}
+
+/// Characters in the longest word of the next and previous tables.
+fn longest_word() -> usize {
+    NEXT_WORDS
+        .iter()
+        .chain(PREVIOUS_WORDS)
+        .map(|w| w.chars().count())
+        .max()
+        .unwrap_or(0)
+}
+
+/// The text under `id` as found, or `None` once it holds more than `max` letters and
+/// digits. Such a text can never equal a word or a number of `max` characters after
+/// blanks and punctuation are trimmed and it is lower-cased (which maps each character
+/// to one or more), so it is not worth building.
+fn short_text(dom: &Dom, id: Id, max: usize) -> Option<String> {
+    let mut out = String::new();
+    let mut alphanumeric = 0;
+    for step in dom.walk(id) {
+        if let Step::Enter(n) = step {
+            if let Some(t) = dom.text(n) {
+                alphanumeric += t.chars().filter(|c| c.is_alphanumeric()).count();
+                if alphanumeric > max {
+                    return None;
+                }
+                out.push_str(t);
+            }
+        }
+    }
+    Some(out)
 }
 
 /// A link text as the word tables hold it: lower-case, without arrows and quotes around.
@@ -161,10 +192,13 @@ fn section_links(dom: &Dom, nav: Id, url: &Url) -> Vec<NavLink> {
     out
 }
 
+/// Characters in the longest page number read.
+const MAX_PAGE_DIGITS: usize = 3;
+
 /// A page number written in any decimal digits: "2", "۲", "٢".
 fn page_number(text: &str) -> Option<u32> {
     let text = text.trim();
-    if text.is_empty() || text.chars().count() > 3 {
+    if text.is_empty() || text.chars().count() > MAX_PAGE_DIGITS {
         return None;
     }
     text.chars()
@@ -233,7 +267,7 @@ fn numbered(dom: &Dom, url: &Url) -> Vec<NavLink> {
 
 /// A link whose text is a page number, as a numbered link on the page's site.
 fn number_link(dom: &Dom, a: Id, url: &Url) -> Option<NavLink> {
-    let n = page_number(&dom.text_content(a))?;
+    let n = page_number(&short_text(dom, a, MAX_PAGE_DIGITS)?)?;
     let href = dom.attr(a, "href").and_then(|h| light_path(url, h))?;
     Some(NavLink {
         label: n.to_string(),
@@ -282,5 +316,25 @@ mod tests {
         assert_eq!(nav.previous.as_deref(), Some("/archive/new"));
         let numbers: Vec<&str> = nav.numbered.iter().map(|l| l.label.as_str()).collect();
         assert_eq!(numbers, ["1", "2", "3"]);
+    }
+
+    #[test]
+    fn link_texts_are_read_out_only_while_they_may_be_a_word() {
+        let dom = super::super::parse::document(
+            "<body><a href=/2>« Older <b>posts</b></a><a href=/3>12</a><a href=/4>1 234</a></body>",
+            256,
+        );
+        let links = dom.find_all(0, &["a"]);
+        assert_eq!(
+            short_text(&dom, links[0], 10).as_deref(),
+            Some("« Older posts")
+        );
+        assert_eq!(short_text(&dom, links[0], 9), None);
+        assert_eq!(
+            short_text(&dom, links[1], MAX_PAGE_DIGITS).as_deref(),
+            Some("12")
+        );
+        assert_eq!(short_text(&dom, links[2], MAX_PAGE_DIGITS), None);
+        assert!(longest_word() >= "older posts".len());
     }
 }

@@ -632,25 +632,23 @@ fn replace_brs(dom: &mut Dom, br: Id) {
 pub(crate) fn text_len(dom: &Dom, id: Id) -> usize {
     let mut len = 0;
     let mut pending_ws = false;
-    for step in dom.walk(id) {
-        if let Step::Enter(n) = step {
-            if let Data::Text(t) = &dom.nodes[n].data {
-                let mut count = |blank: bool| {
-                    if blank {
-                        pending_ws = len > 0;
-                    } else {
-                        len += 1 + usize::from(pending_ws);
-                        pending_ws = false;
-                    }
-                };
-                // ASCII text, most of any page's, is classified a byte at a time without
-                // decoding; the blanks are those `char::is_whitespace` names.
-                if t.is_ascii() {
-                    t.bytes()
-                        .for_each(|c| count(matches!(c, b'\t'..=b'\r' | b' ')));
+    for n in dom.preorder(id) {
+        if let Data::Text(t) = &dom.nodes[n].data {
+            let mut count = |blank: bool| {
+                if blank {
+                    pending_ws = len > 0;
                 } else {
-                    t.chars().for_each(|c| count(c.is_whitespace()));
+                    len += 1 + usize::from(pending_ws);
+                    pending_ws = false;
                 }
+            };
+            // ASCII text, most of any page's, is classified a byte at a time without
+            // decoding; the blanks are those `char::is_whitespace` names.
+            if t.is_ascii() {
+                t.bytes()
+                    .for_each(|c| count(matches!(c, b'\t'..=b'\r' | b' ')));
+            } else {
+                t.chars().for_each(|c| count(c.is_whitespace()));
             }
         }
     }
