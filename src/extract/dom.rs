@@ -6,9 +6,11 @@
 //! scoring and serialisation live elsewhere; this module owns the tree and its edits.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 
 use scraper::Html;
 
+use super::span::Span;
 use crate::rewrite::policy;
 
 /// Index of a node in [`Dom::nodes`].
@@ -73,6 +75,10 @@ pub(crate) struct Node {
     pub prev: Option<Id>,
     pub next: Option<Id>,
     pub data: Data,
+    /// A text node's [`Span`] and comma count, measured on first use and forgotten when
+    /// its text grows: text is measured again and again over nested subtrees, and a
+    /// text node's words never change once the tree is built.
+    measure: Cell<Option<(Span, u32)>>,
 }
 
 /// One step of a walk: entering a node, or leaving it after its children.
@@ -313,8 +319,10 @@ impl Dom {
         write: impl FnOnce(&mut String),
     ) {
         if let Some(last) = self.nodes[parent].last {
-            if let Data::Text(t) = &mut self.nodes[last].data {
+            let node = &mut self.nodes[last];
+            if let Data::Text(t) = &mut node.data {
                 write(t);
+                node.measure.set(None);
                 return;
             }
         }
@@ -479,6 +487,20 @@ impl Dom {
         }
     }
 
+    /// The [`Span`] and comma count of a text node; nothing for other nodes.
+    pub(crate) fn measure(&self, id: Id) -> (Span, u32) {
+        let node = &self.nodes[id];
+        let Data::Text(t) = &node.data else {
+            return (Span::default(), 0);
+        };
+        if let Some(m) = node.measure.get() {
+            return m;
+        }
+        let m = Span::of(t);
+        node.measure.set(Some(m));
+        m
+    }
+
     /// All text under a node, as found (no whitespace changes).
     pub(crate) fn text_content(&self, id: Id) -> String {
         let mut out = String::new();
@@ -559,6 +581,7 @@ impl Node {
             prev: None,
             next: None,
             data,
+            measure: Cell::new(None),
         }
     }
 }
@@ -793,5 +816,25 @@ mod tests {
         }
         let div = dom.find(0, "div").unwrap();
         assert_eq!(dom.preorder(div).count(), 9);
+    }
+
+    #[test]
+    fn kept_measures_match_the_text_as_it_is_now() {
+        let html = Html::parse_document(
+            "<body><p> One, <b>two</b>\n</p><div>three <i> </i>four</div></body>",
+        );
+        let mut dom = Dom::from_html(&html, &[], 512);
+        let joined = |dom: &Dom, id: Id| {
+            dom.preorder(id)
+                .fold(Span::default(), |s, n| s.then(dom.measure(n).0))
+        };
+        for id in 0..dom.nodes.len() {
+            assert_eq!(joined(&dom, id), Span::of(&dom.text_content(id)).0, "{id}");
+        }
+        let p = dom.find(0, "p").unwrap();
+        let before = joined(&dom, p);
+        dom.append_text(p, "and five");
+        assert_eq!(joined(&dom, p), Span::of(&dom.text_content(p)).0);
+        assert_ne!(joined(&dom, p), before);
     }
 }

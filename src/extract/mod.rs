@@ -14,6 +14,7 @@ mod navigation;
 mod parse;
 mod readable;
 mod reduce;
+mod span;
 mod text;
 mod tokens;
 mod trim;

@@ -9,6 +9,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::dom::{Data, Dom, Id, Step, HEADINGS};
+use super::span::Span;
 
 fn re(pattern: &str) -> Regex {
     Regex::new(pattern).expect("constant pattern compiles")
@@ -628,31 +629,12 @@ fn replace_brs(dom: &mut Dom, br: Id) {
 }
 
 /// Length of the text under a node with ends trimmed and whitespace runs counted as one
-/// character, computed without building the string.
+/// character, joined from the measures its text nodes keep.
 pub(crate) fn text_len(dom: &Dom, id: Id) -> usize {
-    let mut len = 0;
-    let mut pending_ws = false;
-    for n in dom.preorder(id) {
-        if let Data::Text(t) = &dom.nodes[n].data {
-            let mut count = |blank: bool| {
-                if blank {
-                    pending_ws = len > 0;
-                } else {
-                    len += 1 + usize::from(pending_ws);
-                    pending_ws = false;
-                }
-            };
-            // ASCII text, most of any page's, is classified a byte at a time without
-            // decoding; the blanks are those `char::is_whitespace` names.
-            if t.is_ascii() {
-                t.bytes()
-                    .for_each(|c| count(matches!(c, b'\t'..=b'\r' | b' ')));
-            } else {
-                t.chars().for_each(|c| count(c.is_whitespace()));
-            }
-        }
-    }
-    len
+    // Other nodes measure as the empty span, which joins as nothing.
+    dom.preorder(id)
+        .fold(Span::default(), |span, n| span.then(dom.measure(n).0))
+        .core as usize
 }
 
 /// The text under a node, trimmed, whitespace runs collapsed.
@@ -778,80 +760,6 @@ pub(crate) fn similarity(a: &str, b: &str) -> f64 {
     1.0 - uniq.join(" ").chars().count() as f64 / all as f64
 }
 
-/// Whitespace-normalised text length of a stretch of text, in a form that concatenates:
-/// the trimmed length, and whether blanks lead or trail it (for an all-blank stretch,
-/// `lead` says whether it had any).
-#[derive(Clone, Copy, Default)]
-struct Span {
-    nonempty: bool,
-    lead: bool,
-    core: u32,
-    trail: bool,
-}
-
-impl Span {
-    /// The span of a text and its comma count, in one pass. ASCII bytes are classified as
-    /// they are; only other characters are decoded.
-    fn of(text: &str) -> (Span, u32) {
-        let mut span = Span::default();
-        let mut commas = 0;
-        let mut pending = false;
-        let b = text.as_bytes();
-        let mut i = 0;
-        while i < b.len() {
-            let (blank, comma) = if b[i].is_ascii() {
-                let c = b[i];
-                i += 1;
-                (matches!(c, b' ' | b'\t'..=b'\r'), c == b',')
-            } else {
-                // `i` stays on a char boundary: it only ever moves by whole chars.
-                let c = text[i..].chars().next().unwrap_or(' ');
-                i += c.len_utf8();
-                (c.is_whitespace(), is_comma(c))
-            };
-            commas += u32::from(comma);
-            if blank {
-                if span.nonempty {
-                    pending = true;
-                } else {
-                    span.lead = true;
-                }
-            } else {
-                if pending {
-                    span.core += 1;
-                    pending = false;
-                }
-                span.nonempty = true;
-                span.core += 1;
-            }
-        }
-        span.trail = pending;
-        (span, commas)
-    }
-
-    fn then(self, b: Span) -> Span {
-        match (self.nonempty, b.nonempty) {
-            (false, false) => Span {
-                lead: self.lead || b.lead,
-                ..Span::default()
-            },
-            (false, true) => Span {
-                lead: self.lead || b.lead,
-                ..b
-            },
-            (true, false) => Span {
-                trail: self.trail || b.lead,
-                ..self
-            },
-            (true, true) => Span {
-                core: self.core + b.core + u32::from(self.trail || b.lead),
-                trail: b.trail,
-                ..self
-            },
-        }
-    }
-}
-
 /// Text length, link text length and comma count of every node under a root, computed in
 /// one pass and refreshed along the ancestor chain after an edit, so scoring and cleaning
 /// do not walk the same subtrees again and again.
@@ -880,8 +788,8 @@ impl Stats {
 
     /// Recomputes one node from its children.
     fn update(&mut self, dom: &Dom, id: Id) {
-        if let Some(t) = dom.text(id) {
-            (self.span[id], self.commas[id]) = Span::of(t);
+        if dom.text(id).is_some() {
+            (self.span[id], self.commas[id]) = dom.measure(id);
             return;
         }
         let mut span = Span::default();
@@ -942,20 +850,6 @@ impl Stats {
         }
         self.links.get(id).copied().unwrap_or(0.0) / len as f64
     }
-}
-
-fn is_comma(c: char) -> bool {
-    matches!(
-        c,
-        ',' | '\u{060C}'
-            | '\u{FE50}'
-            | '\u{FE10}'
-            | '\u{FE11}'
-            | '\u{2E41}'
-            | '\u{2E34}'
-            | '\u{2E32}'
-            | '\u{FF0C}'
-    )
 }
 
 /// One attempt of detection under a set of flags.
