@@ -121,8 +121,16 @@ fn is_container(name: &str) -> bool {
     name.contains('-')
         || matches!(
             name,
-            "div" | "section" | "article" | "aside" | "header" | "footer" | "main" | "nav"
-                | "form" | "fieldset"
+            "div"
+                | "section"
+                | "article"
+                | "aside"
+                | "header"
+                | "footer"
+                | "main"
+                | "nav"
+                | "form"
+                | "fieldset"
         )
 }
 
@@ -161,7 +169,10 @@ fn in_notes(dom: &Dom, path: &[Id]) -> bool {
 /// word, as the repeated wrappers of a CMS's paragraph fields do (`frame frame-layout-0`,
 /// `frame frame-layout-10`).
 fn same_kind(dom: &Dom, a: Id, b: Id) -> bool {
-    let kind = |id: Id| dom.attr(id, "class").and_then(|c| c.split_ascii_whitespace().next());
+    let kind = |id: Id| {
+        dom.attr(id, "class")
+            .and_then(|c| c.split_ascii_whitespace().next())
+    };
     dom.name(a) == dom.name(b) && kind(a) == kind(b)
 }
 
@@ -197,7 +208,11 @@ fn remove_tail_containers(dom: &mut Dom, article: Id, blocks: &mut Vec<Id>) {
         return;
     };
     let home = &paths[home];
-    let Some(&last) = prose.iter().rev().find(|&&i| same_path(dom, &paths[i], home)) else {
+    let Some(&last) = prose
+        .iter()
+        .rev()
+        .find(|&&i| same_path(dom, &paths[i], home))
+    else {
         return;
     };
     let tail: Vec<Id> = (last + 1..blocks.len())
@@ -232,7 +247,10 @@ fn home(dom: &Dom, blocks: &[Id], paths: &[Vec<Id>], prose: &[usize]) -> Option<
             None => homes.push((i, len)),
         }
     }
-    homes.into_iter().max_by_key(|&(_, sum)| sum).map(|(h, _)| h)
+    homes
+        .into_iter()
+        .max_by_key(|&(_, sum)| sum)
+        .map(|(h, _)| h)
 }
 
 /// Removes `block` if it is a copyright line: at most [`COPYRIGHT_MAX`] characters that
@@ -337,6 +355,48 @@ mod tests {
         ));
         assert!(t.starts_with("Rome, the 9th"), "{t}");
         assert!(t.ends_with("12 March 2021"), "{t}");
+    }
+
+    /// A plea of prose length, as support boxes write them.
+    const PLEA: &str = "<p>If you enjoyed reading this story, would you consider supporting \
+                        our work with a small gift every month?</p>";
+
+    #[test]
+    fn a_box_after_the_prose_leaves_it() {
+        let t = trimmed(&format!(
+            "<main><div class=body>{PROSE}{PROSE}{PROSE}</div>\
+             <div class=support><div class=col>{PLEA}</div></div></main>"
+        ));
+        assert!(t.ends_with("another winter."), "{t}");
+    }
+
+    #[test]
+    fn paragraph_fields_of_one_kind_stay() {
+        let t = trimmed(&format!(
+            "<main><div class=\"field field-1\">{PROSE}{PROSE}</div>\
+             <div class=\"field field-2\">{PLEA}</div></main>"
+        ));
+        assert!(t.ends_with("every month?"), "{t}");
+    }
+
+    #[test]
+    fn notes_lists_and_unnamed_wrappers_after_the_prose_stay() {
+        let t = trimmed(&format!(
+            "<main><div class=body>{PROSE}{PROSE}{PROSE}</div>\
+             <div class=footnotes><p>1. The council's minutes of 3 May.</p></div>\
+             <div class=facts><ul><li>Built in 1898</li></ul></div><div>{PLEA}</div></main>"
+        ));
+        assert!(t.contains("minutes of 3 May"), "{t}");
+        assert!(t.contains("Built in 1898"), "{t}");
+        assert!(t.ends_with("every month?"), "{t}");
+    }
+
+    #[test]
+    fn boxes_holding_much_of_the_text_stay() {
+        let t = trimmed(&format!(
+            "<main><div class=body>{PROSE}</div><div class=more>{PLEA}</div></main>"
+        ));
+        assert!(t.ends_with("every month?"), "{t}");
     }
 
     #[test]
