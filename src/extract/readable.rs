@@ -124,7 +124,7 @@ const ACCOMPANIMENT_TOTAL_SHARE: f64 = 0.5;
 
 /// Whether a class and id string names one of `words`, in a token that is not a taxonomy
 /// or state tag.
-fn names_any(match_string: &str, words: &[&str]) -> bool {
+pub(crate) fn names_any(match_string: &str, words: &[&str]) -> bool {
     match_string
         .split_ascii_whitespace()
         .any(|t| describes(t) && any_word_at_boundary(t, words))
@@ -699,7 +699,7 @@ fn heading_density(dom: &Dom, id: Id, stats: &Stats) -> f64 {
     inner as f64 / total as f64
 }
 
-fn match_string(dom: &Dom, id: Id) -> String {
+pub(crate) fn match_string(dom: &Dom, id: Id) -> String {
     let mut s = String::new();
     s.push_str(dom.attr(id, "class").unwrap_or(""));
     s.push(' ');

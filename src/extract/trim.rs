@@ -11,7 +11,8 @@ use regex::Regex;
 
 use super::dom::{is_heading, Dom, Id};
 use super::readable::{
-    holds_link, link_density, starts_with_ignore_case, text_len, PROSE_PARAGRAPH, SENTENCE_ENDS,
+    holds_link, link_density, match_string, names_any, starts_with_ignore_case, text_len,
+    PROSE_PARAGRAPH, SENTENCE_ENDS,
 };
 use super::text::is_block;
 
@@ -45,6 +46,7 @@ pub(crate) fn trim(dom: &mut Dom, article: Id) {
     // The blocks are found once: those a copyright line took leave the list, and the tail
     // and the date lines, after the last prose and before the first, never overlap.
     blocks.retain(|&b| dom.ancestors(b).any(|a| a == article));
+    remove_tail_containers(dom, article, &mut blocks);
     remove_tail_links(dom, &blocks);
     remove_date_lines(dom, &blocks);
 }
@@ -111,6 +113,144 @@ fn remove_tail_links(dom: &mut Dom, blocks: &[Id]) {
     for b in tail {
         dom.detach(b);
     }
+}
+
+/// Elements that group blocks into a part of the page, as opposed to the paragraphs, lists,
+/// quotes and tables of running text; custom elements (`x-teaser`) are containers too.
+fn is_container(name: &str) -> bool {
+    name.contains('-')
+        || matches!(
+            name,
+            "div"
+                | "section"
+                | "article"
+                | "aside"
+                | "header"
+                | "footer"
+                | "main"
+                | "nav"
+                | "form"
+                | "fieldset"
+        )
+}
+
+/// The containers between `article` and `block` that the page names with a class or an id,
+/// outermost first. An unnamed one says nothing of what it holds: it may be a paragraph that
+/// detection split at its `<br><br>` (and renamed a `div`), or a wrapper of no meaning.
+fn containers(dom: &Dom, article: Id, block: Id) -> Vec<Id> {
+    let mut out: Vec<Id> = dom
+        .ancestors(block)
+        .take_while(|&a| a != article)
+        .filter(|&a| is_container(dom.name(a)) && is_named(dom, a))
+        .collect();
+    out.reverse();
+    out
+}
+
+/// Whether the page names a container: with a class or an id, or by a custom element's own
+/// name (`pp-inline-teaser`).
+fn is_named(dom: &Dom, id: Id) -> bool {
+    dom.name(id).contains('-')
+        || ["class", "id"]
+            .iter()
+            .any(|k| dom.attr(id, k).is_some_and(|v| !v.trim().is_empty()))
+}
+
+/// Class and id words of a story's notes, which close it in a box of their own and belong
+/// to it.
+const NOTES: &[&str] = &["footnote", "endnote"];
+
+fn in_notes(dom: &Dom, path: &[Id]) -> bool {
+    path.iter()
+        .any(|&c| names_any(&match_string(dom, c), NOTES))
+}
+
+/// Whether two containers are of one kind: the same element whose class opens with the same
+/// word, as the repeated wrappers of a CMS's paragraph fields do (`frame frame-layout-0`,
+/// `frame frame-layout-10`).
+fn same_kind(dom: &Dom, a: Id, b: Id) -> bool {
+    let kind = |id: Id| {
+        dom.attr(id, "class")
+            .and_then(|c| c.split_ascii_whitespace().next())
+    };
+    dom.name(a) == dom.name(b) && kind(a) == kind(b)
+}
+
+/// Whether `path` runs along `home`, to its end or short of it.
+fn within(dom: &Dom, path: &[Id], home: &[Id]) -> bool {
+    path.len() <= home.len() && path.iter().zip(home).all(|(&a, &b)| same_kind(dom, a, b))
+}
+
+fn same_path(dom: &Dom, a: &[Id], b: &[Id]) -> bool {
+    a.len() == b.len() && within(dom, a, b)
+}
+
+/// Share of the article's text above which the blocks after its prose in other containers
+/// stay: past it, the article's text is spread over containers rather than closed by a box.
+const TAIL_CONTAINER_SHARE: f64 = 0.3;
+
+/// Removes the blocks after the article's last paragraph of prose that sit in a container of
+/// their own: a support plea, an author's note, a promotion or a "related" box appended to
+/// the story in a wrapper its paragraphs do not share. The story's home is the path of
+/// containers holding most of its prose; blocks after the last prose paragraph in that home
+/// leave when their containers branch off it, if together they hold a small part of the
+/// text. List items stay, and notes: footnotes, ingredients and facts are set in boxes of
+/// their own.
+fn remove_tail_containers(dom: &mut Dom, article: Id, blocks: &mut Vec<Id>) {
+    let paths: Vec<Vec<Id>> = blocks
+        .iter()
+        .map(|&b| containers(dom, article, b))
+        .collect();
+    let prose: Vec<usize> = (0..blocks.len())
+        .filter(|&i| is_prose(dom, blocks[i]))
+        .collect();
+    let Some(home) = home(dom, blocks, &paths, &prose) else {
+        return;
+    };
+    let home = &paths[home];
+    let Some(&last) = prose
+        .iter()
+        .rev()
+        .find(|&&i| same_path(dom, &paths[i], home))
+    else {
+        return;
+    };
+    let tail: Vec<Id> = (last + 1..blocks.len())
+        .filter(|&i| {
+            !within(dom, &paths[i], home)
+                && !dom.is(blocks[i], &["li"])
+                && !in_notes(dom, &paths[i])
+        })
+        .map(|i| blocks[i])
+        .collect();
+    let removed: usize = tail.iter().map(|&b| text_len(dom, b)).sum();
+    if tail.is_empty() || removed as f64 > TAIL_CONTAINER_SHARE * text_len(dom, article) as f64 {
+        return;
+    }
+    for &b in &tail {
+        dom.detach(b);
+    }
+    blocks.retain(|b| !tail.contains(b));
+}
+
+/// The prose paragraph whose path of containers holds the most prose text, by its index.
+fn home(dom: &Dom, blocks: &[Id], paths: &[Vec<Id>], prose: &[usize]) -> Option<usize> {
+    // One entry per distinct path: a paragraph on it, and the prose text on it.
+    let mut homes: Vec<(usize, usize)> = Vec::new();
+    for &i in prose {
+        let len = text_len(dom, blocks[i]);
+        match homes
+            .iter_mut()
+            .find(|(h, _)| same_path(dom, &paths[*h], &paths[i]))
+        {
+            Some((_, sum)) => *sum += len,
+            None => homes.push((i, len)),
+        }
+    }
+    homes
+        .into_iter()
+        .max_by_key(|&(_, sum)| sum)
+        .map(|(h, _)| h)
 }
 
 /// Removes `block` if it is a copyright line: at most [`COPYRIGHT_MAX`] characters that
@@ -215,6 +355,48 @@ mod tests {
         ));
         assert!(t.starts_with("Rome, the 9th"), "{t}");
         assert!(t.ends_with("12 March 2021"), "{t}");
+    }
+
+    /// A plea of prose length, as support boxes write them.
+    const PLEA: &str = "<p>If you enjoyed reading this story, would you consider supporting \
+                        our work with a small gift every month?</p>";
+
+    #[test]
+    fn a_box_after_the_prose_leaves_it() {
+        let t = trimmed(&format!(
+            "<main><div class=body>{PROSE}{PROSE}{PROSE}</div>\
+             <div class=support><div class=col>{PLEA}</div></div></main>"
+        ));
+        assert!(t.ends_with("another winter."), "{t}");
+    }
+
+    #[test]
+    fn paragraph_fields_of_one_kind_stay() {
+        let t = trimmed(&format!(
+            "<main><div class=\"field field-1\">{PROSE}{PROSE}</div>\
+             <div class=\"field field-2\">{PLEA}</div></main>"
+        ));
+        assert!(t.ends_with("every month?"), "{t}");
+    }
+
+    #[test]
+    fn notes_lists_and_unnamed_wrappers_after_the_prose_stay() {
+        let t = trimmed(&format!(
+            "<main><div class=body>{PROSE}{PROSE}{PROSE}</div>\
+             <div class=footnotes><p>1. The council's minutes of 3 May.</p></div>\
+             <div class=facts><ul><li>Built in 1898</li></ul></div><div>{PLEA}</div></main>"
+        ));
+        assert!(t.contains("minutes of 3 May"), "{t}");
+        assert!(t.contains("Built in 1898"), "{t}");
+        assert!(t.ends_with("every month?"), "{t}");
+    }
+
+    #[test]
+    fn boxes_holding_much_of_the_text_stay() {
+        let t = trimmed(&format!(
+            "<main><div class=body>{PROSE}</div><div class=more>{PLEA}</div></main>"
+        ));
+        assert!(t.ends_with("every month?"), "{t}");
     }
 
     #[test]
