@@ -96,7 +96,7 @@ fn headline_shape(text: &str) -> &'static HeadlineShape {
 
 /// A headline link's text: long enough to be a sentence-like title, short enough not to be
 /// a paragraph, in characters and words as its script writes them (see [`headline_shape`]).
-fn is_headline_text(text: &str) -> bool {
+pub(crate) fn is_headline_text(text: &str) -> bool {
     let shape = headline_shape(text);
     shape.chars.contains(&text.chars().count()) && text.split_whitespace().count() >= shape.words
 }

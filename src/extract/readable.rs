@@ -102,6 +102,11 @@ const STANDFIRST: &[&str] = &[
     "subtitle",
     "subline",
 ];
+/// How many ancestors of the best container are searched for the series of rows it is one
+/// of (see `Pass::row_of`): as deep as paragraphs lend their score.
+const ROW_LEVELS: usize = 5;
+/// How many rows of one shape make a series.
+const SERIES_MIN: usize = 3;
 /// How many ancestors of the article's container are searched for its standfirst.
 const STANDFIRST_LEVELS: usize = 3;
 /// Text length bounds of a standfirst, in characters.
@@ -1003,7 +1008,13 @@ impl Pass<'_> {
                     && name != "body"
                     && name != "a"
                 {
-                    node = remove_and_next(self.dom, id);
+                    node = match self.standfirst_in_header(id, &ms) {
+                        Some(lead) => {
+                            self.dom.replace(id, lead);
+                            next_node(self.dom, lead, true)
+                        }
+                        None => remove_and_next(self.dom, id),
+                    };
                     continue;
                 }
                 if self
@@ -1138,8 +1149,14 @@ impl Pass<'_> {
             }
         }
         let whole_body = top.first().is_none_or(|&t| t == body);
+        let mut rows = Vec::new();
         let top_candidate = match top.first() {
-            Some(&t) if t != body => self.refine(t, &top, body),
+            Some(&t) if t != body => {
+                let refined = self.refine(t, &top, body);
+                let (row, series) = self.row_of(refined, body);
+                rows = series;
+                row
+            }
             _ => {
                 let div = self.dom.create("div");
                 while let Some(c) = self.dom.nodes[body].first {
@@ -1160,7 +1177,7 @@ impl Pass<'_> {
                         .is_some_and(|p| p.contains("articleBody"))
             });
         let standfirst = self.standfirst_before(top_candidate);
-        let article = self.merge_siblings(top_candidate);
+        let article = self.merge_siblings(top_candidate, &rows);
         let form = is_form(self.dom, article);
         if let Some(lead) = standfirst.filter(|&l| !self.dom.ancestors(l).any(|a| a == article)) {
             self.dom.detach(lead);
@@ -1274,7 +1291,6 @@ impl Pass<'_> {
         candidate
     }
 
-    /// Gathers the top candidate and the siblings that look like part of the same article.
     /// The story's standfirst when it stands before the article's container, in a block of
     /// its own near it: the first element named as one (see [`STANDFIRST`]) that precedes
     /// the container within a few ancestors and reads as prose.
@@ -1292,7 +1308,10 @@ impl Pass<'_> {
             let found = before
                 .into_iter()
                 .rev()
-                .flat_map(|c| self.dom.descendants(c).filter(|&d| self.dom.is_element(d)))
+                .flat_map(|c| {
+                    std::iter::once(c)
+                        .chain(self.dom.descendants(c).filter(|&d| self.dom.is_element(d)))
+                })
                 .find(|&d| self.is_standfirst(d));
             if found.is_some() {
                 return found;
@@ -1300,6 +1319,19 @@ impl Pass<'_> {
             child = ancestor;
         }
         None
+    }
+
+    /// The standfirst inside a header that is stripped as unlikely content: an article's
+    /// header holds its headline, byline and date, which the shell prints, and often the
+    /// standfirst, which only the article has.
+    fn standfirst_in_header(&self, id: Id, match_string: &str) -> Option<Id> {
+        (self.dom.is(id, &["header"]) || find_ignore_case(match_string, "header").is_some())
+            .then(|| {
+                self.dom
+                    .descendants(id)
+                    .find(|&d| d != id && self.dom.is_element(d) && self.is_standfirst(d))
+            })
+            .flatten()
     }
 
     fn is_standfirst(&self, id: Id) -> bool {
@@ -1319,7 +1351,69 @@ impl Pass<'_> {
                 .is_empty()
     }
 
-    fn merge_siblings(&mut self, top: Id) -> Id {
+    /// The best container, or the ancestor of it (up to [`ROW_LEVELS`] above it, below
+    /// `body`) that is one of a series of rows of the article, with the other rows of the
+    /// series: page builders set each section of a story in a row of its own, forums each
+    /// post of a thread, and the scoring picks the richest row alone. A series has
+    /// [`SERIES_MIN`] rows at least, so a lone block that shares a grid class with the
+    /// story (an author's card, a tag row) is not one.
+    fn row_of(&self, top: Id, body: Id) -> (Id, Vec<Id>) {
+        let mut row = top;
+        for _ in 0..=ROW_LEVELS {
+            let Some(parent) = self.dom.nodes[row].parent.filter(|&p| p != 0) else {
+                break;
+            };
+            let series: Vec<Id> = self
+                .dom
+                .element_children(parent)
+                .filter(|&sib| sib != row && self.is_article_row(row, sib))
+                .collect();
+            if series.len() + 1 >= SERIES_MIN {
+                return (row, series);
+            }
+            if parent == body {
+                break;
+            }
+            row = parent;
+        }
+        (top, Vec::new())
+    }
+
+    /// Whether `sib` is another row of the article `row` belongs to: an element of the
+    /// same shape (its tag and a class word in common) holding a paragraph of running
+    /// prose, neither named as an accompaniment or boilerplate nor a teaser card.
+    fn is_article_row(&self, row: Id, sib: Id) -> bool {
+        let dom = &*self.dom;
+        let (Some(a), Some(b)) = (dom.attr(row, "class"), dom.attr(sib, "class")) else {
+            return false;
+        };
+        let shaped = dom.name(row) == dom.name(sib)
+            && a.split_ascii_whitespace()
+                .any(|t| b.split_ascii_whitespace().any(|u| u == t));
+        shaped
+            && !names_any(&match_string(dom, sib), ACCOMPANIMENT)
+            && self.class_weight(sib) >= 0.0
+            && !self.is_teaser_card(sib)
+            && dom
+                .find_all(sib, &["p", "li", "blockquote", "dd", "pre"])
+                .into_iter()
+                .any(|p| text_len(dom, p) >= PROSE_PARAGRAPH && link_density(dom, p) < 0.3)
+    }
+
+    /// Whether a block is a card leading to another story: a heading whose link reads as a
+    /// headline (a forum post's heading links its author's name, which does not).
+    fn is_teaser_card(&self, id: Id) -> bool {
+        let dom = &*self.dom;
+        dom.find_all(id, HEADINGS).into_iter().any(|h| {
+            dom.find_all(h, &["a"])
+                .into_iter()
+                .any(|a| super::listing::is_headline_text(&inner_text(dom, a)))
+        })
+    }
+
+    /// Gathers the top candidate and the siblings that look like part of the same article:
+    /// those that score, paragraphs of prose, and the other `rows` of its series.
+    fn merge_siblings(&mut self, top: Id, rows: &[Id]) -> Id {
         let article = self.dom.create("div");
         let Some(parent) = self.dom.nodes[top].parent else {
             self.dom.append(article, top);
@@ -1340,7 +1434,7 @@ impl Pass<'_> {
                 } else {
                     0.0
                 };
-                if self.score(sib).is_some_and(|s| s + bonus >= threshold) {
+                if self.score(sib).is_some_and(|s| s + bonus >= threshold) || rows.contains(&sib) {
                     true
                 } else if self.dom.is(sib, &["p"]) {
                     let density = link_density(self.dom, sib);
@@ -1997,6 +2091,96 @@ mod tests {
         for label in ["Photo", "Credit", "Continue reading"] {
             assert!(!text.contains(label), "{label} in {text}");
         }
+    }
+
+    #[test]
+    fn an_article_set_in_rows_of_a_page_builder_is_read_whole() {
+        let para = "This is a long paragraph of article text, with commas, and more words to make \
+                    it count as real content for the scorer. ";
+        let row = |text: &str| {
+            format!(
+                "<div class=\"row builder-row\"><div class=col><div class=inner>{text}</div>\
+                 </div></div>"
+            )
+        };
+        let html = format!(
+            "<html><body><div class=main>{}{}{}</div><div class=side><p>Short note.</p></div>\
+             </body></html>",
+            row(&format!(
+                "<h2>The opening row</h2><p>Opening row, {para}</p>"
+            )),
+            row(&format!(
+                "<p>{para}{para}</p><p>{para}{para}</p><p>{para}{para}</p>"
+            )),
+            row(&format!("<p>Closing row, {para}</p>")),
+        );
+        let text = article(&html);
+        for row in ["Opening row", "Closing row"] {
+            assert!(text.contains(row), "{row} missing from {text}");
+        }
+    }
+
+    #[test]
+    fn a_thread_is_read_from_its_opening_post() {
+        let post = |who: &str, text: &str| {
+            format!(
+                "<div class=\"message post\"><div class=user><h4><a href=/u/{who}>{who}</a></h4>\
+                 <time>12 May 2021</time></div><div class=message-body><p>{text}</p></div></div>"
+            )
+        };
+        let reply = "A long reply that goes on, with commas, advice and a story of its own, \
+                     told at length by somebody who has seen the same thing happen. "
+            .repeat(4);
+        let html = format!(
+            "<html><body><div class=thread>{}{}{}</div></body></html>",
+            post(
+                "anna",
+                "The opening question of the thread, asked in a few lines, with a comma, \
+                 and a word on what was tried."
+            ),
+            post("ben", &reply),
+            post(
+                "cem",
+                "A short thanks, with a comma, for the help so far, and a question of mine on the food."
+            ),
+        );
+        let text = article(&html);
+        assert!(text.contains("The opening question"), "{text}");
+        assert!(text.contains("A long reply"), "{text}");
+    }
+
+    #[test]
+    fn comments_and_teaser_cards_beside_an_article_stay_out() {
+        let para = "This is a long paragraph of article text, with commas, and more words to make \
+                    it count as real content for the scorer. ";
+        let note = "A reader's long note on the story, with commas, and an opinion of their \
+                    own that runs on for a while. ";
+        let html = format!(
+            "<html><body><div class=box><div class=story><p>{para}{para}</p><p>{para}{para}</p>\
+             <p>{para}</p></div></div>\
+             <div class=\"box reader-comments\"><p>{note}</p></div>\
+             <div class=box><h3><a href=/other>Another story, told at length elsewhere</a></h3><p>{note}</p></div>\
+             </body></html>"
+        );
+        let text = article(&html);
+        assert!(text.contains("This is a long paragraph"), "{text}");
+        assert!(!text.contains("A reader's long note"), "{text}");
+        assert!(!text.contains("Another story"), "{text}");
+    }
+
+    #[test]
+    fn a_standfirst_in_a_stripped_header_stays() {
+        let para = "This is a long paragraph of article text, with commas, and more words to make \
+                    it count as real content for the scorer. ";
+        let html = format!(
+            "<html><body><article><header class=\"entry-header\"><h1>The headline of the \
+             story</h1><div class=lead><p>What happened, in one sentence that sums the story \
+             up.</p></div><span>By Jane, 12 May 2021</span></header><div class=\"entry-content\">\
+             <p>{para}{para}</p><p>{para}{para}</p><p>{para}</p></div></article></body></html>"
+        );
+        let text = article(&html);
+        assert!(text.starts_with("What happened, in one sentence"), "{text}");
+        assert!(!text.contains("By Jane"), "{text}");
     }
 
     #[test]
