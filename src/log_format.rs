@@ -4,13 +4,59 @@
 //! directly instead of through the default's per-field styling and `Debug` machinery,
 //! which cost more than the rest of a request on a cache hit. Every other field (the
 //! message, errors, `Debug` and `Display` values), and every field when the log is
-//! coloured for a terminal, is left to the default, so no line reads differently.
+//! coloured for a terminal, is left to the default, so no line reads differently. The
+//! lines' timestamps ([`Timestamps`]) are the default's too, with the date and time of day
+//! worked out once a second instead of for every line.
 
+use std::cell::RefCell;
 use std::fmt::{self, Write};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::field::{Field, Visit};
 use tracing_subscriber::field::{MakeVisitor, VisitFmt, VisitOutput};
 use tracing_subscriber::fmt::format::{DefaultVisitor, Writer};
+use tracing_subscriber::fmt::time::FormatTime;
+
+/// The log's timer (`tracing_subscriber::fmt().with_timer(Timestamps)`): the time as
+/// `tracing_subscriber`'s `SystemTime` writes it, RFC 3339 in UTC to the microsecond
+/// (`2026-12-02T00:09:36.399686Z`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Timestamps;
+
+thread_local! {
+    /// The last second this thread wrote a time in, and its text up to the fraction.
+    static SECOND: RefCell<Option<(u64, String)>> = const { RefCell::new(None) };
+}
+
+impl FormatTime for Timestamps {
+    fn format_time(&self, writer: &mut Writer<'_>) -> fmt::Result {
+        write_time(SystemTime::now(), writer)
+    }
+}
+
+/// Writes `now` as the default timer would.
+fn write_time(now: SystemTime, writer: &mut impl Write) -> fmt::Result {
+    let Ok(since) = now.duration_since(UNIX_EPOCH) else {
+        return write!(writer, "{}", chrono_time(now));
+    };
+    let second = since.as_secs();
+    SECOND.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        let fresh = !matches!(&*cached, Some((s, _)) if *s == second);
+        if fresh {
+            let text = chrono_time(now);
+            let whole = text.split('.').next().unwrap_or_default().to_owned();
+            *cached = Some((second, whole));
+        }
+        let whole = cached.as_ref().map_or("", |(_, whole)| whole.as_str());
+        write!(writer, "{whole}.{:06}Z", since.subsec_micros())
+    })
+}
+
+/// `now` in the default timer's form, worked out whole.
+fn chrono_time(now: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(now).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
 
 /// The text log's field formatter (`tracing_subscriber::fmt().fmt_fields(PlainFields)`).
 #[derive(Debug, Default, Clone, Copy)]
@@ -198,6 +244,36 @@ mod tests {
         tracing::subscriber::with_default(subscriber, &events);
         let text = |lines: Lines| String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
         (text(default), text(plain))
+    }
+
+    #[test]
+    fn times_read_as_the_default_writes_them() {
+        let start = SystemTime::now();
+        let mut times: Vec<SystemTime> = (0..2_000u64)
+            .map(|n| start + std::time::Duration::from_micros(n * 123_457))
+            .collect();
+        times.push(UNIX_EPOCH);
+        times.push(UNIX_EPOCH + std::time::Duration::from_secs(4_102_444_799));
+        for time in times {
+            let mut ours = String::new();
+            write_time(time, &mut ours).unwrap();
+            assert_eq!(ours, chrono_time(time), "{time:?}");
+        }
+        // And the default timer itself, within the same second.
+        loop {
+            let mut theirs = String::new();
+            let mut ours = String::new();
+            tracing_subscriber::fmt::time::SystemTime
+                .format_time(&mut Writer::new(&mut theirs))
+                .unwrap();
+            Timestamps.format_time(&mut Writer::new(&mut ours)).unwrap();
+            let second = |t: &str| t.split('.').next().unwrap().to_owned();
+            if second(&theirs) == second(&ours) {
+                assert_eq!(ours.len(), theirs.len(), "{ours} {theirs}");
+                assert!(ours.ends_with('Z') && ours.len() == 27, "{ours}");
+                break;
+            }
+        }
     }
 
     #[test]

@@ -219,6 +219,7 @@ fn init_logging(format: LogFormat) -> Result<log_writer::LogGuard> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_timer(log_format::Timestamps)
         .with_writer(writer);
     match format {
         LogFormat::Json => builder.json().init(),
