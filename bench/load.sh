@@ -10,6 +10,7 @@
 #   SAMPLE_ADDR        address of the sample site (default 127.0.0.1:18081)
 #   PROXY_PORT         port of the proxy on 127.0.0.1 (default 18080)
 #   NGINX_PORT         port of the reference nginx on 127.0.0.1 (default PROXY_PORT + 2)
+#   FLOOR_PORT         port of the bare hyper server on 127.0.0.1 (default PROXY_PORT + 3)
 #   HIT_ROUNDS         rounds of the cache-hit comparison (default 3)
 #   SLOW_CLIENTS       concurrent clients in the slow phase (default 1000)
 #
@@ -22,8 +23,12 @@
 #      Debian's nginx (/usr/sbin/nginx, two workers, started here with its own prefix)
 #      serving the same Light page bytes with the same response headers and, like the
 #      proxy, an access log line per request (to a file; the proxy's goes to its log
-#      file through stderr), the two driven
-#      by the same wrk settings in alternate rounds; medians and their ratio;
+#      file through stderr), and beside the `hit_floor` example (bare hyper on the proxy's
+#      runtime and HTTP settings, answering with the same stored bytes and head, with no
+#      routing, cache or log: what the proxy's hits cannot beat), the three driven by the
+#      same wrk settings in alternate rounds; medians and their ratios, and each server's
+#      CPU time per request (user and system, from /proc/<pid>/stat, all of nginx's
+#      processes), which moves less than requests/s when other work shares the cores;
 #   2. cache miss, streaming site (content rule): unique query strings; pages/s and p99;
 #   3. cache miss, detection site (no rules): the same through the second host name;
 #   4. time to first byte and to last byte of the slow article (the sample site sends it
@@ -43,6 +48,7 @@ source "$(dirname "$0")/common.sh"
 sample_addr=${SAMPLE_ADDR:-127.0.0.1:18081}
 proxy_port=${PROXY_PORT:-18080}
 nginx_port=${NGINX_PORT:-$((proxy_port + 2))}
+floor_port=${FLOOR_PORT:-$((proxy_port + 3))}
 hit_rounds=${HIT_ROUNDS:-3}
 slow_clients=${SLOW_CLIENTS:-1000}
 article=/city/2026/11/24/tidal-barrier-first-winter
@@ -54,14 +60,16 @@ need curl curl
 need /usr/sbin/nginx nginx
 
 echo "== building (release)"
-(cd "$root" && cargo build --release --quiet --bin lightmirror --example sample_site)
+(cd "$root" && cargo build --release --quiet --bin lightmirror --example sample_site \
+    --example hit_floor)
 
 # The demo configuration with this run's ports. Every proxied fetch of the slow phase is
 # in flight at once, so the per-site upstream limit is raised to the number of clients.
 bench_config "$sample_addr" "$proxy_port" \
     "upstream_concurrency = $((slow_clients + 24))" >"$work/load.toml"
 
-ensure_free "$sample_addr" "127.0.0.1:$proxy_port" "127.0.0.1:$nginx_port"
+ensure_free "$sample_addr" "127.0.0.1:$proxy_port" "127.0.0.1:$nginx_port" \
+    "127.0.0.1:$floor_port"
 start sample "$target/release/examples/sample_site" "$sample_addr"
 sample_pid=$started
 # start_proxy: starts `lightmirror serve` on the benchmark configuration and waits until
@@ -149,27 +157,64 @@ wait_for "http://127.0.0.1:$nginx_port$article"
 alive "$nginx_pid"
 cmp -s "$work/nginx/light.html" <(curl -s "http://127.0.0.1:$nginx_port$article") ||
     { echo "nginx serves other bytes than the proxy" >&2; exit 1; }
+start floor "$target/release/examples/hit_floor" "127.0.0.1:$floor_port" \
+    "$work/nginx/headers" "$work/nginx/light.html"
+floor_pid=$started
+wait_for "http://127.0.0.1:$floor_port$article"
+alive "$floor_pid"
+cmp -s "$work/nginx/light.html" <(curl -s "http://127.0.0.1:$floor_port$article") ||
+    { echo "the bare hyper server serves other bytes than the proxy" >&2; exit 1; }
 
 median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 # The p99 in ms, whatever unit wrk printed it in.
 p99_ms() { p99 "$1" | awk '/us$/ {print $1 / 1000; next} /ms$/ {print $1 + 0; next} /s$/ {print $1 * 1000}'; }
 
-echo "== 1. cache hit, 64 connections, ${seconds}s each, $hit_rounds rounds beside nginx"
+# cpu_ticks PID...: the processes' user and system time so far, in clock ticks.
+cpu_ticks() {
+    local total=0
+    for pid in "$@"; do total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done
+    echo "$total"
+}
+ticks_per_s=$(getconf CLK_TCK)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
+echo "== 1. cache hit, 64 connections, ${seconds}s each, $hit_rounds rounds beside bare hyper and nginx"
+echo "   load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for round in $(seq 1 "$hit_rounds"); do
-    for server in proxy nginx; do
-        url=$proxy$article
-        [ "$server" = nginx ] && url=http://127.0.0.1:$nginx_port$article
+    for server in proxy floor nginx; do
+        case $server in
+            proxy) url=$proxy$article pids=$proxy_pid ;;
+            floor) url=http://127.0.0.1:$floor_port$article pids=$floor_pid ;;
+            nginx) url=http://127.0.0.1:$nginx_port$article
+                pids="$nginx_pid $(pgrep -P "$nginx_pid" | tr '\n' ' ')" ;;
+        esac
+        # shellcheck disable=SC2086 # one argument per process
+        before=$(cpu_ticks $pids)
         wrk -t2 -c64 -d"${seconds}s" --latency "$url" >"$work/hit-$server-$round.txt"
+        # shellcheck disable=SC2086
+        after=$(cpu_ticks $pids)
+        requests=$(awk '/requests in/ {print $1}' "$work/hit-$server-$round.txt")
+        awk -v t=$((after - before)) -v hz="$ticks_per_s" -v n="$requests" \
+            'BEGIN {printf "%.1f\n", t * 1e6 / hz / n}' >>"$work/hit-$server.cpu"
         rps "$work/hit-$server-$round.txt" >>"$work/hit-$server.rps"
         p99_ms "$work/hit-$server-$round.txt" >>"$work/hit-$server.p99"
-        echo "   round $round, $server: $(rps "$work/hit-$server-$round.txt") requests/s, p99 $(p99 "$work/hit-$server-$round.txt") $(errors "$work/hit-$server-$round.txt")"
+        echo "   round $round, $server: $(rps "$work/hit-$server-$round.txt") requests/s," \
+            "p99 $(p99 "$work/hit-$server-$round.txt"), CPU $(tail -1 "$work/hit-$server.cpu") us/request" \
+            "$(errors "$work/hit-$server-$round.txt")"
     done
 done
-proxy_rps=$(median <"$work/hit-proxy.rps")
-nginx_rps=$(median <"$work/hit-nginx.rps")
-echo "   median: lightmirror $proxy_rps requests/s (p99 $(median <"$work/hit-proxy.p99") ms)," \
-    "nginx $nginx_rps requests/s (p99 $(median <"$work/hit-nginx.p99") ms)," \
-    "ratio $(awk -v a="$proxy_rps" -v b="$nginx_rps" 'BEGIN {printf "%.2f", a / b}')"
+echo "   load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+for server in proxy floor nginx; do
+    printf -v "${server}_rps" %s "$(median <"$work/hit-$server.rps")"
+    printf -v "${server}_cpu" %s "$(median <"$work/hit-$server.cpu")"
+done
+echo "   median: lightmirror $proxy_rps requests/s (p99 $(median <"$work/hit-proxy.p99") ms, CPU $proxy_cpu us)," \
+    "bare hyper $floor_rps requests/s (p99 $(median <"$work/hit-floor.p99") ms, CPU $floor_cpu us)," \
+    "nginx $nginx_rps requests/s (p99 $(median <"$work/hit-nginx.p99") ms, CPU $nginx_cpu us)"
+echo "   ratio lightmirror/nginx $(ratio "$proxy_rps" "$nginx_rps")," \
+    "bare hyper/nginx $(ratio "$floor_rps" "$nginx_rps")," \
+    "lightmirror/bare hyper $(ratio "$proxy_rps" "$floor_rps");" \
+    "CPU per request lightmirror/nginx $(ratio "$proxy_cpu" "$nginx_cpu")"
 
 echo "== 2. cache miss, streaming site, 16 connections, ${seconds}s"
 LM_PATH=$article wrk -t2 -c16 -d"${seconds}s" --latency -s "$work/miss.lua" "$proxy" >"$work/miss.txt"

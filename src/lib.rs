@@ -24,6 +24,8 @@ pub(crate) mod feed;
 pub(crate) mod fleet;
 pub mod image;
 pub mod lang;
+pub mod log_format;
+pub mod log_writer;
 pub(crate) mod metrics;
 pub mod page;
 pub mod rewrite;

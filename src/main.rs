@@ -16,6 +16,7 @@ use lightmirror::eval::{self, EvalArgs};
 use lightmirror::server::ServerHandle;
 use lightmirror::snippet::Snippet;
 use lightmirror::upstream::{Fetcher, Outcome};
+use lightmirror::{log_format, log_writer};
 
 #[cfg(all(unix, not(target_env = "musl")))]
 #[global_allocator]
@@ -206,38 +207,33 @@ fn names(sites: &[Arc<Site>]) -> String {
         .join(", ")
 }
 
-/// Log lines queued for the writer thread before a request waits for room: a few MiB at
-/// most, and several seconds of a busy server's access log.
-const LOG_QUEUE_LINES: usize = 16_384;
-
-/// Starts logging to standard error through a writer thread, so that a request's log line
-/// costs a queue push instead of a `write` system call; the lines that come in while the
-/// thread writes go out together through one buffer. No line is dropped (`lossy(false)`):
-/// when the queue is full, requests wait for the writer. Lines still queued are written
-/// when the returned guard is dropped, at the end of the command.
-fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+/// Starts logging to standard error through a writer thread ([`log_writer`]), so that a
+/// request's log line costs a copy into a shared buffer instead of a `write` system call or
+/// a wake-up of the writer. Lines still buffered are written when the returned guard is
+/// dropped, at the end of the command.
+fn init_logging(format: LogFormat) -> Result<log_writer::LogGuard> {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("LIGHTMIRROR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .buffered_lines_limit(LOG_QUEUE_LINES)
-        .lossy(false)
-        .thread_name("lightmirror-log")
-        .finish(std::io::BufWriter::new(std::io::stderr()));
+    let (writer, guard) = log_writer::start(std::io::stderr()).context("start the log writer")?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_timer(log_format::Timestamps)
         .with_writer(writer);
     match format {
         LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Text => builder
+            .fmt_fields(log_format::PlainFields)
+            .with_ansi(std::io::stderr().is_terminal())
+            .init(),
     }
-    guard
+    Ok(guard)
 }
 
 fn serve(path: PathBuf) -> Result<ExitCode> {
     let (config, sites) = config::load_file(&path)?;
-    let _log = init_logging(config.server.log_format);
+    let _log = init_logging(config.server.log_format)?;
     let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
     runtime.block_on(async move {
         let listen = config.server.listen;
@@ -624,7 +620,7 @@ async fn bind_loopback(port: u16) -> Result<tokio::net::TcpListener> {
 }
 
 fn demo() -> Result<ExitCode> {
-    let _log = init_logging(LogFormat::Text);
+    let _log = init_logging(LogFormat::Text)?;
     let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
     runtime.block_on(async {
         let sample = demo::start(bind_loopback(8081).await?).await?;

@@ -22,12 +22,24 @@ pub(crate) use crate::error::{PathError, RouteError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct NormalPath {
     path: String,
-    bare: String,
+    /// The path without parameters, when it differs from `path`.
+    bare: Option<String>,
 }
 
 impl NormalPath {
     /// Normalises `raw`, or says why it has no single reading.
     pub fn parse(raw: &str) -> Result<Self, PathError> {
+        if is_plain(raw) {
+            return Ok(Self {
+                path: raw.to_owned(),
+                bare: None,
+            });
+        }
+        Self::parse_segments(raw)
+    }
+
+    /// Normalises `raw` segment by segment.
+    fn parse_segments(raw: &str) -> Result<Self, PathError> {
         let rest = raw.strip_prefix('/').ok_or(PathError::NotAbsolute)?;
         let mut segments: Vec<String> = Vec::new();
         let mut trailing_slash = false;
@@ -59,9 +71,11 @@ impl NormalPath {
             }
             out
         };
+        let path = join(&mut segments.iter().map(String::as_str));
+        let bare = join(&mut segments.iter().map(|s| bare_name(s)));
         Ok(Self {
-            path: join(&mut segments.iter().map(String::as_str)),
-            bare: join(&mut segments.iter().map(|s| bare_name(s))),
+            bare: (bare != path).then_some(bare),
+            path,
         })
     }
 
@@ -74,8 +88,28 @@ impl NormalPath {
     /// segments left empty by that dropped: what a servlet container routes on
     /// (`/admin;jsessionid=1/` is `/admin/`), so path rules hold for it too.
     pub(crate) fn without_params(&self) -> &str {
-        &self.bare
+        self.bare.as_deref().unwrap_or(&self.path)
     }
+}
+
+/// Whether `raw` is already in normal form with no parameters, as most request paths are:
+/// `/` and segments of unreserved characters only (no escape, no `;`), none of them empty
+/// or a dot segment, the last one possibly empty (a trailing `/`). Such a path normalises
+/// to itself, so the segment-by-segment pass can be skipped.
+fn is_plain(raw: &str) -> bool {
+    let Some(rest) = raw.strip_prefix('/') else {
+        return false;
+    };
+    let mut segments = rest.split('/').peekable();
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        let dot = matches!(segment, "." | "..");
+        let empty_inside = segment.is_empty() && !last;
+        if dot || empty_inside || !segment.bytes().all(is_unreserved) {
+            return false;
+        }
+    }
+    true
 }
 
 /// A segment's name without its `;parameters`, cut at an encoded `;` too for servers that
@@ -225,9 +259,12 @@ pub(crate) fn site_url(
     url.set_path(path.as_str());
     url.set_query(query.filter(|q| !q.is_empty()));
     url.set_fragment(None);
-    // The checked path must be the one sent; a URL parser that rewrote it would void the
-    // check.
-    if url.origin() != origin.origin() || url.path() != path.as_str() {
+    // The checked path must be the one sent, on the origin; a URL parser that rewrote
+    // either would void the check. (Compared part by part: `Url::origin` allocates.)
+    let same_origin = url.scheme() == origin.scheme()
+        && url.host() == origin.host()
+        && url.port_or_known_default() == origin.port_or_known_default();
+    if !same_origin || url.path() != path.as_str() {
         return Err(refused());
     }
     Ok(url)
@@ -391,6 +428,37 @@ mod tests {
             ("/a%\u{e9}9", PathError::BadEscape),
         ] {
             assert_eq!(normal(raw), Err(why), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn plain_paths_are_their_own_normal_form() {
+        // Every path of up to six characters over an alphabet with each kind of byte the
+        // normal form cares about.
+        let alphabet = ['/', '.', 'a', 'Z', '~', '%', '2', 'e', ';', ' '];
+        let mut paths = vec![String::from("/")];
+        let mut plain = 0;
+        for _ in 0..5 {
+            let longer: Vec<String> = paths
+                .iter()
+                .flat_map(|p| alphabet.iter().map(move |c| format!("{p}{c}")))
+                .collect();
+            for path in &longer {
+                if is_plain(path) {
+                    plain += 1;
+                    let slow = NormalPath::parse_segments(path).unwrap();
+                    assert_eq!(slow.as_str(), path, "{path:?}");
+                    assert_eq!(slow.without_params(), path, "{path:?}");
+                    assert_eq!(NormalPath::parse(path).unwrap(), slow, "{path:?}");
+                }
+            }
+            paths = longer;
+        }
+        assert!(plain > 1000, "only {plain} plain paths tried");
+        for path in [
+            "/a//b", "/a/./b", "/a/../b", "/./", "/..", "/a;b", "/%61", "a/b",
+        ] {
+            assert!(!is_plain(path), "{path:?}");
         }
     }
 

@@ -271,8 +271,9 @@ impl PageCache {
             found = active.lookup(key);
         }
         match &active.shared {
+            // On the heap: a memory hit's future stays small.
             Some(shared) if !matches!(found, Lookup::Fresh(_)) => {
-                active.or_shared(shared, key, found).await
+                Box::pin(active.or_shared(shared, key, found)).await
             }
             _ => found,
         }

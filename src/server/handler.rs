@@ -100,9 +100,9 @@ async fn answer(
             let coding = negotiate(header_text(request.headers(), header::ACCEPT_ENCODING));
             let head = request.method() == http::Method::HEAD;
             let path = request.uri().path();
-            return super::image::serve(runtime, site, path, coding, head).await;
+            return Box::pin(super::image::serve(runtime, site, path, coding, head)).await;
         }
-        Ok(Target::Robots(site)) => return assets::robots(runtime, site).await,
+        Ok(Target::Robots(site)) => return Box::pin(assets::robots(runtime, site)).await,
         Ok(Target::ImagePath) => return assets::image(request.uri().path()),
         Ok(Target::Page {
             site,
@@ -120,7 +120,7 @@ async fn answer(
     };
     let reply = Reply::new(request, runtime, site, trace);
     if feed {
-        serve_feed(runtime, &reply, url, key).await
+        Box::pin(serve_feed(runtime, &reply, url, key)).await
     } else {
         serve_page(runtime, &reply, url, key).await
     }
@@ -140,7 +140,8 @@ async fn serve_page(runtime: &Runtime, reply: &Reply<'_>, url: &Url, key: &str) 
         leader,
         default_ttl: runtime.config.cache.ttl,
     };
-    match fetch_judge_convert(runtime, reply, url, slot).await {
+    // On the heap, as a flight's wait is (see `lookup`).
+    match Box::pin(fetch_judge_convert(runtime, reply, url, slot)).await {
         Ok(response) => response,
         Err(failure) => respond(reply, failure, stale.as_deref()),
     }
@@ -405,12 +406,19 @@ enum Looked {
 /// Phase 2, cache lookup: a fresh copy, or the page of a fetch already under way for the
 /// same key (waited on within twice the upstream timeout), else the right to fetch.
 async fn lookup(runtime: &Runtime, key: &str) -> Looked {
-    let cache = &runtime.cache;
-    let stale = match cache.lookup(key).await {
+    let stale = match runtime.cache.lookup(key).await {
         Lookup::Fresh(page) => return Looked::Cached(page, Served::Hit),
         Lookup::Stale(page) => Some(page),
         Lookup::Miss => None,
     };
+    // On the heap: a hit's future, moved whole into the connection for every request,
+    // stays the size of the lookup alone.
+    Box::pin(join_flight(runtime, key, stale)).await
+}
+
+/// Phase 2 without a fresh copy: a flight's page, or the right to fetch.
+async fn join_flight(runtime: &Runtime, key: &str, stale: Option<Arc<StoredPage>>) -> Looked {
+    let cache = &runtime.cache;
     match cache.join(key) {
         cache::Flight::Leader(leader) => {
             // A flight for this key may have landed between the lookup and the join.
