@@ -23,9 +23,9 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 use http_body_util::Full;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use lightmirror::config::LimitsConfig;
+use lightmirror::server::protocol_builder;
 
 /// Headers hyper writes for every response itself.
 const HYPER_WRITES: [&str; 5] = [
@@ -78,15 +78,8 @@ fn parse_head(head: &str, body: Bytes) -> Result<Stored, Box<dyn Error>> {
 
 async fn serve(addr: SocketAddr, stored: Arc<Stored>) -> Result<(), Box<dyn Error>> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    // The proxy's HTTP/1 settings for its default limits.
-    let limits = LimitsConfig::default();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_request_header_bytes.max(8192));
-    let builder = Arc::new(builder);
+    // The proxy's HTTP settings for its default limits.
+    let builder = Arc::new(protocol_builder(&LimitsConfig::default()));
     loop {
         let (stream, _) = listener.accept().await?;
         let builder = Arc::clone(&builder);

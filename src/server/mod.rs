@@ -294,8 +294,9 @@ impl ServerHandle {
     }
 }
 
-/// HTTP/1 and HTTP/2 settings from `[limits]`.
-fn protocol_builder(limits: &LimitsConfig) -> auto::Builder<TokioExecutor> {
+/// HTTP/1 and HTTP/2 settings from `[limits]`; public so that the cache-hit benchmark's
+/// bare hyper server (`examples/hit_floor.rs`) runs with exactly the proxy's.
+pub fn protocol_builder(limits: &LimitsConfig) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
