@@ -117,6 +117,29 @@ impl PlainVisitor<'_> {
         self.writer.write_char('=')
     }
 
+    /// Records a string or integer field: directly with `write`, or through the default
+    /// where it must (see [`Self::for_default`]).
+    fn record_with(
+        &mut self,
+        field: &Field,
+        write: impl FnOnce(&mut Self) -> fmt::Result,
+        default: impl FnOnce(&mut DefaultVisitor<'_>),
+    ) {
+        if self.result.is_err() {
+            return;
+        }
+        if self.for_default(field) {
+            self.default_records(field, default);
+        } else {
+            self.result = write(self);
+        }
+    }
+
+    fn integer(&mut self, field: &Field, value: impl fmt::Display) -> fmt::Result {
+        self.name(field)?;
+        write!(self.writer, "{value}")
+    }
+
     fn string(&mut self, field: &Field, value: &str) -> fmt::Result {
         self.name(field)?;
         // Printable ASCII but the quote and the backslash is what `Debug` leaves as it is.
@@ -135,40 +158,27 @@ impl PlainVisitor<'_> {
 
 impl Visit for PlainVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        if self.result.is_err() {
-            return;
-        }
-        if self.for_default(field) {
-            self.default_records(field, |d| d.record_str(field, value));
-        } else {
-            self.result = self.string(field, value);
-        }
+        self.record_with(
+            field,
+            |v| v.string(field, value),
+            |d| d.record_str(field, value),
+        );
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if self.result.is_err() {
-            return;
-        }
-        if self.for_default(field) {
-            self.default_records(field, |d| d.record_u64(field, value));
-        } else {
-            self.result = self
-                .name(field)
-                .and_then(|()| write!(self.writer, "{value}"));
-        }
+        self.record_with(
+            field,
+            |v| v.integer(field, value),
+            |d| d.record_u64(field, value),
+        );
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        if self.result.is_err() {
-            return;
-        }
-        if self.for_default(field) {
-            self.default_records(field, |d| d.record_i64(field, value));
-        } else {
-            self.result = self
-                .name(field)
-                .and_then(|()| write!(self.writer, "{value}"));
-        }
+        self.record_with(
+            field,
+            |v| v.integer(field, value),
+            |d| d.record_i64(field, value),
+        );
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
