@@ -54,12 +54,12 @@ pub(crate) fn read(dom: &Dom, url: &Url) -> Navigation {
     };
     let longest = longest_word();
     for link in dom.find_all(0, &["a", "link"]) {
-        let rel = dom
-            .attr(link, "rel")
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        let rels: Vec<&str> = rel.split_ascii_whitespace().collect();
-        if nav.rel_next.is_none() && rels.contains(&"next") {
+        let rel = dom.attr(link, "rel").unwrap_or_default();
+        let has_rel = |name: &str| {
+            rel.split_ascii_whitespace()
+                .any(|r| r.eq_ignore_ascii_case(name))
+        };
+        if nav.rel_next.is_none() && has_rel("next") {
             nav.rel_next = dom.attr(link, "href").and_then(|h| url.join(h.trim()).ok());
         }
         let Some(raw) = dom.attr(link, "href") else {
@@ -68,12 +68,15 @@ pub(crate) fn read(dom: &Dom, url: &Url) -> Navigation {
         // The link's words and rels decide before its address is resolved, which most
         // links, neither next nor previous, never need; a text longer than every table
         // word is not read out at all.
+        if nav.next.is_some() && nav.previous.is_some() {
+            continue;
+        }
         let words = short_text(dom, link, longest).map(|t| link_words(&t));
         let is_word = |table: &[&str]| words.as_deref().is_some_and(|w| table.contains(&w));
-        let is_next = nav.next.is_none() && (rels.contains(&"next") || is_word(NEXT_WORDS));
+        let is_next = nav.next.is_none() && (has_rel("next") || is_word(NEXT_WORDS));
         let is_previous = !is_next
             && nav.previous.is_none()
-            && (rels.contains(&"prev") || rels.contains(&"previous") || is_word(PREVIOUS_WORDS));
+            && (has_rel("prev") || has_rel("previous") || is_word(PREVIOUS_WORDS));
         if !(is_next || is_previous) {
             continue;
         }

@@ -175,9 +175,12 @@ fn any_word_at_boundary(token: &str, words: &[&str]) -> bool {
     (0..=t.len())
         .filter(|&i| i == 0 || !t[i - 1].is_ascii_alphanumeric())
         .any(|i| {
+            let first = t.get(i).map(u8::to_ascii_lowercase);
             words.iter().any(|w| {
-                t.get(i..i + w.len())
-                    .is_some_and(|s| s.eq_ignore_ascii_case(w.as_bytes()))
+                // The first byte alone turns most words away, before a whole comparison.
+                w.as_bytes().first().is_none_or(|&f| Some(f) == first)
+                    && t.get(i..i + w.len())
+                        .is_some_and(|s| s.eq_ignore_ascii_case(w.as_bytes()))
             })
         })
 }
@@ -187,7 +190,7 @@ fn any_word_at_boundary(token: &str, words: &[&str]) -> bool {
 fn word_in_token(token: &str, word: &str) -> bool {
     let (t, w) = (token.as_bytes(), word.as_bytes());
     (0..=t.len().saturating_sub(w.len()))
-        .filter(|&i| t.len() >= w.len() && t[i..i + w.len()].eq_ignore_ascii_case(w))
+        .filter(|&i| t.len() >= w.len() && starts_at(t, i, w))
         .any(|i| {
             let starts = i == 0
                 || !t[i - 1].is_ascii_alphanumeric()
@@ -205,7 +208,16 @@ pub(crate) fn find_ignore_case(hay: &str, needle: &str) -> Option<usize> {
     if n.len() > h.len() {
         return None;
     }
-    (0..=h.len() - n.len()).find(|&i| h[i..i + n.len()].eq_ignore_ascii_case(n))
+    (0..=h.len() - n.len()).find(|&i| starts_at(h, i, n))
+}
+
+/// Whether `needle` (lower case) is at `at` in `hay`, in any case; `hay` holds
+/// `needle.len()` bytes from `at`. The first byte alone turns most places away.
+fn starts_at(hay: &[u8], at: usize, needle: &[u8]) -> bool {
+    needle
+        .first()
+        .is_none_or(|&f| hay[at].to_ascii_lowercase() == f)
+        && hay[at..at + needle.len()].eq_ignore_ascii_case(needle)
 }
 
 pub(crate) fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
