@@ -126,9 +126,8 @@ pub(crate) fn is_dropped(name: &str, attr: impl Fn(&str) -> Option<String>) -> b
 /// lets through (its allowlist, [`policy::allowed_attribute`], decides, so both routes keep
 /// the same attributes), and the ones scoring, metadata and media placeholders read.
 pub(crate) fn kept_attr(element: &str, attr: &str) -> Option<&'static str> {
-    if let Some(allowed) = policy::allowed_attribute(element, attr) {
-        return Some(allowed);
-    }
+    // Detection's own names first: `class` and `id`, the most frequent, then need no look
+    // at the allowlist's table of elements. Names in both are spelt alike.
     let key = match attr {
         "class" => "class",
         "id" => "id",
@@ -169,7 +168,7 @@ pub(crate) fn kept_attr(element: &str, attr: &str) -> Option<&'static str> {
         }
         "title" if element == "img" || element == "abbr" => "title",
         "summary" if element == "table" => "summary",
-        _ => return None,
+        _ => return policy::allowed_attribute(element, attr),
     };
     Some(key)
 }

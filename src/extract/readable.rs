@@ -158,8 +158,8 @@ fn names_standfirst(match_string: &str) -> bool {
 pub(crate) fn is_furniture(match_string: &str) -> bool {
     names_any(match_string, FURNITURE)
         || match_string.split_ascii_whitespace().any(|t| {
-            describes(t)
-                && find_ignore_case(t, "browser").is_some()
+            find_ignore_case(t, "browser").is_some()
+                && describes(t)
                 && ["update", "upgrade", "outdated", "unsupported", "warning"]
                     .iter()
                     .any(|w| find_ignore_case(t, w).is_some())
@@ -717,10 +717,14 @@ fn heading_density(dom: &Dom, id: Id, stats: &Stats) -> f64 {
 }
 
 pub(crate) fn match_string(dom: &Dom, id: Id) -> String {
-    let mut s = String::new();
-    s.push_str(dom.attr(id, "class").unwrap_or(""));
+    let (class, id) = (
+        dom.attr(id, "class").unwrap_or(""),
+        dom.attr(id, "id").unwrap_or(""),
+    );
+    let mut s = String::with_capacity(class.len() + 1 + id.len());
+    s.push_str(class);
     s.push(' ');
-    s.push_str(dom.attr(id, "id").unwrap_or(""));
+    s.push_str(id);
     s
 }
 
