@@ -27,6 +27,10 @@ impl BodyDecoder {
     /// Decodes the next chunk; returns the UTF-8 text ready so far.
     pub fn push(&mut self, chunk: &[u8]) -> String {
         if self.decoder.is_none() {
+            if self.pending.is_empty() && chunk.len() >= SNIFF_BYTES {
+                // A first chunk that holds the whole sniff window is read where it lies.
+                return self.start(chunk, false);
+            }
             self.pending.extend_from_slice(chunk);
             if self.pending.len() < SNIFF_BYTES {
                 return String::new();

@@ -80,6 +80,9 @@ impl Reducer {
 
     /// Feeds the next chunk of (UTF-8) HTML.
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), ReduceError> {
+        // The reduced chunk is no longer than the chunk (but for a rare `hidden` marker):
+        // room for it up front spares a page given whole the copies of a growing buffer.
+        lock(&self.output).reserve(chunk.len());
         self.rewriter
             .write(chunk)
             .map_err(|_| ReduceError::MemoryLimit)
