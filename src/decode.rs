@@ -187,6 +187,23 @@ mod tests {
     }
 
     #[test]
+    fn a_page_decodes_alike_given_whole_or_in_pieces() {
+        let mut bytes = b"<html><head><meta charset=windows-1251><title>".to_vec();
+        bytes.extend(encode(
+            encoding_rs::WINDOWS_1251,
+            &"Новости дня ".repeat(200),
+        ));
+        let whole = decode_all(None, &bytes);
+        assert!(whole.contains("Новости дня"), "{whole}");
+        for piece in [1, 100, SNIFF_BYTES - 1, SNIFF_BYTES, SNIFF_BYTES + 1] {
+            let mut decoder = BodyDecoder::new(None);
+            let mut text: String = bytes.chunks(piece).map(|c| decoder.push(c)).collect();
+            text.push_str(&decoder.finish());
+            assert_eq!(text, whole, "{piece}");
+        }
+    }
+
+    #[test]
     fn utf8_text_beats_a_stale_meta_label() {
         let page = "<meta charset=gb2312><title>谷歌人工智能</title>";
         assert_eq!(decode_all(None, page.as_bytes()), page);

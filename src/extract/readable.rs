@@ -2205,4 +2205,22 @@ mod tests {
         let p = dom.find(0, "p").unwrap();
         assert_eq!(text_len(&dom, p), 5);
     }
+
+    #[test]
+    fn class_words_match_in_any_case_at_boundaries_only() {
+        assert!(is_furniture("site-COOKIE-bar "));
+        assert!(is_furniture(" OutdatedBrowser"));
+        assert!(!is_furniture("xcookie "));
+        assert!(names_standfirst("ArticleLead "));
+        assert!(!names_standfirst("misleading "));
+        assert_eq!(find_ignore_case("FooBROWSER", "browser"), Some(3));
+        assert_eq!(find_ignore_case("brows", "browser"), None);
+        // The matchers compare a word's first byte with the lower-cased text, so every
+        // table they are given must be lower case.
+        for words in [FURNITURE, ACCOMPANIMENT, LINKED_ACCOMPANIMENT, STANDFIRST] {
+            assert!(words
+                .iter()
+                .all(|w| !w.is_empty() && w.to_lowercase() == *w));
+        }
+    }
 }
