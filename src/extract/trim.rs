@@ -69,6 +69,16 @@ static DATE: LazyLock<Regex> = LazyLock::new(|| {
         .expect("constant pattern compiles")
 });
 
+/// The label that opens a thread of reader comments: a comments word, alone or in a
+/// compound (`Leserkommentare`), with its count before or after (`3 Kommentare`,
+/// `Comments (12)`), in the languages of the pages read.
+static COMMENTS_LABEL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)^(\d+\s+)?\p{L}*(comments?|kommentare?|comentarios?|commentaires?|comment[io]|komentarz[ey]?|reacties)(\s*\(\d+\))?\s*:?$",
+    )
+    .expect("constant pattern compiles")
+});
+
 /// Trims the edges of `article`: see the module header.
 pub(crate) fn trim(dom: &mut Dom, article: Id) {
     let mut blocks = blocks(dom, article);
@@ -80,6 +90,7 @@ pub(crate) fn trim(dom: &mut Dom, article: Id) {
     // and the date lines, after the last prose and before the first, never overlap.
     blocks.retain(|&b| dom.ancestors(b).any(|a| a == article));
     remove_tail_containers(dom, article, &mut blocks);
+    remove_comments(dom, article, &mut blocks);
     remove_tail_links(dom, &blocks);
     remove_date_lines(dom, &blocks);
 }
@@ -264,6 +275,26 @@ fn remove_tail_containers(dom: &mut Dom, article: Id, blocks: &mut Vec<Id>) {
         dom.detach(b);
     }
     blocks.retain(|b| !tail.contains(b));
+}
+
+/// Removes the reader comments that close the article: the blocks from a comments label
+/// to the end, if together they hold a small part of the text ([`TAIL_CONTAINER_SHARE`]).
+/// Past that share the label heads a part of the story ("Commentary" in an analysis).
+fn remove_comments(dom: &mut Dom, article: Id, blocks: &mut Vec<Id>) {
+    let Some(label) = blocks
+        .iter()
+        .position(|&b| COMMENTS_LABEL.is_match(dom.text_content(b).trim()))
+    else {
+        return;
+    };
+    let removed: usize = blocks[label..].iter().map(|&b| text_len(dom, b)).sum();
+    if removed as f64 > TAIL_CONTAINER_SHARE * text_len(dom, article) as f64 {
+        return;
+    }
+    for &b in &blocks[label..] {
+        dom.detach(b);
+    }
+    blocks.truncate(label);
 }
 
 /// The prose paragraph whose path of containers holds the most prose text, by its index.
@@ -493,6 +524,24 @@ mod tests {
             "<main><div class=body>{PROSE}</div><div class=more>{PLEA}</div></main>"
         ));
         assert!(t.ends_with("every month?"), "{t}");
+    }
+
+    #[test]
+    fn reader_comments_after_the_story_leave_it() {
+        let t = trimmed(&format!(
+            "<main>{PROSE}{PROSE}{PROSE}<h3>3 Kommentare</h3><p>You are not logged in.</p>\
+             <p>Great piece, thanks!</p></main>"
+        ));
+        assert!(t.ends_with("another winter."), "{t}");
+    }
+
+    #[test]
+    fn a_commentary_section_of_the_story_stays() {
+        let t = trimmed(&format!(
+            "<main>{PROSE}<h3>Commentary</h3>{PROSE}{PROSE}</main>"
+        ));
+        assert!(t.contains("Commentary"), "{t}");
+        assert_eq!(t.matches("The council").count(), 3, "{t}");
     }
 
     #[test]
