@@ -108,7 +108,7 @@ const ROW_LEVELS: usize = 5;
 /// How many rows of one shape make a series.
 const SERIES_MIN: usize = 3;
 /// How many ancestors of the article's container are searched for its standfirst.
-const STANDFIRST_LEVELS: usize = 3;
+const STANDFIRST_LEVELS: usize = 4;
 /// Text length bounds of a standfirst, in characters.
 const STANDFIRST_LEN: std::ops::RangeInclusive<usize> = 40..=1000;
 /// How many short labels may end an article and leave it.
@@ -2028,6 +2028,21 @@ mod tests {
         let text = article(&html);
         assert!(text.starts_with("What happened, in one sentence"), "{text}");
         assert!(!text.contains("Advertisement"), "{text}");
+    }
+
+    #[test]
+    fn a_standfirst_set_above_nested_wrappers_joins_the_body() {
+        let para = "This is a long paragraph of article text, with commas, and more words to make \
+                    it count as real content for the scorer. ";
+        let html = format!(
+            "<html><body><div class=page><div class=\"article-lead\"><p>What happened, in one \
+             sentence that sums the story up.</p></div><div class=grid><aside>Menu</aside>\
+             <div class=col><aside>Tools</aside><div class=wrap><aside>Share</aside>\
+             <div class=\"entry-content\"><p>{para}{para}</p><p>{para}{para}</p><p>{para}</p>\
+             </div></div></div></div></div></body></html>"
+        );
+        let text = article(&html);
+        assert!(text.starts_with("What happened, in one sentence"), "{text}");
     }
 
     #[test]

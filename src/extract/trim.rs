@@ -1,7 +1,7 @@
 //! The last cleanup of a chosen article: the edges of its text. Once detection has picked
 //! the container and cleaned it, what is left around the running prose is judged by its
 //! place: short, linked or link-dense blocks after the last paragraph of prose (a
-//! "Sign up here" line, a "Read more" row), a copyright line, and
+//! "Sign up here" line, a "Read more" row), a copyright line, a photo or source credit, and
 //! the publication date set above the first paragraph. It judges text blocks only; which
 //! container holds the article is decided before.
 
@@ -22,6 +22,38 @@ const PROSE_LINK_DENSITY: f64 = 0.3;
 const TAIL_LINK_DENSITY: f64 = 0.3;
 /// Longest copyright line removed, in characters.
 const COPYRIGHT_MAX: usize = 300;
+/// Longest credit line removed, in characters: a photo, image or source credit.
+const CREDIT_MAX: usize = 200;
+/// Longest holder named after the copyright sign of a credit line, in characters
+/// (`Fotos: © Jane Roe`, `The harbour at dawn. | © Agency/Photographer`).
+const CREDIT_HOLDER_MAX: usize = 60;
+/// Words that label a credit line when its first word is one of them or ends with one
+/// (`Foto:`, `Titelbild:`, `Bildquelle:`, `(Image: Agency)`, `Photo via Agency`), in the
+/// languages of the pages read.
+const CREDIT_LABELS: &[&str] = &[
+    "photo",
+    "photos",
+    "foto",
+    "fotos",
+    "fot.",
+    "bild",
+    "bilder",
+    "image",
+    "images",
+    "imagen",
+    "picture",
+    "pictures",
+    "credit",
+    "credits",
+    "crédito",
+    "créditos",
+    "zdjęcie",
+    "quelle",
+    "source",
+    "fuente",
+    "fonte",
+    "źródło",
+];
 /// Longest block above the prose that may be read as a date line, in characters.
 const DATE_LINE_MAX: usize = 60;
 /// Blocks that may be a date line: not headings, list items or table cells, where a day and
@@ -37,16 +69,28 @@ static DATE: LazyLock<Regex> = LazyLock::new(|| {
         .expect("constant pattern compiles")
 });
 
+/// The label that opens a thread of reader comments: a comments word, alone or in a
+/// compound (`Leserkommentare`), with its count before or after (`3 Kommentare`,
+/// `Comments (12)`), in the languages of the pages read.
+static COMMENTS_LABEL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)^(\d+\s+)?\p{L}*(comments?|kommentare?|comentarios?|commentaires?|comment[io]|komentarz[ey]?|reacties)(\s*\(\d+\))?\s*:?$",
+    )
+    .expect("constant pattern compiles")
+});
+
 /// Trims the edges of `article`: see the module header.
 pub(crate) fn trim(dom: &mut Dom, article: Id) {
     let mut blocks = blocks(dom, article);
     for &b in &blocks {
         remove_copyright_line(dom, b);
+        remove_credit_line(dom, b);
     }
-    // The blocks are found once: those a copyright line took leave the list, and the tail
+    // The blocks are found once: those a copyright or credit line took leave the list, and the tail
     // and the date lines, after the last prose and before the first, never overlap.
     blocks.retain(|&b| dom.ancestors(b).any(|a| a == article));
     remove_tail_containers(dom, article, &mut blocks);
+    remove_comments(dom, article, &mut blocks);
     remove_tail_links(dom, &blocks);
     remove_date_lines(dom, &blocks);
 }
@@ -233,6 +277,26 @@ fn remove_tail_containers(dom: &mut Dom, article: Id, blocks: &mut Vec<Id>) {
     blocks.retain(|b| !tail.contains(b));
 }
 
+/// Removes the reader comments that close the article: the blocks from a comments label
+/// to the end, if together they hold a small part of the text ([`TAIL_CONTAINER_SHARE`]).
+/// Past that share the label heads a part of the story ("Commentary" in an analysis).
+fn remove_comments(dom: &mut Dom, article: Id, blocks: &mut Vec<Id>) {
+    let Some(label) = blocks
+        .iter()
+        .position(|&b| COMMENTS_LABEL.is_match(dom.text_content(b).trim()))
+    else {
+        return;
+    };
+    let removed: usize = blocks[label..].iter().map(|&b| text_len(dom, b)).sum();
+    if removed as f64 > TAIL_CONTAINER_SHARE * text_len(dom, article) as f64 {
+        return;
+    }
+    for &b in &blocks[label..] {
+        dom.detach(b);
+    }
+    blocks.truncate(label);
+}
+
 /// The prose paragraph whose path of containers holds the most prose text, by its index.
 fn home(dom: &Dom, blocks: &[Id], paths: &[Vec<Id>], prose: &[usize]) -> Option<usize> {
     // One entry per distinct path: a paragraph on it, and the prose text on it.
@@ -266,6 +330,48 @@ fn remove_copyright_line(dom: &mut Dom, block: Id) {
     }
 }
 
+/// Removes `block` if it is a credit line, wherever it sits: at most [`CREDIT_MAX`]
+/// characters that open with a credit label before a colon or `via`, or that end by naming
+/// a holder after the copyright sign. A credit belongs to a picture or a chart, not to the
+/// running text. Table cells and list items stay: there a label and a name are data.
+fn remove_credit_line(dom: &mut Dom, block: Id) {
+    if text_len(dom, block) > CREDIT_MAX || in_data(dom, block) {
+        return;
+    }
+    let text = dom.text_content(block);
+    if is_credit(text.trim()) {
+        dom.detach(block);
+    }
+}
+
+fn is_credit(text: &str) -> bool {
+    let holder = text
+        .rsplit_once('©')
+        .is_some_and(|(_, h)| h.chars().count() <= CREDIT_HOLDER_MAX);
+    holder || opens_with_credit_label(text)
+}
+
+fn opens_with_credit_label(text: &str) -> bool {
+    let text = text.strip_prefix('(').unwrap_or(text);
+    let end = text
+        .find(|c: char| c == ':' || c.is_whitespace())
+        .unwrap_or(text.len());
+    let (word, rest) = text.split_at(end);
+    let rest = rest.trim_start();
+    let labelled = rest.starts_with(':') || starts_with_ignore_case(rest, "via ");
+    let word = word.to_lowercase();
+    labelled && CREDIT_LABELS.iter().any(|l| word.ends_with(l))
+}
+
+/// Whether `id` sits in a table, a list item or preformatted text, where a short line
+/// holding a day and a year, or a label and a name, is a record rather than a note.
+fn in_data(dom: &Dom, id: Id) -> bool {
+    dom.is(id, &["li"])
+        || dom
+            .ancestors(id)
+            .any(|a| dom.is(a, &["table", "pre", "li"]))
+}
+
 /// Removes the date lines above the article's first paragraph of prose: short blocks,
 /// not headings, of a few words holding a day and a year, or a `<time>` element and little
 /// else. The date is metadata, read before; in the text it repeats the page's header.
@@ -284,10 +390,7 @@ fn remove_date_lines(dom: &mut Dom, blocks: &[Id]) {
 }
 
 fn is_date_line(dom: &Dom, id: Id) -> bool {
-    if dom
-        .ancestors(id)
-        .any(|a| dom.is(a, &["table", "pre", "li"]))
-    {
+    if in_data(dom, id) {
         return false;
     }
     let len = text_len(dom, id);
@@ -348,6 +451,30 @@ mod tests {
     }
 
     #[test]
+    fn credit_lines_leave_the_article() {
+        let t = trimmed(&format!(
+            "<main><p>Titelbild: Jane Roe/Agency</p>{PROSE}\
+             <p>The old bridge at dawn. | © Agency/John Doe</p><p>(Image: AGENCY)</p>\
+             <p>Photo via Example Pictures.</p>{PROSE}<p>Source: City Council</p></main>"
+        ));
+        assert!(t.starts_with("The council"), "{t}");
+        assert!(t.ends_with("another winter."), "{t}");
+        assert!(!t.contains("Agency") && !t.contains("AGENCY"), "{t}");
+    }
+
+    #[test]
+    fn prose_naming_a_picture_and_labels_in_lists_stay() {
+        let t = trimmed(&format!(
+            "<main>{PROSE}<p>The photo shows the bridge in 1898, before the flood.</p>\
+             <ul><li>Source: City Council</li></ul><p>Images: {}</p></main>",
+            "a long note on where the pictures come from, ".repeat(5)
+        ));
+        assert!(t.contains("The photo shows"), "{t}");
+        assert!(t.contains("Source: City Council"), "{t}");
+        assert!(t.contains("Images: a long note"), "{t}");
+    }
+
+    #[test]
     fn a_date_line_above_the_prose_leaves_it() {
         let t = trimmed(&format!(
             "<main><p>Published: 7 October 2020</p><p><time>2021-10-16</time></p>\
@@ -397,6 +524,24 @@ mod tests {
             "<main><div class=body>{PROSE}</div><div class=more>{PLEA}</div></main>"
         ));
         assert!(t.ends_with("every month?"), "{t}");
+    }
+
+    #[test]
+    fn reader_comments_after_the_story_leave_it() {
+        let t = trimmed(&format!(
+            "<main>{PROSE}{PROSE}{PROSE}<h3>3 Kommentare</h3><p>You are not logged in.</p>\
+             <p>Great piece, thanks!</p></main>"
+        ));
+        assert!(t.ends_with("another winter."), "{t}");
+    }
+
+    #[test]
+    fn a_commentary_section_of_the_story_stays() {
+        let t = trimmed(&format!(
+            "<main>{PROSE}<h3>Commentary</h3>{PROSE}{PROSE}</main>"
+        ));
+        assert!(t.contains("Commentary"), "{t}");
+        assert_eq!(t.matches("The council").count(), 3, "{t}");
     }
 
     #[test]
