@@ -69,6 +69,9 @@ static DATE: LazyLock<Regex> = LazyLock::new(|| {
         .expect("constant pattern compiles")
 });
 
+/// Longest comments label, in characters: the label is a word and a count, so a block
+/// longer than this is not read against [`COMMENTS_LABEL`].
+const COMMENTS_LABEL_MAX: usize = 40;
 /// The label that opens a thread of reader comments: a comments word, alone or in a
 /// compound (`Leserkommentare`), with its count before or after (`3 Kommentare`,
 /// `Comments (12)`), in the languages of the pages read.
@@ -283,7 +286,10 @@ fn remove_tail_containers(dom: &mut Dom, article: Id, blocks: &mut Vec<Id>) {
 fn remove_comments(dom: &mut Dom, article: Id, blocks: &mut Vec<Id>) {
     let Some(label) = blocks
         .iter()
-        .position(|&b| COMMENTS_LABEL.is_match(dom.text_content(b).trim()))
+        .position(|&b| {
+            text_len(dom, b) <= COMMENTS_LABEL_MAX
+                && COMMENTS_LABEL.is_match(dom.text_content(b).trim())
+        })
     else {
         return;
     };
