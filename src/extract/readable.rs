@@ -951,6 +951,15 @@ impl Pass<'_> {
         true
     }
 
+    /// Whether `id` is an `<aside>`, which HTML reserves for content beside the page's
+    /// own (a sidebar of other threads, polls and teasers), holding less than
+    /// [`FURNITURE_MAX_SHARE`] of the page's text: it never competes with the page's main
+    /// text, which may be short, or named like a comment. A page set mostly in one keeps it.
+    fn is_sidebar(&self, id: Id, page_len: usize) -> bool {
+        self.dom.is(id, &["aside"])
+            && (text_len(self.dom, id) as f64) < FURNITURE_MAX_SHARE * page_len as f64
+    }
+
     fn without_content(&self, id: Id) -> bool {
         let has_text = self
             .dom
@@ -998,6 +1007,10 @@ impl Pass<'_> {
             if self.dom.attr(id, "aria-modal") == Some("true")
                 && self.dom.attr(id, "role") == Some("dialog")
             {
+                node = remove_and_next(self.dom, id);
+                continue;
+            }
+            if self.is_sidebar(id, page_len) {
                 node = remove_and_next(self.dom, id);
                 continue;
             }
@@ -2178,6 +2191,42 @@ mod tests {
         let text = article(&html);
         assert!(text.contains("The opening question"), "{text}");
         assert!(text.contains("A long reply"), "{text}");
+    }
+
+    #[test]
+    fn a_short_thread_named_like_comments_beats_a_longer_sidebar() {
+        let post = |who: &str, text: &str| {
+            format!(
+                "<div class=forum-comment><div class=comment-author>{who}</div>\
+                 <div class=comment-text>{text}</div></div>"
+            )
+        };
+        let teaser = "A teaser for another part of the site, with commas, a promise, and a \
+                      summary that runs on for a while to fill the box beside the thread. ";
+        let html = format!(
+            "<html><body><main>{}{}{}{}</main><aside><section class=panel><h3>Partners</h3>\
+             <p>{teaser}</p><p>{teaser}</p></section></aside></body></html>",
+            post(
+                "anna",
+                "The opening question of the thread, asked in a few lines: since the update, \
+                 the store no longer opens over mobile data, on every device I have."
+            ),
+            post(
+                "ben",
+                "Works here, with the same version, over mobile data and wifi."
+            ),
+            post(
+                "cem",
+                "Same here, since the update; no setting I changed explains it."
+            ),
+            post(
+                "dan",
+                "Solved: the store had lost its right to mobile data, in settings."
+            ),
+        );
+        let text = article(&html);
+        assert!(text.contains("The opening question"), "{text}");
+        assert!(!text.contains("A teaser for another part"), "{text}");
     }
 
     #[test]
