@@ -2,7 +2,9 @@
 //! lists, quotes, tables), without what only accompanies it in a page: figure captions,
 //! photo credits, ruby readings. Block elements become paragraphs separated by one blank
 //! line, inline whitespace collapses, `<br>` becomes a line break and table cells are joined
-//! with " | ". Used for scoring the extractor and for text-only output; it decides nothing
+//! with " | ". Soft hyphens (U+00AD) go: they are hyphenation hints for a browser's line
+//! breaking, which plain text has none of, and left in they split a word for search and
+//! show as stray hyphens in terminals (the Light page keeps them). Used for scoring the extractor and for text-only output; it decides nothing
 //! about what is content.
 
 use super::dom::{is_heading, Data, Dom, Id, Step};
@@ -58,6 +60,9 @@ enum Gap {
     Paragraph,
 }
 
+/// A hyphenation hint, invisible unless a line breaks at it.
+const SOFT_HYPHEN: char = '\u{ad}';
+
 struct Writer {
     out: String,
     gap: Gap,
@@ -69,6 +74,9 @@ impl Writer {
     }
 
     fn word(&mut self, word: &str) {
+        if word.chars().all(|c| c == SOFT_HYPHEN) {
+            return;
+        }
         if !self.out.is_empty() {
             self.out.push_str(match self.gap {
                 Gap::None => "",
@@ -79,7 +87,11 @@ impl Writer {
             });
         }
         self.gap = Gap::None;
-        self.out.push_str(word);
+        if word.contains(SOFT_HYPHEN) {
+            self.out.extend(word.chars().filter(|&c| c != SOFT_HYPHEN));
+        } else {
+            self.out.push_str(word);
+        }
     }
 
     fn text(&mut self, text: &str, preformatted: bool) {
@@ -214,6 +226,12 @@ mod tests {
             t,
             "Head\n\nOne two three\nfour\n\na\n\nb\n\nx | y\n\na  b\nc"
         );
+    }
+
+    #[test]
+    fn soft_hyphens_leave_the_words_they_split() {
+        let t = to_text("<p>Wehr\u{ad}anlage und Fluss&shy;ufer \u{ad} am <b>Damm</b>&shy;</p>");
+        assert_eq!(t, "Wehranlage und Flussufer am Damm");
     }
 
     #[test]

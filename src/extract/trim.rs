@@ -284,13 +284,10 @@ fn remove_tail_containers(dom: &mut Dom, article: Id, blocks: &mut Vec<Id>) {
 /// to the end, if together they hold a small part of the text ([`TAIL_CONTAINER_SHARE`]).
 /// Past that share the label heads a part of the story ("Commentary" in an analysis).
 fn remove_comments(dom: &mut Dom, article: Id, blocks: &mut Vec<Id>) {
-    let Some(label) = blocks
-        .iter()
-        .position(|&b| {
-            text_len(dom, b) <= COMMENTS_LABEL_MAX
-                && COMMENTS_LABEL.is_match(dom.text_content(b).trim())
-        })
-    else {
+    let Some(label) = blocks.iter().position(|&b| {
+        text_len(dom, b) <= COMMENTS_LABEL_MAX
+            && COMMENTS_LABEL.is_match(dom.text_content(b).trim())
+    }) else {
         return;
     };
     let removed: usize = blocks[label..].iter().map(|&b| text_len(dom, b)).sum();
