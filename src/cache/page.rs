@@ -129,7 +129,8 @@ impl StoredPage {
 /// besides the page that it depends on: after a reload that changes it, the page's heads
 /// are made anew for each answer, as they were before any was kept.
 #[derive(Default)]
-pub(crate) struct Heads([OnceLock<(Duration, HeaderMap)>; 3]);
+// Boxed: heads a page never needs take no room in it.
+pub(crate) struct Heads([OnceLock<Box<(Duration, HeaderMap)>>; 3]);
 
 impl Heads {
     /// The head for `coding` made under `stale_if_error`: the kept one, else `make`'s,
@@ -145,14 +146,15 @@ impl Heads {
             Coding::Gzip => 1,
             Coding::Brotli => 2,
         }];
-        if let Some((made_under, head)) = slot.get() {
+        if let Some(kept) = slot.get() {
+            let (made_under, head) = &**kept;
             if *made_under == stale_if_error {
                 return head.clone();
             }
             return make();
         }
         let head = make();
-        let _ = slot.set((stale_if_error, head.clone()));
+        let _ = slot.set(Box::new((stale_if_error, head.clone())));
         head
     }
 }
