@@ -227,6 +227,58 @@ fn strip_port(host: &str) -> &str {
         .map_or(host, |(h, _)| h)
 }
 
+/// A page a request names on a site: its path in normal form, which the site's rules
+/// serve, and the query its `query` rule keeps. Its cache key is made for every request,
+/// its upstream URL only when the page is fetched: a cache hit needs no URL.
+#[derive(Debug)]
+pub(crate) struct SitePage {
+    path: NormalPath,
+    query: Option<String>,
+}
+
+impl SitePage {
+    /// The page a request path and query name on `site`, or why the site does not serve
+    /// it.
+    pub(crate) fn of(site: &Site, path: &str, query: Option<&str>) -> Result<Self, RouteError> {
+        let normal = NormalPath::parse(path).map_err(|why| RouteError::MalformedPath {
+            path: path.to_owned(),
+            why,
+        })?;
+        if !site.path_allowed(&normal) {
+            return Err(RouteError::PathNotAllowed(normal.as_str().to_owned()));
+        }
+        Ok(Self {
+            path: normal,
+            query: site.kept_query(query).filter(|q| !q.is_empty()),
+        })
+    }
+
+    /// The upstream URL of the page on `site`.
+    pub(crate) fn url(&self, site: &Site) -> Result<Url, RouteError> {
+        site_url(site, &site.upstream, &self.path, self.query.as_deref())
+    }
+
+    /// The page's cache key on `site`, as [`cache_key`] makes it from the page's URL. A
+    /// query the URL keeps as it is needs no URL; any other is read back from the URL,
+    /// which escapes some of its characters.
+    pub(crate) fn cache_key(&self, site: &Site) -> Result<String, RouteError> {
+        match &self.query {
+            Some(query) if !query.bytes().all(is_kept_in_query) => {
+                Ok(cache_key(site, &self.url(site)?))
+            }
+            query => Ok(key(site, self.path.as_str(), query.as_deref())),
+        }
+    }
+}
+
+/// Bytes a URL's query holds as they are written, in URLs of any scheme: a query made
+/// of them only is its own URL form. (The URL standard escapes controls, space, `"`,
+/// `#`, `<`, `>` and, in `http` and `https` URLs, `'`; this set leaves out more than
+/// those.)
+fn is_kept_in_query(b: u8) -> bool {
+    is_unreserved(b) || b"!$&()*+,;=:@/?%".contains(&b)
+}
+
 /// The upstream URL for a request path and query: the path normalised first, the query
 /// kept as the site's `query` rule says.
 pub(crate) fn upstream_url(
@@ -234,12 +286,7 @@ pub(crate) fn upstream_url(
     path: &str,
     query: Option<&str>,
 ) -> Result<Url, RouteError> {
-    let normal = NormalPath::parse(path).map_err(|why| RouteError::MalformedPath {
-        path: path.to_owned(),
-        why,
-    })?;
-    let query = site.kept_query(query);
-    site_url(site, &site.upstream, &normal, query.as_deref())
+    SitePage::of(site, path, query)?.url(site)
 }
 
 /// The URL of a normalised path on `origin` (the site's upstream, or a redirect's https
@@ -283,17 +330,20 @@ pub(crate) fn site_url(
 /// assert_eq!(key, format!("news.{}\0/a?b=1", sites[0].rules_digest));
 /// ```
 pub fn cache_key(site: &Site, url: &Url) -> String {
-    // Built for every request, hits included: one allocation of the right size.
-    let query = url.query();
+    key(site, url.path(), url.query())
+}
+
+/// [`cache_key`] of an upstream URL's path and query.
+fn key(site: &Site, path: &str, query: Option<&str>) -> String {
+    // Made for every request, hits included: one allocation of the right size.
     let digest = &site.rules_digest;
-    let length =
-        site.name.len() + 2 + digest.len() + url.path().len() + query.map_or(0, |q| q.len() + 1);
+    let length = site.name.len() + 2 + digest.len() + path.len() + query.map_or(0, |q| q.len() + 1);
     let mut key = String::with_capacity(length);
     key.push_str(&site.name);
     key.push('.');
     key.push_str(digest);
     key.push('\0');
-    key.push_str(url.path());
+    key.push_str(path);
     if let Some(query) = query {
         key.push('?');
         key.push_str(query);
@@ -570,6 +620,47 @@ mod tests {
             let url = site_url(&site, &site.upstream, &checked, None).unwrap();
             assert_eq!(url.path(), checked.as_str(), "{raw}");
         }
+    }
+
+    #[test]
+    fn a_page_is_keyed_as_its_url_is() {
+        let sites = sites();
+        let every_ascii: String = (0x21u8..0x7f).map(char::from).collect();
+        let queries = [
+            None,
+            Some("b=1&a=2"),
+            Some("q=caf%C3%A9&x=a/b?c:d@e!$()*+,;"),
+            Some("q='quoted'"),
+            Some("q=\"quoted\""),
+            Some("q=<b>{x}|^`[y]\\"),
+            Some("q=caf\u{e9}"),
+            Some("q=a%20b"),
+            Some(every_ascii.as_str()),
+        ];
+        for site in &sites {
+            for path in ["/", "/a/%7Eb/../c;d", "/caf\u{e9}/"] {
+                for query in queries {
+                    let page = SitePage::of(site, path, query).unwrap();
+                    let url = upstream_url(site, path, query).unwrap();
+                    assert_eq!(page.url(site).unwrap(), url);
+                    assert_eq!(
+                        page.cache_key(site).unwrap(),
+                        cache_key(site, &url),
+                        "{path} {query:?}"
+                    );
+                }
+            }
+        }
+        // A URL of either scheme keeps every byte as it is where the key is made without it.
+        for site in &sites {
+            for b in (0u8..=255).filter(|&b| is_kept_in_query(b)) {
+                let query = format!("q={}", char::from(b));
+                let mut url = site.upstream.clone();
+                url.set_query(Some(&query));
+                assert_eq!(url.query(), Some(query.as_str()));
+            }
+        }
+        assert!(!is_kept_in_query(b'\''));
     }
 
     #[test]

@@ -190,6 +190,7 @@ pub(crate) fn decode(data: &[u8], seal: Seal<'_>) -> Result<(String, StoredPage)
             text_chars: meta.text_chars,
             whole: meta.whole,
         },
+        heads: Default::default(),
     };
     Ok((meta.key, page))
 }

@@ -1,11 +1,15 @@
 //! A finished Light page as the cache keeps it: the body, its gzip and brotli forms
 //! (compressed once, when stored, so a flood of readers costs no compression work), the
-//! validators readers revalidate with, how long it stays fresh, and how much of an
-//! article it carries (its [`Quality`], which decides whether it may replace another copy).
+//! validators readers revalidate with, how long it stays fresh, how much of an article it
+//! carries (its [`Quality`], which decides whether it may replace another copy), and room
+//! for the response heads the server makes for it ([`Heads`]).
 
+use std::fmt;
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
 use crate::compress::{compress, Coding};
@@ -58,6 +62,8 @@ pub struct StoredPage {
     pub fresh_for: Duration,
     /// How much of the article the page carries.
     pub quality: Quality,
+    /// The response heads made for the page so far.
+    pub(crate) heads: Heads,
 }
 
 impl StoredPage {
@@ -81,6 +87,7 @@ impl StoredPage {
             fresh_for,
             quality,
             body,
+            heads: Heads::default(),
         }
     }
 
@@ -112,6 +119,66 @@ impl StoredPage {
     /// Bytes the page occupies, counting all three forms of the body.
     pub(crate) fn weight(&self) -> u64 {
         (self.body.len() + self.gzip.len() + self.brotli.len()) as u64
+    }
+}
+
+/// The response heads of a stored page, one per coding, each made once by whoever serves
+/// the page and handed out as copies after that: a page read by a flood of readers costs
+/// its headers' formatting and checks once, not once a read. The cache neither makes nor
+/// reads them. A head is kept with the `stale_if_error` it was made under, the one setting
+/// besides the page that it depends on: after a reload that changes it, the page's heads
+/// are made anew for each answer, as they were before any was kept.
+#[derive(Default)]
+// Boxed: heads a page never needs take no room in it.
+pub(crate) struct Heads([OnceLock<Box<(Duration, HeaderMap)>>; 3]);
+
+impl Heads {
+    /// The head for `coding` made under `stale_if_error`: the kept one, else `make`'s,
+    /// kept when no other head is kept for the coding.
+    pub(crate) fn get(
+        &self,
+        coding: Coding,
+        stale_if_error: Duration,
+        make: impl FnOnce() -> HeaderMap,
+    ) -> HeaderMap {
+        let slot = &self.0[match coding {
+            Coding::Identity => 0,
+            Coding::Gzip => 1,
+            Coding::Brotli => 2,
+        }];
+        if let Some(kept) = slot.get() {
+            let (made_under, head) = &**kept;
+            if *made_under == stale_if_error {
+                return head.clone();
+            }
+            return make();
+        }
+        let head = make();
+        let _ = slot.set(Box::new((stale_if_error, head.clone())));
+        head
+    }
+}
+
+/// Copies start with no head: a head is made again from the page when it is needed.
+impl Clone for Heads {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+/// Heads follow from the page, so they never tell two pages apart.
+impl PartialEq for Heads {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Heads {}
+
+impl fmt::Debug for Heads {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kept = self.0.iter().filter(|slot| slot.get().is_some()).count();
+        write!(f, "Heads({kept} kept)")
     }
 }
 
@@ -184,6 +251,45 @@ mod tests {
         let then = SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
         let b = page(200, body(), Some(then), 0);
         assert_eq!(b.last_modified, then);
+    }
+
+    #[test]
+    fn a_head_is_made_once_per_coding_and_setting() {
+        let page = page(200, body(), None, 10);
+        let made = std::cell::Cell::new(0);
+        let head = |value: &'static str| {
+            made.set(made.get() + 1);
+            let mut head = HeaderMap::new();
+            head.insert(http::header::ETAG, http::HeaderValue::from_static(value));
+            head
+        };
+        let minute = Duration::from_secs(60);
+        let first = page.heads.get(Coding::Gzip, minute, || head("a"));
+        assert_eq!(first[http::header::ETAG], "a");
+        assert_eq!(page.heads.get(Coding::Gzip, minute, || head("b")), first);
+        assert_eq!(made.get(), 1);
+        // Another coding has a head of its own.
+        let other = page.heads.get(Coding::Identity, minute, || head("c"));
+        assert_eq!(other[http::header::ETAG], "c");
+        // Under another setting the head is made for each call, and the kept one stays.
+        let hour = Duration::from_secs(3600);
+        assert_eq!(
+            page.heads.get(Coding::Gzip, hour, || head("d"))[http::header::ETAG],
+            "d"
+        );
+        assert_eq!(
+            page.heads.get(Coding::Gzip, hour, || head("e"))[http::header::ETAG],
+            "e"
+        );
+        assert_eq!(page.heads.get(Coding::Gzip, minute, || head("f")), first);
+        assert_eq!(made.get(), 4);
+        // A copy of the page makes its heads again, and is still the same page.
+        let copy = page.clone();
+        assert_eq!(copy, page);
+        assert_eq!(
+            copy.heads.get(Coding::Gzip, minute, || head("g"))[http::header::ETAG],
+            "g"
+        );
     }
 
     #[test]

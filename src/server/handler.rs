@@ -48,7 +48,7 @@ use crate::lang::{Message, Words};
 use crate::metrics::{status_class, CacheResult, Metrics, RequestLabels, SiteLabels};
 use crate::page;
 use crate::rewrite::policy::is_web;
-use crate::route;
+use crate::route::{self, SitePage};
 use crate::upstream::challenge;
 use crate::upstream::{Outcome, Response as Upstream};
 
@@ -94,7 +94,7 @@ async fn answer(
     routed: &Routed<'_>,
     trace: &Trace,
 ) -> Response<Body> {
-    let (site, url, key, feed) = match &routed.target {
+    let (site, page, key, feed) = match &routed.target {
         Ok(Target::Health) => return respond::plain(StatusCode::OK, "ok"),
         Ok(Target::Image(site)) => {
             let coding = negotiate(header_text(request.headers(), header::ACCEPT_ENCODING));
@@ -106,29 +106,31 @@ async fn answer(
         Ok(Target::ImagePath) => return assets::image(request.uri().path()),
         Ok(Target::Page {
             site,
-            url,
+            page,
             key,
             feed,
-        }) => (*site, url, key, *feed),
+        }) => (*site, page, key, *feed),
         Err(Refusal::Request(error)) => return refusal(error),
         Err(Refusal::Path(site, error)) => {
-            tracing::debug!(site = %site.name, %error, "path not served");
-            let reply = Reply::new(request, runtime, site, trace);
-            let text = reply.words.text(Message::ErrorNotServed);
-            return reply.message(error.status(), Message::HeadingNotAvailable, text, None);
+            return Reply::new(request, runtime, site, trace).not_served(error);
         }
     };
     let reply = Reply::new(request, runtime, site, trace);
     if feed {
-        Box::pin(serve_feed(runtime, &reply, url, key)).await
+        Box::pin(serve_feed(runtime, &reply, page, key)).await
     } else {
-        serve_page(runtime, &reply, url, key).await
+        serve_page(runtime, &reply, page, key).await
     }
 }
 
 /// Phases 2 to 6 for one page: a fresh copy, or a fetch judged and converted, with the
 /// saved copy or an error page for a failure.
-async fn serve_page(runtime: &Runtime, reply: &Reply<'_>, url: &Url, key: &str) -> Response<Body> {
+async fn serve_page(
+    runtime: &Runtime,
+    reply: &Reply<'_>,
+    page: &SitePage,
+    key: &str,
+) -> Response<Body> {
     let (stale, leader) = match lookup(runtime, key).await {
         Looked::Cached(page, served) => return reply.cached(&page, served),
         Looked::FlightFailed(stale) => return reply.stale(&stale, Stale::FetchFailed),
@@ -140,8 +142,15 @@ async fn serve_page(runtime: &Runtime, reply: &Reply<'_>, url: &Url, key: &str) 
         leader,
         default_ttl: runtime.config.cache.ttl,
     };
+    let url = match page.url(reply.site) {
+        Ok(url) => url,
+        Err(error) => {
+            slot.unshared();
+            return reply.not_served(&error);
+        }
+    };
     // On the heap, as a flight's wait is (see `lookup`).
-    match Box::pin(fetch_judge_convert(runtime, reply, url, slot)).await {
+    match Box::pin(fetch_judge_convert(runtime, reply, &url, slot)).await {
         Ok(response) => response,
         Err(failure) => respond(reply, failure, stale.as_deref()),
     }
@@ -150,7 +159,17 @@ async fn serve_page(runtime: &Runtime, reply: &Reply<'_>, url: &Url, key: &str) 
 /// A listing's Light Atom feed: the Light page served as it would be (from the cache or
 /// fetched), read back into Atom. Anything but a Light page (an error page, a redirect)
 /// is passed on as it is.
-async fn serve_feed(runtime: &Runtime, reply: &Reply<'_>, url: &Url, key: &str) -> Response<Body> {
+async fn serve_feed(
+    runtime: &Runtime,
+    reply: &Reply<'_>,
+    page: &SitePage,
+    key: &str,
+) -> Response<Body> {
+    let url = match page.url(reply.site) {
+        Ok(url) => url,
+        Err(error) => return reply.not_served(&error),
+    };
+    let url = &url;
     let whole = Reply {
         coding: Coding::Identity,
         head: false,
@@ -158,7 +177,7 @@ async fn serve_feed(runtime: &Runtime, reply: &Reply<'_>, url: &Url, key: &str) 
         if_modified_since: None,
         ..reply.clone()
     };
-    let response = serve_page(runtime, &whole, url, key).await;
+    let response = serve_page(runtime, &whole, page, key).await;
     let is_html = header_text(response.headers(), header::CONTENT_TYPE)
         .is_some_and(|ct| ct.starts_with("text/html"));
     if response.status() != StatusCode::OK || !is_html {
@@ -274,11 +293,10 @@ enum Target<'s> {
     Robots(&'s Site),
     /// An image path, answered without a fetch.
     ImagePath,
-    /// A page of `site` at the upstream `url`, cached under `key`; as its Light Atom feed
-    /// when `feed`.
+    /// The `page` of `site`, cached under `key`; as its Light Atom feed when `feed`.
     Page {
         site: &'s Arc<Site>,
-        url: Url,
+        page: SitePage,
         key: String,
         feed: bool,
     },
@@ -312,11 +330,12 @@ fn route<'s, B>(request: &'s Request<B>, sites: &'s [Arc<Site>]) -> Routed<'s> {
             Ok(_) if assets::is_image_path(uri.path()) => Ok(Target::ImagePath),
             Ok(site) => {
                 let (query, feed) = feed_request(uri.query());
-                match route::upstream_url(site, uri.path(), query.as_deref()) {
-                    Ok(url) => Ok(Target::Page {
+                let page = SitePage::of(site, uri.path(), query.as_deref());
+                match page.and_then(|page| Ok((page.cache_key(site)?, page))) {
+                    Ok((key, page)) => Ok(Target::Page {
                         site,
-                        key: route::cache_key(site, &url),
-                        url,
+                        page,
+                        key,
                         feed,
                     }),
                     Err(error) => Err(Refusal::Path(site, error)),
@@ -859,6 +878,13 @@ impl<'a> Reply<'a> {
         }
     }
 
+    /// The answer for a path the site does not serve.
+    fn not_served(&self, error: &RouteError) -> Response<Body> {
+        tracing::debug!(site = %self.site.name, %error, "path not served");
+        let text = self.words.text(Message::ErrorNotServed);
+        self.message(error.status(), Message::HeadingNotAvailable, text, None)
+    }
+
     fn message(
         &self,
         status: StatusCode,
@@ -909,17 +935,24 @@ impl<'a> Reply<'a> {
 
     /// A cached page, or 304 when the reader's copy is current.
     fn cached(&self, page: &StoredPage, served: Served) -> Response<Body> {
-        let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::OK);
         let mut response = if cache::not_modified(page, self.if_none_match, self.if_modified_since)
         {
-            respond::not_modified()
+            let mut response = respond::not_modified();
+            self.cache_headers(response.headers_mut(), page);
+            response
         } else {
+            let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::OK);
             let encoded = match self.coding {
                 Coding::Brotli => page.brotli.clone(),
                 Coding::Gzip => page.gzip.clone(),
                 Coding::Identity => page.body.clone(),
             };
-            respond::prepared(status, encoded, self.coding, self.head)
+            let headers = page.heads.get(self.coding, self.stale_if_error, || {
+                let mut headers = respond::prepared_headers(encoded.len(), self.coding);
+                self.cache_headers(&mut headers, page);
+                headers
+            });
+            respond::with_headers(status, encoded, headers, self.head)
         };
         let age = page.age(SystemTime::now());
         let remaining = page.fresh_for.saturating_sub(age);
@@ -928,9 +961,20 @@ impl<'a> Reply<'a> {
             Served::Collapsed => CacheStatus::Collapsed,
             Served::Stored => CacheStatus::Stored,
         };
+        // In place of the placeholders, so the headers keep their order.
         cache_status::mark(&mut response, status);
         let headers = response.headers_mut();
         headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
+        response
+    }
+
+    /// The headers a cached page carries that change with the page but not with the
+    /// request: validators and lifetime, after a placeholder for each one that changes
+    /// with every answer (`Cache-Status`, `Age`), which keeps its place when it is set.
+    fn cache_headers(&self, headers: &mut HeaderMap, page: &StoredPage) {
+        let placeholder = HeaderValue::from_static("");
+        headers.insert(cache_status::CACHE_STATUS, placeholder.clone());
+        headers.insert(header::AGE, placeholder);
         if let Ok(etag) = HeaderValue::from_str(&page.etag) {
             headers.insert(header::ETAG, etag);
         }
@@ -940,7 +984,6 @@ impl<'a> Reply<'a> {
         // Caches downstream subtract `Age` from the lifetime themselves.
         let cache_control = cache::shared_cache_control(page.fresh_for, self.stale_if_error);
         insert_cache_control(headers, &cache_control);
-        response
     }
 
     /// The answer for a page converted whole, once the cache has had it: the stored page,
@@ -1419,7 +1462,10 @@ mod tests {
             Ok(Target::Image(_)) => format!("{site}: image"),
             Ok(Target::Robots(_)) => format!("{site}: robots"),
             Ok(Target::ImagePath) => format!("{site}: no image"),
-            Ok(Target::Page { url, .. }) => format!("{site}: {url}"),
+            Ok(Target::Page { site: s, page, .. }) => match page.url(s) {
+                Ok(url) => format!("{site}: {url}"),
+                Err(e) => format!("{site}: path {} when fetched", e.status().as_u16()),
+            },
             Err(Refusal::Request(e)) => format!("{site}: refused {}", e.status().as_u16()),
             Err(Refusal::Path(_, e)) => format!("{site}: path {}", e.status().as_u16()),
         }

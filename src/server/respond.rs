@@ -7,7 +7,7 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use http::header::{self, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
@@ -25,6 +25,12 @@ pub type Body = BoxBody<Bytes, std::io::Error>;
 
 /// Headers that every Light response carries, whatever its status.
 pub(crate) fn secure(mut response: Response<Body>) -> Response<Body> {
+    secure_headers(response.headers_mut());
+    response
+}
+
+/// [`secure`]'s headers, on a head being made.
+fn secure_headers(headers: &mut HeaderMap) {
     // Checked once: a value's every byte is validated when it is made, and the policy
     // alone is a few hundred.
     static FIXED: LazyLock<[(HeaderName, HeaderValue); 5]> = LazyLock::new(|| {
@@ -45,11 +51,9 @@ pub(crate) fn secure(mut response: Response<Body>) -> Response<Body> {
             (header::VARY, HeaderValue::from_static("Accept-Encoding")),
         ]
     });
-    let headers = response.headers_mut();
     for (name, value) in FIXED.iter() {
         headers.insert(name.clone(), value.clone());
     }
-    response
 }
 
 /// A whole HTML page, compressed as negotiated. `head` leaves the body out.
@@ -90,13 +94,14 @@ pub(crate) fn prepared(
     coding: Coding,
     head: bool,
 ) -> Response<Body> {
-    let length = encoded.len();
-    let body = if head { empty() } else { full(encoded) };
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    // Room for a cached page's dozen headers at once, rather than grown three times.
-    headers.reserve(RESPONSE_HEADERS);
+    let headers = prepared_headers(encoded.len(), coding);
+    with_headers(status, encoded, headers, head)
+}
+
+/// The headers of a page of `length` bytes encoded with `coding`, as [`prepared`] sends
+/// it, with room for a cached page's dozen headers at once rather than grown three times.
+pub(crate) fn prepared_headers(length: usize, coding: Coding) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(RESPONSE_HEADERS);
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
@@ -105,7 +110,22 @@ pub(crate) fn prepared(
     if let Some(value) = coding.header() {
         headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(value));
     }
-    secure(response)
+    secure_headers(&mut headers);
+    headers
+}
+
+/// A page whose bytes are already encoded, with its whole head. `head` leaves the body out.
+pub(crate) fn with_headers(
+    status: StatusCode,
+    encoded: Bytes,
+    headers: HeaderMap,
+    head: bool,
+) -> Response<Body> {
+    let body = if head { empty() } else { full(encoded) };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
 }
 
 /// A streamed HTML page: chunks given to the returned sender become the body. The
