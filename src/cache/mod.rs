@@ -9,7 +9,8 @@
 //! less than the usable copy (no article text, or a body that may be cut short) does not
 //! replace it ([`PageCache::store`]). Concurrent misses on one key are coalesced
 //! ([`PageCache::join`]). The cache knows nothing of the server: callers pass header values
-//! as text and decide themselves what to fetch and what to send.
+//! as text and decide themselves what to fetch and what to send; a stored page only keeps
+//! room for the response heads its server makes for it, which the cache never reads.
 //!
 //! With `[cache] shared`, a fleet of instances shares one store: a miss in memory (which
 //! holds the directory's pages) looks there before the upstream, every page stored goes
