@@ -183,16 +183,16 @@ echo "   load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for round in $(seq 1 "$hit_rounds"); do
     for server in proxy floor nginx; do
         case $server in
-            proxy) url=$proxy$article pids=$proxy_pid ;;
-            floor) url=http://127.0.0.1:$floor_port$article pids=$floor_pid ;;
+            proxy) url=$proxy$article measured=$proxy_pid ;;
+            floor) url=http://127.0.0.1:$floor_port$article measured=$floor_pid ;;
             nginx) url=http://127.0.0.1:$nginx_port$article
-                pids="$nginx_pid $(pgrep -P "$nginx_pid" | tr '\n' ' ')" ;;
+                measured="$nginx_pid $(pgrep -P "$nginx_pid" | tr '\n' ' ')" ;;
         esac
         # shellcheck disable=SC2086 # one argument per process
-        before=$(cpu_ticks $pids)
+        before=$(cpu_ticks $measured)
         wrk -t2 -c64 -d"${seconds}s" --latency "$url" >"$work/hit-$server-$round.txt"
         # shellcheck disable=SC2086
-        after=$(cpu_ticks $pids)
+        after=$(cpu_ticks $measured)
         requests=$(awk '/requests in/ {print $1}' "$work/hit-$server-$round.txt")
         awk -v t=$((after - before)) -v hz="$ticks_per_s" -v n="$requests" \
             'BEGIN {printf "%.1f\n", t * 1e6 / hz / n}' >>"$work/hit-$server.cpu"
