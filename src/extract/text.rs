@@ -74,9 +74,18 @@ impl Writer {
     }
 
     fn word(&mut self, word: &str) {
-        if word.chars().all(|c| c == SOFT_HYPHEN) {
-            return;
+        if word.contains(SOFT_HYPHEN) {
+            let bare: String = word.chars().filter(|&c| c != SOFT_HYPHEN).collect();
+            if !bare.is_empty() {
+                self.bare_word(&bare);
+            }
+        } else {
+            self.bare_word(word);
         }
+    }
+
+    /// Writes a word holding no soft hyphen, after the gap owed before it.
+    fn bare_word(&mut self, word: &str) {
         if !self.out.is_empty() {
             self.out.push_str(match self.gap {
                 Gap::None => "",
@@ -87,11 +96,7 @@ impl Writer {
             });
         }
         self.gap = Gap::None;
-        if word.contains(SOFT_HYPHEN) {
-            self.out.extend(word.chars().filter(|&c| c != SOFT_HYPHEN));
-        } else {
-            self.out.push_str(word);
-        }
+        self.out.push_str(word);
     }
 
     fn text(&mut self, text: &str, preformatted: bool) {
