@@ -165,11 +165,12 @@ async fn serve_feed(
     page: &SitePage,
     key: &str,
 ) -> Response<Body> {
-    let url = match page.url(reply.site) {
-        Ok(url) => url,
-        Err(error) => return reply.not_served(&error),
+    // The upstream URL only names the page in an error answer: a feed served from the
+    // cache builds none.
+    let failed = |error: PageError| match page.url(reply.site) {
+        Ok(url) => respond(reply, Failure::at(error, &url), None),
+        Err(error) => reply.not_served(&error),
     };
-    let url = &url;
     let whole = Reply {
         coding: Coding::Identity,
         head: false,
@@ -189,10 +190,7 @@ async fn serve_feed(
         .unwrap_or_else(SystemTime::now);
     let page = match http_body_util::BodyExt::collect(body).await {
         Ok(collected) => collected.to_bytes(),
-        Err(e) => {
-            let failure = Failure::at(ConvertError::Abandoned(e.to_string()).into(), url);
-            return respond(reply, failure, None);
-        }
+        Err(e) => return failed(ConvertError::Abandoned(e.to_string()).into()),
     };
     let xml = match feed::to_atom(&String::from_utf8_lossy(&page), modified.into()) {
         Ok(xml) => xml,
@@ -210,7 +208,7 @@ async fn serve_feed(
                 None,
             );
         }
-        Err(e) => return respond(reply, Failure::at(ConvertError::Feed(e).into(), url), None),
+        Err(e) => return failed(ConvertError::Feed(e).into()),
     };
     let mut response = respond::document(
         StatusCode::OK,
