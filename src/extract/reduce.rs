@@ -1,21 +1,22 @@
-//! Detection's input, reduced as it arrives: a streaming lol_html pass over each chunk of
-//! a page bound for detection, so the page held until detection runs is what detection
-//! reads and little more. It drops comments, the subtrees [`is_dropped`] and [`is_hidden`]
-//! name (scripts other than structured data, styles, SVG, forms' widgets, media) and
+//! Detection's input, reduced as it arrives: each decoded chunk of a page bound for
+//! detection is read by detection's own [`Tokenizer`], so the page held until detection
+//! runs is what detection reads and little more. Each write tokenises what is complete and
+//! keeps the incomplete tail (a tag, comment or raw-text end tag cut between chunks) for
+//! the next, so a page reduces alike however it is cut. It drops comments, doctypes,
+//! elements [`is_dropped`] or [`is_hidden`] name that end where the tokenizer alone says
+//! (void elements, and raw-text ones such as scripts and styles, with their text), and
 //! every attribute [`kept_attr`] does not name; which elements, attributes and hidden
 //! markers count stays in `dom.rs`, the one place detection's parser also reads them.
-//! A subtree goes whole only where lol_html and detection's parser end it alike (its end
-//! tag is required and no start tag closes it); elsewhere the element stays, marked
-//! `hidden`, for the parser to drop as before. Pages with operator selectors, which may
-//! name any attribute or count any sibling, lose their comments only.
+//! Since reduction and parsing share one tokenizer, a dropped element's text ends where
+//! the parser's would; other dropped or hidden elements stay, marked `hidden`, for the
+//! parser to drop with the content its tree construction gives them. Pages with operator
+//! selectors, which may name any attribute or count any sibling, lose their comments only.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use memchr::memrchr;
 
-use lol_html::html_content::Comment;
-use lol_html::send::{DocumentContentHandlers, Element, HtmlRewriter, Settings};
-use lol_html::{element, HandlerResult, MemorySettings};
-
-use super::dom::{closes_explicitly, is_dropped, is_hidden, is_void, kept_attr};
+use super::dom::{is_dropped, is_hidden, is_void, kept_attr};
+use super::tokens::{lower, opens_raw_text, Mode, Token, Tokenizer};
+use crate::charref::decode_attribute;
 
 /// Why a page could not be reduced.
 #[derive(Debug, thiserror::Error)]
@@ -25,56 +26,38 @@ pub enum ReduceError {
     MemoryLimit,
 }
 
-type Shared = Arc<Mutex<Vec<u8>>>;
-
-/// Where the pass writes: a closure appending to the shared output.
-type Sink = Box<dyn FnMut(&[u8]) + Send>;
-
-fn lock(output: &Mutex<Vec<u8>>) -> MutexGuard<'_, Vec<u8>> {
-    // The output is plain bytes: a panicked writer leaves nothing to repair.
-    output
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// A page being reduced: write decoded chunks in, take the reduced page at the end.
 pub struct Reducer {
-    rewriter: HtmlRewriter<'static, Sink>,
-    output: Shared,
+    /// The incomplete tail of what was written, read again with the next chunk.
+    pending: Vec<u8>,
+    /// The mode the tokenizer resumes `pending` in.
+    mode: Mode,
+    memory_limit: usize,
+    out: Output,
+}
+
+/// The reduced page as it grows.
+struct Output {
+    selectors: bool,
+    html: String,
+    /// A dropped raw-text element is open: its text and end tag go too.
+    in_dropped_raw: bool,
 }
 
 impl Reducer {
     /// Starts a pass. `selectors` says the site has operator selectors, which see the page
-    /// as sent but for its comments. `memory_limit` bounds what lol_html buffers (a tag cut
-    /// between two chunks).
+    /// as sent but for its comments. `memory_limit` bounds the tail held between chunks (a
+    /// tag or comment cut between two).
     pub fn new(selectors: bool, memory_limit: usize) -> Self {
-        let output = Shared::default();
-        let sink_output = Arc::clone(&output);
-        let sink: Sink = Box::new(move |bytes: &[u8]| lock(&sink_output).extend_from_slice(bytes));
-        let comments = DocumentContentHandlers::default().comments(|c: &mut Comment| {
-            c.remove();
-            Ok(())
-        });
-        let elements = if selectors {
-            Vec::new()
-        } else {
-            vec![element!("*", reduce_element)]
-        };
-        let settings = Settings {
-            element_content_handlers: elements,
-            document_content_handlers: vec![comments],
-            memory_settings: MemorySettings {
-                max_allowed_memory_usage: memory_limit,
-                preallocated_parsing_buffer_size: 4096.min(memory_limit),
-            },
-            // Markup lol_html cannot read for certain is passed on as it is, for
-            // detection's parser to read, rather than failing the page.
-            strict: false,
-            ..Settings::new_send()
-        };
         Self {
-            rewriter: HtmlRewriter::new(settings, sink),
-            output,
+            pending: Vec::new(),
+            mode: Mode::default(),
+            memory_limit,
+            out: Output {
+                selectors,
+                html: String::new(),
+                in_dropped_raw: false,
+            },
         }
     }
 
@@ -82,60 +65,214 @@ impl Reducer {
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), ReduceError> {
         // The reduced chunk is no longer than the chunk (but for a rare `hidden` marker):
         // room for it up front spares a page given whole the copies of a growing buffer.
-        lock(&self.output).reserve(chunk.len());
-        self.rewriter
-            .write(chunk)
-            .map_err(|_| ReduceError::MemoryLimit)
+        self.out.html.reserve(chunk.len());
+        if self.pending.is_empty() {
+            self.feed(chunk, false)
+        } else {
+            let mut pending = std::mem::take(&mut self.pending);
+            pending.extend_from_slice(chunk);
+            self.feed(&pending, false)
+        }
     }
 
     /// Ends the pass: the reduced page.
-    pub fn end(self) -> Result<String, ReduceError> {
-        let Self { rewriter, output } = self;
-        rewriter.end().map_err(|_| ReduceError::MemoryLimit)?;
-        let bytes = std::mem::take(&mut *lock(&output));
-        // UTF-8 in gives UTF-8 out: lol_html passes the input through and writes ASCII.
-        Ok(String::from_utf8(bytes)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    pub fn end(mut self) -> Result<String, ReduceError> {
+        let pending = std::mem::take(&mut self.pending);
+        self.feed(&pending, true)?;
+        Ok(self.out.html)
     }
-}
 
-/// Whether lol_html and detection's parser end an element at the same place: its end tag
-/// is required, and no start tag closes it (as a new `<a>`, `<button>` or heading closes
-/// an open one in detection's parser).
-fn ends_alike(name: &str) -> bool {
-    closes_explicitly(name)
-        && !matches!(
-            name,
-            "a" | "button" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
-        )
-}
-
-fn reduce_element(el: &mut Element<'_, '_>) -> HandlerResult {
-    let name = el.tag_name();
-    // Each attribute's lower-case name, read once: lol_html's own lookup lower-cases and
-    // re-encodes the key it is given on every call, and the markers take several.
-    let names: Vec<String> = el.attributes().iter().map(|a| a.name()).collect();
-    let (dropped, hidden) = {
-        let attrs = el.attributes();
-        let attr = |key: &str| {
-            let i = names.iter().position(|n| n == key)?;
-            Some(attrs[i].value())
+    /// Reduces `bytes` (the held tail and the new chunk), holding what is incomplete
+    /// unless `last`.
+    fn feed(&mut self, bytes: &[u8], last: bool) -> Result<(), ReduceError> {
+        // A character cut between chunks waits for the rest of it.
+        let (text, tail) = match std::str::from_utf8(bytes) {
+            Ok(text) => (std::borrow::Cow::Borrowed(text), &[][..]),
+            Err(e) if e.error_len().is_none() && !last => {
+                let (done, tail) = bytes.split_at(e.valid_up_to());
+                (String::from_utf8_lossy(done), tail)
+            }
+            Err(_) => (String::from_utf8_lossy(bytes), &[][..]),
         };
-        (is_dropped(&name, attr), is_hidden(attr))
-    };
-    if (dropped || hidden) && (is_void(&name) || ends_alike(&name)) {
-        el.remove();
-        return Ok(());
+        let (held, mode) = self.out.reduce(&text, self.mode, last);
+        self.mode = mode;
+        let mut pending = text.as_bytes()[held..].to_vec();
+        pending.extend_from_slice(tail);
+        if pending.len() > self.memory_limit {
+            return Err(ReduceError::MemoryLimit);
+        }
+        self.pending = pending;
+        Ok(())
     }
-    for key in names.iter().filter(|key| kept_attr(&name, key).is_none()) {
-        el.remove_attribute(key);
+}
+
+/// Where `token`, a slice of `text`, starts in it.
+fn offset(text: &str, token: &str) -> usize {
+    token.as_ptr() as usize - text.as_ptr() as usize
+}
+
+impl Output {
+    /// Appends the reduction of `text` read from `mode`; the offset and mode of the part
+    /// held back as incomplete (none when `last`).
+    fn reduce(&mut self, text: &str, mode: Mode, last: bool) -> (usize, Mode) {
+        let len = text.len();
+        let mut tokens = Tokenizer::resume(text, mode);
+        loop {
+            let (at, before) = (tokens.pos(), tokens.mode());
+            let Some(token) = tokens.next() else {
+                // An unclosed comment may close in the next chunk.
+                let held = if last { len } else { at };
+                self.skipped(&text[at..held]);
+                return (held, if held < len { before } else { tokens.mode() });
+            };
+            let end = tokens.pos();
+            let start = match token {
+                // A tag cut off by the end of input is a bare `""`: nothing of it is text.
+                Token::Text("") => end,
+                Token::Text(t) | Token::RawText(t) => offset(text, t),
+                Token::Start { name, .. } => offset(text, name) - 1,
+                Token::End(name) => offset(text, name) - 2,
+            };
+            if !last {
+                if let Some(held) = incomplete(text, &token, start, before, end) {
+                    if held > start {
+                        self.skipped(&text[at..start]);
+                        self.token(
+                            &text[start..held],
+                            &token_like(&token, &text[start..held]),
+                            &[],
+                        );
+                    }
+                    return (held.max(at), before);
+                }
+            }
+            self.skipped(&text[at..start]);
+            self.token(&text[start..end], &token, tokens.attrs());
+        }
     }
-    if hidden {
-        // `hidden` alone is what `is_hidden` reads first; the style or aria marker that
-        // hid the element may have gone with the unread attributes.
-        el.set_attribute("hidden", "")?;
+
+    /// Markup the tokenizer skips (comments, doctypes, bogus comments): operator
+    /// selectors' pages keep all but the comments.
+    fn skipped(&mut self, markup: &str) {
+        if !self.selectors || markup.is_empty() {
+            return;
+        }
+        let mut rest = markup;
+        while !rest.is_empty() {
+            let is_comment = rest.starts_with("<!--");
+            let next = rest[1..].find('<').map_or(rest.len(), |o| o + 1);
+            if !is_comment {
+                self.html.push_str(&rest[..next]);
+            }
+            rest = &rest[next..];
+        }
     }
-    Ok(())
+
+    fn token(&mut self, source: &str, token: &Token<'_>, attrs: &[(&str, &str)]) {
+        if self.selectors {
+            self.html.push_str(source);
+            return;
+        }
+        match *token {
+            Token::Text(t) | Token::RawText(t) => {
+                if !self.in_dropped_raw {
+                    self.html.push_str(t);
+                }
+            }
+            Token::End(name) => {
+                if std::mem::take(&mut self.in_dropped_raw) {
+                    return;
+                }
+                self.html.push_str("</");
+                self.html.push_str(name);
+                self.html.push('>');
+            }
+            Token::Start { name, self_closing } => self.start(name, self_closing, attrs),
+        }
+    }
+
+    fn start(&mut self, written: &str, self_closing: bool, attrs: &[(&str, &str)]) {
+        let name = lower(written);
+        let attr = |key: &str| {
+            attrs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| decode_attribute(v))
+        };
+        let hidden = is_hidden(attr);
+        if hidden || is_dropped(&name, attr) {
+            if is_void(&name) {
+                return;
+            }
+            if opens_raw_text(&name) {
+                self.in_dropped_raw = true;
+                return;
+            }
+        }
+        self.html.push('<');
+        self.html.push_str(written);
+        for (key, value) in attrs {
+            if kept_attr(&name, &lower(key)).is_none() {
+                continue;
+            }
+            self.html.push(' ');
+            self.html.push_str(key);
+            if !value.is_empty() {
+                let quote = if value.contains('"') { '\'' } else { '"' };
+                self.html.push('=');
+                self.html.push(quote);
+                if value.contains('"') && value.contains('\'') {
+                    self.html.push_str(&value.replace('\'', "&#39;"));
+                } else {
+                    self.html.push_str(value);
+                }
+                self.html.push(quote);
+            }
+        }
+        if hidden {
+            // `hidden` alone is what `is_hidden` reads first; the style or aria marker that
+            // hid the element may have gone with the unread attributes.
+            self.html.push_str(" hidden");
+        }
+        self.html.push_str(if self_closing { "/>" } else { ">" });
+    }
+}
+
+/// The text token standing for the emitted part of a raw-text token held in part.
+fn token_like<'a>(token: &Token<'_>, part: &'a str) -> Token<'a> {
+    match token {
+        Token::RawText(_) => Token::RawText(part),
+        _ => Token::Text(part),
+    }
+}
+
+/// Where to hold `text` from when `token` (from `start` to `end`, read in `before`) may
+/// read otherwise once the next chunk follows: a tag or lone `<` cut by the chunk's end,
+/// or a raw-text element's text whose end tag may still be coming.
+fn incomplete(
+    text: &str,
+    token: &Token<'_>,
+    start: usize,
+    before: Mode,
+    end: usize,
+) -> Option<usize> {
+    let len = text.len();
+    match token {
+        // Held from where its reading began (`max` with it).
+        Token::Text("") if end == len => return Some(0),
+        Token::Text("<") if end == len => return Some(start),
+        _ => {}
+    }
+    if let (Some(raw), Token::Text(_) | Token::RawText(_)) = (before.raw_text_of(), token) {
+        if end == len {
+            // Only the last `</name` may still turn out to be the end tag.
+            let from = len.saturating_sub(raw.len() + 1).max(start);
+            return Some(memrchr(b'<', &text.as_bytes()[from..]).map_or(len, |o| from + o));
+        }
+        // The end tag was taken as one because the chunk ended right after its name.
+        return (end + 2 + raw.len() >= len).then_some(end);
+    }
+    None
 }
 
 #[cfg(test)]
@@ -160,11 +297,12 @@ mod tests {
             <div style=\"display: none\">Modal</div><p aria-hidden=true>Icon</p></div></body></html>";
         assert_eq!(
             reduce(html, html.len()),
-            "<!doctype html><html lang=en><head><title>T</title>\
-            <script type=application/ld+json>{\"a\":1}</script>\
-            <meta property=og:title content=Head></head><body>\
-            <div class=story><p>One<img src=/i.jpg srcset=\"/a 1x\" alt=A></p>\
-            <p hidden=\"\">Icon</p></div></body></html>"
+            "<html lang=\"en\"><head><title>T</title>\
+            <script type=\"application/ld+json\">{\"a\":1}</script>\
+            <meta property=\"og:title\" content=\"Head\"></head><body>\
+            <div class=\"story\"><p>One<svg><text>s</text></svg>\
+            <img src=\"/i.jpg\" srcset=\"/a 1x\" alt=\"A\"></p>\
+            <div hidden>Modal</div><p hidden>Icon</p></div></body></html>"
         );
     }
 
@@ -176,6 +314,37 @@ mod tests {
         for chunk in 1..html.len() {
             assert_eq!(reduce(html, chunk), whole, "{chunk}");
         }
+    }
+
+    #[test]
+    fn tricky_pages_reduce_alike_cut_at_every_byte() {
+        let pages = [
+            "<!DOCTYPE html><p a='x>y' b=\"q\">t&amp;<!-- a -- > b --!><!--->x<!-->y</p>",
+            "<script>a</scr</script </scriptx>b</script><style>p{}</style\t>z</STYLE>w",
+            "<title>a<b>&lt;</title><textarea>1</textarea2></textarea>2<xmp></xm</xmp>",
+            "<![CDATA[x]]><?xml v?></ 3>e</>f< g<<h<img hidden src=x><p>\u{e9}\u{1f600}</p>",
+            "<svg><path d=1/></svg><div><img src=x",
+            "<plaintext><p>all</p> text",
+        ];
+        for html in pages {
+            let whole = reduce(html, html.len());
+            for cut in 1..html.len() {
+                let mut reducer = Reducer::new(false, 1 << 20);
+                reducer.write(&html.as_bytes()[..cut]).expect("write");
+                reducer.write(&html.as_bytes()[cut..]).expect("write");
+                assert_eq!(reducer.end().expect("end"), whole, "{html:?} cut at {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_tag_over_the_limit_fails_the_page() {
+        let mut reducer = Reducer::new(false, 16);
+        assert!(reducer.write(b"<p>text of any length, whole").is_ok());
+        assert!(matches!(
+            reducer.write(b"<a href=\"/a/very/long/address\""),
+            Err(ReduceError::MemoryLimit)
+        ));
     }
 
     #[test]

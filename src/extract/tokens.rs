@@ -39,27 +39,62 @@ const RAW_TEXT: &[(&str, bool)] = &[
     ("textarea", true),
 ];
 
-/// Tokens of a document, in order.
-pub(crate) struct Tokenizer<'a> {
-    html: &'a str,
-    pos: usize,
+/// Whether a start tag of `name` makes what follows raw text, up to its end tag.
+pub(crate) fn opens_raw_text(name: &str) -> bool {
+    RAW_TEXT
+        .iter()
+        .any(|(raw, _)| raw.eq_ignore_ascii_case(name))
+}
+
+/// What the tokenizer reads next: markup, a raw-text element's text, or only text. A
+/// document fed in pieces resumes each piece in the mode the last one stopped in.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Mode {
     /// Set after a raw-text start tag: its name, and whether its text decodes.
     raw: Option<(&'static str, bool)>,
     /// Set after `<plaintext>`: the rest is text.
     plaintext: bool,
+}
+
+impl Mode {
+    /// The raw-text element whose text is being read.
+    pub(crate) fn raw_text_of(self) -> Option<&'static str> {
+        self.raw.map(|(name, _)| name)
+    }
+}
+
+/// Tokens of a document, in order.
+pub(crate) struct Tokenizer<'a> {
+    html: &'a str,
+    pos: usize,
+    mode: Mode,
     /// Attributes of the last tag.
     attrs: Vec<(&'a str, &'a str)>,
 }
 
 impl<'a> Tokenizer<'a> {
     pub(crate) fn new(html: &'a str) -> Self {
+        Self::resume(html, Mode::default())
+    }
+
+    /// Tokens of a piece of a document that starts in `mode`.
+    pub(crate) fn resume(html: &'a str, mode: Mode) -> Self {
         Tokenizer {
             html,
             pos: 0,
-            raw: None,
-            plaintext: false,
+            mode,
             attrs: Vec::new(),
         }
+    }
+
+    /// Where the next token starts (or the markup it skips first, such as a comment).
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// The mode the next token is read in.
+    pub(crate) fn mode(&self) -> Mode {
+        self.mode
     }
 
     /// Attributes of the last start tag, `(name as written, raw value)` in order.
@@ -108,12 +143,12 @@ impl<'a> Iterator for Tokenizer<'a> {
             if self.pos >= b.len() {
                 return None;
             }
-            if self.plaintext {
+            if self.mode.plaintext {
                 let text = &self.html[self.pos..];
                 self.pos = b.len();
                 return Some(Token::RawText(text));
             }
-            if let Some((name, decodes)) = self.raw.take() {
+            if let Some((name, decodes)) = self.mode.raw.take() {
                 let text = self.raw_text(name, decodes);
                 if !matches!(text, Token::Text("") | Token::RawText("")) {
                     return Some(text);
@@ -170,11 +205,11 @@ impl<'a> Iterator for Tokenizer<'a> {
 impl Tokenizer<'_> {
     fn enter_content_of(&mut self, name: &str) {
         if name.eq_ignore_ascii_case("plaintext") {
-            self.plaintext = true;
+            self.mode.plaintext = true;
         } else if let Some(&(raw, decodes)) =
             RAW_TEXT.iter().find(|(r, _)| r.eq_ignore_ascii_case(name))
         {
-            self.raw = Some((raw, decodes));
+            self.mode.raw = Some((raw, decodes));
         }
     }
 }
