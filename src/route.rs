@@ -204,7 +204,7 @@ pub(crate) fn site_for_host<'a>(
     sites: &'a [Arc<Site>],
     host: &str,
 ) -> Result<&'a Arc<Site>, RouteError> {
-    let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+    let host = without_root_dot(host.trim().to_ascii_lowercase());
     if host.is_empty() {
         return Err(RouteError::MissingHost);
     }
@@ -214,6 +214,17 @@ pub(crate) fn site_for_host<'a>(
         .find(|s| s.hosts.contains(&host))
         .or_else(|| sites.iter().find(|s| s.hosts.iter().any(|h| h == bare)))
         .ok_or(RouteError::UnknownHost(host))
+}
+
+/// `name.` and `name.:port` are `name` and `name:port`: the dot names the DNS root, and
+/// readers type it (or use it to get past filters that match host names exactly).
+fn without_root_dot(host: String) -> String {
+    let name = strip_port(&host);
+    let trimmed = name.trim_end_matches('.');
+    if trimmed.len() == name.len() {
+        return host;
+    }
+    format!("{trimmed}{}", &host[name.len()..])
 }
 
 fn strip_port(host: &str) -> &str {
@@ -390,6 +401,22 @@ mod tests {
             "b"
         );
         assert_eq!(site_for_host(&sites, "abcdefgh.onion.").unwrap().name, "a");
+        assert_eq!(
+            site_for_host(&sites, "Light.Example.com.:9000")
+                .unwrap()
+                .name,
+            "b"
+        );
+        assert_eq!(
+            site_for_host(&sites, "light.example.com.:443")
+                .unwrap()
+                .name,
+            "a"
+        );
+        assert!(matches!(
+            site_for_host(&sites, "light.example.com..evil.test"),
+            Err(RouteError::UnknownHost(_))
+        ));
         assert_eq!(site_for_host(&sites, "127.0.0.1:8080").unwrap().name, "a");
         assert!(matches!(
             site_for_host(&sites, "127.0.0.1:8081"),
