@@ -5,8 +5,10 @@
 //! the next, so a page reduces alike however it is cut. It drops comments, doctypes,
 //! elements [`is_dropped`] or [`is_hidden`] name that end where the tokenizer alone says
 //! (void elements, and raw-text ones such as scripts and styles, with their text), and
-//! every attribute [`kept_attr`] does not name; which elements, attributes and hidden
-//! markers count stays in `dom.rs`, the one place detection's parser also reads them.
+//! every attribute [`kept_attr`] does not name, and it shrinks each run of white space in
+//! the body's text to the one character the Light pass would make of it; which elements,
+//! attributes and hidden markers count stays in `dom.rs`, the one place detection's parser
+//! also reads them.
 //! Since reduction and parsing share one tokenizer, a dropped element's text ends where
 //! the parser's would; other dropped or hidden elements stay, marked `hidden`, for the
 //! parser to drop with the content its tree construction gives them. Pages with operator
@@ -17,6 +19,7 @@ use memchr::memrchr;
 use super::dom::{is_dropped, is_hidden, is_void, kept_attr};
 use super::tokens::{lower, opens_raw_text, Mode, Token, Tokenizer};
 use crate::charref::decode_attribute;
+use crate::rewrite::squeezed;
 
 /// Why a page could not be reduced.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +45,11 @@ struct Output {
     html: String,
     /// A dropped raw-text element is open: its text and end tag go too.
     in_dropped_raw: bool,
+    /// Open elements whose text keeps its white space as written (`pre` and its kin).
+    verbatim: usize,
+    /// The run of white space that ended the last text, squeezed, not written yet since
+    /// the next text (in this chunk or the next) may continue it.
+    blank: Option<char>,
 }
 
 impl Reducer {
@@ -57,6 +65,8 @@ impl Reducer {
                 selectors,
                 html: String::new(),
                 in_dropped_raw: false,
+                verbatim: 0,
+                blank: None,
             },
         }
     }
@@ -79,6 +89,7 @@ impl Reducer {
     pub fn end(mut self) -> Result<String, ReduceError> {
         let pending = std::mem::take(&mut self.pending);
         self.feed(&pending, true)?;
+        self.out.write_blank();
         Ok(self.out.html)
     }
 
@@ -141,13 +152,14 @@ impl Output {
                             &text[start..held],
                             &token_like(&token, &text[start..held]),
                             &[],
+                            before,
                         );
                     }
                     return (held.max(at), before);
                 }
             }
             self.skipped(&text[at..start]);
-            self.token(&text[start..end], &token, tokens.attrs());
+            self.token(&text[start..end], &token, tokens.attrs(), before);
         }
     }
 
@@ -168,14 +180,17 @@ impl Output {
         }
     }
 
-    fn token(&mut self, source: &str, token: &Token<'_>, attrs: &[(&str, &str)]) {
+    /// Appends `token` (`source` as written), read in `mode`.
+    fn token(&mut self, source: &str, token: &Token<'_>, attrs: &[(&str, &str)], mode: Mode) {
         if self.selectors {
             self.html.push_str(source);
             return;
         }
         match *token {
+            Token::Text(t) if mode.raw_text_of().is_none() && self.verbatim == 0 => self.text(t),
             Token::Text(t) | Token::RawText(t) => {
                 if !self.in_dropped_raw {
+                    self.write_blank();
                     self.html.push_str(t);
                 }
             }
@@ -183,6 +198,10 @@ impl Output {
                 if std::mem::take(&mut self.in_dropped_raw) {
                     return;
                 }
+                if is_verbatim(name) {
+                    self.verbatim = self.verbatim.saturating_sub(1);
+                }
+                self.write_blank();
                 self.html.push_str("</");
                 self.html.push_str(name);
                 self.html.push('>');
@@ -209,6 +228,10 @@ impl Output {
                 return;
             }
         }
+        if is_verbatim(&name) {
+            self.verbatim += 1;
+        }
+        self.write_blank();
         self.html.push('<');
         self.html.push_str(written);
         for (key, value) in attrs {
@@ -236,6 +259,69 @@ impl Output {
         }
         self.html.push_str(if self_closing { "/>" } else { ">" });
     }
+
+    /// Appends text of the body with each run of ASCII white space [`squeezed`], as the
+    /// Light pass squeezes it: all that detection's measures and the plain text read of
+    /// it. Indentation between tags is a large part
+    /// of a page, and a page in flight holds its reduced form until detection runs. The
+    /// text's last run waits in `blank`, so a run cut between chunks, or between texts
+    /// with a dropped element or comment in between, is still one run.
+    fn text(&mut self, text: &str) {
+        let bytes = text.as_bytes();
+        let len = bytes.len();
+        // Text up to `from` is written or waits in `blank`.
+        let mut from = 0;
+        let mut at = 0;
+        while at < len {
+            let b = bytes[at];
+            if b > b' ' {
+                at += 1;
+                continue;
+            }
+            // Most white space is one space or newline between two words: it stays where
+            // it is and goes out with them.
+            if matches!(b, b' ' | b'\n') && at > 0 && bytes.get(at + 1).is_some_and(|&n| n > b' ') {
+                at += 2;
+                continue;
+            }
+            if !b.is_ascii_whitespace() {
+                at += 1;
+                continue;
+            }
+            let run = at;
+            while at < len && bytes[at].is_ascii_whitespace() {
+                at += 1;
+            }
+            if run > from {
+                self.write_blank();
+                // Runs are ASCII, so their ends are character boundaries.
+                self.html.push_str(&text[from..run]);
+            }
+            let squeezed = squeezed(&bytes[run..at]);
+            // The run continues the one waiting, if any: a line break in either part wins.
+            self.blank = Some(self.blank.filter(|&c| c == '\n').unwrap_or(squeezed));
+            from = at;
+        }
+        if from < len {
+            self.write_blank();
+            self.html.push_str(&text[from..]);
+        }
+    }
+
+    /// Writes the run of white space that `text` left waiting, if any.
+    fn write_blank(&mut self) {
+        if let Some(blank) = self.blank.take() {
+            self.html.push(blank);
+        }
+    }
+}
+
+/// Elements whose text keeps its white space, as the Light pass and the plain text keep
+/// it; `textarea` and `xmp` are raw text, which is never squeezed.
+fn is_verbatim(name: &str) -> bool {
+    ["pre", "listing", "plaintext"]
+        .iter()
+        .any(|v| v.eq_ignore_ascii_case(name))
 }
 
 /// The text token standing for the emitted part of a raw-text token held in part.
@@ -334,6 +420,29 @@ mod tests {
                 reducer.write(&html.as_bytes()[cut..]).expect("write");
                 assert_eq!(reducer.end().expect("end"), whole, "{html:?} cut at {cut}");
             }
+        }
+    }
+
+    #[test]
+    fn white_space_runs_shrink_to_one_character_but_in_pre_title_and_scripts() {
+        let html = "<body>\n    <div>\n\t<p>One  two\t three\r\nfour <b> five </b></p>  \
+            <!-- c -->\n  <p>six</p><pre>  a\n\n   b</pre><title> t  u </title>\
+            <script type=application/ld+json>{ \"a\":  1 }</script>  \u{a0}  x</div></body>";
+        let whole = reduce(html, html.len());
+        assert_eq!(
+            whole,
+            "<body>\n<div>\n<p>One two three\nfour <b> five </b></p>\n<p>six</p>\
+            <pre>  a\n\n   b</pre><title> t  u </title>\
+            <script type=\"application/ld+json\">{ \"a\":  1 }</script> \u{a0} x</div></body>"
+        );
+        for cut in 1..html.len() {
+            if !html.is_char_boundary(cut) {
+                continue;
+            }
+            let mut reducer = Reducer::new(false, 1 << 20);
+            reducer.write(&html.as_bytes()[..cut]).expect("write");
+            reducer.write(&html.as_bytes()[cut..]).expect("write");
+            assert_eq!(reducer.end().expect("end"), whole, "cut at {cut}");
         }
     }
 

@@ -358,7 +358,18 @@ impl LightRewriter {
     }
 }
 
-/// Each run of ASCII white space becomes one newline if it held one, else one space.
+/// What a run of ASCII white space outside `<pre>` becomes: one newline if it held a line
+/// break, else one space. A browser shows either as one space; the newline keeps the
+/// page's lines for a reader of its source and for patterns that read line by line.
+pub(crate) fn squeezed(run: &[u8]) -> char {
+    if run.iter().any(|&b| b == b'\n' || b == b'\r') {
+        '\n'
+    } else {
+        ' '
+    }
+}
+
+/// Each run of ASCII white space becomes [`squeezed`].
 fn squeeze_whitespace(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
     let Some(first) = first_squeezable(bytes) else {
@@ -373,8 +384,7 @@ fn squeeze_whitespace(text: &str) -> Cow<'_, str> {
             .iter()
             .position(|b| !b.is_ascii_whitespace())
             .map_or(bytes.len(), |n| at + n);
-        let newline = bytes[at..run_end].iter().any(|&b| b == b'\n' || b == b'\r');
-        out.push(if newline { '\n' } else { ' ' });
+        out.push(squeezed(&bytes[at..run_end]));
         let word_end = bytes[run_end..]
             .iter()
             .position(u8::is_ascii_whitespace)

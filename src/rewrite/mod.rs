@@ -14,6 +14,7 @@ pub mod policy;
 mod shield;
 
 pub(crate) use head::HeadCollector;
+pub(crate) use light::squeezed;
 pub use light::{LightOptions, LightRewriter};
 pub use media::{ImageLinks, MediaWords};
 
