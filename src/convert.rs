@@ -191,7 +191,7 @@ impl Conversion {
             return Ok(Vec::new());
         }
         let text = self.decoder.push(bytes);
-        self.feed(text)
+        self.feed(&text)
     }
 
     fn remember_end(&mut self, bytes: &[u8]) {
@@ -208,18 +208,18 @@ impl Conversion {
             .any(|tag| tail.windows(tag.len()).any(|w| w == *tag))
     }
 
-    fn feed(&mut self, text: String) -> Result<Vec<u8>, ConvertError> {
+    fn feed(&mut self, text: &str) -> Result<Vec<u8>, ConvertError> {
         self.remember_end(text.as_bytes());
         match &mut self.mode {
             Mode::Feed(_) => Ok(Vec::new()),
             Mode::Detecting(d) => {
-                d.reducer.write(text.as_bytes())?;
+                d.reducer.write_str(text)?;
                 Ok(Vec::new())
             }
             Mode::Streaming(s) => {
                 s.seen += text.len();
                 if let Some(unmatched) = s.unmatched.as_mut() {
-                    unmatched.push_str(&text);
+                    unmatched.push_str(text);
                 }
                 if let Some(head) = s.head.as_mut() {
                     head.write(text.as_bytes());
@@ -272,7 +272,7 @@ impl Conversion {
     /// Ends the page: the remaining output with the page's tail.
     pub fn finish(mut self) -> Result<Finished, ConvertError> {
         let rest = self.decoder.finish();
-        let mut out = self.feed(rest)?;
+        let mut out = self.feed(&rest)?;
         let document_ended = self.document_ended();
         match self.mode {
             Mode::Streaming(mut s) => {

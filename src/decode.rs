@@ -2,6 +2,8 @@
 //! then the HTTP `charset`, then a `<meta>` prescan of the first kilobyte, then a guess)
 //! and decodes the body as it streams, so that everything downstream sees only UTF-8.
 
+use std::borrow::Cow;
+
 use encoding_rs::{Decoder, Encoding, UTF_8};
 
 /// How many leading bytes are examined before the encoding is decided.
@@ -10,8 +12,22 @@ const SNIFF_BYTES: usize = 1024;
 /// A streaming decoder that decides the encoding from the first bytes it is given.
 pub(crate) struct BodyDecoder {
     http_charset: Option<&'static Encoding>,
+    /// The first bytes, until there are enough to decide the encoding.
     pending: Vec<u8>,
-    decoder: Option<Decoder>,
+    state: State,
+}
+
+/// How the body is being decoded.
+enum State {
+    /// The encoding is not decided yet.
+    Sniffing,
+    /// UTF-8 that has been valid so far, handed on where it lies rather than copied: a
+    /// page's bytes are most of what a conversion reads. `cut` holds the start of a
+    /// character the last chunk's end cut, until the next completes it.
+    Utf8 { cut: Vec<u8> },
+    /// Any other encoding, or UTF-8 once it held invalid bytes, which encoding_rs
+    /// replaces as the standard says.
+    Decoding(Decoder),
 }
 
 impl BodyDecoder {
@@ -20,62 +36,105 @@ impl BodyDecoder {
         Self {
             http_charset: content_type.and_then(charset_param),
             pending: Vec::new(),
-            decoder: None,
+            state: State::Sniffing,
         }
     }
 
     /// Decodes the next chunk; returns the UTF-8 text ready so far.
-    pub fn push(&mut self, chunk: &[u8]) -> String {
-        if self.decoder.is_none() {
+    pub fn push<'a>(&mut self, chunk: &'a [u8]) -> Cow<'a, str> {
+        if matches!(self.state, State::Sniffing) {
             if self.pending.is_empty() && chunk.len() >= SNIFF_BYTES {
                 // A first chunk that holds the whole sniff window is read where it lies.
                 return self.start(chunk, false);
             }
             self.pending.extend_from_slice(chunk);
             if self.pending.len() < SNIFF_BYTES {
-                return String::new();
+                return Cow::Borrowed("");
             }
             let head = std::mem::take(&mut self.pending);
-            return self.start(&head, false);
+            return Cow::Owned(self.start(&head, false).into_owned());
         }
         self.run(chunk, false)
     }
 
     /// Decodes whatever remains at the end of the body.
     pub fn finish(&mut self) -> String {
-        if self.decoder.is_none() {
+        if matches!(self.state, State::Sniffing) {
             let head = std::mem::take(&mut self.pending);
-            return self.start(&head, true);
+            return self.start(&head, true).into_owned();
         }
-        self.run(&[], true)
+        self.run(&[], true).into_owned()
     }
 
-    fn start(&mut self, head: &[u8], last: bool) -> String {
+    fn start<'a>(&mut self, head: &'a [u8], last: bool) -> Cow<'a, str> {
         let (encoding, bom) = match Encoding::for_bom(head) {
             Some(found) => found,
             None => (self.http_charset.unwrap_or_else(|| sniff(head, last)), 0),
         };
-        self.decoder = Some(encoding.new_decoder_without_bom_handling());
+        self.state = if encoding == UTF_8 {
+            State::Utf8 { cut: Vec::new() }
+        } else {
+            State::Decoding(encoding.new_decoder_without_bom_handling())
+        };
         self.run(&head[bom..], last)
     }
 
-    fn run(&mut self, input: &[u8], last: bool) -> String {
-        let Some(decoder) = self.decoder.as_mut() else {
-            return String::new();
-        };
-        let capacity = decoder
-            .max_utf8_buffer_length(input.len())
-            .unwrap_or(input.len() * 3 + 16);
-        let mut out = String::with_capacity(capacity);
-        let (_, _, _) = decoder.decode_to_string(input, &mut out, last);
-        out
+    fn run<'a>(&mut self, input: &'a [u8], last: bool) -> Cow<'a, str> {
+        match &mut self.state {
+            State::Sniffing => Cow::Borrowed(""),
+            State::Decoding(decoder) => Cow::Owned(decode(decoder, input, last)),
+            State::Utf8 { cut } if cut.is_empty() => match valid_utf8(input, last, cut) {
+                Some(text) => Cow::Borrowed(text),
+                None => Cow::Owned(self.replace_invalid(input, last)),
+            },
+            State::Utf8 { cut } => {
+                let mut joined = std::mem::take(cut);
+                joined.extend_from_slice(input);
+                match valid_utf8(&joined, last, cut) {
+                    Some(text) => Cow::Owned(text.to_owned()),
+                    None => Cow::Owned(self.replace_invalid(&joined, last)),
+                }
+            }
+        }
     }
+
+    /// Decodes `input`, which starts on a character and holds invalid UTF-8, and all
+    /// that follows, with encoding_rs.
+    fn replace_invalid(&mut self, input: &[u8], last: bool) -> String {
+        let mut decoder = UTF_8.new_decoder_without_bom_handling();
+        let text = decode(&mut decoder, input, last);
+        self.state = State::Decoding(decoder);
+        text
+    }
+}
+
+/// `input` as UTF-8 where it lies, with a character its end cuts moved to `cut` unless
+/// `last`; `None` when it holds invalid bytes.
+fn valid_utf8<'a>(input: &'a [u8], last: bool, cut: &mut Vec<u8>) -> Option<&'a str> {
+    match std::str::from_utf8(input) {
+        Ok(text) => Some(text),
+        Err(e) if e.error_len().is_none() && !last => {
+            let (done, tail) = input.split_at(e.valid_up_to());
+            cut.extend_from_slice(tail);
+            std::str::from_utf8(done).ok()
+        }
+        Err(_) => None,
+    }
+}
+
+fn decode(decoder: &mut Decoder, input: &[u8], last: bool) -> String {
+    let capacity = decoder
+        .max_utf8_buffer_length(input.len())
+        .unwrap_or(input.len() * 3 + 16);
+    let mut out = String::with_capacity(capacity);
+    let (_, _, _) = decoder.decode_to_string(input, &mut out, last);
+    out
 }
 
 /// Decodes a whole body held in memory.
 pub fn decode_all(content_type: Option<&str>, body: &[u8]) -> String {
     let mut decoder = BodyDecoder::new(content_type);
-    let mut text = decoder.push(body);
+    let mut text = decoder.push(body).into_owned();
     text.push_str(&decoder.finish());
     text
 }
@@ -200,6 +259,25 @@ mod tests {
             let mut text: String = bytes.chunks(piece).map(|c| decoder.push(c)).collect();
             text.push_str(&decoder.finish());
             assert_eq!(text, whole, "{piece}");
+        }
+    }
+
+    #[test]
+    fn utf8_decodes_alike_cut_anywhere_invalid_bytes_included() {
+        let mut valid = b"<meta charset=utf-8><p>".to_vec();
+        valid.extend("Ελληνικά — 日本語 😀 ".repeat(60).as_bytes());
+        let mut invalid = valid.clone();
+        invalid.extend([0xE2, 0x82, b'x', 0xFF, b' ', 0xF0, 0x9F]);
+        for bytes in [valid, invalid] {
+            let expected = UTF_8.decode_without_bom_handling(&bytes).0.into_owned();
+            assert_eq!(decode_all(None, &bytes), expected);
+            for cut in 1..bytes.len() {
+                let mut decoder = BodyDecoder::new(Some("text/html; charset=utf-8"));
+                let mut text = decoder.push(&bytes[..cut]).into_owned();
+                text.push_str(&decoder.push(&bytes[cut..]));
+                text.push_str(&decoder.finish());
+                assert_eq!(text, expected, "cut at {cut}");
+            }
         }
     }
 

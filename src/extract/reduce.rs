@@ -85,6 +85,16 @@ impl Reducer {
         }
     }
 
+    /// Feeds the next chunk of decoded text: [`Reducer::write`] without checking again
+    /// that it is UTF-8 when nothing is held from the last chunk.
+    pub fn write_str(&mut self, chunk: &str) -> Result<(), ReduceError> {
+        if !self.pending.is_empty() {
+            return self.write(chunk.as_bytes());
+        }
+        self.out.html.reserve(chunk.len());
+        self.reduce(chunk, &[], false)
+    }
+
     /// Ends the pass: the reduced page.
     pub fn end(mut self) -> Result<String, ReduceError> {
         let pending = std::mem::take(&mut self.pending);
@@ -105,7 +115,13 @@ impl Reducer {
             }
             Err(_) => (String::from_utf8_lossy(bytes), &[][..]),
         };
-        let (held, mode) = self.out.reduce(&text, self.mode, last);
+        self.reduce(&text, tail, last)
+    }
+
+    /// Reduces `text`, holding what is incomplete (and `tail`, a character cut after it)
+    /// unless `last`.
+    fn reduce(&mut self, text: &str, tail: &[u8], last: bool) -> Result<(), ReduceError> {
+        let (held, mode) = self.out.reduce(text, self.mode, last);
         self.mode = mode;
         let mut pending = text.as_bytes()[held..].to_vec();
         pending.extend_from_slice(tail);
@@ -419,6 +435,12 @@ mod tests {
                 reducer.write(&html.as_bytes()[..cut]).expect("write");
                 reducer.write(&html.as_bytes()[cut..]).expect("write");
                 assert_eq!(reducer.end().expect("end"), whole, "{html:?} cut at {cut}");
+                if let (Some(head), Some(rest)) = (html.get(..cut), html.get(cut..)) {
+                    let mut reducer = Reducer::new(false, 1 << 20);
+                    reducer.write_str(head).expect("write");
+                    reducer.write_str(rest).expect("write");
+                    assert_eq!(reducer.end().expect("end"), whole, "{html:?} cut at {cut}");
+                }
             }
         }
     }
