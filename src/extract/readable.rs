@@ -1215,7 +1215,7 @@ impl Pass<'_> {
                 None => self.dom.append(article, lead),
             }
         }
-        self.prep_article(article);
+        self.prep_article(article, top_candidate);
         Found {
             article,
             byline: self.byline.take(),
@@ -1485,7 +1485,7 @@ impl Pass<'_> {
         article
     }
 
-    fn prep_article(&mut self, article: Id) {
+    fn prep_article(&mut self, article: Id, chosen: Id) {
         self.mark_data_tables(article);
         self.fix_lazy_images(article);
         // One set of statistics serves every step, refreshed after each removal.
@@ -1515,7 +1515,7 @@ impl Pass<'_> {
             self.remove_link_paragraphs(article, &mut stats);
             self.remove_trailing_labels(article, &mut stats);
             self.remove_orphan_headings(article, &mut stats);
-            super::trim::trim(self.dom, article);
+            super::trim::trim(self.dom, article, chosen);
         }
         for h in self.dom.find_all(article, &["h1"]) {
             self.dom.rename(h, "h2");
