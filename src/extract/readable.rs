@@ -146,6 +146,18 @@ fn describes(token: &str) -> bool {
             .any(|s| ends_with_ignore_case(token, s))
 }
 
+/// Whether a class and id string names a block of customer reviews (`customer-reviews`,
+/// `product_reviews`, `#reviews`), stripped as unlikely content like reader comments: what
+/// buyers write under a product is a shop's comments, often longer than the product's
+/// description and set in the paragraphs scoring favours. The plural counts only as a whole
+/// word and not in a taxonomy tag, so a critic's `review-body` and a post in
+/// `category-reviews` keep their place.
+fn names_reviews(match_string: &str) -> bool {
+    match_string
+        .split_ascii_whitespace()
+        .any(|t| describes(t) && word_in_token(t, "reviews"))
+}
+
 /// Whether a class and id string names a standfirst (see [`STANDFIRST`]).
 fn names_standfirst(match_string: &str) -> bool {
     match_string
@@ -1030,7 +1042,7 @@ impl Pass<'_> {
             if self.flags.strip_unlikely {
                 // A bare element (match string " ") carries no class or id hint.
                 if ms.len() > 1
-                    && UNLIKELY.is_match(&ms)
+                    && (UNLIKELY.is_match(&ms) || names_reviews(&ms))
                     && !MAYBE.is_match(&ms)
                     && !has_ancestor(self.dom, id, "table")
                     && !has_ancestor(self.dom, id, "code")
@@ -1215,7 +1227,7 @@ impl Pass<'_> {
                 None => self.dom.append(article, lead),
             }
         }
-        self.prep_article(article);
+        self.prep_article(article, top_candidate);
         Found {
             article,
             byline: self.byline.take(),
@@ -1485,7 +1497,7 @@ impl Pass<'_> {
         article
     }
 
-    fn prep_article(&mut self, article: Id) {
+    fn prep_article(&mut self, article: Id, chosen: Id) {
         self.mark_data_tables(article);
         self.fix_lazy_images(article);
         // One set of statistics serves every step, refreshed after each removal.
@@ -1515,7 +1527,7 @@ impl Pass<'_> {
             self.remove_link_paragraphs(article, &mut stats);
             self.remove_trailing_labels(article, &mut stats);
             self.remove_orphan_headings(article, &mut stats);
-            super::trim::trim(self.dom, article);
+            super::trim::trim(self.dom, article, chosen);
         }
         for h in self.dom.find_all(article, &["h1"]) {
             self.dom.rename(h, "h2");
@@ -1938,6 +1950,48 @@ mod tests {
         let text = article(&html);
         assert!(text.contains("joins the alliance"), "{text}");
         assert!(!text.contains("companies that pay us"), "{text}");
+    }
+
+    #[test]
+    fn customer_reviews_do_not_outweigh_a_product_description() {
+        let reviews: String = (0..6)
+            .map(|i| {
+                format!(
+                    "<div class=review><div class=review-content><p>Buyer {i} says: \
+                     the beans arrived fresh, smell wonderful and taste of berries, \
+                     citrus and chocolate, so we ordered them again.</p></div></div>"
+                )
+            })
+            .collect();
+        let html = format!(
+            "<html><body><div class=product><div class=description>{}</div></div>\
+             <div class=customer-reviews><div class=reviews-body>{reviews}</div></div>\
+             </body></html>",
+            sentences("These beans are grown by a cooperative in the hills", 8)
+        );
+        let text = article(&html);
+        assert!(text.contains("grown by a cooperative"), "{text}");
+        assert!(!text.contains("Buyer 3 says"), "{text}");
+    }
+
+    #[test]
+    fn reviews_are_named_by_the_plural_word_not_a_tag() {
+        for named in [
+            "customer-reviews",
+            "product_reviews",
+            "x reviewsTab",
+            " reviews",
+        ] {
+            assert!(names_reviews(named), "{named}");
+        }
+        for not in [
+            "review-body",
+            "category-reviews",
+            "bestreviews",
+            "reviewsite",
+        ] {
+            assert!(!names_reviews(not), "{not}");
+        }
     }
 
     #[test]

@@ -82,8 +82,9 @@ static COMMENTS_LABEL: LazyLock<Regex> = LazyLock::new(|| {
     .expect("constant pattern compiles")
 });
 
-/// Trims the edges of `article`: see the module header.
-pub(crate) fn trim(dom: &mut Dom, article: Id) {
+/// Trims the edges of `article`: see the module header. `chosen` is the container the scoring
+/// picked, which `article` holds with the siblings merged beside it (or `article` itself).
+pub(crate) fn trim(dom: &mut Dom, article: Id, chosen: Id) {
     let mut blocks = blocks(dom, article);
     for &b in &blocks {
         remove_copyright_line(dom, b);
@@ -92,7 +93,7 @@ pub(crate) fn trim(dom: &mut Dom, article: Id) {
     // The blocks are found once: those a copyright or credit line took leave the list, and the tail
     // and the date lines, after the last prose and before the first, never overlap.
     blocks.retain(|&b| dom.ancestors(b).any(|a| a == article));
-    remove_tail_containers(dom, article, &mut blocks);
+    remove_tail_containers(dom, article, chosen, &mut blocks);
     remove_comments(dom, article, &mut blocks);
     remove_tail_links(dom, &blocks);
     remove_date_lines(dom, &blocks);
@@ -242,8 +243,11 @@ const TAIL_CONTAINER_SHARE: f64 = 0.3;
 /// containers holding most of its prose; blocks after the last prose paragraph in that home
 /// leave when their containers branch off it, if together they hold a small part of the
 /// text. List items stay, and notes: footnotes, ingredients and facts are set in boxes of
-/// their own.
-fn remove_tail_containers(dom: &mut Dom, article: Id, blocks: &mut Vec<Id>) {
+/// their own. Nothing goes either when the home lies beside the `chosen` container and
+/// these blocks reach into it: the block the scoring judged the best is never a box
+/// appended to the story, so the article is a run of sections merged side by side (a
+/// landing page's), and what follows its richest section is the next one.
+fn remove_tail_containers(dom: &mut Dom, article: Id, chosen: Id, blocks: &mut Vec<Id>) {
     let paths: Vec<Vec<Id>> = blocks
         .iter()
         .map(|&b| containers(dom, article, b))
@@ -254,6 +258,8 @@ fn remove_tail_containers(dom: &mut Dom, article: Id, blocks: &mut Vec<Id>) {
     let Some(home) = home(dom, blocks, &paths, &prose) else {
         return;
     };
+    let in_chosen = |b: Id| dom.ancestors(b).any(|a| a == chosen);
+    let beside_chosen = !in_chosen(blocks[home]);
     let home = &paths[home];
     let Some(&last) = prose
         .iter()
@@ -271,7 +277,10 @@ fn remove_tail_containers(dom: &mut Dom, article: Id, blocks: &mut Vec<Id>) {
         .map(|i| blocks[i])
         .collect();
     let removed: usize = tail.iter().map(|&b| text_len(dom, b)).sum();
-    if tail.is_empty() || removed as f64 > TAIL_CONTAINER_SHARE * text_len(dom, article) as f64 {
+    if tail.is_empty()
+        || removed as f64 > TAIL_CONTAINER_SHARE * text_len(dom, article) as f64
+        || beside_chosen && tail.iter().any(|&b| in_chosen(b))
+    {
         return;
     }
     for &b in &tail {
@@ -421,7 +430,7 @@ mod tests {
         let doc = Html::parse_document(html);
         let mut dom = Dom::from_html(&doc, &[], 512);
         let main = dom.find(0, "main").expect("main");
-        trim(&mut dom, main);
+        trim(&mut dom, main, main);
         super::super::text::dom_text(&dom, main)
     }
 
@@ -519,6 +528,49 @@ mod tests {
         assert!(t.contains("minutes of 3 May"), "{t}");
         assert!(t.contains("Built in 1898"), "{t}");
         assert!(t.ends_with("every month?"), "{t}");
+    }
+
+    /// The text of the page's `<main>` once trimmed, the block with id `chosen` standing for
+    /// the container the scoring picked.
+    fn trimmed_around_chosen(html: &str) -> String {
+        let doc = Html::parse_document(html);
+        let mut dom = Dom::from_html(&doc, &[], 512);
+        let main = dom.find(0, "main").expect("main");
+        let chosen = dom
+            .descendants(main)
+            .find(|&d| dom.attr(d, "id") == Some("chosen"))
+            .expect("chosen");
+        trim(&mut dom, main, chosen);
+        super::super::text::dom_text(&dom, main)
+    }
+
+    #[test]
+    fn sections_after_prose_merged_beside_the_chosen_one_stay() {
+        let page = |intro: &str, cases: &str| {
+            format!(
+                "<main><div class=intro {intro}>{PROSE}{PROSE}{PROSE}</div>\
+                 <div class=cases {cases}><h2>Case studies</h2>\
+                 <p>See how three towns planned their bridges</p></div>\
+                 <div class=safety><h2>Safety</h2><p>Every plan is checked twice</p></div></main>"
+            )
+        };
+        let t = trimmed_around_chosen(&page("", "id=chosen"));
+        assert!(t.contains("three towns planned"), "{t}");
+        assert!(t.ends_with("checked twice"), "{t}");
+        // Chosen where the prose is, the same blocks are boxes after the story.
+        let t = trimmed_around_chosen(&page("id=chosen", ""));
+        assert!(t.ends_with("another winter."), "{t}");
+    }
+
+    #[test]
+    fn a_box_after_prose_merged_beside_the_chosen_block_leaves_it() {
+        let t = trimmed_around_chosen(&format!(
+            "<main><div class=kicker id=chosen><p>Bridges, part two</p></div>\
+             <div class=body>{PROSE}{PROSE}{PROSE}</div>\
+             <div class=support><div class=col>{PLEA}</div></div></main>"
+        ));
+        assert!(t.starts_with("Bridges, part two"), "{t}");
+        assert!(t.ends_with("another winter."), "{t}");
     }
 
     #[test]
