@@ -9,14 +9,18 @@
 
 use std::path::{Path, PathBuf};
 
-use lightmirror::eval::{self, prediction_json, EvalArgs};
+use lightmirror::eval::{self, prediction_json, EvalArgs, Report};
 
 /// Shingle F1 on the Readability corpus: its expected output copies Readability's own
 /// choices (captions, link blocks), so a little of it may be traded for unseen pages.
 const READABILITY_FLOOR: f64 = 0.98;
 
 /// Passage F1 on the trafilatura corpus, a little under the measured figure.
-const TRAFILATURA_FLOOR: f64 = 0.94;
+const TRAFILATURA_FLOOR: f64 = 0.945;
+
+/// Most pages of the trafilatura corpus allowed to have none of their passages found: a
+/// page served without any of its article is the failure readers notice most.
+const TRAFILATURA_MAX_MISSED_PAGES: usize = 5;
 
 fn corpus(name: &str) -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -77,4 +81,13 @@ fn trafilatura_corpus_reaches_its_floor() {
     .expect("corpus evaluates");
     println!("{report}");
     assert!(report.passes(), "{report}");
+    let Report::Snippet(snippets) = &report else {
+        panic!("the trafilatura corpus is scored by passages: {report}");
+    };
+    let missed = snippets
+        .pages
+        .iter()
+        .filter(|p| p.counts.tp == 0 && p.counts.fn_ > 0)
+        .count();
+    assert!(missed <= TRAFILATURA_MAX_MISSED_PAGES, "{report}");
 }
