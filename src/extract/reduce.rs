@@ -278,10 +278,10 @@ impl Output {
 
     /// Appends text of the body with each run of ASCII white space [`squeezed`], as the
     /// Light pass squeezes it: all that detection's measures and the plain text read of
-    /// it. Indentation between tags is a large part
-    /// of a page, and a page in flight holds its reduced form until detection runs. The
-    /// text's last run waits in `blank`, so a run cut between chunks, or between texts
-    /// with a dropped element or comment in between, is still one run.
+    /// it. Indentation between tags is a large part of a page, and a page in flight holds
+    /// its reduced form until detection runs. The text's last run waits in `blank`, so a
+    /// run cut between chunks, or between texts with a dropped element or comment in
+    /// between, is still one run.
     fn text(&mut self, text: &str) {
         let bytes = text.as_bytes();
         let len = bytes.len();
