@@ -77,6 +77,9 @@ struct Depths {
     link: AtomicUsize,
     /// Open kept `<pre>` elements.
     pre: AtomicUsize,
+    /// Open elements removed with their content: lol_html still hands out what is inside
+    /// them (an inline SVG icon is dozens of elements), none of which will be written.
+    removed: AtomicUsize,
     headline_dropped: AtomicBool,
     /// Input offset where `TAG_CLOSER` begins, once `end` has written it; `usize::MAX`
     /// before.
@@ -88,6 +91,31 @@ impl Depths {
     fn outside_content(&self) -> bool {
         self.content_rule && self.content.load(Relaxed) == 0
     }
+
+    /// Whether the current element or text is inside one removed with its content.
+    fn inside_removed(&self) -> bool {
+        self.removed.load(Relaxed) > 0
+    }
+}
+
+/// Removes the element with its content; see [`skip_inside`].
+fn remove_subtree(el: &mut Element<'_, '_>, depths: &Arc<Depths>) -> HandlerResult {
+    el.remove();
+    skip_inside(el, depths)
+}
+
+/// Counts the element, already removed or replaced, as open until its end tag, so the
+/// handlers pass over what is inside it.
+fn skip_inside(el: &mut Element<'_, '_>, depths: &Arc<Depths>) -> HandlerResult {
+    if el.can_have_content() {
+        enter(&depths.removed);
+        let depths = depths.clone();
+        el.on_end_tag(Box::new(move |_| {
+            leave(&depths.removed);
+            Ok(())
+        }))?;
+    }
+    Ok(())
 }
 
 fn enter(depth: &AtomicUsize) {
@@ -104,15 +132,52 @@ fn leave(depth: &AtomicUsize) {
 struct Output {
     bytes: Vec<u8>,
     balance: Balancer,
+    /// What lol_html wrote since the balance last read. It writes a rewritten tag in many
+    /// small pieces (`<`, the name, each attribute's name, quotes and value, `>`); reading
+    /// them in one run when someone needs the balance costs one pass instead of one per
+    /// piece.
+    unread: Vec<u8>,
 }
 
 impl Output {
+    /// Takes bytes from lol_html, read by the balance before anything else uses it.
+    fn receive(&mut self, bytes: &[u8]) {
+        self.unread.extend_from_slice(bytes);
+    }
+
+    /// The balance, once it has read everything lol_html wrote.
+    fn read_up(&mut self) -> (&mut Balancer, &mut Vec<u8>) {
+        if !self.unread.is_empty() {
+            self.balance.write(&self.unread, &mut self.bytes);
+            self.unread.clear();
+        }
+        (&mut self.balance, &mut self.bytes)
+    }
+
     fn write(&mut self, bytes: &[u8]) {
-        self.balance.write(bytes, &mut self.bytes);
+        let (balance, out) = self.read_up();
+        balance.write(bytes, out);
     }
 
     fn close(&mut self, name: &str) {
-        self.balance.close(name, &mut self.bytes);
+        let (balance, out) = self.read_up();
+        balance.close(name, out);
+    }
+
+    fn depth(&mut self) -> usize {
+        self.read_up().0.depth()
+    }
+
+    /// The body written so far.
+    fn take(&mut self) -> Vec<u8> {
+        std::mem::take(self.read_up().1)
+    }
+
+    /// The rest of the body, with every element still open closed.
+    fn finish(&mut self) -> Vec<u8> {
+        let (balance, out) = self.read_up();
+        balance.finish(out);
+        std::mem::take(out)
     }
 }
 
@@ -171,11 +236,14 @@ impl LightRewriter {
         let mut handlers: Vec<(Cow<'static, Selector>, ElementContentHandlers<'static>)> =
             Vec::new();
         for selector in options.remove {
+            let depths = depths.clone();
             handlers.push((
                 Cow::Owned(selector.clone()),
-                ElementContentHandlers::default().element(|el: &mut Element| {
-                    el.remove();
-                    Ok(())
+                ElementContentHandlers::default().element(move |el: &mut Element| {
+                    if el.removed() {
+                        return Ok(());
+                    }
+                    remove_subtree(el, &depths)
                 }),
             ));
         }
@@ -235,11 +303,11 @@ impl LightRewriter {
                 Ok(())
             }),
         ));
-        let shared = Handlers {
+        let shared = Arc::new(Handlers {
             state: state.clone(),
             output: output.clone(),
             depths: depths.clone(),
-        };
+        });
         handlers.push((
             Cow::Borrowed(&FIXED.any),
             ElementContentHandlers::default()
@@ -263,8 +331,13 @@ impl LightRewriter {
                     return Ok(());
                 }
                 let depths = &text_depths;
+                if depths.inside_removed() {
+                    return Ok(());
+                }
                 if depths.outside_content() {
-                    t.remove();
+                    // An empty text writes nothing, as a removed one does, and costs lol_html
+                    // no record of the removal.
+                    t.set_str(String::new());
                     return Ok(());
                 }
                 let upstream = match depths.closer_at.load(Relaxed) {
@@ -273,30 +346,17 @@ impl LightRewriter {
                 };
                 let text = t.as_str();
                 let kept = text.get(..upstream.min(text.len())).unwrap_or_default();
-                // Indentation and blank lines are most of a news page's text bytes; outside
-                // <pre> a browser shows any run of them as one space.
-                let squeezed = if depths.pre.load(Relaxed) == 0 {
-                    squeeze_whitespace(kept)
-                } else {
-                    Cow::Borrowed(kept)
-                };
-                // Text is passed on as written. A "<" in it is text only because no tag
-                // name follows it in the source; once the element or comment after it is
-                // dropped, the next word may follow, and "<" + "img ..." is a tag.
-                let less_than = memchr::memchr(b'<', squeezed.as_bytes()).is_some();
-                if kept.len() != text.len() || squeezed.len() != kept.len() || less_than {
-                    let escaped = if less_than {
-                        squeezed.replace('<', "&lt;")
-                    } else {
-                        squeezed.into_owned()
-                    };
-                    t.replace(&escaped, ContentType::Html);
+                let squeeze = depths.pre.load(Relaxed) == 0;
+                match light_text(kept, squeeze) {
+                    Some(light) => t.set_str(light),
+                    None if kept.len() != text.len() => t.set_str(kept.to_owned()),
+                    None => {}
                 }
                 Ok(())
             });
 
         let sink_output = output.clone();
-        let sink: Sink = Box::new(move |bytes: &[u8]| lock(&sink_output).write(bytes));
+        let sink: Sink = Box::new(move |bytes: &[u8]| lock(&sink_output).receive(bytes));
         let settings = Settings {
             element_content_handlers: handlers,
             document_content_handlers: vec![document],
@@ -326,7 +386,7 @@ impl LightRewriter {
 
     /// Takes the Light body bytes produced so far.
     pub fn take_output(&mut self) -> Vec<u8> {
-        std::mem::take(&mut lock(&self.output).bytes)
+        lock(&self.output).take()
     }
 
     /// Byte offset of the `<body>` start tag in the input, once it has been seen.
@@ -337,10 +397,7 @@ impl LightRewriter {
     /// Ends a pass whose input failed part way: the output not yet taken, with every
     /// element still open closed, so whatever follows lands outside the article's markup.
     pub(crate) fn abandon(self) -> Vec<u8> {
-        let mut output = lock(&self.output);
-        let Output { bytes, balance } = &mut *output;
-        balance.finish(bytes);
-        std::mem::take(bytes)
+        lock(&self.output).finish()
     }
 
     /// Finishes the pass and returns the remaining output.
@@ -351,10 +408,7 @@ impl LightRewriter {
         self.depths.closer_at.store(self.written, Relaxed);
         self.rewriter.write(TAG_CLOSER.as_bytes())?;
         self.rewriter.end()?;
-        let mut output = lock(&self.output);
-        let Output { bytes, balance } = &mut *output;
-        balance.finish(bytes);
-        Ok(std::mem::take(bytes))
+        Ok(lock(&self.output).finish())
     }
 }
 
@@ -369,30 +423,48 @@ pub(crate) fn squeezed(run: &[u8]) -> char {
     }
 }
 
-/// Each run of ASCII white space becomes [`squeezed`].
-fn squeeze_whitespace(text: &str) -> Cow<'_, str> {
+/// Text as the Light page writes it, or `None` when that is `text` as it is. It stays as
+/// written (its character references with it) but for two things. Indentation and blank
+/// lines are most of a news page's text bytes, and outside `<pre>` (`squeeze`) a browser
+/// shows any run of them as one space, so each run becomes [`squeezed`]. And a "<" in it is
+/// text only because no tag name follows it in the source; once the element or comment
+/// after it is dropped, the next word may follow, and "<" + "img ..." is a tag, so every
+/// "<" becomes `&lt;`.
+fn light_text(text: &str, squeeze: bool) -> Option<String> {
     let bytes = text.as_bytes();
-    let Some(first) = first_squeezable(bytes) else {
-        return Cow::Borrowed(text);
-    };
-    let mut out = String::with_capacity(text.len());
+    let less_than = memchr::memchr(b'<', bytes);
+    let run = squeeze.then(|| first_squeezable(bytes)).flatten();
+    let first = less_than.into_iter().chain(run).min()?;
+    let special = |b: &u8| *b == b'<' || (squeeze && b.is_ascii_whitespace());
+    let mut out = String::with_capacity(text.len() + 8);
     out.push_str(&text[..first]);
     let mut at = first;
     while at < bytes.len() {
-        // Runs are ASCII, so their ends are character boundaries.
-        let run_end = bytes[at..]
+        // Special bytes are ASCII, so the ends of what lies between them are character
+        // boundaries.
+        let plain_end = bytes[at..]
             .iter()
-            .position(|b| !b.is_ascii_whitespace())
+            .position(special)
             .map_or(bytes.len(), |n| at + n);
-        out.push(squeezed(&bytes[at..run_end]));
-        let word_end = bytes[run_end..]
-            .iter()
-            .position(u8::is_ascii_whitespace)
-            .map_or(bytes.len(), |n| run_end + n);
-        out.push_str(&text[run_end..word_end]);
-        at = word_end;
+        out.push_str(&text[at..plain_end]);
+        at = plain_end;
+        match bytes.get(at) {
+            Some(b'<') => {
+                out.push_str("&lt;");
+                at += 1;
+            }
+            Some(_) => {
+                let run_end = bytes[at..]
+                    .iter()
+                    .position(|b| !b.is_ascii_whitespace())
+                    .map_or(bytes.len(), |n| at + n);
+                out.push(squeezed(&bytes[at..run_end]));
+                at = run_end;
+            }
+            None => {}
+        }
     }
-    Cow::Owned(out)
+    Some(out)
 }
 
 /// Where the first run of white space that is not already one space or one newline
@@ -445,8 +517,9 @@ struct Handlers {
     depths: Arc<Depths>,
 }
 
-fn apply_policy(el: &mut Element<'_, '_>, shared: &Handlers) -> HandlerResult {
-    if el.removed() {
+fn apply_policy(el: &mut Element<'_, '_>, shared: &Arc<Handlers>) -> HandlerResult {
+    let depths = &shared.depths;
+    if el.removed() || depths.inside_removed() {
         return Ok(());
     }
     let tag = el.tag_name();
@@ -457,26 +530,25 @@ fn apply_policy(el: &mut Element<'_, '_>, shared: &Handlers) -> HandlerResult {
         Action::KeepIfAttributed => Action::Unwrap { block: false },
         other => other,
     };
-    let depths = &shared.depths;
     if depths.outside_content() {
-        match policy {
-            Action::Remove | Action::Placeholder(_) => el.remove(),
-            _ => el.remove_and_keep_content(),
-        }
-        return Ok(());
+        return match policy {
+            Action::Remove | Action::Placeholder(_) => remove_subtree(el, depths),
+            _ => {
+                el.remove_and_keep_content();
+                Ok(())
+            }
+        };
     }
     // Under a content rule the shell prints the headline from the page's metadata, so the
     // kept subtree's own first h1 would repeat it.
     if depths.content_rule && tag == "h1" && !depths.headline_dropped.swap(true, Relaxed) {
-        el.remove();
-        return Ok(());
+        return remove_subtree(el, depths);
     }
     match policy {
         Action::Keep(extra) => {
             let st = lock(&shared.state);
             // The start tag goes out after this handler, so what is open now is its depth.
-            let too_deep =
-                el.can_have_content() && lock(&shared.output).balance.depth() >= st.max_nesting;
+            let too_deep = el.can_have_content() && lock(&shared.output).depth() >= st.max_nesting;
             if !too_deep && keep_attributes(el, extra, &st.links) {
                 drop(st);
                 track_end(el, &tag, shared)?;
@@ -490,7 +562,7 @@ fn apply_policy(el: &mut Element<'_, '_>, shared: &Handlers) -> HandlerResult {
             el.after("\n", ContentType::Text);
             el.remove_and_keep_content();
         }
-        Action::Remove => el.remove(),
+        Action::Remove => remove_subtree(el, depths)?,
         Action::Placeholder(Media::Image) => {
             let in_link = depths.link.load(Relaxed) > 0;
             let mut st = lock(&shared.state);
@@ -515,6 +587,7 @@ fn apply_policy(el: &mut Element<'_, '_>, shared: &Handlers) -> HandlerResult {
                 figure.pending = figure.pending.take().or(pending);
             }
             replace_with(el, now);
+            skip_inside(el, depths)?;
         }
         Action::Placeholder(Media::Embed) => {
             let in_link = depths.link.load(Relaxed) > 0;
@@ -522,6 +595,7 @@ fn apply_policy(el: &mut Element<'_, '_>, shared: &Handlers) -> HandlerResult {
             let placeholder = embed_placeholder(el, &st.links, &st.words, in_link);
             drop(st);
             replace_with(el, placeholder);
+            skip_inside(el, depths)?;
         }
     }
     Ok(())
@@ -572,7 +646,7 @@ fn keep_attributes(el: &mut Element<'_, '_>, extra: &[&str], links: &LinkContext
 /// tag survives. It is written here rather than by renaming the token because the token
 /// may be an ancestor's end tag (`</div>` ending an unclosed `<p>`), which the ancestor's
 /// own handling then removes or renames.
-fn track_end(el: &mut Element<'_, '_>, tag: &str, shared: &Handlers) -> HandlerResult {
+fn track_end(el: &mut Element<'_, '_>, tag: &str, shared: &Arc<Handlers>) -> HandlerResult {
     if !el.can_have_content() {
         return Ok(());
     }
@@ -591,25 +665,23 @@ fn track_end(el: &mut Element<'_, '_>, tag: &str, shared: &Handlers) -> HandlerR
         "pre" => enter(&depths.pre),
         _ => {}
     }
-    let state = shared.state.clone();
-    let output = shared.output.clone();
-    let depths = depths.clone();
+    let shared = shared.clone();
     let name = tag.to_owned();
     el.on_end_tag(Box::new(move |end: &mut EndTag| {
         // lol_html has written everything before this end tag, and nothing of it yet.
-        let mut out = lock(&output);
+        let mut out = lock(&shared.output);
         match name.as_str() {
             "figure" => {
                 if let Some(Figure {
                     has_caption: true,
                     pending: Some(image),
-                }) = lock(&state).figures.pop()
+                }) = lock(&shared.state).figures.pop()
                 {
                     out.write(image.as_bytes());
                 }
             }
-            "a" => leave(&depths.link),
-            "pre" => leave(&depths.pre),
+            "a" => leave(&shared.depths.link),
+            "pre" => leave(&shared.depths.pre),
             _ => {}
         }
         out.close(&name);
@@ -664,6 +736,22 @@ mod tests {
             &[],
         );
         assert_eq!(out.trim(), "<h2>Sub</h2><p>One <b>two</b></p>");
+    }
+
+    #[test]
+    fn text_after_removed_elements_closed_implicitly_is_kept() {
+        // An ancestor's end tag closes each removed element here; none has its own.
+        let out = light(
+            "<div><p>One<svg><g><path d=x></div><p>Two</p>\
+             <section><nav class=menu><ul><li>Menu</section><p>Three</p>\
+             <div><p>Four<object data=x><param name=a></div><p>Five</p>",
+            &[],
+            &[".menu"],
+        );
+        for word in ["One", "Two", "Three", "Four", "Five"] {
+            assert!(out.contains(word), "{word} missing from {out}");
+        }
+        assert!(!out.contains("Menu") && !out.contains("path"), "{out}");
     }
 
     #[test]

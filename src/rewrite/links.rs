@@ -30,15 +30,15 @@ impl LinkContext {
     /// The absolute URL a raw attribute value points to, if its scheme is allowed.
     pub(crate) fn resolve(&self, raw: &str) -> Option<Url> {
         let decoded = decode_attribute(raw);
-        let squeezed: String = decoded
+        // A browser reads the scheme with control characters and white space left out
+        // ("java\tscript:"), so it is checked that way.
+        let mut squeezed = decoded
             .chars()
             .filter(|c| !c.is_control() && !c.is_whitespace())
-            .collect();
-        if squeezed.is_empty() {
-            return None;
-        }
-        if let Some(scheme) = explicit_scheme(&squeezed) {
-            if !URL_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) {
+            .peekable();
+        squeezed.peek()?;
+        if let Some(scheme) = explicit_scheme(squeezed) {
+            if !URL_SCHEMES.contains(&scheme.as_str()) {
                 return None;
             }
         }
@@ -90,23 +90,33 @@ pub(crate) fn is_same_site(url: &Url, upstream: &Url) -> bool {
     if !matches!(url.scheme(), "http" | "https") {
         return false;
     }
-    let bare = |u: &Url| {
-        let host = u.host_str().unwrap_or_default().to_ascii_lowercase();
-        host.strip_prefix("www.").map(str::to_owned).unwrap_or(host)
-    };
-    let port = |u: &Url| u.port();
-    bare(url) == bare(upstream) && port(url) == port(upstream)
+    bare_host(url).eq_ignore_ascii_case(bare_host(upstream)) && url.port() == upstream.port()
 }
 
-/// The scheme a URL string names, if it names one.
-fn explicit_scheme(s: &str) -> Option<&str> {
-    let colon = s.find(':')?;
-    let scheme = &s[..colon];
-    let valid = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    (valid && !s[..colon].contains('/')).then_some(scheme)
+/// A URL's host without a leading `www.`.
+fn bare_host(url: &Url) -> &str {
+    let host = url.host_str().unwrap_or_default();
+    match host.get(..4) {
+        Some(www) if www.eq_ignore_ascii_case("www.") => &host[4..],
+        _ => host,
+    }
+}
+
+/// The scheme, lowercased, that a URL's characters name, if they name one. Only the
+/// characters up to the first that cannot be in a scheme are read.
+fn explicit_scheme(mut chars: impl Iterator<Item = char>) -> Option<String> {
+    let first = chars.next().filter(char::is_ascii_alphabetic)?;
+    let mut scheme = String::from(first.to_ascii_lowercase());
+    for c in chars {
+        match c {
+            ':' => return Some(scheme),
+            c if c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.') => {
+                scheme.push(c.to_ascii_lowercase());
+            }
+            _ => return None,
+        }
+    }
+    None
 }
 
 /// Escapes text for a double-quoted attribute value.

@@ -34,13 +34,11 @@ impl EndTagShield {
             joined.extend_from_slice(chunk);
             Cow::Owned(joined)
         };
-        let mut from = 0;
-        while let Some(found) = memchr::memmem::find(&bytes[from..], b"</") {
-            let at = from + found;
-            if bytes.get(at..at + SHIELD_SPAN).is_some_and(is_shielded) {
-                bytes.to_mut()[at + 3] = b'-';
-            }
-            from = at + 2;
+        let shielded: Vec<usize> = memchr::memmem::find_iter(&bytes, b"</")
+            .filter(|&at| bytes.get(at..at + SHIELD_SPAN).is_some_and(is_shielded))
+            .collect();
+        for at in shielded {
+            bytes.to_mut()[at + 3] = b'-';
         }
         let cut = unfinished_at(&bytes);
         self.held = bytes[cut..].to_vec();
